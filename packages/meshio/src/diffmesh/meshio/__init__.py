@@ -1,0 +1,1 @@
+"""diffmesh.meshio."""
