@@ -1,0 +1,74 @@
+"""Shared pieces of the benchmark runner: the `Case` record and the timing/memory helpers.
+
+Each ``bench/bench_*.py`` module defines ``cases() -> list[Case]``. A case's ``setup`` builds the
+workload (untimed) and returns the zero-argument callable that is timed.
+"""
+
+from __future__ import annotations
+
+import gc
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark line.
+
+    Attributes:
+        group: the package or app the line belongs to (``"meshio"``, ``"softrender"``, ...).
+        name: what is measured, e.g. ``"chamfer (1,5000,3) vs (1,5000,3), fwd+bwd"``.
+        setup: builds the workload and returns the callable to time (called once per process).
+        repeats: timed calls after ``warmup`` untimed ones; the median is reported.
+        warmup: untimed calls before timing.
+        memory: also report the peak RSS above the post-setup baseline (fresh subprocess).
+        items: work items per call (faces, iterations, ...) for a throughput column.
+        items_unit: unit of the throughput column, e.g. ``"faces/s"``.
+        goal: the target stated by the issue, printed beside the figure (text, not checked).
+    """
+
+    group: str
+    name: str
+    setup: Callable[[], Callable[[], object]]
+    repeats: int = 10
+    warmup: int = 2
+    memory: bool = False
+    items: float | None = None
+    items_unit: str = ""
+    goal: str = ""
+
+
+def time_median(fn: Callable[[], object], repeats: int, warmup: int) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(repeats, 1)):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_rss_above_baseline_mb(fn: Callable[[], object]) -> float:
+    """Peak resident memory of one call of ``fn`` above the process's high-water mark so far, in MB.
+
+    Meant to run in a fresh process right after setup, so that the high-water mark before the
+    call is the setup's footprint (imports + inputs).
+    """
+    gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fn()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(after - before, 0) / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def set_threads(n: int) -> None:
+    """Pin torch's intra-op threads (the CI machine has 2 cores)."""
+    torch.set_num_threads(n)
