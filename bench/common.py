@@ -7,6 +7,7 @@ workload (untimed) and returns the zero-argument callable that is timed.
 from __future__ import annotations
 
 import gc
+import os
 import resource
 import statistics
 import time
@@ -50,8 +51,10 @@ def time_median(fn: Callable[[], object], repeats: int, warmup: int) -> float:
     times = []
     for _ in range(max(repeats, 1)):
         gc.collect()
+        synchronize()
         start = time.perf_counter()
         fn()
+        synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -67,6 +70,18 @@ def peak_rss_above_baseline_mb(fn: Callable[[], object]) -> float:
     fn()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return max(after - before, 0) / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def bench_device() -> torch.device:
+    """The device cases build their workloads on: ``cpu`` unless ``bench/run.py --device`` says."""
+    return torch.device(os.environ.get("DIFFMESH_BENCH_DEVICE", "cpu"))
+
+
+def synchronize() -> None:
+    """Wait for queued GPU work, so that a timed call measures the work and not its launch."""
+    device = bench_device()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def set_threads(n: int) -> None:

@@ -56,6 +56,8 @@ def _format_rate(case: Case, seconds: float) -> str:
 def _memory_in_subprocess(index: int, threads: int) -> float | None:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-of", str(index),
            "--threads", str(threads)]
+    if "DIFFMESH_BENCH_DEVICE" in os.environ:
+        cmd += ["--device", os.environ["DIFFMESH_BENCH_DEVICE"]]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.stderr.write(result.stderr[-2000:])
@@ -68,11 +70,14 @@ def main() -> int:
     parser.add_argument("--only", default="", help="run cases whose group or name contains this text")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    parser.add_argument("--device", default=None, help="torch device for the workloads (default cpu)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--memory-of", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     set_threads(args.threads)
+    if args.device:
+        os.environ["DIFFMESH_BENCH_DEVICE"] = args.device  # read by common.bench_device()
     cases = collect_cases()
 
     if args.memory_of is not None:  # child process: one memory measurement
@@ -91,7 +96,7 @@ def main() -> int:
 
     print(f"# diffmesh benchmarks: torch {torch.__version__}, {platform.machine()}, "
           f"{os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
-          f"python {platform.python_version()}")
+          f"python {platform.python_version()}, device {os.environ.get('DIFFMESH_BENCH_DEVICE', 'cpu')}")
     header = ("group", "case", "median", "throughput", "peak mem", "goal")
     rows: list[tuple[str, ...]] = []
     for index, case in selected:
