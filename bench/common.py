@@ -63,9 +63,18 @@ def peak_rss_above_baseline_mb(fn: Callable[[], object]) -> float:
     """Peak resident memory of one call of ``fn`` above the process's high-water mark so far, in MB.
 
     Meant to run in a fresh process right after setup, so that the high-water mark before the
-    call is the setup's footprint (imports + inputs).
+    call is the setup's footprint (imports + inputs). On a CUDA device it is the peak of
+    torch's allocator above what was allocated before the call.
     """
     gc.collect()
+    device = bench_device()
+    if device.type == "cuda":  # GPU memory: the caching allocator's own peak counter
+        synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        synchronize()
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

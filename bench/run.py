@@ -83,7 +83,7 @@ def main() -> int:
     if args.memory_of is not None:  # child process: one memory measurement
         case = cases[args.memory_of]
         fn = case.setup()
-        fn()  # warm up allocator and lazy caches so the figure is the steady-state peak
+        # No warm-up call: the RSS high-water mark would then already hold the peak.
         print(json.dumps({"peak_mb": peak_rss_above_baseline_mb(fn)}))
         return 0
 
