@@ -1,0 +1,107 @@
+"""Vertex-derived geometry: face areas, face normals and vertex normals.
+
+Every function here has finite values and gradients for degenerate (zero-area) faces
+and isolated vertices: norms use a "double where" so that the gradient at a zero vector
+is zero instead of NaN.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "face_areas",
+    "face_normals",
+    "safe_normalize",
+    "unnormalized_face_normals",
+    "vertex_normals",
+]
+
+
+def safe_norm(x: Tensor) -> Tensor:
+    """Euclidean norm over the last dimension, with a zero (not NaN) gradient at 0.
+
+    Args:
+        x: ``(..., D)`` float.
+
+    Returns:
+        ``(...,)`` float.
+    """
+    sq = (x * x).sum(dim=-1)
+    positive = sq > 0
+    return torch.where(positive, torch.sqrt(torch.where(positive, sq, torch.ones_like(sq))), 0.0)
+
+
+def safe_normalize(x: Tensor) -> Tensor:
+    """``x / |x|`` over the last dimension; zero vectors map to zero with zero gradient.
+
+    Args:
+        x: ``(..., D)`` float.
+
+    Returns:
+        ``(..., D)`` float, unit rows or zero rows.
+    """
+    norm = safe_norm(x).unsqueeze(-1)
+    positive = norm > 0
+    return torch.where(positive, x / torch.where(positive, norm, torch.ones_like(norm)), 0.0)
+
+
+def unnormalized_face_normals(verts: Tensor, faces: Tensor) -> Tensor:
+    """``(v1 - v0) x (v2 - v0)`` per face: normal direction, length twice the area.
+
+    Args:
+        verts: ``(V, 3)`` float.
+        faces: ``(F, 3)`` long, indices into ``verts``.
+
+    Returns:
+        ``(F, 3)`` float.
+    """
+    v0 = verts[faces[:, 0]]
+    v1 = verts[faces[:, 1]]
+    v2 = verts[faces[:, 2]]
+    return torch.linalg.cross(v1 - v0, v2 - v0, dim=-1)
+
+
+def face_areas(verts: Tensor, faces: Tensor) -> Tensor:
+    """Triangle areas, ``0.5 * |(v1 - v0) x (v2 - v0)|``.
+
+    Args:
+        verts: ``(V, 3)`` float.
+        faces: ``(F, 3)`` long.
+
+    Returns:
+        ``(F,)`` float, in squared vertex units.
+    """
+    return 0.5 * safe_norm(unnormalized_face_normals(verts, faces))
+
+
+def face_normals(verts: Tensor, faces: Tensor) -> Tensor:
+    """Unit face normals (right-hand rule over v0, v1, v2); zero for zero-area faces.
+
+    Args:
+        verts: ``(V, 3)`` float.
+        faces: ``(F, 3)`` long.
+
+    Returns:
+        ``(F, 3)`` float.
+    """
+    return safe_normalize(unnormalized_face_normals(verts, faces))
+
+
+def vertex_normals(verts: Tensor, faces: Tensor) -> Tensor:
+    """Area-weighted vertex normals: the sum of the unnormalized normals of the faces
+    around each vertex, normalized. A vertex on no face (or only on zero-area faces)
+    gets a zero normal.
+
+    Args:
+        verts: ``(V, 3)`` float.
+        faces: ``(F, 3)`` long.
+
+    Returns:
+        ``(V, 3)`` float, unit or zero rows.
+    """
+    n = unnormalized_face_normals(verts, faces)
+    acc = torch.zeros_like(verts)
+    acc = acc.index_add(0, faces.reshape(-1), n.repeat_interleave(3, dim=0))
+    return safe_normalize(acc)

@@ -1,0 +1,510 @@
+"""The :class:`Meshes` batch structure (PyTorch3D's names, shapes and semantics).
+
+A Meshes holds two things:
+
+- the packed vertices ``(sum(V_n), 3)``, the only vertex storage; list and padded views,
+  areas and normals are derived from it lazily and cached, keyed on the autograd mode
+  and the tensor's version, so a view first computed under ``torch.no_grad()`` is never
+  handed out later when gradients are wanted;
+- an immutable :class:`~diffmesh.meshcore.topology.Topology` (packed faces, counts,
+  edges, face->edge map), shared by every Meshes derived from this one by moving
+  vertices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from .geometry import face_areas, face_normals, vertex_normals
+from .textures.base import TexturesBase, normalize_index
+from .topology import Topology
+from .validation import (
+    check_face_indices,
+    check_faces_tensor,
+    check_finite_verts,
+    check_same_dtype_device,
+    check_verts_tensor,
+    describe,
+)
+
+__all__ = ["Meshes"]
+
+
+class Meshes:
+    """A batch of ``N`` triangle meshes of possibly different sizes.
+
+    Args:
+        verts: either a list of ``N`` tensors ``(V_n, 3) float``, or a padded tensor
+            ``(N, V, 3) float`` (then every mesh has ``V`` vertices, as in PyTorch3D).
+        faces: either a list of ``N`` tensors ``(F_n, 3)`` integer (int32 is converted to
+            long) with indices into the matching ``verts[n]``, or a padded tensor
+            ``(N, F, 3)`` whose padding rows are all ``-1`` and come last.
+        textures: ``None``, a :class:`~diffmesh.meshcore.TexturesVertex` or a
+            :class:`~diffmesh.meshcore.TexturesUV` of batch size ``N``.
+
+    Raises:
+        TypeError: a wrong type or dtype, naming the argument and mesh index.
+        ValueError: a wrong shape, mismatched batch sizes, a face index outside
+            ``[0, V_n)`` or a non-finite vertex, naming the argument and mesh index.
+
+    Empty meshes (0 vertices and/or 0 faces) are legal anywhere in the batch.
+    """
+
+    def __init__(
+        self,
+        verts: Sequence[Tensor] | Tensor,
+        faces: Sequence[Tensor] | Tensor,
+        textures: TexturesBase | None = None,
+    ) -> None:
+        if isinstance(verts, Tensor) and isinstance(faces, Tensor):
+            verts_packed, topology = _from_padded(verts, faces)
+        elif isinstance(verts, (list, tuple)) and isinstance(faces, (list, tuple)):
+            verts_packed, topology = _from_lists(verts, faces)
+        else:
+            raise TypeError(
+                "Meshes: verts and faces must both be lists of tensors or both padded tensors, "
+                f"got verts as {describe(verts)} and faces as {describe(faces)}"
+            )
+        check_finite_verts(verts_packed, topology.verts_packed_to_mesh_idx, "verts")
+        self._setup(verts_packed, topology, textures)
+
+    # ----------------------------------------------------------------- construction
+
+    def _setup(
+        self, verts_packed: Tensor, topology: Topology, textures: TexturesBase | None
+    ) -> None:
+        if textures is not None:
+            if not isinstance(textures, TexturesBase):
+                raise TypeError(
+                    "Meshes: textures must be None, TexturesVertex or TexturesUV, "
+                    f"got {type(textures).__name__}"
+                )
+            if len(textures) != topology.num_meshes:
+                raise ValueError(
+                    f"Meshes: textures has batch size {len(textures)} but there are "
+                    f"{topology.num_meshes} meshes"
+                )
+            textures.check_mesh_sizes(topology.num_verts_list, topology.num_faces_list)
+        self._verts_packed = verts_packed
+        self._topology = topology
+        self.textures = textures
+        self._cache: dict[tuple[str, bool], tuple[int, object]] = {}
+
+    @classmethod
+    def _from_parts(
+        cls, verts_packed: Tensor, topology: Topology, textures: TexturesBase | None
+    ) -> Meshes:
+        """A Meshes around already-checked packed vertices and a shared topology."""
+        out = cls.__new__(cls)
+        out._setup(verts_packed, topology, textures)
+        return out
+
+    def _cached(self, name: str, compute: Callable[[], object]) -> object:
+        """Vertex-derived value, cached per autograd mode and vertex tensor version."""
+        key = (name, torch.is_grad_enabled())
+        version = self._verts_packed._version
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = compute()
+        self._cache[key] = (version, value)
+        return value
+
+    @property
+    def topology(self) -> Topology:
+        """The shared, immutable face-derived structure."""
+        return self._topology
+
+    # ----------------------------------------------------------------- batch basics
+
+    def __len__(self) -> int:
+        return self._topology.num_meshes
+
+    def isempty(self) -> bool:
+        """True if the batch has no meshes or no mesh has a face."""
+        return self._topology.num_meshes == 0 or self._topology.faces_packed.shape[0] == 0
+
+    @property
+    def device(self) -> torch.device:
+        return self._verts_packed.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._verts_packed.dtype
+
+    @property
+    def valid(self) -> Tensor:
+        """``(N,)`` bool: meshes with at least one vertex and one face."""
+        t = self._topology
+        return (t.num_verts_per_mesh > 0) & (t.num_faces_per_mesh > 0)
+
+    # ----------------------------------------------------------------- vertex views
+
+    def verts_packed(self) -> Tensor:
+        """``(sum(V_n), 3)`` float: all vertices, mesh after mesh."""
+        return self._verts_packed
+
+    def verts_list(self) -> list[Tensor]:
+        """``N`` tensors ``(V_n, 3)`` float (views of the packed vertices)."""
+        return list(torch.split(self._verts_packed, list(self._topology.num_verts_list)))
+
+    def verts_padded(self) -> Tensor:
+        """``(N, max(V_n), 3)`` float, zero-padded."""
+
+        def compute() -> Tensor:
+            t = self._topology
+            flat = self._verts_packed.new_zeros(t.num_meshes * t.max_verts, 3)
+            flat = flat.index_copy(0, t.verts_padded_index, self._verts_packed)
+            return flat.view(t.num_meshes, t.max_verts, 3)
+
+        return self._cached("verts_padded", compute)  # type: ignore[return-value]
+
+    # ----------------------------------------------------------------- face views
+
+    def faces_packed(self) -> Tensor:
+        """``(sum(F_n), 3)`` long: faces as indices into ``verts_packed()``."""
+        return self._topology.faces_packed
+
+    def faces_list(self) -> list[Tensor]:
+        """``N`` tensors ``(F_n, 3)`` long, indices into each mesh's own vertices."""
+        return list(self._topology.faces_list)
+
+    def faces_padded(self) -> Tensor:
+        """``(N, max(F_n), 3)`` long, local indices, padded with -1."""
+        return self._topology.faces_padded
+
+    # ----------------------------------------------------------------- counts and maps
+
+    def num_verts_per_mesh(self) -> Tensor:
+        """``(N,)`` long."""
+        return self._topology.num_verts_per_mesh
+
+    def num_faces_per_mesh(self) -> Tensor:
+        """``(N,)`` long."""
+        return self._topology.num_faces_per_mesh
+
+    def mesh_to_verts_packed_first_idx(self) -> Tensor:
+        """``(N,)`` long: index in ``verts_packed()`` of each mesh's first vertex."""
+        return self._topology.mesh_to_verts_packed_first_idx
+
+    def mesh_to_faces_packed_first_idx(self) -> Tensor:
+        """``(N,)`` long: index in ``faces_packed()`` of each mesh's first face."""
+        return self._topology.mesh_to_faces_packed_first_idx
+
+    def verts_packed_to_mesh_idx(self) -> Tensor:
+        """``(sum(V_n),)`` long: mesh index of each packed vertex."""
+        return self._topology.verts_packed_to_mesh_idx
+
+    def faces_packed_to_mesh_idx(self) -> Tensor:
+        """``(sum(F_n),)`` long: mesh index of each packed face."""
+        return self._topology.faces_packed_to_mesh_idx
+
+    def verts_padded_to_packed_idx(self) -> Tensor:
+        """``(sum(V_n),)`` long: row of each packed vertex in ``verts_padded()`` viewed
+        as ``(N * max(V_n), 3)``."""
+        return self._topology.verts_padded_index
+
+    # ----------------------------------------------------------------- edges
+
+    def edges_packed(self) -> Tensor:
+        """``(E, 2)`` long: unique undirected edges, indices into ``verts_packed()``,
+        each row sorted (``e[:, 0] < e[:, 1]``), rows sorted, grouped by mesh."""
+        return self._topology.edges.edges_packed
+
+    def faces_packed_to_edges_packed(self) -> Tensor:
+        """``(sum(F_n), 3)`` long: column ``k`` is the edge opposite vertex ``k``, i.e.
+        the edges ``(v1, v2)``, ``(v2, v0)``, ``(v0, v1)`` as rows of ``edges_packed()``."""
+        return self._topology.edges.faces_packed_to_edges_packed
+
+    def edges_packed_to_mesh_idx(self) -> Tensor:
+        """``(E,)`` long: mesh index of each edge."""
+        return self._topology.edges.edges_packed_to_mesh_idx
+
+    def num_edges_per_mesh(self) -> Tensor:
+        """``(N,)`` long."""
+        return self._topology.edges.num_edges_per_mesh
+
+    def mesh_to_edges_packed_first_idx(self) -> Tensor:
+        """``(N,)`` long: index in ``edges_packed()`` of each mesh's first edge."""
+        return self._topology.edges.mesh_to_edges_packed_first_idx
+
+    # ----------------------------------------------------------------- geometry
+
+    def faces_areas_packed(self) -> Tensor:
+        """``(sum(F_n),)`` float: triangle areas; finite gradients for degenerate faces."""
+        return self._cached(  # type: ignore[return-value]
+            "faces_areas", lambda: face_areas(self._verts_packed, self._topology.faces_packed)
+        )
+
+    def faces_normals_packed(self) -> Tensor:
+        """``(sum(F_n), 3)`` float: unit normals ``(v1 - v0) x (v2 - v0)`` normalized,
+        zero (never NaN) for zero-area faces."""
+        return self._cached(  # type: ignore[return-value]
+            "faces_normals", lambda: face_normals(self._verts_packed, self._topology.faces_packed)
+        )
+
+    def verts_normals_packed(self) -> Tensor:
+        """``(sum(V_n), 3)`` float: area-weighted vertex normals, unit; zero for
+        vertices on no face."""
+        return self._cached(  # type: ignore[return-value]
+            "verts_normals", lambda: vertex_normals(self._verts_packed, self._topology.faces_packed)
+        )
+
+    def faces_normals_padded(self) -> Tensor:
+        """``(N, max(F_n), 3)`` float, zero-padded."""
+        return self._faces_padded_values(self.faces_normals_packed())
+
+    def faces_areas_padded(self) -> Tensor:
+        """``(N, max(F_n))`` float, zero-padded."""
+        return self._faces_padded_values(self.faces_areas_packed().unsqueeze(1)).squeeze(2)
+
+    def verts_normals_padded(self) -> Tensor:
+        """``(N, max(V_n), 3)`` float, zero-padded."""
+        t = self._topology
+        flat = self.verts_normals_packed().new_zeros(t.num_meshes * t.max_verts, 3)
+        flat = flat.index_copy(0, t.verts_padded_index, self.verts_normals_packed())
+        return flat.view(t.num_meshes, t.max_verts, 3)
+
+    def verts_normals_list(self) -> list[Tensor]:
+        """``N`` tensors ``(V_n, 3)`` float."""
+        return list(torch.split(self.verts_normals_packed(), list(self._topology.num_verts_list)))
+
+    def faces_normals_list(self) -> list[Tensor]:
+        """``N`` tensors ``(F_n, 3)`` float."""
+        return list(torch.split(self.faces_normals_packed(), list(self._topology.num_faces_list)))
+
+    def _faces_padded_values(self, packed: Tensor) -> Tensor:
+        t = self._topology
+        flat = packed.new_zeros(t.num_meshes * t.max_faces, packed.shape[1])
+        flat = flat.index_copy(0, t.faces_padded_index, packed)
+        return flat.view(t.num_meshes, t.max_faces, packed.shape[1])
+
+    def sample_textures(self, face_idx: Tensor, bary: Tensor) -> Tensor:
+        """Texture values at (packed face, barycentric) positions.
+
+        Args:
+            face_idx: ``(...)`` long, packed face indices, ``-1`` for none.
+            bary: ``(..., 3)`` float barycentric coordinates.
+
+        Returns:
+            ``(..., C)`` float, zeros where ``face_idx == -1``.
+        """
+        if self.textures is None:
+            raise ValueError("Meshes.sample_textures: this Meshes has no textures")
+        return self.textures.sample_at(face_idx, bary, self.faces_packed())
+
+    # ----------------------------------------------------------------- vertex updates
+
+    def _check_offsets(self, offsets: Tensor, name: str) -> Tensor:
+        if not isinstance(offsets, Tensor) or not offsets.is_floating_point():
+            raise TypeError(
+                f"Meshes.{name}: vert_offsets must be a float tensor, got {describe(offsets)}"
+            )
+        nv = self._topology.num_verts_total
+        if offsets.shape not in ((nv, 3), (3,)):
+            raise ValueError(
+                f"Meshes.{name}: vert_offsets must have shape ({nv}, 3) or (3,), "
+                f"got {tuple(offsets.shape)}"
+            )
+        return offsets
+
+    def offset_verts(self, vert_offsets_packed: Tensor) -> Meshes:
+        """A new Meshes with vertices ``verts_packed() + vert_offsets_packed``.
+
+        The result shares this mesh's topology and textures object.
+
+        Args:
+            vert_offsets_packed: ``(sum(V_n), 3)`` or ``(3,)`` float.
+        """
+        offsets = self._check_offsets(vert_offsets_packed, "offset_verts")
+        return Meshes._from_parts(self._verts_packed + offsets, self._topology, self.textures)
+
+    def offset_verts_(self, vert_offsets_packed: Tensor) -> Meshes:
+        """In-place :meth:`offset_verts`; returns ``self``."""
+        offsets = self._check_offsets(vert_offsets_packed, "offset_verts_")
+        self._verts_packed = self._verts_packed + offsets
+        self._cache.clear()
+        return self
+
+    def _scale(self, scale: float | Tensor, name: str) -> Tensor:
+        n = self._topology.num_meshes
+        if not isinstance(scale, Tensor):
+            return self._verts_packed * float(scale)
+        if scale.dim() == 0:
+            return self._verts_packed * scale
+        if scale.shape != (n,):
+            raise ValueError(
+                f"Meshes.{name}: scale must be a number or a tensor of shape () or ({n},), "
+                f"got {tuple(scale.shape)}"
+            )
+        per_vert = scale.to(self._verts_packed.dtype)[self._topology.verts_packed_to_mesh_idx]
+        return self._verts_packed * per_vert.unsqueeze(1)
+
+    def scale_verts(self, scale: float | Tensor) -> Meshes:
+        """A new Meshes with each mesh's vertices multiplied by ``scale`` (a number or
+        ``(N,)`` float); shares topology and textures."""
+        return Meshes._from_parts(self._scale(scale, "scale_verts"), self._topology, self.textures)
+
+    def scale_verts_(self, scale: float | Tensor) -> Meshes:
+        """In-place :meth:`scale_verts`; returns ``self``."""
+        self._verts_packed = self._scale(scale, "scale_verts_")
+        self._cache.clear()
+        return self
+
+    def update_padded(self, new_verts_padded: Tensor) -> Meshes:
+        """A new Meshes with vertices taken from ``new_verts_padded``; shares this mesh's
+        topology and textures. Values in the padding are ignored.
+
+        Args:
+            new_verts_padded: ``(N, max(V_n), 3)`` float.
+        """
+        t = self._topology
+        if not isinstance(new_verts_padded, Tensor) or not new_verts_padded.is_floating_point():
+            raise TypeError(
+                "Meshes.update_padded: new_verts_padded must be a float tensor, "
+                f"got {describe(new_verts_padded)}"
+            )
+        expected = (t.num_meshes, t.max_verts, 3)
+        if tuple(new_verts_padded.shape) != expected:
+            raise ValueError(
+                f"Meshes.update_padded: new_verts_padded must have shape {expected}, "
+                f"got {tuple(new_verts_padded.shape)}"
+            )
+        packed = new_verts_padded.reshape(-1, 3)[t.verts_padded_index]
+        return Meshes._from_parts(packed, t, self.textures)
+
+    # ----------------------------------------------------------------- batch ops
+
+    def __getitem__(self, index: int | slice | Sequence[int] | Tensor) -> Meshes:
+        """The meshes at ``index`` (int, slice, list of ints, long or bool tensor) as a
+        new Meshes (an int gives a batch of one)."""
+        indices = normalize_index(index, len(self), "Meshes")
+        verts = self.verts_list()
+        faces = self._topology.faces_list
+        textures = None if self.textures is None else self.textures._select(indices)
+        return _from_checked_lists(
+            [verts[i] for i in indices], [faces[i] for i in indices], textures, self
+        )
+
+    def extend(self, n: int) -> Meshes:
+        """Each mesh repeated ``n`` times, in order ``0, 0, ..., 1, 1, ...`` (gradients
+        flow back to this mesh's vertices)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"Meshes.extend: n must be an int >= 1, got {n!r}")
+        return self[[i for i in range(len(self)) for _ in range(n)]]
+
+    def clone(self) -> Meshes:
+        """A copy with cloned vertices and textures; the immutable topology is shared."""
+        textures = None if self.textures is None else self.textures.clone()
+        return Meshes._from_parts(self._verts_packed.clone(), self._topology, textures)
+
+    def detach(self) -> Meshes:
+        """A copy with detached vertices and textures, sharing the topology."""
+        textures = None if self.textures is None else self.textures.detach()
+        return Meshes._from_parts(self._verts_packed.detach(), self._topology, textures)
+
+    def to(self, device: torch.device | str, copy: bool = False) -> Meshes:
+        """This batch on ``device`` (``self`` if already there and not ``copy``)."""
+        device = torch.device(device)
+        if device.type != "cpu" and device.index is None and device.type == self.device.type:
+            device = self.device
+        if device == self.device and not copy:
+            return self
+        if device == self.device:
+            return self.clone()
+        textures = None if self.textures is None else self.textures.to(device)
+        return Meshes._from_parts(
+            self._verts_packed.to(device), self._topology.to(device), textures
+        )
+
+    def cpu(self) -> Meshes:
+        return self.to("cpu")
+
+    def cuda(self, device: int | None = None) -> Meshes:
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    def __repr__(self) -> str:
+        t = self._topology
+        return (
+            f"Meshes(N={t.num_meshes}, verts={t.num_verts_total}, faces={sum(t.num_faces_list)}, "
+            f"textures={type(self.textures).__name__ if self.textures is not None else None}, "
+            f"device={self.device})"
+        )
+
+
+# --------------------------------------------------------------------- construction helpers
+
+
+def _from_lists(verts: Sequence[Tensor], faces: Sequence[Tensor]) -> tuple[Tensor, Topology]:
+    if len(verts) != len(faces):
+        raise ValueError(
+            f"Meshes: verts has {len(verts)} meshes but faces has {len(faces)}; they must match"
+        )
+    verts = [check_verts_tensor(v, f"verts[{i}]", 2) for i, v in enumerate(verts)]
+    faces = [check_faces_tensor(f, f"faces[{i}]", 2) for i, f in enumerate(faces)]
+    check_same_dtype_device(verts, "verts")
+    check_same_dtype_device(faces, "faces")
+    if verts and faces and faces[0].device != verts[0].device:
+        raise ValueError(
+            f"Meshes: faces are on {faces[0].device} but verts are on {verts[0].device}"
+        )
+    device = verts[0].device if verts else torch.device("cpu")
+    dtype = verts[0].dtype if verts else torch.get_default_dtype()
+    nv = torch.tensor([v.shape[0] for v in verts], dtype=torch.long, device=device)
+    nf = torch.tensor([f.shape[0] for f in faces], dtype=torch.long, device=device)
+    verts_packed = torch.cat(verts, 0) if verts else torch.zeros(0, 3, dtype=dtype, device=device)
+    faces_local = (
+        torch.cat(faces, 0) if faces else torch.zeros(0, 3, dtype=torch.long, device=device)
+    )
+    return verts_packed, _topology_from_local(faces_local, nv, nf)
+
+
+def _from_padded(verts: Tensor, faces: Tensor) -> tuple[Tensor, Topology]:
+    check_verts_tensor(verts, "verts", 3)
+    faces = check_faces_tensor(faces, "faces", 3)
+    if verts.shape[0] != faces.shape[0]:
+        raise ValueError(
+            f"Meshes: verts has batch size {verts.shape[0]} but faces has {faces.shape[0]}"
+        )
+    if faces.device != verts.device:
+        raise ValueError(f"Meshes: faces are on {faces.device} but verts are on {verts.device}")
+    n, v = verts.shape[0], verts.shape[1]
+    valid = ~(faces == -1).all(dim=2)
+    if bool((valid[:, 1:] & ~valid[:, :-1]).any()):
+        mesh = int(torch.nonzero((valid[:, 1:] & ~valid[:, :-1]).any(dim=1))[0, 0])
+        raise ValueError(
+            f"Meshes: faces[{mesh}] has -1 padding rows before real faces; padding must come last"
+        )
+    nv = torch.full((n,), v, dtype=torch.long, device=verts.device)
+    nf = valid.sum(dim=1)
+    return verts.reshape(-1, 3), _topology_from_local(faces[valid], nv, nf)
+
+
+def _topology_from_local(faces_local: Tensor, nv: Tensor, nf: Tensor) -> Topology:
+    """Check local face indices, offset them into packed ones, build the Topology."""
+    first = torch.cumsum(nv, 0) - nv
+    to_mesh = torch.repeat_interleave(
+        torch.arange(nv.shape[0], device=nv.device), nf, output_size=faces_local.shape[0]
+    )
+    check_face_indices(faces_local, to_mesh, nv, "faces", "verts")
+    return Topology(faces_local + first[to_mesh].unsqueeze(1), nv, nf)
+
+
+def _from_checked_lists(
+    verts: list[Tensor], faces: Sequence[Tensor], textures: TexturesBase | None, like: Meshes
+) -> Meshes:
+    """A Meshes from lists already known to be valid (skips value checks)."""
+    device, dtype = like.device, like.dtype
+    nv = torch.tensor([v.shape[0] for v in verts], dtype=torch.long, device=device)
+    nf = torch.tensor([f.shape[0] for f in faces], dtype=torch.long, device=device)
+    first = torch.cumsum(nv, 0) - nv
+    verts_packed = torch.cat(verts, 0) if verts else torch.zeros(0, 3, dtype=dtype, device=device)
+    faces_packed = (
+        torch.cat([f + first[i] for i, f in enumerate(faces)], 0)
+        if faces
+        else torch.zeros(0, 3, dtype=torch.long, device=device)
+    )
+    return Meshes._from_parts(verts_packed, Topology(faces_packed, nv, nf), textures)

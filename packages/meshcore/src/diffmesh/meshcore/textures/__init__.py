@@ -1,0 +1,1 @@
+"""Textures: per-vertex features and UV-mapped images."""

@@ -1,0 +1,94 @@
+"""Behaviour shared by the texture classes: batch indexing, extend, device moves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+import torch
+from torch import Tensor
+
+T = TypeVar("T", bound="TexturesBase")
+
+
+def normalize_index(index: int | slice | Sequence[int] | Tensor, n: int, name: str) -> list[int]:
+    """Turn a batch index (int, slice, list of ints, long or bool tensor) into a list of
+    non-negative ints in ``[0, n)``; raise IndexError/TypeError naming ``name``."""
+    if isinstance(index, bool):
+        raise TypeError(f"{name}: index must be an int, slice, list or tensor, got a bool")
+    if isinstance(index, int):
+        if not -n <= index < n:
+            raise IndexError(f"{name}: index {index} is out of range for a batch of {n}")
+        return [index % n]
+    if isinstance(index, slice):
+        return list(range(n))[index]
+    if isinstance(index, Tensor):
+        if index.dtype == torch.bool:
+            if index.dim() != 1 or index.shape[0] != n:
+                raise IndexError(
+                    f"{name}: a bool index must have shape ({n},), got {tuple(index.shape)}"
+                )
+            return [int(i) for i in torch.nonzero(index).flatten().tolist()]
+        if index.is_floating_point() or index.is_complex() or index.dim() > 1:
+            raise TypeError(
+                f"{name}: a tensor index must be 0-d or 1-d integer or bool, got a {index.dtype} "
+                f"tensor of shape {tuple(index.shape)}"
+            )
+        index = index.flatten().tolist()
+    if isinstance(index, Sequence) and not isinstance(index, str):
+        out = []
+        for i in index:
+            if isinstance(i, bool) or not isinstance(i, int):
+                raise TypeError(f"{name}: a list index must hold ints, got {type(i).__name__}")
+            out.extend(normalize_index(i, n, name))
+        return out
+    raise TypeError(
+        f"{name}: index must be an int, slice, list or tensor, got {type(index).__name__}"
+    )
+
+
+class TexturesBase:
+    """Common interface of :class:`TexturesVertex` and :class:`TexturesUV`.
+
+    Subclasses hold per-mesh lists and implement ``_select`` (a new texture of the
+    meshes at the given indices), ``_map`` (apply a tensor function to every tensor),
+    ``__len__``, ``check_mesh_sizes`` and ``sample_at``.
+    """
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _select(self: T, indices: list[int]) -> T:
+        raise NotImplementedError
+
+    def _map(self: T, fn) -> T:
+        raise NotImplementedError
+
+    def check_mesh_sizes(self, num_verts: Sequence[int], num_faces: Sequence[int]) -> None:
+        """Raise ValueError if this texture does not fit meshes of these sizes."""
+        raise NotImplementedError
+
+    def sample_at(self, face_idx: Tensor, bary: Tensor, faces_packed: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __getitem__(self: T, index: int | slice | Sequence[int] | Tensor) -> T:
+        return self._select(normalize_index(index, len(self), type(self).__name__))
+
+    def extend(self: T, n: int) -> T:
+        """Repeat each mesh's texture ``n`` times (mesh order ``0,0,..,1,1,..``)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{type(self).__name__}.extend: n must be an int >= 1, got {n!r}")
+        return self._select([i for i in range(len(self)) for _ in range(n)])
+
+    def to(self: T, device: torch.device | str) -> T:
+        device = torch.device(device)
+        return self._map(lambda t: t.to(device))
+
+    def cpu(self: T) -> T:
+        return self.to("cpu")
+
+    def clone(self: T) -> T:
+        return self._map(lambda t: t.clone())
+
+    def detach(self: T) -> T:
+        return self._map(lambda t: t.detach())
