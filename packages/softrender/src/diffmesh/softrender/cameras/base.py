@@ -1,0 +1,280 @@
+"""What every camera shares: extrinsics, the world -> view -> NDC -> screen chain.
+
+Conventions (PyTorch3D's): points are row vectors and ``X_view = X_world @ R + T``;
+view space has +X left, +Y up, +Z into the screen. NDC has +X left, +Y up; on a
+non-square image the shorter side spans [-1, 1] and the longer side
+[-u, u] with u = long / short. Screen space is in pixels with (0, 0) at the image's
+top-left corner, +x right and +y down, so NDC (+1, +1) maps to screen (0, 0) on a
+square image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ..transforms import Transform3d
+from .batched import BatchedParams
+
+__all__ = [
+    "CamerasBase",
+    "get_ndc_to_screen_transform",
+    "get_screen_to_ndc_transform",
+]
+
+ImageSize = int | Sequence[int] | Sequence[Sequence[int]] | torch.Tensor
+
+
+def _image_size_tensor(
+    image_size: ImageSize, batch: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """``image_size`` as a ``(B, 2)`` float (height, width) tensor, B in {1, batch}."""
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    if isinstance(image_size, torch.Tensor):
+        size = image_size.to(device=device)
+    else:
+        try:
+            size = torch.as_tensor(image_size, device=device)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(
+                "image_size must be an int, an (H, W) pair, a (B, 2) sequence or tensor, "
+                f"got {type(image_size).__name__}"
+            ) from None
+    if size.dtype == torch.bool or size.is_complex():
+        raise TypeError(f"image_size must be real-valued, got dtype {size.dtype}")
+    if size.ndim == 1 and size.shape[0] == 2:
+        size = size[None]
+    if size.ndim != 2 or size.shape[1] != 2:
+        raise ValueError(
+            f"image_size must be an int, an (H, W) pair or (B, 2), got shape {tuple(size.shape)}"
+        )
+    if len(size) not in (1, batch):
+        raise ValueError(f"image_size has batch size {len(size)}; expected 1 or {batch}")
+    if not bool(torch.isfinite(size).all()) or bool((size < 1).any()):
+        raise ValueError(f"image_size must be >= 1 pixel, got {size.tolist()}")
+    return size.to(dtype)
+
+
+def _ndc_to_screen_matrix(size: torch.Tensor, with_xyflip: bool) -> torch.Tensor:
+    """Row-vector matrices NDC -> screen, ``(B, 4, 4)``, for ``size`` (B, 2) = (H, W)."""
+    height, width = size.unbind(1)
+    scale = size.min(dim=1).values / 2.0
+    flip = -1.0 if with_xyflip else 1.0
+    zeros, ones = torch.zeros_like(scale), torch.ones_like(scale)
+    # x_s = flip * (scale * x - W / 2); y_s likewise; z unchanged.
+    rows = [
+        torch.stack([flip * scale, zeros, zeros, zeros], dim=1),
+        torch.stack([zeros, flip * scale, zeros, zeros], dim=1),
+        torch.stack([zeros, zeros, ones, zeros], dim=1),
+        torch.stack([-flip * width / 2.0, -flip * height / 2.0, zeros, ones], dim=1),
+    ]
+    return torch.stack(rows, dim=1)
+
+
+def _screen_to_ndc_matrix(size: torch.Tensor, with_xyflip: bool) -> torch.Tensor:
+    """Closed-form inverse of ``_ndc_to_screen_matrix``, ``(B, 4, 4)``."""
+    height, width = size.unbind(1)
+    inv_scale = 2.0 / size.min(dim=1).values
+    flip = -1.0 if with_xyflip else 1.0
+    zeros, ones = torch.zeros_like(inv_scale), torch.ones_like(inv_scale)
+    # x = (flip * x_s + W / 2) / scale
+    rows = [
+        torch.stack([flip * inv_scale, zeros, zeros, zeros], dim=1),
+        torch.stack([zeros, flip * inv_scale, zeros, zeros], dim=1),
+        torch.stack([zeros, zeros, ones, zeros], dim=1),
+        torch.stack([width / 2.0 * inv_scale, height / 2.0 * inv_scale, zeros, ones], dim=1),
+    ]
+    return torch.stack(rows, dim=1)
+
+
+def get_ndc_to_screen_transform(
+    cameras: CamerasBase, with_xyflip: bool = False, image_size: ImageSize | None = None
+) -> Transform3d:
+    """PyTorch3D's NDC -> screen transform for ``cameras``' batch.
+
+    ``x_s = W/2 - s x``, ``y_s = H/2 - s y`` with ``s = min(H, W) / 2`` when
+    ``with_xyflip`` (pixel (0, 0) top-left; NDC +X is image left); without the flip
+    ``x_s = s x - W/2`` (the intermediate PyTorch3D uses for screen-space cameras).
+    Depth passes through unchanged.
+
+    Args:
+        cameras: the cameras (their batch size, dtype and device are used).
+        with_xyflip: flip x and y into image orientation.
+        image_size: (H, W) in pixels, an int for square images, or ``(N, 2)``.
+
+    Returns:
+        Transform3d of batch N (or 1).
+    """
+    if image_size is None:
+        raise ValueError("image_size=(height, width) is needed for the NDC <-> screen conversion")
+    size = _image_size_tensor(image_size, len(cameras), cameras.device, cameras.dtype)
+    return Transform3d(_ndc_to_screen_matrix(size, with_xyflip))
+
+
+def get_screen_to_ndc_transform(
+    cameras: CamerasBase, with_xyflip: bool = False, image_size: ImageSize | None = None
+) -> Transform3d:
+    """Inverse of ``get_ndc_to_screen_transform`` (same arguments)."""
+    if image_size is None:
+        raise ValueError("image_size=(height, width) is needed for the NDC <-> screen conversion")
+    size = _image_size_tensor(image_size, len(cameras), cameras.device, cameras.dtype)
+    return Transform3d(_screen_to_ndc_matrix(size, with_xyflip))
+
+
+def _world_to_view_matrix(R: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+    """``(N, 4, 4)`` row-vector matrix [[R, 0], [T, 1]] (differentiable)."""
+    top = torch.cat([R, torch.zeros_like(R[:, :, :1])], dim=2)
+    bottom = torch.cat([T, torch.ones_like(T[:, :1])], dim=1)[:, None]
+    return torch.cat([top, bottom], dim=1)
+
+
+class CamerasBase(BatchedParams):
+    """Base of the cameras: R (N, 3, 3), T (N, 3) buffers and the transform chain.
+
+    Subclasses provide ``get_projection_transform`` (view -> NDC, or -> screen for
+    ``PerspectiveCameras(in_ndc=False)``), ``is_perspective`` and, if needed,
+    ``get_znear`` / ``in_ndc`` / ``get_ndc_camera_transform``.
+    """
+
+    R: torch.Tensor
+    T: torch.Tensor
+    image_size: torch.Tensor | None
+
+    _R_SPEC = (3, 3)
+    _T_SPEC = (3,)
+
+    # ------------------------------------------------------------ transforms
+    def get_world_to_view_transform(
+        self, *, R: torch.Tensor | None = None, T: torch.Tensor | None = None
+    ) -> Transform3d:
+        """World -> view: ``X_view = X_world @ R + T``.
+
+        Args:
+            R: optional ``(N, 3, 3)`` override of the stored rotation.
+            T: optional ``(N, 3)`` override of the stored translation.
+
+        Returns:
+            Transform3d of batch N.
+        """
+        R = self.R if R is None else R
+        T = self.T if T is None else T
+        if R.ndim != 3 or R.shape[1:] != (3, 3):
+            raise ValueError(f"R must have shape (N, 3, 3), got {tuple(R.shape)}")
+        if T.ndim != 2 or T.shape[1] != 3:
+            raise ValueError(f"T must have shape (N, 3), got {tuple(T.shape)}")
+        if len(R) != len(T) and len(R) != 1 and len(T) != 1:
+            raise ValueError(f"R has batch size {len(R)} but T has batch size {len(T)}")
+        n = max(len(R), len(T))
+        return Transform3d(_world_to_view_matrix(R.expand(n, 3, 3), T.expand(n, 3)))
+
+    def get_projection_transform(self) -> Transform3d:
+        """View -> projection space (NDC, or screen for screen-space cameras)."""
+        raise NotImplementedError
+
+    def get_full_projection_transform(self) -> Transform3d:
+        """World -> projection space: world-to-view composed with the projection."""
+        return self.get_world_to_view_transform().compose(self.get_projection_transform())
+
+    def transform_points(self, points: torch.Tensor, eps: float | None = None) -> torch.Tensor:
+        """World -> projection space, with the perspective divide.
+
+        For FoV cameras and ``PerspectiveCameras(in_ndc=True)`` this is NDC; for
+        ``PerspectiveCameras(in_ndc=False)`` it is (PyTorch3D-flipped) screen units.
+
+        Args:
+            points: ``(P, 3)`` or ``(N, P, 3)`` float world coordinates.
+            eps: optional lower bound on ``|w|`` (see ``Transform3d.transform_points``).
+
+        Returns:
+            ``(N, P, 3)`` float (``(P, 3)`` for batch-1 cameras and ``(P, 3)`` input).
+        """
+        return self.get_full_projection_transform().transform_points(points, eps=eps)
+
+    def get_ndc_camera_transform(self, *, image_size: ImageSize | None = None) -> Transform3d:
+        """Projection space -> NDC: identity for cameras defined in NDC.
+
+        Args:
+            image_size: (H, W) for screen-space cameras; defaults to the camera's own.
+        """
+        if self.in_ndc():
+            return Transform3d(dtype=self.dtype, device=self.device)
+        size = image_size if image_size is not None else self.get_image_size()
+        return get_screen_to_ndc_transform(self, with_xyflip=False, image_size=size)
+
+    def transform_points_ndc(
+        self,
+        points: torch.Tensor,
+        eps: float | None = None,
+        *,
+        image_size: ImageSize | None = None,
+    ) -> torch.Tensor:
+        """World -> NDC (+X left, +Y up; the short image side spans [-1, 1]).
+
+        Args:
+            points: ``(P, 3)`` or ``(N, P, 3)`` float world coordinates.
+            eps: optional lower bound on ``|w|``.
+            image_size: (H, W) for screen-space cameras; defaults to the camera's own.
+
+        Returns:
+            Same shape rules as ``transform_points``; z is the projection's depth
+            (in [0, 1] between znear and zfar for FoV cameras).
+        """
+        transform = self.get_full_projection_transform()
+        if not self.in_ndc():
+            transform = transform.compose(self.get_ndc_camera_transform(image_size=image_size))
+        return transform.transform_points(points, eps=eps)
+
+    def transform_points_screen(
+        self,
+        points: torch.Tensor,
+        eps: float | None = None,
+        *,
+        image_size: ImageSize | None = None,
+        with_xyflip: bool = True,
+    ) -> torch.Tensor:
+        """World -> screen pixels: (0, 0) is the top-left image corner, +y down.
+
+        ``x_s = W/2 - s x_ndc``, ``y_s = H/2 - s y_ndc`` with ``s = min(H, W) / 2``;
+        z is the NDC depth.
+
+        Args:
+            points: ``(P, 3)`` or ``(N, P, 3)`` float world coordinates.
+            eps: optional lower bound on ``|w|``.
+            image_size: (H, W), an int for square images, or ``(N, 2)``; defaults to
+                the camera's ``image_size``.
+            with_xyflip: False keeps PyTorch3D's unflipped intermediate convention.
+
+        Returns:
+            Same shape rules as ``transform_points``, in pixels.
+        """
+        size = image_size if image_size is not None else self.get_image_size()
+        points_ndc = self.transform_points_ndc(points, eps=eps, image_size=size)
+        to_screen = get_ndc_to_screen_transform(self, with_xyflip=with_xyflip, image_size=size)
+        return to_screen.transform_points(points_ndc, eps=eps)
+
+    # --------------------------------------------------------------- queries
+    def get_camera_center(self) -> torch.Tensor:
+        """Camera positions in world coordinates, ``C = -T @ R^T``.
+
+        Returns:
+            ``(N, 3)`` float.
+        """
+        return -(self.T[:, None, :] @ self.R.transpose(1, 2))[:, 0, :]
+
+    def is_perspective(self) -> bool:
+        """Whether the projection divides by depth."""
+        raise NotImplementedError
+
+    def in_ndc(self) -> bool:
+        """Whether the projection maps to NDC (True) or to screen pixels."""
+        return True
+
+    def get_znear(self) -> torch.Tensor | None:
+        """Near clipping distance ``(N,)``, or None for cameras without one."""
+        return None
+
+    def get_image_size(self) -> torch.Tensor | None:
+        """The ``(N, 2)`` (height, width) the camera was made with, or None."""
+        return getattr(self, "image_size", None)

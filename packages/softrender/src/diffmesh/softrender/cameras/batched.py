@@ -1,0 +1,239 @@
+"""A module holding batched tensor parameters as buffers (cameras, lights, materials).
+
+Every parameter is converted to a tensor on the requested device, given a leading
+batch dimension and broadcast to the common batch size N (each parameter's batch
+must be N or 1, as in PyTorch3D). Parameters are registered buffers, so
+``module.to(device_or_dtype)`` moves and casts them, and tensors that require grad
+keep their graph (a camera's R and T can be optimised).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+__all__ = ["BatchedParams", "ParamSpec"]
+
+#: ``(value, trailing_shape)``: a parameter and the shape of one batch element;
+#: ``None`` in the trailing shape accepts any size along that axis.
+ParamSpec = tuple[Any, tuple[int | None, ...]]
+
+IndexLike = int | slice | Sequence[int] | torch.Tensor
+_Self = TypeVar("_Self", bound="BatchedParams")
+
+
+def _shape_matches(shape: tuple[int, ...], trailing: tuple[int | None, ...]) -> bool:
+    return len(shape) == len(trailing) and all(t is None or s == t for s, t in zip(shape, trailing, strict=True))
+
+
+def _describe(trailing: tuple[int | None, ...]) -> str:
+    dims = ", ".join("C" if t is None else str(t) for t in trailing)
+    one = f"({dims})" if len(trailing) != 1 else f"({dims},)"
+    return f"{one} or (N, {dims})" if dims else "a scalar or (N,)"
+
+
+def _as_tensor(name: str, value: Any, device: torch.device) -> torch.Tensor:
+    """``value`` as a tensor on ``device``; TypeError for anything non-numeric."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.to(device)
+    else:
+        if isinstance(value, (str, bytes)):
+            raise TypeError(f"{name} must be a number, sequence or tensor, got str")
+        try:
+            tensor = torch.as_tensor(value, device=device)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(
+                f"{name} must be a number, a (nested) sequence of numbers or a tensor, "
+                f"got {type(value).__name__}: {err}"
+            ) from None
+    if tensor.dtype == torch.bool or tensor.is_complex():
+        raise TypeError(f"{name} must be real-valued, got dtype {tensor.dtype}")
+    return tensor
+
+
+class BatchedParams(nn.Module):
+    """Base class: a batch of N parameter sets, stored as buffers of batch size N.
+
+    Subclasses call ``_set_params`` once in ``__init__``; plain Python settings that
+    indexing must carry over (e.g. ``degrees``) are listed in ``_STATIC_FIELDS``.
+    Indexing (``obj[idx]``) gathers per-index parameters without re-running the
+    subclass's validation, so it is cheap even for an index of millions of entries.
+    """
+
+    _STATIC_FIELDS: tuple[str, ...] = ()
+
+    def _set_params(
+        self,
+        device: torch.device | str | None,
+        params: Mapping[str, ParamSpec],
+        *,
+        integer: Sequence[str] = (),
+    ) -> None:
+        """Convert, broadcast and register ``params`` as buffers.
+
+        Args:
+            device: target device; None keeps each tensor's device (CPU for Python
+                values).
+            params: name -> (value, trailing shape); a value of None registers a None
+                buffer (an absent optional parameter).
+            integer: names stored as int64 (e.g. image sizes); the others share one
+                floating dtype: the promotion of the floating tensors given, else
+                float32.
+
+        Raises:
+            TypeError: a value is not numeric.
+            ValueError: a value has the wrong shape, or batch sizes other than N or 1.
+        """
+        dev = torch.device(device) if device is not None else None
+        tensors: dict[str, torch.Tensor | None] = {}
+        for name, (value, trailing) in params.items():
+            if value is None:
+                tensors[name] = None
+                continue
+            target = dev if dev is not None else (
+                value.device if isinstance(value, torch.Tensor) else torch.device("cpu")
+            )
+            tensor = _as_tensor(name, value, target)
+            if _shape_matches(tuple(tensor.shape), trailing):
+                tensor = tensor[None]
+            elif not (tensor.ndim >= 1 and _shape_matches(tuple(tensor.shape[1:]), trailing)):
+                raise ValueError(
+                    f"{name} must have shape {_describe(trailing)}, got {tuple(tensor.shape)}"
+                )
+            tensors[name] = tensor
+        given = [
+            params[name][0].dtype
+            for name, tensor in tensors.items()
+            if tensor is not None
+            and name not in integer
+            and isinstance(params[name][0], torch.Tensor)
+            and params[name][0].is_floating_point()
+        ]
+        dtype = functools.reduce(torch.promote_types, given, given[0]) if given else torch.float32
+        batch = 1
+        owner = None
+        for name, tensor in tensors.items():
+            if tensor is None or len(tensor) == 1:
+                continue
+            if batch != 1 and len(tensor) != batch:
+                raise ValueError(
+                    f"{name} has batch size {len(tensor)} but {owner} has batch size {batch}; "
+                    "batch sizes must be equal or 1"
+                )
+            batch, owner = len(tensor), name
+        for name, tensor in tensors.items():
+            if tensor is not None:
+                tensor = tensor.to(torch.int64 if name in integer else dtype)
+                if len(tensor) != batch:
+                    tensor = tensor.expand(batch, *tensor.shape[1:])
+            self.register_buffer(name, tensor, persistent=False)
+        self._batch_size = batch
+        self._param_names = tuple(tensors)
+
+    # ---------------------------------------------------------------- batch
+    def __len__(self) -> int:
+        return self._batch_size
+
+    def _reference(self) -> torch.Tensor:
+        for name in self._param_names:
+            tensor = getattr(self, name)
+            if tensor is not None and tensor.is_floating_point():
+                return tensor
+        raise RuntimeError(f"{type(self).__name__} holds no floating-point parameter")
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters."""
+        return self._reference().device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the parameters."""
+        return self._reference().dtype
+
+    def _index_tensor(self, index: IndexLike) -> torch.Tensor:
+        """``index`` as a 1-D int64 tensor of in-range batch positions."""
+        n = self._batch_size
+        if isinstance(index, bool):
+            raise TypeError("index must be an int, slice, list of ints or tensor, got bool")
+        if isinstance(index, int):
+            if not -n <= index < n:
+                raise IndexError(f"index {index} is out of range for a batch of {n}")
+            return torch.tensor([index % n], device=self.device)
+        if isinstance(index, slice):
+            return torch.arange(n, device=self.device)[index]
+        if isinstance(index, torch.Tensor):
+            idx = index.to(self.device)
+        elif isinstance(index, Sequence) and all(
+            isinstance(i, int) and not isinstance(i, bool) for i in index
+        ):
+            idx = torch.tensor(list(index), dtype=torch.int64, device=self.device)
+        else:
+            raise TypeError(
+                "index must be an int, slice, list of ints, or a 1-D int64/bool tensor, "
+                f"got {type(index).__name__}"
+            )
+        if idx.dtype == torch.bool:
+            if idx.shape != (n,):
+                raise IndexError(f"a bool index must have shape ({n},), got {tuple(idx.shape)}")
+            return idx.nonzero()[:, 0]
+        if idx.dtype not in (torch.int64, torch.int32) or idx.ndim != 1:
+            raise TypeError(
+                f"a tensor index must be 1-D int64 or bool, got dtype {idx.dtype} "
+                f"and shape {tuple(idx.shape)}"
+            )
+        if idx.numel() and (bool((idx < -n).any()) or bool((idx >= n).any())):
+            raise IndexError(f"index out of range for a batch of {n}")
+        return idx.long() % n if idx.numel() else idx.long()
+
+    def _new_like(self: _Self, buffers: Mapping[str, torch.Tensor | None], batch: int) -> _Self:
+        """An instance of the same class holding ``buffers`` (no validation rerun)."""
+        other = type(self).__new__(type(self))
+        nn.Module.__init__(other)
+        for field in self._STATIC_FIELDS:
+            setattr(other, field, getattr(self, field))
+        for name in self._param_names:
+            other.register_buffer(name, buffers[name], persistent=False)
+        other._batch_size = batch
+        other._param_names = self._param_names
+        return other
+
+    def __getitem__(self: _Self, index: IndexLike) -> _Self:
+        """The parameter sets at ``index``, gathered (repeats allowed).
+
+        Args:
+            index: int, slice, list of ints, 1-D int64 tensor of any length (e.g. one
+                entry per pixel pair) or a bool mask of length N.
+
+        Returns:
+            An object of the same class with batch ``len(index)`` (1 for an int).
+            Parameters that are the same for the whole batch come back as expanded
+            views, so gathering a batch-1 object costs no memory.
+        """
+        idx = self._index_tensor(index)
+        count = int(idx.numel())
+        gathered: dict[str, torch.Tensor | None] = {}
+        for name in self._param_names:
+            tensor = getattr(self, name)
+            if tensor is None:
+                gathered[name] = None
+            elif len(tensor) == 1 or tensor.stride(0) == 0:
+                gathered[name] = tensor[:1].expand(count, *tensor.shape[1:])
+            else:
+                gathered[name] = tensor[idx]
+        return self._new_like(gathered, count)
+
+    def clone(self: _Self) -> _Self:
+        """A copy with its own parameter storage (differentiable, like Tensor.clone)."""
+        buffers = {
+            name: None if getattr(self, name) is None else getattr(self, name).clone()
+            for name in self._param_names
+        }
+        return self._new_like(buffers, self._batch_size)
+
+    def extra_repr(self) -> str:
+        return f"N={self._batch_size}, dtype={self.dtype}, device={self.device}"

@@ -1,0 +1,275 @@
+"""OpenGL-style cameras defined by a field of view or a view box, projecting to NDC.
+
+Both map view depth z in [znear, zfar] to NDC depth in [0, 1] (PyTorch3D's
+convention, not OpenGL's [-1, 1]) and keep a right-handed frame throughout.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..transforms import Transform3d
+from .base import CamerasBase
+
+__all__ = ["FoVOrthographicCameras", "FoVPerspectiveCameras"]
+
+_EYE = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+_ZERO = (0.0, 0.0, 0.0)
+
+
+def _check_finite(**tensors: torch.Tensor) -> None:
+    for name, tensor in tensors.items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{name} must be finite, got {tensor.detach().cpu().tolist()}")
+
+
+def _check_near_far(znear: torch.Tensor, zfar: torch.Tensor, positive_near: bool) -> None:
+    _check_finite(znear=znear, zfar=zfar)
+    if positive_near and bool((znear <= 0).any()):
+        raise ValueError(f"znear must be > 0, got {znear.detach().cpu().tolist()}")
+    if bool((znear >= zfar).any()):
+        raise ValueError(
+            f"znear must be < zfar, got znear={znear.detach().cpu().tolist()} "
+            f"and zfar={zfar.detach().cpu().tolist()}"
+        )
+
+
+def _rows(*rows: list[torch.Tensor]) -> torch.Tensor:
+    """Stack per-camera scalars ``(N,)`` into ``(N, len(rows), len(row))``."""
+    return torch.stack([torch.stack(row, dim=1) for row in rows], dim=1)
+
+
+def fov_perspective_matrix(
+    znear: torch.Tensor,
+    zfar: torch.Tensor,
+    fov: torch.Tensor,
+    aspect_ratio: torch.Tensor,
+    degrees: bool,
+) -> torch.Tensor:
+    """PyTorch3D's FoV perspective projection, as ``(N, 4, 4)`` row-vector matrices.
+
+    With ``t = tan(fov / 2)``, the column-vector matrix is::
+
+        [[1 / (t a), 0,     0,                 0                      ],
+         [0,         1 / t, 0,                 0                      ],
+         [0,         0,     zf / (zf - zn),    -zf zn / (zf - zn)     ],
+         [0,         0,     1,                 0                      ]]
+
+    so after the divide by w = z: ``x_ndc = x / (z t a)``, ``y_ndc = y / (z t)`` and
+    ``z_ndc = zf (z - zn) / ((zf - zn) z)``, 0 at znear and 1 at zfar.
+
+    Args:
+        znear, zfar, fov, aspect_ratio: ``(N,)`` float; fov is the vertical field of
+            view, aspect_ratio = width / height of a pixel's view box.
+        degrees: whether ``fov`` is in degrees.
+    """
+    # The operation order follows PyTorch3D's, so the matrices agree bit for bit.
+    fov_rad = (math.pi / 180.0) * fov if degrees else fov
+    max_y = torch.tan(fov_rad / 2) * znear
+    max_x = max_y * aspect_ratio
+    zeros, ones = torch.zeros_like(znear), torch.ones_like(znear)
+    depth = zfar - znear
+    return _rows(
+        [2.0 * znear / (max_x + max_x), zeros, zeros, zeros],
+        [zeros, 2.0 * znear / (max_y + max_y), zeros, zeros],
+        [zeros, zeros, zfar / depth, ones],
+        [zeros, zeros, -(zfar * znear) / depth, zeros],
+    )
+
+
+def fov_orthographic_matrix(
+    znear: torch.Tensor,
+    zfar: torch.Tensor,
+    max_x: torch.Tensor,
+    min_x: torch.Tensor,
+    max_y: torch.Tensor,
+    min_y: torch.Tensor,
+    scale_xyz: torch.Tensor,
+) -> torch.Tensor:
+    """PyTorch3D's FoV orthographic projection, as ``(N, 4, 4)`` row-vector matrices.
+
+    ``x_ndc = (2 s_x x - (max_x + min_x)) / (max_x - min_x)``, likewise y, and
+    ``z_ndc = (s_z z - znear) / (zfar - znear)`` (0 at znear, 1 at zfar when s_z = 1).
+
+    Args:
+        znear, zfar, max_x, min_x, max_y, min_y: ``(N,)`` float view-box bounds.
+        scale_xyz: ``(N, 3)`` float per-axis scale.
+    """
+    zeros, ones = torch.zeros_like(znear), torch.ones_like(znear)
+    width, height, depth = max_x - min_x, max_y - min_y, zfar - znear
+    sx, sy, sz = scale_xyz.unbind(1)
+    return _rows(
+        [(2.0 / width) * sx, zeros, zeros, zeros],
+        [zeros, (2.0 / height) * sy, zeros, zeros],
+        [zeros, zeros, (1.0 / depth) * sz, zeros],
+        [-(max_x + min_x) / width, -(max_y + min_y) / height, -znear / depth, ones],
+    )
+
+
+class FoVPerspectiveCameras(CamerasBase):
+    """Perspective cameras defined by a vertical field of view (OpenGL-style).
+
+    All parameters broadcast to the batch size N (each is given for N cameras or for
+    one); ``znear``, ``zfar``, ``aspect_ratio`` and ``fov`` are ``(N,)`` buffers.
+
+    Args:
+        znear: near clipping distance (> 0), view units.
+        zfar: far clipping distance (> znear).
+        aspect_ratio: width / height of the view box (1 for square pixels).
+        fov: vertical field of view, in (0, 180) degrees or (0, pi) radians.
+        degrees: whether ``fov`` is in degrees.
+        R: ``(N, 3, 3)`` or ``(3, 3)`` world -> view rotation (row vectors).
+        T: ``(N, 3)`` or ``(3,)`` world -> view translation.
+        device: device for the parameters.
+
+    Raises:
+        ValueError: bad shapes, batch sizes that cannot broadcast, znear <= 0,
+            znear >= zfar, aspect_ratio <= 0 or fov outside its range.
+    """
+
+    _STATIC_FIELDS = ("degrees",)
+    znear: torch.Tensor
+    zfar: torch.Tensor
+    aspect_ratio: torch.Tensor
+    fov: torch.Tensor
+
+    def __init__(
+        self,
+        znear: float | torch.Tensor = 1.0,
+        zfar: float | torch.Tensor = 100.0,
+        aspect_ratio: float | torch.Tensor = 1.0,
+        fov: float | torch.Tensor = 60.0,
+        degrees: bool = True,
+        R: torch.Tensor | tuple = (_EYE,),
+        T: torch.Tensor | tuple = (_ZERO,),
+        device: torch.device | str = "cpu",
+    ) -> None:
+        super().__init__()
+        self._set_params(
+            device,
+            {
+                "znear": (znear, ()),
+                "zfar": (zfar, ()),
+                "aspect_ratio": (aspect_ratio, ()),
+                "fov": (fov, ()),
+                "R": (R, self._R_SPEC),
+                "T": (T, self._T_SPEC),
+            },
+        )
+        self.degrees = bool(degrees)
+        _check_near_far(self.znear, self.zfar, positive_near=True)
+        _check_finite(aspect_ratio=self.aspect_ratio, fov=self.fov)
+        if bool((self.aspect_ratio <= 0).any()):
+            raise ValueError(
+                f"aspect_ratio must be > 0, got {self.aspect_ratio.detach().cpu().tolist()}"
+            )
+        limit = 180.0 if self.degrees else math.pi
+        if bool(((self.fov <= 0) | (self.fov >= limit)).any()):
+            unit = "degrees" if self.degrees else "radians"
+            raise ValueError(
+                f"fov must be in (0, {limit:g}) {unit}, got {self.fov.detach().cpu().tolist()}"
+            )
+
+    def compute_projection_matrix(self) -> torch.Tensor:
+        """The column-vector projection matrices ``(N, 4, 4)`` (PyTorch3D's K)."""
+        return self.get_projection_transform().get_matrix().transpose(1, 2)
+
+    def get_projection_transform(self) -> Transform3d:
+        """View -> NDC (see ``fov_perspective_matrix``); batch N."""
+        return Transform3d(
+            fov_perspective_matrix(self.znear, self.zfar, self.fov, self.aspect_ratio, self.degrees)
+        )
+
+    def is_perspective(self) -> bool:
+        return True
+
+    def get_znear(self) -> torch.Tensor:
+        """``(N,)`` near clipping distances."""
+        return self.znear
+
+
+class FoVOrthographicCameras(CamerasBase):
+    """Orthographic cameras defined by a view box (OpenGL-style).
+
+    Args:
+        znear: near plane, view units (may be negative).
+        zfar: far plane (> znear).
+        max_y, min_y: top and bottom of the view box (max_y > min_y).
+        max_x, min_x: left (+X) and right bounds of the view box (max_x > min_x).
+        scale_xyz: ``(N, 3)`` or ``(3,)`` per-axis scale applied in the projection.
+        R: ``(N, 3, 3)`` or ``(3, 3)`` world -> view rotation (row vectors).
+        T: ``(N, 3)`` or ``(3,)`` world -> view translation.
+        device: device for the parameters.
+
+    Raises:
+        ValueError: bad shapes, batch sizes that cannot broadcast, znear >= zfar,
+            max_x <= min_x or max_y <= min_y.
+    """
+
+    znear: torch.Tensor
+    zfar: torch.Tensor
+    max_y: torch.Tensor
+    min_y: torch.Tensor
+    max_x: torch.Tensor
+    min_x: torch.Tensor
+    scale_xyz: torch.Tensor
+
+    def __init__(
+        self,
+        znear: float | torch.Tensor = 1.0,
+        zfar: float | torch.Tensor = 100.0,
+        max_y: float | torch.Tensor = 1.0,
+        min_y: float | torch.Tensor = -1.0,
+        max_x: float | torch.Tensor = 1.0,
+        min_x: float | torch.Tensor = -1.0,
+        scale_xyz: torch.Tensor | tuple = ((1.0, 1.0, 1.0),),
+        R: torch.Tensor | tuple = (_EYE,),
+        T: torch.Tensor | tuple = (_ZERO,),
+        device: torch.device | str = "cpu",
+    ) -> None:
+        super().__init__()
+        self._set_params(
+            device,
+            {
+                "znear": (znear, ()),
+                "zfar": (zfar, ()),
+                "max_y": (max_y, ()),
+                "min_y": (min_y, ()),
+                "max_x": (max_x, ()),
+                "min_x": (min_x, ()),
+                "scale_xyz": (scale_xyz, (3,)),
+                "R": (R, self._R_SPEC),
+                "T": (T, self._T_SPEC),
+            },
+        )
+        _check_near_far(self.znear, self.zfar, positive_near=False)
+        _check_finite(max_x=self.max_x, min_x=self.min_x, max_y=self.max_y, min_y=self.min_y)
+        for low, high in (("min_x", "max_x"), ("min_y", "max_y")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if bool((lo >= hi).any()):
+                raise ValueError(
+                    f"{high} must be > {low}, got {high}={hi.detach().cpu().tolist()} "
+                    f"and {low}={lo.detach().cpu().tolist()}"
+                )
+
+    def compute_projection_matrix(self) -> torch.Tensor:
+        """The column-vector projection matrices ``(N, 4, 4)`` (PyTorch3D's K)."""
+        return self.get_projection_transform().get_matrix().transpose(1, 2)
+
+    def get_projection_transform(self) -> Transform3d:
+        """View -> NDC (see ``fov_orthographic_matrix``); batch N."""
+        return Transform3d(
+            fov_orthographic_matrix(
+                self.znear, self.zfar, self.max_x, self.min_x, self.max_y, self.min_y,
+                self.scale_xyz,
+            )
+        )
+
+    def is_perspective(self) -> bool:
+        return False
+
+    def get_znear(self) -> torch.Tensor:
+        """``(N,)`` near planes."""
+        return self.znear
