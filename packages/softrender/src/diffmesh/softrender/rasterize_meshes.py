@@ -1,0 +1,151 @@
+"""``rasterize_meshes``: PyTorch3D's mesh rasterizer, computed from sparse pixel-face pairs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ._raster_function import rasterize_pairs
+from .fragments import Fragments, RasterPairs
+
+__all__ = ["parse_image_size", "rasterize_face_verts", "rasterize_meshes"]
+
+
+def parse_image_size(image_size: Any) -> tuple[int, int]:
+    """``image_size`` as (H, W): an int S means (S, S).
+
+    Raises:
+        TypeError, ValueError: not a positive int or a pair of positive ints.
+    """
+    if isinstance(image_size, bool):
+        raise TypeError(f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}")
+    if isinstance(image_size, int):
+        size = (image_size, image_size)
+    elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in image_size):
+            raise TypeError(f"image_size: expected an (H, W) pair of ints, got {image_size!r}")
+        size = (int(image_size[0]), int(image_size[1]))
+    else:
+        raise TypeError(f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}")
+    if size[0] <= 0 or size[1] <= 0:
+        raise ValueError(f"image_size: expected positive sizes, got {image_size!r}")
+    return size
+
+
+def _check_options(blur_radius: Any, faces_per_pixel: Any) -> tuple[float, int]:
+    if isinstance(blur_radius, bool) or not isinstance(blur_radius, (int, float)):
+        raise TypeError(f"blur_radius: expected a float, got {type(blur_radius).__name__}")
+    if not 0.0 <= float(blur_radius) <= 2.0:
+        raise ValueError(f"blur_radius: expected a squared NDC distance in [0, 2], got {blur_radius}")
+    if isinstance(faces_per_pixel, bool) or not isinstance(faces_per_pixel, int):
+        raise TypeError(f"faces_per_pixel: expected an int, got {type(faces_per_pixel).__name__}")
+    if faces_per_pixel < 1:
+        raise ValueError(f"faces_per_pixel: expected at least 1, got {faces_per_pixel}")
+    return float(blur_radius), faces_per_pixel
+
+
+def rasterize_face_verts(
+    face_verts: torch.Tensor,
+    face_to_mesh: torch.Tensor,
+    num_meshes: int,
+    image_size: Any = 256,
+    blur_radius: float = 0.0,
+    faces_per_pixel: int = 8,
+    perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False,
+    cull_backfaces: bool = False,
+) -> Fragments:
+    """Rasterize packed faces given directly as vertex triples (the core of ``rasterize_meshes``).
+
+    Args:
+        face_verts: (F, 3, 3) float packed face vertices: NDC x, NDC y, view-space z.
+        face_to_mesh: (F,) long index in [0, num_meshes) of the mesh (image) of each face.
+        num_meshes: N, the number of images.
+        image_size, blur_radius, faces_per_pixel, perspective_correct,
+            clip_barycentric_coords, cull_backfaces: as in :func:`rasterize_meshes`.
+
+    Returns:
+        Fragments carrying the sparse pairs (dense fields built on first access).
+    """
+    size = parse_image_size(image_size)
+    blur, k = _check_options(blur_radius, faces_per_pixel)
+    if not torch.is_tensor(face_verts) or face_verts.dim() != 3 or face_verts.shape[1:] != (3, 3):
+        shape = tuple(face_verts.shape) if torch.is_tensor(face_verts) else type(face_verts).__name__
+        raise ValueError(f"face_verts: expected an (F, 3, 3) tensor, got {shape}")
+    if not face_verts.is_floating_point():
+        raise TypeError(f"face_verts: expected a float tensor, got {face_verts.dtype}")
+    bary, zbuf, dists, pix, face = rasterize_pairs(
+        face_verts, face_to_mesh, size, blur, k,
+        bool(perspective_correct), bool(clip_barycentric_coords), bool(cull_backfaces),
+    )
+    pairs = RasterPairs(pix, face, bary, zbuf, dists, num_meshes, size, k)
+    return Fragments(pairs=pairs)
+
+
+def rasterize_meshes(
+    meshes: Any,
+    image_size: int | tuple[int, int] = 256,
+    blur_radius: float = 0.0,
+    faces_per_pixel: int = 8,
+    bin_size: int | None = None,
+    max_faces_per_bin: int | None = None,
+    perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False,
+    cull_backfaces: bool = False,
+) -> Fragments:
+    """Rasterize a batch of meshes whose vertices are already in NDC (x, y) with view-space z.
+
+    Each mesh is rasterized into its own (H, W) image. Pixel (0, 0) is the top-left pixel,
+    whose centre is at NDC (+1, +1) on a square image (+X points left, +Y up); pixel centres
+    are at ``1 - (2 i + 1) / S``. On a non-square image the shorter side spans [-1, 1] and the
+    longer one ``[-S_long / S_short, S_long / S_short]``.
+
+    A face touches a pixel when the pixel centre is inside it or within ``blur_radius``
+    (squared NDC distance) of it; the K nearest touching faces by (view depth, face id) are
+    kept. Faces with a vertex at view depth below 1e-8 and faces with |signed area| <= 1e-8
+    are skipped. Only pixel-face pairs near a face are ever evaluated (no dense
+    pixels x faces product), and gradients reach the vertices through ``zbuf``,
+    ``bary_coords`` and ``dists`` by a hand-written backward.
+
+    Args:
+        meshes: Meshes of batch size N, verts in NDC x, y and view-space z.
+        image_size: S for an (S, S) image, or (H, W).
+        blur_radius: squared NDC distance in [0, 2] within which a face outside a pixel
+            centre still touches it (0: hard edges).
+        faces_per_pixel: K, the number of nearest faces kept per pixel.
+        bin_size: accepted for PyTorch3D compatibility; the pair rasterizer does not bin,
+            so it is a hint with no effect.
+        max_faces_per_bin: accepted for PyTorch3D compatibility; no effect (see bin_size).
+        perspective_correct: perspective-correct the barycentric coordinates using the
+            view-space depths.
+        clip_barycentric_coords: clip barycentrics to [0, 1] and renormalise them before
+            computing ``zbuf`` (useful with blur, where pixels outside a face are kept).
+        cull_backfaces: skip faces whose projected winding is clockwise.
+
+    Returns:
+        Fragments(pix_to_face, zbuf, bary_coords, dists), each (N, H, W, K) (bary_coords
+        (N, H, W, K, 3)): ``pix_to_face[n, y, x, k] = f`` is the packed id of the k-th
+        nearest face, ``zbuf`` its view depth ``sum_i bary_i z_i``, ``bary_coords`` the
+        pixel centre's barycentrics, ``dists`` the signed squared NDC distance to its
+        nearest edge (negative inside); -1 in every field where fewer than K faces touch.
+    """
+    for name in ("verts_packed", "faces_packed", "faces_packed_to_mesh_idx"):
+        if not hasattr(meshes, name):
+            raise TypeError(f"meshes: expected a Meshes object, got {type(meshes).__name__}")
+    for name, value in (("bin_size", bin_size), ("max_faces_per_bin", max_faces_per_bin)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"{name}: expected None or a non-negative int, got {value!r}")
+    verts = meshes.verts_packed()
+    faces = meshes.faces_packed()
+    return rasterize_face_verts(
+        verts[faces],
+        meshes.faces_packed_to_mesh_idx(),
+        len(meshes),
+        image_size=image_size,
+        blur_radius=blur_radius,
+        faces_per_pixel=faces_per_pixel,
+        perspective_correct=perspective_correct,
+        clip_barycentric_coords=clip_barycentric_coords,
+        cull_backfaces=cull_backfaces,
+    )
