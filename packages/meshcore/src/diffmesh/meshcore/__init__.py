@@ -4,12 +4,14 @@ PyTorch3D-compatible names and semantics, pure PyTorch.
 """
 
 from .meshes import Meshes
-from .textures.base import TexturesBase
+from .textures import TexturesBase, TexturesUV, TexturesVertex
 from .topology import EdgeData, Topology
 
 __all__ = [
     "EdgeData",
     "Meshes",
     "TexturesBase",
+    "TexturesUV",
+    "TexturesVertex",
     "Topology",
 ]

@@ -87,7 +87,7 @@ class Meshes:
                     f"Meshes: textures has batch size {len(textures)} but there are "
                     f"{topology.num_meshes} meshes"
                 )
-            textures.check_mesh_sizes(topology.num_verts_list, topology.num_faces_list)
+            textures = textures._fit_to_meshes(topology.num_verts_list, topology.num_faces_list)
         self._verts_packed = verts_packed
         self._topology = topology
         self.textures = textures

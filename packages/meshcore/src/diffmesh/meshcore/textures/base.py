@@ -50,9 +50,9 @@ def normalize_index(index: int | slice | Sequence[int] | Tensor, n: int, name: s
 class TexturesBase:
     """Common interface of :class:`TexturesVertex` and :class:`TexturesUV`.
 
-    Subclasses hold per-mesh lists and implement ``_select`` (a new texture of the
-    meshes at the given indices), ``_map`` (apply a tensor function to every tensor),
-    ``__len__``, ``check_mesh_sizes`` and ``sample_at``.
+    Subclasses implement ``_select`` (a new texture of the meshes at the given
+    indices), ``_map`` (apply a tensor function to every tensor), ``__len__``,
+    ``_fit_to_meshes``, ``sample_at``, ``join_batch`` and ``join_scene``.
     """
 
     def __len__(self) -> int:
@@ -69,6 +69,25 @@ class TexturesBase:
         raise NotImplementedError
 
     def sample_at(self, face_idx: Tensor, bary: Tensor, faces_packed: Tensor) -> Tensor:
+        """Texture values at (packed face, barycentric) positions.
+
+        Args:
+            face_idx: ``(...)`` long, packed face indices, ``-1`` for none.
+            bary: ``(..., 3)`` float barycentric coordinates.
+            faces_packed: ``(sum(F_n), 3)`` long, the mesh's packed faces.
+
+        Returns:
+            ``(..., C)`` float, zeros where ``face_idx == -1``; differentiable with
+            respect to ``bary`` and the texture's tensors.
+        """
+        raise NotImplementedError
+
+    def join_batch(self: T, others: Sequence[T]) -> T:
+        """This batch followed by the batches in ``others`` (same texture type)."""
+        raise NotImplementedError
+
+    def join_scene(self: T) -> T:
+        """A batch of one texture covering all meshes of this batch joined into one."""
         raise NotImplementedError
 
     def __getitem__(self: T, index: int | slice | Sequence[int] | Tensor) -> T:
@@ -92,3 +111,24 @@ class TexturesBase:
 
     def detach(self: T) -> T:
         return self._map(lambda t: t.detach())
+
+
+def check_sample_args(face_idx: Tensor, bary: Tensor, name: str) -> None:
+    """Check the (face_idx, bary) pair given to ``sample_at``."""
+    if not isinstance(face_idx, Tensor) or face_idx.dtype not in (torch.int32, torch.int64):
+        raise TypeError(
+            f"{name}.sample_at: face_idx must be a long tensor, got {_describe(face_idx)}"
+        )
+    if not isinstance(bary, Tensor) or not bary.is_floating_point():
+        raise TypeError(f"{name}.sample_at: bary must be a float tensor, got {_describe(bary)}")
+    if bary.shape != (*face_idx.shape, 3):
+        raise ValueError(
+            f"{name}.sample_at: bary must have shape {(*face_idx.shape, 3)} (face_idx's shape "
+            f"plus 3), got {tuple(bary.shape)}"
+        )
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, Tensor):
+        return f"a {x.dtype} tensor of shape {tuple(x.shape)}"
+    return f"a {type(x).__name__}"
