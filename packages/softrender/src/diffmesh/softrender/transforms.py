@@ -59,7 +59,9 @@ class Transform3d:
         if matrix.ndim == 2:
             matrix = matrix[None]
         if matrix.ndim != 3 or matrix.shape[1:] != (4, 4):
-            raise ValueError(f"matrix must have shape (4, 4) or (N, 4, 4), got {tuple(matrix.shape)}")
+            raise ValueError(
+                f"matrix must have shape (4, 4) or (N, 4, 4), got {tuple(matrix.shape)}"
+            )
         self._matrix = matrix
 
     # ------------------------------------------------------------------ basics
@@ -134,7 +136,9 @@ class Transform3d:
                 + (f" of dtype {points.dtype}" if isinstance(points, torch.Tensor) else "")
             )
         if points.ndim not in (2, 3) or points.shape[-1] != 3:
-            raise ValueError(f"{name} must have shape (P, 3) or (N, P, 3), got {tuple(points.shape)}")
+            raise ValueError(
+                f"{name} must have shape (P, 3) or (N, P, 3), got {tuple(points.shape)}"
+            )
         batched = points if points.ndim == 3 else points[None]
         _broadcast_batch(len(batched), len(self), name, "the transform")
         dtype = torch.promote_types(points.dtype, self.dtype)

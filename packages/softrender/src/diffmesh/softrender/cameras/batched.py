@@ -27,7 +27,9 @@ _Self = TypeVar("_Self", bound="BatchedParams")
 
 
 def _shape_matches(shape: tuple[int, ...], trailing: tuple[int | None, ...]) -> bool:
-    return len(shape) == len(trailing) and all(t is None or s == t for s, t in zip(shape, trailing, strict=True))
+    return len(shape) == len(trailing) and all(
+        t is None or s == t for s, t in zip(shape, trailing, strict=True)
+    )
 
 
 def _describe(trailing: tuple[int | None, ...]) -> str:
@@ -94,8 +96,10 @@ class BatchedParams(nn.Module):
             if value is None:
                 tensors[name] = None
                 continue
-            target = dev if dev is not None else (
-                value.device if isinstance(value, torch.Tensor) else torch.device("cpu")
+            target = (
+                dev
+                if dev is not None
+                else (value.device if isinstance(value, torch.Tensor) else torch.device("cpu"))
             )
             tensor = _as_tensor(name, value, target)
             if _shape_matches(tuple(tensor.shape), trailing):
@@ -156,7 +160,13 @@ class BatchedParams(nn.Module):
         return self._reference().dtype
 
     def _index_tensor(self, index: IndexLike) -> torch.Tensor:
-        """``index`` as a 1-D int64 tensor of in-range batch positions."""
+        """``index`` as a 1-D int64 tensor of in-range batch positions.
+
+        Raises:
+            TypeError: an index of an unsupported type or dtype.
+            IndexError: an entry out of range (for N > 1), or a bool mask of the
+                wrong length.
+        """
         n = self._batch_size
         if isinstance(index, bool):
             raise TypeError("index must be an int, slice, list of ints or tensor, got bool")
@@ -186,6 +196,8 @@ class BatchedParams(nn.Module):
                 f"a tensor index must be 1-D int64 or bool, got dtype {idx.dtype} "
                 f"and shape {tuple(idx.shape)}"
             )
+        if n == 1:
+            return idx  # a batch of 1 broadcasts: every entry selects it
         if idx.numel() and (bool((idx < -n).any()) or bool((idx >= n).any())):
             raise IndexError(f"index out of range for a batch of {n}")
         return idx.long() % n if idx.numel() else idx.long()
@@ -207,7 +219,10 @@ class BatchedParams(nn.Module):
 
         Args:
             index: int, slice, list of ints, 1-D int64 tensor of any length (e.g. one
-                entry per pixel pair) or a bool mask of length N.
+                entry per pixel pair) or a bool mask of length N. A batch of 1
+                broadcasts like its parameters do: a list or tensor index of any
+                values selects it once per entry (so ``obj[pair_mesh_idx]`` works
+                whether obj holds one parameter set or one per mesh).
 
         Returns:
             An object of the same class with batch ``len(index)`` (1 for an int).

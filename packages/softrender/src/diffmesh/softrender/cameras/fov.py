@@ -262,7 +262,12 @@ class FoVOrthographicCameras(CamerasBase):
         """View -> NDC (see ``fov_orthographic_matrix``); batch N."""
         return Transform3d(
             fov_orthographic_matrix(
-                self.znear, self.zfar, self.max_x, self.min_x, self.max_y, self.min_y,
+                self.znear,
+                self.zfar,
+                self.max_x,
+                self.min_x,
+                self.max_y,
+                self.min_y,
                 self.scale_xyz,
             )
         )

@@ -31,8 +31,7 @@ def _focal_length_n2(focal_length: object, device: torch.device | str) -> torch.
         focal = focal[:, None]
     if focal.ndim != 2 or focal.shape[1] not in (1, 2):
         raise ValueError(
-            "focal_length must be a scalar, (N,), (N, 1) or (N, 2), "
-            f"got shape {tuple(focal.shape)}"
+            f"focal_length must be a scalar, (N,), (N, 1) or (N, 2), got shape {tuple(focal.shape)}"
         )
     return focal.expand(-1, 2)
 
