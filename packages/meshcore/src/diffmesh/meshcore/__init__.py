@@ -3,6 +3,7 @@
 PyTorch3D-compatible names and semantics, pure PyTorch.
 """
 
+from .join import join_meshes_as_batch, join_meshes_as_scene
 from .meshes import Meshes
 from .textures import TexturesBase, TexturesUV, TexturesVertex
 from .topology import EdgeData, Topology
@@ -14,4 +15,6 @@ __all__ = [
     "TexturesUV",
     "TexturesVertex",
     "Topology",
+    "join_meshes_as_batch",
+    "join_meshes_as_scene",
 ]
