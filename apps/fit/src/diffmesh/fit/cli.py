@@ -1,0 +1,290 @@
+"""The ``fit`` command line: ``fit shape``, ``fit images``, ``fit render``.
+
+Thin: options are parsed and checked here, the work is done by the pipeline functions.
+Every error ends as one line on stderr and a non-zero exit code, never a traceback:
+bad options exit 2 (click's usage errors), failures while running exit 1, Ctrl-C exits
+130 after writing what was recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from diffmesh.fit.devices import resolve_device
+
+__all__ = ["cli", "main"]
+
+EXIT_INTERRUPTED = 130
+_TRACEBACK_ENV = "DIFFMESH_FIT_TRACEBACK"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def _interrupted(message: str) -> NoReturn:
+    click.echo(f"Interrupted: {message}", err=True)
+    raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+class FitGroup(click.Group):
+    """A click group that funnels every error into a one-line message and an exit code.
+
+    Usage errors (bad options) print ``Error: ...`` on one line (with where to find help)
+    and exit 2; failures while running exit 1; Ctrl-C exits 130.
+    """
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `fit`: show the help
+            click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+            sys.exit(0)
+        except click.exceptions.UsageError as exc:
+            hint = ""
+            if exc.ctx is not None:
+                hint = f" (see '{exc.ctx.command_path} --help')"
+            click.echo(f"Error: {_one_line(exc.format_message())}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.ClickException as exc:
+            click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            click.echo("Interrupted.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            _interrupted("stopped before anything was fitted; files already written are kept")
+        except (ValueError, TypeError, OSError, RuntimeError) as exc:
+            if os.environ.get(_TRACEBACK_ENV):
+                raise
+            raise click.ClickException(_one_line(exc)) from None
+        except Exception as exc:  # a bug: still one line, with a way to see the traceback
+            if os.environ.get(_TRACEBACK_ENV):
+                raise
+            raise click.ClickException(
+                f"internal error ({type(exc).__name__}: {_one_line(exc)}); set {_TRACEBACK_ENV}=1 for the traceback"
+            ) from None
+
+
+def _device_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        resolve_device(value)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(_one_line(exc).removeprefix("--device: "), ctx=ctx, param=param) from None
+    return value
+
+
+def _version() -> str:
+    try:
+        return metadata.version("diffmesh-fit")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+POSITIVE = click.IntRange(min=1)
+NONNEG = click.FloatRange(min=0.0)
+
+
+def _common(func):
+    """Options the fitting commands share: --seed, then those of every command."""
+    func = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(func)
+    return _io_options(func)
+
+
+def _io_options(func):
+    """Options every command shares: --device, --out, --quiet."""
+    func = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(func)
+    func = click.option(
+        "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="Output folder (created if missing).",
+    )(func)
+    func = click.option(
+        "--device", default="auto", show_default=True, callback=_device_callback,
+        help="auto, cpu, cuda, cuda:N or mps.",
+    )(func)
+    return func
+
+
+def _fit_options(func):
+    """Options of both fitting commands."""
+    func = click.option("--plot-every", type=POSITIVE, default=250, show_default=True,
+                        help="Iterations between GIF frames.")(func)
+    func = click.option("--momentum", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.9,
+                        show_default=True, help="SGD momentum.")(func)
+    func = click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=1.0,
+                        show_default=True, help="SGD learning rate.")(func)
+    func = click.option("--iters", type=POSITIVE, default=2000, show_default=True,
+                        help="Optimisation iterations.")(func)
+    func = click.option("--level", type=click.IntRange(0, 6), default=4, show_default=True,
+                        help="ico_sphere level of the starting mesh.")(func)
+    return func
+
+
+@click.group(cls=FitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", "-V", prog_name="fit")
+def cli() -> None:
+    """Fit a sphere to a 3D shape (fit shape) or to images (fit images); render datasets (fit render)."""
+
+
+def _report(out: Path, files: Sequence[Path], summary: str, quiet: bool) -> None:
+    if quiet:
+        click.echo(str(out))
+        return
+    click.echo(summary)
+    click.echo(f"Outputs in {out}/: " + ", ".join(p.name for p in files))
+
+
+@cli.command("shape")
+@click.argument("targets", nargs=-1, metavar="[TARGET.obj ...]")
+@_fit_options
+@click.option("--samples", type=POSITIVE, default=5000, show_default=True,
+              help="Points sampled per mesh and iteration.")
+@click.option("--w-chamfer", type=NONNEG, default=1.0, show_default=True, help="Chamfer loss weight.")
+@click.option("--w-edge", type=NONNEG, default=1.0, show_default=True, help="Edge length loss weight.")
+@click.option("--w-normal", type=NONNEG, default=0.01, show_default=True, help="Normal consistency weight.")
+@click.option("--w-laplacian", type=NONNEG, default=0.1, show_default=True, help="Laplacian smoothing weight.")
+@_common
+def shape_command(targets: tuple[str, ...], out: Path | None, **options: Any) -> None:
+    """Deform a sphere into TARGET meshes with 3D losses (default: the bundled fish).
+
+    Several targets fit together as one batch. Writes fitted.obj (target's frame),
+    fitted_normalized.obj, losses.png, progress.gif and metrics.json to --out
+    (default fit-out/shape-<target name>).
+    """
+    from diffmesh.fit.data import resolve_mesh_path
+
+    targets = targets or ("fish_low_resolution",)
+    stems = [resolve_mesh_path(t, argument="TARGET").stem for t in targets]
+    from diffmesh.fit.shape import ShapeConfig, fit_shape  # heavy imports: only when used
+
+    if out is None:
+        out = Path("fit-out") / ("shape-" + ("+".join(stems[:3]) + ("+more" if len(stems) > 3 else "")))
+    config = ShapeConfig(targets=tuple(targets), out=out, **options)
+    result = fit_shape(config)
+    m = result.metrics
+    summary = (
+        f"fit shape: {m['iterations']} iterations in {m['seconds']:.1f} s "
+        f"({m['iterations_per_second'] or 0:.1f} it/s), chamfer {m['chamfer']:.3g} "
+        f"(10k samples, normalized frame)"
+    )
+    _report(out, result.files, summary, options["quiet"])
+    if result.interrupted:
+        _interrupted(
+            f"stopped at iteration {m['iterations']}/{m['iterations_requested']}; "
+            f"wrote the best-so-far mesh and the losses so far to {out}/"
+        )
+
+
+def _image_size_callback(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    if value is not None and value < 8:
+        raise click.BadParameter(f"expected at least 8 pixels, got {value}", ctx=ctx, param=param)
+    return value
+
+
+@cli.command("images")
+@click.option("--target-mesh", type=str, default=None, metavar="MESH",
+              help="Mesh to render the target views from (OBJ path or bundled name; default: cow).")
+@click.option("--images", "images_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Folder of RGBA PNGs plus cameras.json (instead of --target-mesh).")
+@click.option("--views", type=POSITIVE, default=20, show_default=True, help="Target views rendered from --target-mesh.")
+@click.option("--image-size", type=int, default=None, callback=_image_size_callback,
+              help="Side of the rendered views in pixels [default: 128; --images uses the images' size].")
+@click.option("--views-per-iter", type=POSITIVE, default=2, show_default=True, help="Views rendered per iteration.")
+@_fit_options
+@click.option("--w-silhouette", type=NONNEG, default=1.0, show_default=True, help="Silhouette loss weight.")
+@click.option("--w-rgb", type=NONNEG, default=1.0, show_default=True, help="RGB loss weight.")
+@click.option("--w-edge", type=NONNEG, default=1.0, show_default=True, help="Edge length loss weight.")
+@click.option("--w-normal", type=NONNEG, default=0.01, show_default=True, help="Normal consistency weight.")
+@click.option("--w-laplacian", type=NONNEG, default=1.0, show_default=True, help="Laplacian smoothing weight.")
+@_common
+def images_command(target_mesh: str | None, images_dir: Path | None, image_size: int | None,
+                   out: Path | None, **options: Any) -> None:
+    """Deform and colour a sphere until its renders match target images.
+
+    Targets are --views renders of --target-mesh (default: the bundled cow), or the RGBA
+    PNGs of --images DIR with its cameras.json (as written by `fit render`). Writes
+    fitted.obj (with vertex colours), losses.png, progress.gif, views.png and metrics.json
+    to --out (default fit-out/images-<name>).
+    """
+    if target_mesh is not None and images_dir is not None:
+        raise click.UsageError("give either --target-mesh or --images, not both")
+    if images_dir is not None and image_size is not None:
+        raise click.UsageError("--image-size applies to --target-mesh; --images uses the size of its images")
+    from diffmesh.fit.data import resolve_mesh_path
+
+    if images_dir is not None:
+        if not images_dir.is_dir():
+            raise FileNotFoundError(f"--images: no such folder: {str(images_dir)!r}")
+        name = images_dir.resolve().name or "images"
+    else:
+        name = resolve_mesh_path(target_mesh or "cow", argument="--target-mesh").stem
+    from diffmesh.fit.images import ImagesConfig, fit_images
+
+    if out is None:
+        out = Path("fit-out") / f"images-{name}"
+    config = ImagesConfig(
+        target_mesh=target_mesh, images=images_dir, image_size=image_size or 128, out=out, **options
+    )
+    result = fit_images(config)
+    m = result.metrics
+    summary = (
+        f"fit images: {m['iterations']} iterations in {m['seconds']:.1f} s "
+        f"({m['iterations_per_second'] or 0:.2f} it/s), silhouette IoU mean {m['iou_mean']:.3f} "
+        f"worst {m['iou_worst']:.3f}, PSNR {m['psnr']:.1f} dB"
+    )
+    _report(out, result.files, summary, options["quiet"])
+    if result.interrupted:
+        _interrupted(
+            f"stopped at iteration {m['iterations']}/{m['iterations_requested']}; "
+            f"wrote the best-so-far mesh and the losses so far to {out}/"
+        )
+
+
+@cli.command("render")
+@click.argument("mesh", metavar="MESH")
+@click.option("--views", type=POSITIVE, default=20, show_default=True, help="Number of views.")
+@click.option("--image-size", type=int, default=128, show_default=True, callback=_image_size_callback,
+              help="Side of the images in pixels.")
+@click.option("--dist", type=click.FloatRange(min=0.0, min_open=True), default=2.7, show_default=True,
+              help="Camera distance from the origin.")
+@click.option("--no-normalize", is_flag=True,
+              help="Keep the mesh's frame (default: centre it and scale it to max |coordinate| = 1).")
+@_io_options
+def render_command(mesh: str, out: Path | None, **options: Any) -> None:
+    """Render MESH (OBJ path or bundled name) to RGBA PNGs plus cameras.json.
+
+    The folder is what `fit images --images DIR` reads: views spread as in the
+    PyTorch3D tutorial, RGB shaded with a point light, alpha the soft silhouette.
+    """
+    from diffmesh.fit.data import resolve_mesh_path
+
+    path = resolve_mesh_path(mesh, argument="MESH")
+    from diffmesh.fit.render_dataset import RenderConfig, render_dataset
+
+    out = out if out is not None else Path("fit-out") / f"render-{path.stem}"
+    normalize = not options.pop("no_normalize")
+    result = render_dataset(RenderConfig(mesh=path, out=out, normalize=normalize, **options))
+    _report(out, result.files, f"fit render: {len(result.names)} views of {path.name}", options["quiet"])
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of the ``fit`` console script."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="fit")
+    sys.exit(0)  # cli.main exits itself in standalone mode; kept for type checkers

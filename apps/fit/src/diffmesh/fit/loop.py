@@ -1,0 +1,162 @@
+"""The optimisation loop shared by both pipelines: SGD, loss history, best-so-far, Ctrl-C.
+
+A pipeline supplies ``step(iteration) -> {term: loss}`` (with a differentiable
+``"total"``); the loop does the rest. Everything that would cost a host sync per
+iteration (reading loss values, keeping the best parameters) stays on the device.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from diffmesh.fit.progress import Progress
+
+__all__ = ["LoopResult", "StepCallback", "optimize"]
+
+#: Called after every iteration with (iteration, {term: detached loss tensor}).
+StepCallback = Callable[[int, Mapping[str, torch.Tensor]], None]
+
+
+@dataclass
+class LoopResult:
+    """What the loop did.
+
+    Attributes:
+        history: term -> per-iteration values (``iterations`` of them), ``"total"`` first.
+        iterations: iterations completed (fewer than asked if interrupted).
+        seconds: wall time of the loop, snapshots included.
+        snapshot_seconds: the part of ``seconds`` spent in snapshots (GIF frames).
+        interrupted: True if Ctrl-C (KeyboardInterrupt) stopped the loop.
+        best_params: detached copies of the parameters at the lowest total loss seen.
+        best_iteration: the iteration of that loss (-1 if no iteration completed).
+    """
+
+    history: dict[str, list[float]]
+    iterations: int
+    seconds: float
+    snapshot_seconds: float
+    interrupted: bool
+    best_params: list[torch.Tensor] = field(default_factory=list)
+    best_iteration: int = -1
+
+
+def optimize(
+    params: Sequence[torch.Tensor],
+    step: Callable[[int], dict[str, torch.Tensor]],
+    *,
+    iters: int,
+    lr: float,
+    momentum: float,
+    loss_scale: float = 1.0,
+    progress: Progress | None = None,
+    snapshot: Callable[[int], None] | None = None,
+    snapshot_every: int = 0,
+    callback: StepCallback | None = None,
+) -> LoopResult:
+    """Run SGD with momentum on ``params`` for ``iters`` iterations of ``step``.
+
+    Snapshots are taken at iteration 0, every ``snapshot_every`` iterations, and once after
+    the last one (with iteration number ``iters``, or the number completed when
+    interrupted). A KeyboardInterrupt during an iteration ends the loop cleanly: the
+    result says so and holds everything recorded until then.
+
+    Args:
+        params: leaf tensors with ``requires_grad`` (optimised in place).
+        step: computes the losses of one iteration from the current ``params``; must
+            return a dict of scalar tensors with a differentiable ``"total"``.
+        iters: number of iterations.
+        lr: SGD learning rate.
+        momentum: SGD momentum.
+        loss_scale: the backward pass uses ``total * loss_scale`` (a batch of N independent
+            fits uses N, so that each mesh gets the gradient of its own fit).
+        progress: bar to advance, showing the losses now and then.
+        snapshot: called with the iteration number (outside autograd) to record a frame.
+        snapshot_every: iterations between snapshots, 0 for only first and last.
+        callback: called after every iteration with the detached losses.
+
+    Returns:
+        The loop's record.
+    """
+    params = list(params)
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum)
+    device = params[0].device
+    best_params = [p.detach().clone() for p in params]
+    best_total = torch.full((), float("inf"), device=device)
+    history_rows: list[torch.Tensor] = []
+    names: list[str] = []
+    snapshot_seconds = 0.0
+    interrupted = False
+    done = 0
+
+    def take_snapshot(iteration: int) -> None:
+        nonlocal snapshot_seconds
+        if snapshot is None:
+            return
+        start = time.perf_counter()
+        with torch.no_grad():
+            snapshot(iteration)
+        snapshot_seconds += time.perf_counter() - start
+
+    start = time.perf_counter()
+    try:
+        for iteration in range(iters):
+            if iteration == 0 or (snapshot_every > 0 and iteration % snapshot_every == 0):
+                take_snapshot(iteration)
+            optimizer.zero_grad(set_to_none=True)
+            losses = step(iteration)
+            total = losses["total"]
+            (total * loss_scale).backward()
+            detached = {k: v.detach() for k, v in losses.items()}
+            if not names:
+                names = list(detached)
+            history_rows.append(torch.stack([detached[k].reshape(()).float() for k in names]))
+            # Best-so-far on the device (no sync): the parameters that produced this loss.
+            with torch.no_grad():
+                improved = detached["total"] < best_total
+                best_total = torch.where(improved, detached["total"], best_total)
+                for kept, p in zip(best_params, params, strict=True):
+                    kept.copy_(torch.where(improved, p.detach(), kept))
+            optimizer.step()
+            done = iteration + 1
+            if callback is not None:
+                callback(iteration, detached)
+            if progress is not None:
+                shown = None
+                if progress.wants_losses(iteration):
+                    shown = dict(zip(names, history_rows[-1].tolist(), strict=True))
+                progress.update(iteration, shown)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if progress is not None:
+            progress.close()
+    if not interrupted:
+        try:
+            take_snapshot(done)
+        except KeyboardInterrupt:
+            interrupted = True
+    seconds = time.perf_counter() - start
+
+    history: dict[str, list[float]] = {k: [] for k in names}
+    if history_rows:
+        table = torch.stack(history_rows).cpu()
+        for j, name in enumerate(names):
+            history[name] = table[:, j].tolist()
+    best_iteration = -1
+    if history_rows:
+        totals = torch.tensor(history["total"])
+        finite = torch.isfinite(totals)
+        if finite.any():
+            best_iteration = int(torch.where(finite, totals, torch.inf).argmin())
+    return LoopResult(
+        history=history,
+        iterations=done,
+        seconds=seconds,
+        snapshot_seconds=snapshot_seconds,
+        interrupted=interrupted,
+        best_params=best_params,
+        best_iteration=best_iteration,
+    )

@@ -1,0 +1,325 @@
+"""``fit shape``: deform spheres into target meshes with 3D losses.
+
+The pipeline of PyTorch3D's tutorial "Deform a source mesh to form a target mesh using 3D
+loss functions": each target is centred at its vertex mean and scaled to max |coordinate|
+= 1; an ``ico_sphere(level)`` gets per-vertex offsets optimised by SGD on chamfer + edge +
+normal consistency + uniform Laplacian, sampling both surfaces afresh every iteration.
+Several targets fit together as one batch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffmesh.fit.cameras_io import CameraSet
+from diffmesh.fit.data import resolve_mesh_path
+from diffmesh.fit.devices import resolve_device
+from diffmesh.fit.gif import save_gif
+from diffmesh.fit.imaging import caption, hstack, to_image, vstack
+from diffmesh.fit.loop import StepCallback, optimize
+from diffmesh.fit.metrics import eval_chamfer, signed_volumes
+from diffmesh.fit.outputs import atomic_path, environment_info, prepare_out_dir, write_json
+from diffmesh.fit.plot import save_loss_plot
+from diffmesh.fit.progress import Progress
+from diffmesh.fit.render_views import render_shaded
+from diffmesh.meshcore import Meshes
+from diffmesh.meshio import ico_sphere, load_obj, save_obj
+from diffmesh.meshloss import (
+    chamfer_distance,
+    mesh_edge_loss,
+    mesh_laplacian_smoothing,
+    mesh_normal_consistency,
+    sample_points_from_meshes,
+)
+
+__all__ = ["ShapeConfig", "ShapeResult", "fit_shape", "load_shape_targets"]
+
+_FITTED_COLOR = (0.35, 0.6, 0.9)
+_TARGET_COLOR = (0.9, 0.62, 0.35)
+_VIEW = {"dist": 2.7, "elev": 20.0, "azim": 35.0}
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class ShapeConfig:
+    """Settings of ``fit shape`` (defaults are the tutorial's).
+
+    Attributes:
+        targets: OBJ paths or bundled names; one fit per target, all in one batch.
+        level: ico_sphere subdivision level of the starting mesh.
+        iters: optimisation iterations.
+        lr: SGD learning rate.
+        momentum: SGD momentum.
+        samples: points sampled per mesh and iteration for the chamfer loss.
+        w_chamfer, w_edge, w_normal, w_laplacian: loss weights.
+        seed: seed of torch's generator (sampling).
+        device: ``auto``, ``cpu``, ``cuda[:N]`` or ``mps``.
+        out: output folder; None writes nothing.
+        plot_every: iterations between GIF frames.
+        quiet: no progress bar.
+        eval_samples: points per mesh for the final chamfer measure.
+        eval_draws: draws averaged for the final chamfer measure.
+        frame_size: side of each GIF frame's renders, in pixels.
+        callback: called after every iteration with (iteration, losses).
+    """
+
+    targets: tuple[str | Path, ...] = ("fish_low_resolution",)
+    level: int = 4
+    iters: int = 2000
+    lr: float = 1.0
+    momentum: float = 0.9
+    samples: int = 5000
+    w_chamfer: float = 1.0
+    w_edge: float = 1.0
+    w_normal: float = 0.01
+    w_laplacian: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    out: Path | None = None
+    plot_every: int = 250
+    quiet: bool = False
+    eval_samples: int = 10000
+    eval_draws: int = 5
+    frame_size: int = 192
+    callback: StepCallback | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(len(self.targets) > 0, "targets: expected at least one target mesh, got none")
+        _check(0 <= self.level <= 6, f"level: expected an integer in [0, 6], got {self.level}")
+        _check(self.iters >= 1, f"iters: expected a positive integer, got {self.iters}")
+        _check(self.samples >= 1, f"samples: expected a positive integer, got {self.samples}")
+        _check(math.isfinite(self.lr) and self.lr > 0, f"lr: expected a positive number, got {self.lr}")
+        _check(0 <= self.momentum < 1, f"momentum: expected a number in [0, 1), got {self.momentum}")
+        for name in ("w_chamfer", "w_edge", "w_normal", "w_laplacian"):
+            value = getattr(self, name)
+            _check(math.isfinite(value) and value >= 0, f"{name}: expected a number >= 0, got {value}")
+        _check(self.plot_every >= 1, f"plot_every: expected a positive integer, got {self.plot_every}")
+        _check(self.eval_samples >= 1 and self.eval_draws >= 1, "eval_samples, eval_draws: expected positive integers")
+        _check(self.frame_size >= 16, f"frame_size: expected at least 16 pixels, got {self.frame_size}")
+
+
+@dataclass
+class ShapeResult:
+    """What ``fit_shape`` produced.
+
+    Attributes:
+        names: one name per target (file stems, made unique).
+        fitted: the fitted meshes in each target's original frame.
+        fitted_normalized: the same in the normalized frame.
+        metrics: the content of metrics.json.
+        history: loss term -> per-iteration values (batch means).
+        files: the files written (empty when ``out`` is None).
+        interrupted: True when Ctrl-C stopped the fit (outputs hold the best-so-far mesh).
+    """
+
+    names: list[str]
+    fitted: Meshes
+    fitted_normalized: Meshes
+    metrics: dict[str, Any]
+    history: dict[str, list[float]]
+    files: list[Path] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def _unique_names(paths: Sequence[Path]) -> list[str]:
+    names: list[str] = []
+    for path in paths:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem) or "target"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
+
+
+def load_shape_targets(
+    targets: Sequence[str | Path], device: torch.device
+) -> tuple[list[str], Meshes, torch.Tensor, torch.Tensor]:
+    """Load target meshes and normalize each (centre at the vertex mean, max |coord| = 1).
+
+    Args:
+        targets: OBJ paths or bundled names.
+        device: where the meshes go.
+
+    Returns:
+        ``(names, meshes, centers (N, 3), scales (N,))`` with
+        ``original = normalized * scale + center`` per mesh.
+
+    Raises:
+        FileNotFoundError: a missing file.
+        ValueError: a malformed OBJ, a mesh without faces, or one whose vertices coincide.
+    """
+    paths = [resolve_mesh_path(t, argument="TARGET") for t in targets]
+    verts_list, faces_list, centers, scales = [], [], [], []
+    for path in paths:
+        verts, faces, _ = load_obj(str(path), load_textures=False, device=device)
+        faces_idx = faces.verts_idx
+        if faces_idx.shape[0] == 0:
+            raise ValueError(f"TARGET {str(path)!r}: the mesh has no faces")
+        center = verts.mean(0)
+        scale = (verts - center).abs().max()
+        if not bool(scale > 0) or not bool(torch.isfinite(scale)):
+            raise ValueError(f"TARGET {str(path)!r}: all vertices coincide; nothing to fit")
+        verts_list.append((verts - center) / scale)
+        faces_list.append(faces_idx)
+        centers.append(center)
+        scales.append(scale)
+    meshes = Meshes(verts=verts_list, faces=faces_list)
+    return _unique_names(paths), meshes, torch.stack(centers), torch.stack(scales)
+
+
+def _shape_frame(
+    fitted: Meshes, targets: Meshes, target_renders: torch.Tensor, iteration: int, size: int
+) -> Any:
+    cams = CameraSet.look_at(_VIEW["dist"], torch.full((len(fitted),), _VIEW["elev"]),
+                             torch.full((len(fitted),), _VIEW["azim"]))
+    renders = render_shaded(
+        fitted.verts_list(), fitted.faces_list(), [_FITTED_COLOR] * len(fitted),
+        cams.cameras(None, fitted.device), image_size=size, light_location=_light(),
+    )
+    rows = [hstack([to_image(renders[i]), to_image(target_renders[i])]) for i in range(len(fitted))]
+    return caption(vstack(rows), f"iteration {iteration}   (fitted | target)")
+
+
+def _light() -> tuple[float, float, float]:
+    elev, azim, dist = math.radians(_VIEW["elev"]), math.radians(_VIEW["azim"]), _VIEW["dist"]
+    return (dist * math.cos(elev) * math.sin(azim), dist * math.sin(elev), dist * math.cos(elev) * math.cos(azim))
+
+
+def fit_shape(config: ShapeConfig) -> ShapeResult:
+    """Run the shape pipeline and, when ``config.out`` is set, write its outputs.
+
+    Outputs: ``fitted.obj`` (original frame), ``fitted_normalized.obj``, ``losses.png``,
+    ``progress.gif``, ``metrics.json``; with several targets the meshes are
+    ``fitted_<name>.obj`` and ``fitted_<name>_normalized.obj``. When Ctrl-C interrupts
+    the fit, the outputs are written from what was recorded, with the best-so-far mesh.
+
+    Args:
+        config: the settings.
+
+    Returns:
+        The fitted meshes, metrics, loss history and written files.
+    """
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    names, targets, centers, scales = load_shape_targets(config.targets, device)
+    out = prepare_out_dir(config.out) if config.out is not None else None
+    n = len(targets)
+
+    source = ico_sphere(config.level, device).extend(n)
+    deform = torch.zeros_like(source.verts_packed(), requires_grad=True)
+    weights = {"chamfer": config.w_chamfer, "edge": config.w_edge, "normal": config.w_normal,
+               "laplacian": config.w_laplacian}
+
+    def step(_: int) -> dict[str, torch.Tensor]:
+        mesh = source.offset_verts(deform)
+        sample_trg = sample_points_from_meshes(targets, config.samples)
+        sample_src = sample_points_from_meshes(mesh, config.samples)
+        terms = {
+            "chamfer": chamfer_distance(sample_trg, sample_src)[0],
+            "edge": mesh_edge_loss(mesh),
+            "normal": mesh_normal_consistency(mesh),
+            "laplacian": mesh_laplacian_smoothing(mesh, method="uniform"),
+        }
+        total = sum(weights[k] * v for k, v in terms.items())
+        return {"total": total, **terms}  # type: ignore[dict-item]
+
+    frames = []
+    target_renders = None
+    if out is not None:
+        cams = CameraSet.look_at(_VIEW["dist"], torch.full((n,), _VIEW["elev"]), torch.full((n,), _VIEW["azim"]))
+        target_renders = render_shaded(
+            targets.verts_list(), targets.faces_list(), [_TARGET_COLOR] * n, cams.cameras(None, device),
+            image_size=config.frame_size, light_location=_light(),
+        )
+
+    def snapshot(iteration: int) -> None:
+        if target_renders is not None:
+            frames.append(_shape_frame(source.offset_verts(deform.detach()), targets, target_renders,
+                                       iteration, config.frame_size))
+
+    label = "fit shape" + (f" ({names[0]})" if n == 1 else f" ({n} targets)")
+    with Progress(config.iters, label, enabled=not config.quiet) as progress:
+        run = optimize(
+            [deform], step, iters=config.iters, lr=config.lr, momentum=config.momentum,
+            loss_scale=float(n), progress=progress, snapshot=snapshot if out is not None else None,
+            snapshot_every=config.plot_every, callback=config.callback,
+        )
+
+    final_deform = run.best_params[0] if run.interrupted else deform.detach()
+    fitted_norm = source.offset_verts(final_deform).detach()
+    counts = fitted_norm.num_verts_per_mesh().tolist()
+    fitted_orig = Meshes(
+        verts=[v * scales[i] + centers[i] for i, v in enumerate(fitted_norm.verts_list())],
+        faces=fitted_norm.faces_list(),
+    )
+    initial = ico_sphere(config.level, device).extend(n)
+    chamfer = eval_chamfer(fitted_norm, targets, samples=config.eval_samples, draws=config.eval_draws)
+    chamfer0 = eval_chamfer(initial, targets, samples=config.eval_samples, draws=config.eval_draws)
+    volumes = signed_volumes(fitted_norm)
+    finite = [bool(torch.isfinite(v).all()) for v in fitted_norm.verts_list()]
+    final_losses = {k: (v[-1] if v else None) for k, v in run.history.items()}
+    per_target = [
+        {
+            "name": names[i],
+            "target": str(resolve_mesh_path(config.targets[i], argument="TARGET")),
+            "chamfer": float(chamfer[i]),
+            "initial_chamfer": float(chamfer0[i]),
+            "signed_volume": float(volumes[i]),
+            "finite": finite[i],
+            "verts": int(counts[i]),
+            "center": centers[i].tolist(),
+            "scale": float(scales[i]),
+        }
+        for i in range(n)
+    ]
+    its = run.iterations / run.seconds if run.seconds > 0 else None
+    metrics: dict[str, Any] = {
+        "command": "shape",
+        "iterations": run.iterations,
+        "iterations_requested": config.iters,
+        "interrupted": run.interrupted,
+        "mesh_written": "best-so-far" if run.interrupted else "final",
+        "best_iteration": run.best_iteration,
+        "seconds": run.seconds,
+        "snapshot_seconds": run.snapshot_seconds,
+        "iterations_per_second": its,
+        "final_losses": final_losses,
+        "chamfer": float(chamfer.mean()),
+        "chamfer_eval": {"samples": config.eval_samples, "draws": config.eval_draws, "frame": "normalized"},
+        "targets": per_target,
+        "config": {k: getattr(config, k) for k in (
+            "level", "iters", "lr", "momentum", "samples", "w_chamfer", "w_edge", "w_normal",
+            "w_laplacian", "seed", "plot_every")},
+        **environment_info(str(device)),
+    }
+    result = ShapeResult(names, fitted_orig, fitted_norm, metrics, run.history, interrupted=run.interrupted)
+    if out is None:
+        return result
+
+    files: list[Path] = []
+    faces = fitted_norm.faces_list()
+    for i, name in enumerate(names):
+        stem = "fitted" if n == 1 else f"fitted_{name}"
+        for suffix, mesh in (("", fitted_orig), ("_normalized", fitted_norm)):
+            dest = out / f"{stem}{suffix}.obj"
+            with atomic_path(dest) as tmp:
+                save_obj(str(tmp), mesh.verts_list()[i].cpu(), faces[i].cpu())
+            files.append(dest)
+    if run.iterations > 0:
+        files.append(save_loss_plot(out / "losses.png", run.history, title=f"{label}: losses"))
+    if frames:
+        files.append(save_gif(out / "progress.gif", frames))
+    files.append(write_json(out / "metrics.json", metrics))
+    result.files = files
+    return result
