@@ -1,0 +1,331 @@
+"""K nearest neighbours between batches of point clouds, by chunked brute force.
+
+The search runs in two stages, both without autograd:
+
+1. *Block selection.* Points of ``p2`` are grouped in blocks of ``_GROUP`` consecutive
+   points. For a chunk of ``p1`` rows the squared distances to every ``p2`` point come from
+   one matrix product in the expanded form ``|x|^2 + |y|^2 - 2 x.y`` (on coordinates
+   centred on the clouds, so that a far-away cloud does not lose its digits), and only the
+   per-block minima are kept. The K best blocks of each row hold its K nearest points.
+2. *Exact choice.* The distances to the ``K * _GROUP`` points of those blocks are
+   recomputed directly from coordinate differences and the K nearest are chosen among them.
+
+Memory stays bounded by the chunk (about ``_CHUNK_ELEMENTS`` distances at a time) whatever
+the sizes. The returned distances are recomputed once more with autograd from the inputs,
+``dists = sum((p1[i] - p2[idx])**2)``, so gradients are exact and flow through plain
+indexing.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = ["KNN", "knn_gather", "knn_points"]
+
+_GROUP = 32  # points of p2 per block in the block-selection stage
+_CHUNK_ELEMENTS = 1 << 20  # distances per chunk of the selection stage (4 MB in float32)
+
+
+class KNN(NamedTuple):
+    """Result of :func:`knn_points`.
+
+    Attributes:
+        dists: ``(N, P1, K)`` float distances to the neighbours: squared Euclidean for
+            ``norm=2``, L1 for ``norm=1``; 0 where ``k >= lengths2[n]`` or ``i >= lengths1[n]``.
+        idx: ``(N, P1, K)`` long indices into ``p2[n]``; 0 where ``dists`` is padding.
+        knn: ``(N, P1, K, D)`` float neighbour coordinates if ``return_nn`` else None.
+    """
+
+    dists: Tensor
+    idx: Tensor
+    knn: Tensor | None
+
+
+def _check_lengths(lengths: Tensor | None, name: str, n: int, p: int, device: torch.device) -> Tensor:
+    """Validate an optional lengths tensor; return it as (N,) long, defaulting to ``p``."""
+    if lengths is None:
+        return torch.full((n,), p, dtype=torch.int64, device=device)
+    if not isinstance(lengths, Tensor):
+        raise TypeError(f"{name} must be a tensor of shape ({n},) or None, got {type(lengths).__name__}")
+    if lengths.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {tuple(lengths.shape)}")
+    if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor, got {lengths.dtype}")
+    lengths = lengths.to(device=device, dtype=torch.int64)
+    if n > 0 and (int(lengths.min()) < 0 or int(lengths.max()) > p):
+        raise ValueError(f"{name} values must lie in [0, {p}], got min {int(lengths.min())} "
+                         f"and max {int(lengths.max())}")
+    return lengths
+
+
+def _check_clouds(p1: Tensor, p2: Tensor, names: tuple[str, str] = ("p1", "p2")) -> None:
+    """Validate two (N, P, D) float point-cloud batches."""
+    for t, name in zip((p1, p2), names, strict=True):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a tensor of shape (N, P, D), got {type(t).__name__}")
+        if t.dim() != 3:
+            raise ValueError(f"{name} must have shape (N, P, D), got {tuple(t.shape)}")
+        if not t.dtype.is_floating_point:
+            raise TypeError(f"{name} must be a floating point tensor, got {t.dtype}")
+    if p1.shape[0] != p2.shape[0]:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same batch size N, got "
+                         f"{p1.shape[0]} and {p2.shape[0]}")
+    if p1.shape[2] != p2.shape[2]:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same point dimension D, got "
+                         f"{p1.shape[2]} and {p2.shape[2]}")
+    if p1.device != p2.device:
+        raise ValueError(f"{names[0]} and {names[1]} must be on the same device, got "
+                         f"{p1.device} and {p2.device}")
+
+
+def _pad_to(t: Tensor, size: int) -> Tensor:
+    """Zero-pad dim 1 of a (N, P, D) tensor to ``size`` rows."""
+    if t.shape[1] == size:
+        return t
+    return torch.nn.functional.pad(t, (0, 0, 0, size - t.shape[1]))
+
+
+def _exact_dists(query: Tensor, cand: Tensor, norm: int) -> Tensor:
+    """Distances from (N, R, D) query points to their (N, R, C, D) candidates -> (N, R, C)."""
+    diff = query.unsqueeze(2) - cand
+    if norm == 2:
+        return (diff * diff).sum(-1)
+    return diff.abs().sum(-1)
+
+
+def _gather_points(points: Tensor, idx: Tensor) -> Tensor:
+    """points (N, P, D), idx (N, R, C) long -> (N, R, C, D) with points[n, idx[n, r, c]]."""
+    n, r, c = idx.shape
+    flat = idx.reshape(n, r * c, 1).expand(-1, -1, points.shape[2])
+    return points.gather(1, flat).view(n, r, c, points.shape[2])
+
+
+def _exact_choice(query: Tensor, points: Tensor, blocks: Tensor, valid_points: Tensor,
+                  k: int, norm: int, sort: bool) -> Tensor:
+    """Choose the k nearest points among the points of the given blocks, exactly.
+
+    Args:
+        query: (N, R, D) query coordinates.
+        points: (N, Pp, D) candidate coordinates, Pp a multiple of ``_GROUP``.
+        blocks: (N, R, B) long block indices into ``points`` (block b holds points
+            ``b*_GROUP .. b*_GROUP + _GROUP - 1``).
+        valid_points: (N, Pp) bool, False for padding points.
+        k: neighbours to keep, ``k <= B * _GROUP``.
+        norm: 1 or 2.
+        sort: whether the k results are sorted by distance.
+
+    Returns:
+        (N, R, k) long indices into ``points``.
+    """
+    n, r, b = blocks.shape
+    offsets = torch.arange(_GROUP, device=blocks.device)
+    cand = (blocks.unsqueeze(-1) * _GROUP + offsets).view(n, r, b * _GROUP)
+    out = []
+    step = max(1, _CHUNK_ELEMENTS // max(1, n * b * _GROUP * query.shape[2]))
+    for s in range(0, r, step):
+        c = cand[:, s:s + step]
+        d = _exact_dists(query[:, s:s + step], _gather_points(points, c), norm)
+        d = d.masked_fill(~valid_points.gather(1, c.reshape(n, -1)).view_as(c), float("inf"))
+        if k == 1:
+            pick = d.argmin(-1, keepdim=True)
+        else:
+            pick = d.topk(k, dim=-1, largest=False, sorted=sort).indices
+        out.append(c.gather(-1, pick))
+    return torch.cat(out, dim=1)
+
+
+@torch.no_grad()
+def _nearest_indices(p1: Tensor, p2: Tensor, lengths1: Tensor, lengths2: Tensor, k: int,
+                     norm: int, sort: bool = True, reverse: bool = False
+                     ) -> tuple[Tensor, Tensor | None]:
+    """Indices of the k nearest p2 points of every p1 point (and optionally the reverse).
+
+    Args:
+        p1: (N, P1, D) float, P1 >= 1.
+        p2: (N, P2, D) float, P2 >= 1.
+        lengths1: (N,) long valid points of each p1 cloud.
+        lengths2: (N,) long valid points of each p2 cloud.
+        k: 1 <= k <= P2.
+        norm: 1 (L1) or 2 (squared L2).
+        sort: sort the k neighbours by distance.
+        reverse: also return the nearest p1 point of every p2 point (k = 1), from the same
+            distance blocks.
+
+    Returns:
+        idx12: (N, P1, k) long; entries for padded rows or beyond ``lengths2`` are arbitrary.
+        idx21: (N, P2) long if ``reverse`` else None; entries for padded rows are arbitrary.
+    """
+    n, p1_size, _ = p1.shape
+    p2_size = p2.shape[1]
+    work = p1.dtype if p1.dtype in (torch.float32, torch.float64) else torch.float32
+    device = p1.device
+    p1p = -(-p1_size // _GROUP) * _GROUP
+    p2p = -(-p2_size // _GROUP) * _GROUP
+    valid1 = torch.arange(p1p, device=device) < lengths1[:, None]  # (N, P1p)
+    valid2 = torch.arange(p2p, device=device) < lengths2[:, None]  # (N, P2p)
+    x = _pad_to(p1.to(work), p1p).masked_fill(~valid1[..., None], 0.0)
+    y = _pad_to(p2.to(work), p2p).masked_fill(~valid2[..., None], 0.0)
+    # Centre both clouds on their joint mean: the expanded form then keeps its digits.
+    count = (lengths1 + lengths2).clamp(min=1).to(work)[:, None, None]
+    centre = (x.sum(1, keepdim=True) + y.sum(1, keepdim=True)) / count
+    x = (x - centre).masked_fill(~valid1[..., None], 0.0)
+    y = (y - centre).masked_fill(~valid2[..., None], 0.0)
+
+    inf = float("inf")
+    if norm == 2:
+        xx = (x * x).sum(-1, keepdim=True).masked_fill(~valid1[..., None], inf)
+        yy = (y * y).sum(-1, keepdim=True).masked_fill(~valid2[..., None], inf)
+        # Augmented coordinates: [x, |x|^2, 1] . [-2y, 1, |y|^2] = |x - y|^2 (inf for padding).
+        xa = torch.cat([x, xx, torch.ones_like(xx)], dim=-1)
+        ya_t = torch.cat([-2.0 * y, torch.ones_like(yy), yy], dim=-1).transpose(1, 2).contiguous()
+    nb2 = p2p // _GROUP
+    kb = min(k, nb2)
+    chunk = max(_GROUP, (_CHUNK_ELEMENTS // max(1, n * p2p)) // _GROUP * _GROUP)
+    row_blocks = []
+    col_best = col_block = None
+    if reverse:
+        col_best = torch.full((n, p2p), inf, dtype=work, device=device)
+        col_block = torch.zeros((n, p2p), dtype=torch.int64, device=device)
+    for s in range(0, p1p, chunk):
+        rows = min(chunk, p1p - s)
+        if norm == 2:
+            d = torch.bmm(xa[:, s:s + rows], ya_t)  # (N, rows, P2p)
+        else:
+            d = torch.cdist(x[:, s:s + rows], y, p=1)
+            d = d.masked_fill(~valid2[:, None, :], inf).masked_fill(
+                ~valid1[:, s:s + rows, None], inf)
+        block_min = d.view(n, rows, nb2, _GROUP).amin(-1)  # (N, rows, nb2)
+        if kb == 1:
+            row_blocks.append(block_min.argmin(-1, keepdim=True))
+        else:
+            row_blocks.append(block_min.topk(kb, dim=-1, largest=False, sorted=False).indices)
+        if reverse:
+            col_min = d.view(n, rows // _GROUP, _GROUP, p2p).amin(2)  # (N, rows/G, P2p)
+            value, block = col_min.min(1)
+            better = value < col_best
+            col_best = torch.where(better, value, col_best)
+            col_block = torch.where(better, block + s // _GROUP, col_block)
+    idx12 = _exact_choice(x, y, torch.cat(row_blocks, dim=1), valid2, k, norm, sort)
+    idx21 = None
+    if reverse:
+        idx21 = _exact_choice(y, x, col_block.unsqueeze(-1), valid1, 1, norm, sort)
+        idx21 = idx21[:, :p2_size, 0]
+    return idx12[:, :p1_size], idx21
+
+
+def knn_points(
+    p1: Tensor,
+    p2: Tensor,
+    lengths1: Tensor | None = None,
+    lengths2: Tensor | None = None,
+    norm: int = 2,
+    K: int = 1,
+    *,
+    return_nn: bool = False,
+    return_sorted: bool = True,
+) -> KNN:
+    """K nearest neighbours in ``p2`` of every point of ``p1``, per batch element.
+
+    The neighbour choice is made without autograd, in chunks of ``p1`` (bounded memory at any
+    size); the returned distances are then recomputed from the coordinates, so gradients
+    w.r.t. ``p1`` and ``p2`` are exact: ``dists[n, i, k] = sum_d (p1[n, i, d] - p2[n, j, d])^2``
+    with ``j = idx[n, i, k]`` (``norm=2``), or ``sum_d |p1[n, i, d] - p2[n, j, d]|``
+    (``norm=1``).
+
+    Args:
+        p1: ``(N, P1, D)`` float query points.
+        p2: ``(N, P2, D)`` float reference points.
+        lengths1: ``(N,)`` long number of valid points of each ``p1`` cloud, in ``[0, P1]``;
+            None means P1 for all.
+        lengths2: ``(N,)`` long number of valid points of each ``p2`` cloud, in ``[0, P2]``;
+            None means P2 for all.
+        norm: 2 for squared Euclidean distances, 1 for L1 distances.
+        K: number of neighbours, >= 1. Where a ``p2`` cloud has fewer than K points the
+            extra entries are padding.
+        return_nn: also return the neighbours' coordinates (``knn_gather(p2, idx, lengths2)``).
+        return_sorted: sort the K neighbours by increasing distance; when False their order
+            is unspecified.
+
+    Returns:
+        :class:`KNN` ``(dists (N, P1, K), idx (N, P1, K) long, knn (N, P1, K, D) or None)``;
+        dists and idx are 0 where ``i >= lengths1[n]`` or ``k >= lengths2[n]``.
+
+    Raises:
+        TypeError: a non-tensor or non-float cloud, or non-integer lengths.
+        ValueError: mismatched shapes, lengths out of range, ``norm`` not 1 or 2, ``K < 1``.
+
+    Example:
+        >>> p1, p2 = torch.rand(2, 100, 3), torch.rand(2, 80, 3)
+        >>> dists, idx, _ = knn_points(p1, p2, K=4)
+        >>> dists.shape
+        torch.Size([2, 100, 4])
+    """
+    _check_clouds(p1, p2)
+    if norm not in (1, 2) or isinstance(norm, bool):
+        raise ValueError(f"norm must be 1 or 2, got {norm!r}")
+    if isinstance(K, bool) or not isinstance(K, int) or K < 1:
+        raise ValueError(f"K must be an integer >= 1, got {K!r}")
+    n, p1_size, _ = p1.shape
+    p2_size = p2.shape[1]
+    lengths1 = _check_lengths(lengths1, "lengths1", n, p1_size, p1.device)
+    lengths2 = _check_lengths(lengths2, "lengths2", n, p2_size, p1.device)
+
+    k_eff = min(K, p2_size)
+    if n == 0 or p1_size == 0 or k_eff == 0:
+        idx = torch.zeros((n, p1_size, K), dtype=torch.int64, device=p1.device)
+    else:
+        idx, _ = _nearest_indices(p1, p2, lengths1, lengths2, k_eff, norm, sort=return_sorted)
+        if k_eff < K:
+            idx = torch.nn.functional.pad(idx, (0, K - k_eff))
+    missing = (torch.arange(K, device=p1.device) >= lengths2[:, None])[:, None, :]  # (N, 1, K)
+    padding = missing | (torch.arange(p1_size, device=p1.device) >= lengths1[:, None])[:, :, None]
+    idx = idx.masked_fill(padding, 0)
+    nn = _gather_points(p2, idx) if p2_size > 0 else p2.new_zeros((n, p1_size, K, p2.shape[2]))
+    dists = _exact_dists(p1, nn, norm).masked_fill(padding, 0.0)
+    # As knn_gather(p2, idx, lengths2): only missing neighbours are zeroed.
+    knn = nn.masked_fill(missing[..., None], 0.0) if return_nn else None
+    return KNN(dists=dists, idx=idx, knn=knn)
+
+
+def knn_gather(x: Tensor, idx: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Gather the features of neighbours given by :func:`knn_points` indices.
+
+    Args:
+        x: ``(N, M, U)`` float features of the reference points.
+        idx: ``(N, L, K)`` long indices into ``x[n]``, e.g. ``knn_points(...).idx``.
+        lengths: ``(N,)`` long valid points of each ``x`` cloud; entries with
+            ``k >= lengths[n]`` are padding and give zeros. None means M for all.
+
+    Returns:
+        ``(N, L, K, U)`` float with ``out[n, l, k] = x[n, idx[n, l, k]]`` (0 for padding).
+
+    Raises:
+        TypeError: ``x`` or ``idx`` of the wrong kind.
+        ValueError: mismatched batch sizes or ranks, indices out of range.
+    """
+    if not isinstance(x, Tensor) or x.dim() != 3:
+        raise ValueError(f"x must be a tensor of shape (N, M, U), got "
+                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+    if not isinstance(idx, Tensor) or idx.dim() != 3:
+        raise ValueError(f"idx must be a tensor of shape (N, L, K), got "
+                         f"{tuple(idx.shape) if isinstance(idx, Tensor) else type(idx).__name__}")
+    if idx.dtype != torch.int64:
+        raise TypeError(f"idx must be a long tensor, got {idx.dtype}")
+    n, m, _ = x.shape
+    if idx.shape[0] != n:
+        raise ValueError(f"x and idx must have the same batch size N, got {n} and {idx.shape[0]}")
+    if idx.numel() > 0 and (int(idx.min()) < 0 or int(idx.max()) >= max(m, 1)):
+        raise ValueError(f"idx values must lie in [0, {m - 1}], got min {int(idx.min())} "
+                         f"and max {int(idx.max())}")
+    lengths = _check_lengths(lengths, "lengths", n, m, x.device)
+    if m == 0:
+        return x.new_zeros((*idx.shape, x.shape[2]))
+    out = _gather_points(x, idx)
+    k = idx.shape[2]
+    pad = torch.arange(k, device=x.device) >= lengths[:, None]  # (N, K)
+    if bool(pad.any()):
+        out = out.masked_fill(pad[:, None, :, None], 0.0)
+    return out
