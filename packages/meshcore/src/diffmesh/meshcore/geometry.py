@@ -103,5 +103,5 @@ def vertex_normals(verts: Tensor, faces: Tensor) -> Tensor:
     """
     n = unnormalized_face_normals(verts, faces)
     acc = torch.zeros_like(verts)
-    acc = acc.index_add(0, faces.reshape(-1), n.repeat_interleave(3, dim=0))
+    acc = acc.index_add(0, faces.reshape(-1), n.unsqueeze(1).expand(-1, 3, -1).reshape(-1, 3))
     return safe_normalize(acc)

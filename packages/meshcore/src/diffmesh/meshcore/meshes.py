@@ -20,7 +20,7 @@ from torch import Tensor
 
 from .geometry import face_areas, face_normals, vertex_normals
 from .textures.base import TexturesBase, normalize_index
-from .topology import Topology
+from .topology import Topology, segment_ids
 from .validation import (
     check_face_indices,
     check_faces_tensor,
@@ -486,9 +486,7 @@ def _from_padded(verts: Tensor, faces: Tensor) -> tuple[Tensor, Topology]:
 def _topology_from_local(faces_local: Tensor, nv: Tensor, nf: Tensor) -> Topology:
     """Check local face indices, offset them into packed ones, build the Topology."""
     first = torch.cumsum(nv, 0) - nv
-    to_mesh = torch.repeat_interleave(
-        torch.arange(nv.shape[0], device=nv.device), nf, output_size=faces_local.shape[0]
-    )
+    to_mesh = segment_ids(nf, faces_local.shape[0])
     check_face_indices(faces_local, to_mesh, nv, "faces", "verts")
     return Topology(faces_local + first[to_mesh].unsqueeze(1), nv, nf)
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..topology import segment_ids
 from .base import TexturesBase, _describe, check_sample_args
 
 __all__ = ["TexturesUV", "sample_bilinear"]
@@ -117,10 +118,7 @@ class TexturesUV(TexturesBase):
         self._verts_list = verts_list
         nt = torch.tensor([v.shape[0] for v in verts_list], dtype=torch.long, device=device)
         nf = torch.tensor([f.shape[0] for f in faces_list], dtype=torch.long, device=device)
-        total_f = sum(f.shape[0] for f in faces_list)
-        self._face_to_map = torch.repeat_interleave(
-            torch.arange(len(faces_list), device=device), nf, output_size=total_f
-        )
+        self._face_to_map = segment_ids(nf, sum(f.shape[0] for f in faces_list))
         first_t = torch.cumsum(nt, 0) - nt
         self._verts_uvs_packed = (
             torch.cat(verts_list, 0) if verts_list else self._maps.new_zeros(0, 2)

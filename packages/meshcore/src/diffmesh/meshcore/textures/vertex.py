@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from ..topology import segment_ids
 from .base import TexturesBase, _describe, check_sample_args
 
 __all__ = ["TexturesVertex"]
@@ -91,9 +92,7 @@ class TexturesVertex(TexturesBase):
         """``(N, max(V_n), C)`` float, zero-padded."""
         n, vmax, c = len(self._counts), max(self._counts, default=0), self._packed.shape[1]
         counts = torch.tensor(self._counts, dtype=torch.long, device=self.device)
-        mesh = torch.repeat_interleave(
-            torch.arange(n, device=self.device), counts, output_size=self._packed.shape[0]
-        )
+        mesh = segment_ids(counts, self._packed.shape[0])
         local = (
             torch.arange(self._packed.shape[0], device=self.device)
             - (torch.cumsum(counts, 0) - counts)[mesh]
