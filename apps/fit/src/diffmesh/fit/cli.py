@@ -70,7 +70,7 @@ class FitGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
-            _interrupted("stopped before anything was fitted; files already written are kept")
+            _interrupted("stopped; files already written are kept")
         except (ValueError, TypeError, OSError, RuntimeError) as exc:
             if os.environ.get(_TRACEBACK_ENV):
                 raise
@@ -137,7 +137,7 @@ def _fit_options(func):
     return func
 
 
-@click.group(cls=FitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="fit", cls=FitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), "--version", "-V", prog_name="fit")
 def cli() -> None:
     """Fit a sphere to a 3D shape (fit shape) or to images (fit images); render datasets (fit render)."""

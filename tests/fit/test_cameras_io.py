@@ -1,0 +1,74 @@
+"""cameras.json: write/read round trip, the three ways to give a view, and malformed files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from diffmesh.fit.cameras_io import CameraSet, read_cameras_json, write_cameras_json
+from diffmesh.softrender import FoVPerspectiveCameras, PerspectiveCameras, look_at_view_transform
+
+
+def _write(path, views, **top):
+    path.write_text(json.dumps({"views": views, **top}))
+    return path
+
+
+def test_round_trip(tmp_path):
+    cams = CameraSet.look_at(2.7, torch.tensor([0.0, 30.0, 60.0]), torch.tensor([-180.0, 0.0, 90.0]))
+    names = ["a.png", "b.png", "c.png"]
+    write_cameras_json(tmp_path / "cameras.json", cams, names, image_size=(32, 32), light_location=(0, 0, -3))
+    back, back_names, extras = read_cameras_json(tmp_path / "cameras.json")
+    assert back_names == names and back.kind == "fov_perspective" and len(back) == 3
+    assert torch.allclose(back.R, cams.R) and torch.allclose(back.T, cams.T)
+    assert extras["light_location"] == [0.0, 0.0, -3.0] and back.image_size == (32, 32)
+    batch = back.cameras([2, 0])
+    assert isinstance(batch, FoVPerspectiveCameras)
+    assert torch.allclose(batch.R, cams.R[[2, 0]])
+
+
+def test_dist_elev_azim_equals_look_at(tmp_path):
+    path = _write(tmp_path / "c.json", [{"image": "v.png", "dist": 2.0, "elev": 10.0, "azim": 45.0, "fov": 40}])
+    cams, _, _ = read_cameras_json(path)
+    R, T = look_at_view_transform(dist=2.0, elev=10.0, azim=45.0)
+    assert torch.allclose(cams.R[0], R[0].float(), atol=1e-6) and torch.allclose(cams.T[0], T[0].float(), atol=1e-6)
+    assert float(cams.fov[0]) == 40.0
+
+
+def test_perspective_cameras(tmp_path):
+    eye = torch.eye(3).tolist()
+    path = _write(tmp_path / "c.json", [
+        {"image": "p.png", "R": eye, "T": [0, 0, 3], "focal_length": [2.0, 2.0], "principal_point": [0.1, 0.0]},
+        {"image": "q.png", "R": eye, "T": [0, 0, 4], "focal_length": 1.5},
+    ])
+    cams, names, _ = read_cameras_json(path)
+    assert cams.kind == "perspective" and names == ["p.png", "q.png"]
+    assert cams.focal_length.tolist() == [[2.0, 2.0], [1.5, 1.5]]
+    assert isinstance(cams.cameras([0, 1]), PerspectiveCameras)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"views": []}), "non-empty 'views'"),
+        (json.dumps({"views": [{"R": torch.eye(3).tolist(), "T": [0, 0, 1]}]}), r"views\[0\].image"),
+        (json.dumps({"views": [{"image": "a.png", "R": torch.eye(3).tolist()}]}), "together"),
+        (json.dumps({"views": [{"image": "a.png", "dist": 1.0}]}), "'dist', 'elev' and 'azim'"),
+        (json.dumps({"views": [{"image": "a.png", "R": [[2, 0, 0], [0, 1, 0], [0, 0, 1]], "T": [0, 0, 1]}]}), "rotation"),
+        (json.dumps({"views": [{"image": "a.png", "R": [[1, 0], [0, 1]], "T": [0, 0, 1]}]}), r"views\[0\].R"),
+        (json.dumps({"views": [{"image": "a.png", "dist": 2, "elev": 0, "azim": 0, "fov": 200}]}), "fov"),
+        (json.dumps({"views": [{"image": "a.png", "dist": 2, "elev": 0, "azim": 0},
+                               {"image": "b.png", "dist": 2, "elev": 0, "azim": 0, "focal_length": 1}]}), "same kind"),
+        (json.dumps({"views": [{"image": "a.png", "dist": 2, "elev": 0, "azim": 0},
+                               {"image": "a.png", "dist": 2, "elev": 0, "azim": 9}]}), "twice"),
+        (json.dumps({"image_size": [0, 3], "views": [{"image": "a.png", "dist": 2, "elev": 0, "azim": 0}]}), "image_size"),
+        (json.dumps({"views": [{"image": "../a.png", "dist": 2, "elev": 0, "azim": 0}]}), "file name"),
+    ],
+)
+def test_malformed_files_name_the_problem(tmp_path, payload, message):
+    path = tmp_path / "cameras.json"
+    path.write_text(payload)
+    with pytest.raises(ValueError, match=message):
+        read_cameras_json(path)
