@@ -1,0 +1,172 @@
+"""Tests for look_at_rotation, look_at_view_transform and spherical camera positions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from diffmesh.softrender.look_at import (
+    camera_position_from_spherical_angles,
+    look_at_rotation,
+    look_at_view_transform,
+)
+
+F64 = torch.float64
+
+
+def _reference_look_at(eye: list[float], at: list[float], up: list[float]) -> list[list[float]]:
+    """Gram-Schmidt look-at in plain Python: R has columns (x, y, z)."""
+
+    def sub(a, b):
+        return [a[i] - b[i] for i in range(3)]
+
+    def cross(a, b):
+        return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+
+    def unit(a):
+        n = math.sqrt(sum(v * v for v in a))
+        return [v / n for v in a]
+
+    z = unit(sub(at, eye))
+    x = unit(cross(up, z))
+    y = cross(z, x)
+    return [[x[i], y[i], z[i]] for i in range(3)]
+
+
+def _assert_rotation(R: torch.Tensor) -> None:
+    eye = torch.eye(3, dtype=R.dtype).expand_as(R)
+    torch.testing.assert_close(R.transpose(1, 2) @ R, eye, atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.linalg.det(R), torch.ones(len(R), dtype=R.dtype))
+
+
+def test_known_value_dist_2_7():
+    R, T = look_at_view_transform(2.7, 0.0, 0.0)
+    torch.testing.assert_close(R, torch.diag(torch.tensor([-1.0, 1.0, -1.0]))[None])
+    torch.testing.assert_close(T, torch.tensor([[0.0, 0.0, 2.7]]))
+
+
+def test_azimuth_and_elevation_hand_computed():
+    # azim 90: camera at +X looking along -X; x axis = up x z = (0, 0, 1).
+    R, T = look_at_view_transform(2.0, 0.0, 90.0)
+    expected = torch.tensor([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    torch.testing.assert_close(R[0], expected, atol=1e-7, rtol=0)
+    torch.testing.assert_close(T[0], torch.tensor([0.0, 0.0, 2.0]), atol=1e-6, rtol=0)
+    # elev 45 in radians
+    R, T = look_at_view_transform(1.0, math.pi / 4, 0.0, degrees=False)
+    s = math.sqrt(0.5)
+    expected = torch.tensor([[-1.0, 0.0, 0.0], [0.0, s, -s], [0.0, -s, -s]])
+    torch.testing.assert_close(R[0], expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(T[0], torch.tensor([0.0, 0.0, 1.0]), atol=1e-6, rtol=0)
+
+
+def test_matches_reference_random_eyes():
+    g = torch.Generator().manual_seed(0)
+    eyes = torch.randn(6, 3, generator=g, dtype=F64) * 3
+    ats = torch.randn(6, 3, generator=g, dtype=F64) * 0.3
+    ups = torch.randn(6, 3, generator=g, dtype=F64)
+    R = look_at_rotation(eyes, ats, ups)
+    ref = [
+        _reference_look_at(e, a, u)
+        for e, a, u in zip(eyes.tolist(), ats.tolist(), ups.tolist(), strict=True)
+    ]
+    torch.testing.assert_close(R, torch.tensor(ref, dtype=F64))
+    _assert_rotation(R)
+    R2, T2 = look_at_view_transform(eye=eyes, at=ats, up=ups)
+    torch.testing.assert_close(R2, R)
+    # the eye maps to the view origin, the target to the +Z axis
+    torch.testing.assert_close((eyes[:, None] @ R2)[:, 0] + T2, torch.zeros(6, 3, dtype=F64))
+    at_view = (ats[:, None] @ R2)[:, 0] + T2
+    torch.testing.assert_close(at_view[:, :2], torch.zeros(6, 2, dtype=F64))
+    torch.testing.assert_close(at_view[:, 2], (eyes - ats).norm(dim=1))
+
+
+@pytest.mark.parametrize("elev", [90.0, -90.0])
+def test_pole_degenerate_up(elev: float):
+    R, T = look_at_view_transform(2.7, elev, 0.0)
+    _assert_rotation(R)
+    sign = 1.0 if elev > 0 else -1.0
+    # viewing direction straight down (up); image up is -Z (+Z) as the azim-0 limit
+    torch.testing.assert_close(R[0, :, 2], torch.tensor([0.0, -sign, 0.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(R[0, :, 0], torch.tensor([-1.0, 0.0, 0.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(R[0, :, 1], torch.tensor([0.0, 0.0, -sign]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(T[0], torch.tensor([0.0, 0.0, 2.7]), atol=1e-6, rtol=0)
+    # continuous with cameras just off the pole
+    R_near, _ = look_at_view_transform(2.7, elev - sign * 0.01, 0.0)
+    torch.testing.assert_close(R_near, R, atol=1e-3, rtol=0)
+    # float64 (cos(90 deg) = 6e-17) and an explicit eye above the target agree
+    R64, _ = look_at_view_transform(torch.tensor(2.7, dtype=F64), elev, 0.0)
+    torch.testing.assert_close(R64.float(), R, atol=1e-6, rtol=0)
+    R_eye = look_at_rotation(((0.0, sign * 3.0, 0.0),))
+    torch.testing.assert_close(R_eye, R, atol=1e-6, rtol=0)
+
+
+def test_degenerate_up_along_x():
+    R = look_at_rotation(((5.0, 0.0, 0.0),), up=((1.0, 0.0, 0.0),))
+    _assert_rotation(R)
+    torch.testing.assert_close(R[0, :, 2], torch.tensor([-1.0, 0.0, 0.0]))
+
+
+def test_batched_broadcasting():
+    dist = torch.tensor([1.0, 2.0, 3.0])
+    R, T = look_at_view_transform(dist, [10.0], 30.0)
+    assert R.shape == (3, 3, 3) and T.shape == (3, 3)
+    for i in range(3):
+        Ri, Ti = look_at_view_transform(float(dist[i]), 10.0, 30.0)
+        torch.testing.assert_close(R[i], Ri[0])
+        torch.testing.assert_close(T[i], Ti[0])
+    R, T = look_at_view_transform(2.0, elev=[0.0, 45.0], azim=[0.0, 90.0], at=((0.0, 1.0, 0.0),))
+    assert R.shape == (2, 3, 3)
+    torch.testing.assert_close(
+        -(T[:, None] @ R.transpose(1, 2))[:, 0],
+        torch.tensor([[0.0, 1.0, 2.0], [math.sqrt(2.0), 1.0 + math.sqrt(2.0), 0.0]]),
+        atol=1e-6,
+        rtol=0,
+    )
+    pos = camera_position_from_spherical_angles(torch.tensor([2.0]), [0.0, 90.0], 90.0)
+    torch.testing.assert_close(
+        pos, torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]), atol=1e-6, rtol=0
+    )
+
+
+def test_dtype_follows_inputs():
+    R, T = look_at_view_transform(torch.tensor([2.0], dtype=F64), 10.0, 20.0)
+    assert R.dtype == F64 and T.dtype == F64
+
+
+def test_gradcheck_look_at_view_transform():
+    dist = torch.tensor([2.5, 3.0], dtype=F64, requires_grad=True)
+    elev = torch.tensor([10.0, -35.0], dtype=F64, requires_grad=True)
+    azim = torch.tensor([20.0, 140.0], dtype=F64, requires_grad=True)
+    at = torch.tensor([[0.1, -0.2, 0.3]], dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda d, e, a, t: look_at_view_transform(d, e, a, at=t), (dist, elev, azim, at)
+    )
+    eye = torch.tensor([[1.0, 2.0, 0.5]], dtype=F64, requires_grad=True)
+    up = torch.tensor([[0.1, 1.0, 0.0]], dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda e, u: look_at_rotation(e, up=u), (eye, up))
+
+
+def test_pole_gradients_finite():
+    elev = torch.tensor([90.0], dtype=F64, requires_grad=True)
+    dist = torch.tensor([2.0], dtype=F64, requires_grad=True)
+    R, T = look_at_view_transform(dist, elev, 0.0)
+    (R.sum() + T.sum()).backward()
+    assert torch.isfinite(elev.grad).all() and torch.isfinite(dist.grad).all()
+
+
+def test_validation_errors():
+    with pytest.raises(ValueError, match="camera_position"):
+        look_at_rotation(((1.0, 2.0),))
+    with pytest.raises(ValueError, match="camera_position"):
+        look_at_rotation(((0.0, 0.0, 0.0),))
+    with pytest.raises(ValueError, match="up"):
+        look_at_rotation(((0.0, 0.0, 1.0),), up=((0.0, 0.0, 0.0),))
+    with pytest.raises(ValueError, match="batch size"):
+        look_at_view_transform(dist=[1.0, 2.0], elev=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="eye"):
+        look_at_view_transform(eye=torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="dist"):
+        look_at_view_transform(dist=torch.ones(2, 2))
+    with pytest.raises(TypeError, match="elev"):
+        look_at_view_transform(elev="high")
