@@ -1,1 +1,59 @@
-"""diffmesh.softrender."""
+"""diffmesh.softrender: a differentiable soft rasterizer, cameras, lights and shaders.
+
+PyTorch3D's rendering API (names, signatures, defaults, conventions) in pure PyTorch. The
+rasterizer works on sparse (pixel, face) pairs with a hand-written backward; shaders and
+blending use the pairs directly, so a soft render never builds dense (N, H, W, K) tensors.
+"""
+
+from .blending import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
+from .cameras import CamerasBase, FoVOrthographicCameras, FoVPerspectiveCameras, PerspectiveCameras
+from .fragments import Fragments
+from .interpolate import interpolate_face_attributes
+from .lights import AmbientLights, DirectionalLights, PointLights
+from .look_at import look_at_rotation, look_at_view_transform
+from .materials import Materials
+from .mesh_rasterizer import MeshRasterizer
+from .rasterize_meshes import rasterize_meshes
+from .renderer import MeshRenderer
+from .settings import RasterizationSettings
+from .shaders import (
+    HardFlatShader,
+    HardPhongShader,
+    SoftGouraudShader,
+    SoftPhongShader,
+    SoftSilhouetteShader,
+)
+from .shading import flat_shading, gouraud_shading, phong_shading
+from .transforms import Transform3d
+
+__all__ = [
+    "AmbientLights",
+    "BlendParams",
+    "CamerasBase",
+    "DirectionalLights",
+    "FoVOrthographicCameras",
+    "FoVPerspectiveCameras",
+    "Fragments",
+    "HardFlatShader",
+    "HardPhongShader",
+    "Materials",
+    "MeshRasterizer",
+    "MeshRenderer",
+    "PerspectiveCameras",
+    "PointLights",
+    "RasterizationSettings",
+    "SoftGouraudShader",
+    "SoftPhongShader",
+    "SoftSilhouetteShader",
+    "Transform3d",
+    "flat_shading",
+    "gouraud_shading",
+    "hard_rgb_blend",
+    "interpolate_face_attributes",
+    "look_at_rotation",
+    "look_at_view_transform",
+    "phong_shading",
+    "rasterize_meshes",
+    "sigmoid_alpha_blend",
+    "softmax_rgb_blend",
+]

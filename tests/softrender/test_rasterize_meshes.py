@@ -1,0 +1,314 @@
+"""Tests of rasterize_meshes against a dense, obviously correct reference rasterizer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffmesh.meshcore import Meshes
+from diffmesh.softrender import BlendParams, Fragments, rasterize_meshes, softmax_rgb_blend
+
+
+def dense_reference_rasterize(
+    face_verts: torch.Tensor,
+    face_to_mesh: torch.Tensor,
+    num_meshes: int,
+    image_size: tuple[int, int],
+    blur_radius: float,
+    faces_per_pixel: int,
+    perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False,
+    cull_backfaces: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Slow, obviously correct rasterizer: every pixel against every face, PyTorch3D's rules.
+
+    Evaluates all (pixel, face) combinations by broadcasting (tiny images only) with the same
+    float operations as PyTorch3D's CPU kernel, then keeps per pixel the K smallest
+    (z, face id) with a stable sort over all faces.
+    """
+    height, width = image_size
+    fv = face_verts.detach()
+    dt = fv.dtype
+
+    def centers(s1: int, s2: int) -> torch.Tensor:
+        rng = torch.tensor(2.0, dtype=dt)
+        if s1 > s2:
+            rng = (rng * s1) / s2
+        off = rng / 2
+        idx = torch.arange(s1, dtype=dt)
+        return ((rng * idx + off) / s1 - off).flip(0)  # pixel 0 at the + end
+
+    ys = centers(height, width)[:, None, None]  # (H, 1, 1)
+    xs = centers(width, height)[None, :, None]  # (1, W, 1)
+    x0, y0, z0 = fv[:, 0].unbind(1)
+    x1, y1, z1 = fv[:, 1].unbind(1)
+    x2, y2, z2 = fv[:, 2].unbind(1)
+    area_cull = ((x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)).double()
+    face_ok = ~((area_cull <= 1e-8) & (area_cull >= -1e-8))
+    if cull_backfaces:
+        face_ok &= ~(area_cull < 0)
+    face_ok &= ~(torch.minimum(torch.minimum(z0, z1), z2).double() < 1e-8)
+    r = torch.tensor(blur_radius, dtype=torch.float32).sqrt().to(dt)
+    inbox = ~(
+        (xs > torch.maximum(torch.maximum(x0, x1), x2) + r)
+        | (xs < torch.minimum(torch.minimum(x0, x1), x2) - r)
+        | (ys > torch.maximum(torch.maximum(y0, y1), y2) + r)
+        | (ys < torch.minimum(torch.minimum(y0, y1), y2) - r)
+    )
+    area = ((x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0)).double().add(1e-8).to(dt)
+    w0 = ((xs - x1) * (y2 - y1) - (ys - y1) * (x2 - x1)) / area
+    w1 = ((xs - x2) * (y0 - y2) - (ys - y2) * (x0 - x2)) / area
+    w2 = ((xs - x0) * (y1 - y0) - (ys - y0) * (x1 - x0)) / area
+    if perspective_correct:
+        t0, t1, t2 = w0 * z1 * z2, w1 * z0 * z2, w2 * z0 * z1
+        d = t0 + t1 + t2
+        w0, w1, w2 = t0 / d, t1 / d, t2 / d
+    c0, c1, c2 = w0, w1, w2
+    if clip_barycentric_coords:
+        c0, c1, c2 = w0.clamp(min=0), w1.clamp(min=0), w2.clamp(min=0)
+        s = (c0 + c1 + c2).clamp(min=1e-5)
+        c0, c1, c2 = c0 / s, c1 / s, c2 / s
+    pz = c0 * z0 + c1 * z1 + c2 * z2
+
+    def seg(ax, ay, bx, by):
+        dx, dy = bx - ax, by - ay
+        l2 = dx * dx + dy * dy
+        t = ((dx * (xs - ax) + dy * (ys - ay)) / l2).clamp(0.0, 1.0)
+        px, py = ax + t * dx, ay + t * dy
+        dist = (xs - px) * (xs - px) + (ys - py) * (ys - py)
+        degenerate = (xs - bx) * (xs - bx) + (ys - by) * (ys - by)
+        return torch.where(l2.double() <= 1e-8, degenerate, dist)
+
+    dist = torch.minimum(
+        torch.minimum(seg(x0, y0, x1, y1), seg(x0, y0, x2, y2)), seg(x1, y1, x2, y2)
+    )
+    inside = (w0 > 0) & (w1 > 0) & (w2 > 0)
+    blur32 = torch.tensor(blur_radius, dtype=torch.float32).item()
+    hit = face_ok & inbox & ~(pz < 0) & (inside | ~(dist >= blur32))
+    signed = torch.where(inside, -dist, dist)
+
+    k = faces_per_pixel
+    num_faces = fv.shape[0]
+    pad = max(k - num_faces, 0)  # so that the first k of the sorted faces always exist
+    p2f, zbuf, bary, dists = [], [], [], []
+    for n in range(num_meshes):
+        ok = hit & (face_to_mesh == n)
+        key = torch.where(ok, pz, torch.inf)  # (H, W, F): faces ascending, so ties go by face id
+        key = torch.cat((key, torch.full((height, width, pad), torch.inf, dtype=dt)), dim=2)
+        order = torch.sort(key, dim=2, stable=True).indices[..., :k]
+        valid = key.gather(2, order) < torch.inf
+        f = order.clamp(max=max(num_faces - 1, 0))
+
+        def pick(t: torch.Tensor, f=f, valid=valid) -> torch.Tensor:
+            if num_faces == 0:
+                return torch.full(valid.shape, -1.0, dtype=dt)
+            return torch.where(valid, t.gather(2, f), torch.tensor(-1.0, dtype=dt))
+
+        p2f.append(torch.where(valid, order, -1))
+        zbuf.append(pick(pz))
+        dists.append(pick(signed))
+        bary.append(torch.stack((pick(c0), pick(c1), pick(c2)), dim=-1))
+    p2f, zbuf, bary, dists = (torch.stack(t) for t in (p2f, zbuf, bary, dists))
+    return p2f, zbuf, bary, dists
+
+
+def _reference(meshes: Meshes, image_size, blur, k, persp=False, clip=False, cull=False):
+    verts, faces = meshes.verts_packed(), meshes.faces_packed()
+    return dense_reference_rasterize(
+        verts[faces],
+        meshes.faces_packed_to_mesh_idx(),
+        len(meshes),
+        image_size,
+        blur,
+        k,
+        persp,
+        clip,
+        cull,
+    )
+
+
+def _scene(dtype: torch.dtype = torch.float32) -> Meshes:
+    """Three meshes: random faces (some behind the camera, some off-image, a zero-area one),
+    an empty mesh, and overlapping faces sharing vertices (z ties)."""
+    g = torch.Generator().manual_seed(0)
+    v0 = torch.rand(30, 3, generator=g, dtype=dtype) * 2.6 - 1.3
+    v0[:, 2] = torch.rand(30, generator=g, dtype=dtype) * 3 + 0.2
+    v0[3, 2] = -0.4  # faces using vertex 3 reach behind the camera
+    v0[7] = v0[8]  # faces using both 7 and 8 have zero area
+    f0 = torch.randint(0, 30, (25, 3), generator=g)
+    f0[0] = torch.tensor([7, 8, 1])
+    f0[1] = torch.tensor([3, 4, 5])
+    fan = torch.tensor(
+        [
+            [0.0, 0.0, 1.0],
+            [0.8, 0.1, 1.0],
+            [0.1, 0.8, 1.0],
+            [-0.7, 0.2, 1.0],
+            [0.2, -0.7, 1.0],
+            [5.0, 5.0, 1.0],
+        ],
+        dtype=dtype,
+    )
+    f2 = torch.tensor(
+        [[0, 1, 2], [0, 2, 3], [0, 3, 4], [0, 4, 1], [1, 5, 2]]
+    )  # z ties around vertex 0
+    empty_v = torch.zeros(0, 3, dtype=dtype)
+    empty_f = torch.zeros(0, 3, dtype=torch.long)
+    return Meshes(verts=[v0, empty_v, fan], faces=[f0, empty_f, f2])
+
+
+def _assert_matches(fr: Fragments, ref) -> None:
+    p2f, zbuf, bary, dists = ref
+    assert torch.equal(fr.pix_to_face, p2f)
+    torch.testing.assert_close(fr.zbuf, zbuf, atol=1e-6, rtol=0)
+    torch.testing.assert_close(fr.bary_coords, bary, atol=1e-6, rtol=0)
+    torch.testing.assert_close(fr.dists, dists, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("image_size", [9, (8, 11), (12, 7)])
+@pytest.mark.parametrize(("blur", "k"), [(0.0, 1), (0.0, 3), (0.05, 2), (0.05, 6)])
+@pytest.mark.parametrize("persp", [False, True])
+def test_matches_dense_reference(image_size, blur, k, persp):
+    meshes = _scene()
+    clip = blur > 0
+    fr = rasterize_meshes(
+        meshes, image_size, blur, k, perspective_correct=persp, clip_barycentric_coords=clip
+    )
+    size = (image_size, image_size) if isinstance(image_size, int) else image_size
+    _assert_matches(fr, _reference(meshes, size, blur, k, persp, clip))
+    assert fr.pix_to_face.shape == (3, *size, k)
+    assert bool((fr.pix_to_face[1] == -1).all())  # the empty mesh
+
+
+@pytest.mark.parametrize("cull", [False, True])
+@pytest.mark.parametrize("clip", [False, True])
+def test_culling_and_clipping_match_reference(cull, clip):
+    meshes = _scene()
+    fr = rasterize_meshes(meshes, 10, 0.02, 4, clip_barycentric_coords=clip, cull_backfaces=cull)
+    _assert_matches(fr, _reference(meshes, (10, 10), 0.02, 4, False, clip, cull))
+
+
+def test_exact_bits_and_tie_order():
+    """Bit-identical to the reference; a pixel with tied depths orders faces by id."""
+    meshes = _scene()
+    fr = rasterize_meshes(meshes, 16, 0.01, 5)
+    ref = _reference(meshes, (16, 16), 0.01, 5)
+    for a, b in zip((fr.pix_to_face, fr.zbuf, fr.bary_coords, fr.dists), ref, strict=True):
+        assert torch.equal(a, b)
+    p2f, zbuf = fr.pix_to_face[2], fr.zbuf[2]
+    tied = (p2f[..., 1] >= 0) & (zbuf[..., 0] == zbuf[..., 1])
+    assert bool(tied.any())
+    assert bool((p2f[..., 0][tied] < p2f[..., 1][tied]).all())
+
+
+def test_over_full_pixels_keep_k_nearest():
+    """Ten stacked faces at distinct depths cover the centre; K=3 keeps the three nearest."""
+    tri = torch.tensor([[-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [0.0, 1.0, 0.0]])
+    depths = torch.tensor([5.0, 2.0, 9.0, 1.0, 7.0, 3.0, 8.0, 4.0, 6.0, 10.0])
+    verts = (
+        tri[None] + torch.stack([torch.zeros(10), torch.zeros(10), depths], 1)[:, None]
+    ).reshape(-1, 3)
+    faces = torch.arange(30).reshape(10, 3)
+    fr = rasterize_meshes(Meshes([verts], [faces]), 5, 0.0, 3)
+    centre = fr.pix_to_face[0, 2, 2]
+    assert centre.tolist() == [3, 1, 5]
+    assert fr.zbuf[0, 2, 2].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_pixel_conventions():
+    """Pixel (0, 0) is top-left at NDC (+1, +1): a face in the +x +y corner lands there."""
+    verts = torch.tensor([[1.0, 1.0, 1.0], [0.5, 1.0, 1.0], [1.0, 0.5, 1.0]])
+    fr = rasterize_meshes(Meshes([verts], [torch.tensor([[0, 1, 2]])]), 8, 0.0, 1)
+    hit = (fr.pix_to_face[0, ..., 0] >= 0).nonzero()
+    assert hit.numel() > 0
+    assert int(hit[:, 0].max()) <= 1 and int(hit[:, 1].max()) <= 1
+
+
+def test_gradcheck_through_softmax_blend():
+    """float64 gradcheck of rasterize + softmax_rgb_blend w.r.t. the vertex positions."""
+    verts = torch.tensor(
+        [
+            [-0.61, -0.53, 1.5],
+            [0.71, -0.43, 2.0],
+            [0.03, 0.69, 1.8],
+            [0.52, 0.61, 1.2],
+            [-0.33, 0.17, 2.5],
+        ],
+        dtype=torch.float64,
+    )  # no pixel centre exactly on an edge (where dists and clipping have kinks)
+    faces = torch.tensor([[0, 1, 2], [1, 3, 2], [0, 2, 4]])
+    g = torch.Generator().manual_seed(3)
+    colors = torch.rand(3, 3, 3, generator=g, dtype=torch.float64)
+    params = BlendParams(sigma=2e-3, gamma=0.05)
+
+    def render(v: torch.Tensor) -> torch.Tensor:
+        fr = rasterize_meshes(Meshes([v], [faces]), 8, 0.01, 3, clip_barycentric_coords=True)
+        from diffmesh.softrender import interpolate_face_attributes
+
+        c = interpolate_face_attributes(fr.pix_to_face, fr.bary_coords, colors)
+        return softmax_rgb_blend(c, fr, params, znear=1.0, zfar=4.0)
+
+    v = verts.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(render, (v,), eps=1e-7, atol=1e-6, rtol=1e-4, fast_mode=True)
+
+
+@pytest.mark.parametrize(
+    ("persp", "clip"), [(False, False), (True, False), (False, True), (True, True)]
+)
+def test_gradcheck_pairs(persp, clip):
+    """float64 gradcheck of zbuf, bary_coords and dists for every option combination."""
+    g = torch.Generator().manual_seed(1)
+    verts = torch.rand(9, 3, generator=g, dtype=torch.float64) * 1.6 - 0.8
+    verts[:, 2] = torch.rand(9, generator=g, dtype=torch.float64) * 2 + 1
+    faces = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 4, 8]])
+    w = torch.randn(3, 10, 10, 4, 5, generator=g, dtype=torch.float64)
+
+    def fn(v: torch.Tensor) -> torch.Tensor:
+        fr = rasterize_meshes(
+            Meshes([v], [faces]),
+            10,
+            0.02,
+            4,
+            perspective_correct=persp,
+            clip_barycentric_coords=clip,
+        )
+        return (
+            (fr.zbuf * w[0, ..., 0]).sum()
+            + (fr.dists * w[1, ..., 0]).sum()
+            + (fr.bary_coords * w[2, ..., :3]).sum()
+        )
+
+    v = verts.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(fn, (v,), eps=1e-7, atol=1e-5, rtol=1e-4)
+
+
+def test_degenerate_inputs_no_nan():
+    """Empty meshes, zero-area faces and duplicate vertices: finite values and gradients."""
+    verts = torch.tensor(
+        [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.5, 0.5, 1.0], [0.5, 0.5, 1.0], [-0.5, 0.3, 2.0]],
+        requires_grad=True,
+    )
+    faces = torch.tensor([[0, 1, 2], [2, 3, 4], [0, 2, 4], [1, 1, 1]])
+    meshes = Meshes([verts, torch.zeros(0, 3)], [faces, torch.zeros(0, 3, dtype=torch.long)])
+    fr = rasterize_meshes(meshes, 12, 0.05, 4, clip_barycentric_coords=True)
+    colors = torch.ones(*fr.pix_to_face.shape, 3)
+    img = softmax_rgb_blend(colors, fr, BlendParams())
+    img.sum().backward()
+    for t in (fr.zbuf, fr.bary_coords, fr.dists, img, verts.grad):
+        assert bool(torch.isfinite(t).all())
+    assert int(fr.pix_to_face.max()) == 2  # only the one proper face is drawn
+    empty = rasterize_meshes(
+        Meshes([torch.zeros(0, 3)], [torch.zeros(0, 3, dtype=torch.long)]), 4, 0.0, 2
+    )
+    assert bool((empty.pix_to_face == -1).all()) and bool((empty.zbuf == -1).all())
+
+
+def test_bad_arguments():
+    meshes = _scene()
+    with pytest.raises(ValueError, match="faces_per_pixel"):
+        rasterize_meshes(meshes, 8, 0.0, 0)
+    with pytest.raises(ValueError, match="blur_radius"):
+        rasterize_meshes(meshes, 8, -1.0, 1)
+    with pytest.raises(TypeError, match="image_size"):
+        rasterize_meshes(meshes, "big", 0.0, 1)
+    with pytest.raises(TypeError, match="meshes"):
+        rasterize_meshes(torch.zeros(3, 3), 8, 0.0, 1)
