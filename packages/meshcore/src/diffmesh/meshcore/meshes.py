@@ -19,16 +19,10 @@ import torch
 from torch import Tensor
 
 from .geometry import face_areas, face_normals, vertex_normals
+from .packing import pack_checked_lists, pack_lists, pack_padded
 from .textures.base import TexturesBase, normalize_index
-from .topology import Topology, segment_ids
-from .validation import (
-    check_face_indices,
-    check_faces_tensor,
-    check_finite_verts,
-    check_same_dtype_device,
-    check_verts_tensor,
-    describe,
-)
+from .topology import Topology
+from .validation import check_finite_verts, describe
 
 __all__ = ["Meshes"]
 
@@ -60,9 +54,9 @@ class Meshes:
         textures: TexturesBase | None = None,
     ) -> None:
         if isinstance(verts, Tensor) and isinstance(faces, Tensor):
-            verts_packed, topology = _from_padded(verts, faces)
+            verts_packed, topology = pack_padded(verts, faces)
         elif isinstance(verts, (list, tuple)) and isinstance(faces, (list, tuple)):
-            verts_packed, topology = _from_lists(verts, faces)
+            verts_packed, topology = pack_lists(verts, faces)
         else:
             raise TypeError(
                 "Meshes: verts and faces must both be lists of tensors or both padded tensors, "
@@ -385,9 +379,10 @@ class Meshes:
         verts = self.verts_list()
         faces = self._topology.faces_list
         textures = None if self.textures is None else self.textures._select(indices)
-        return _from_checked_lists(
-            [verts[i] for i in indices], [faces[i] for i in indices], textures, self
+        verts_packed, topology = pack_checked_lists(
+            [verts[i] for i in indices], [faces[i] for i in indices], self.device, self.dtype
         )
+        return Meshes._from_parts(verts_packed, topology, textures)
 
     def extend(self, n: int) -> Meshes:
         """Each mesh repeated ``n`` times, in order ``0, 0, ..., 1, 1, ...`` (gradients
@@ -433,76 +428,3 @@ class Meshes:
             f"textures={type(self.textures).__name__ if self.textures is not None else None}, "
             f"device={self.device})"
         )
-
-
-# --------------------------------------------------------------------- construction helpers
-
-
-def _from_lists(verts: Sequence[Tensor], faces: Sequence[Tensor]) -> tuple[Tensor, Topology]:
-    if len(verts) != len(faces):
-        raise ValueError(
-            f"Meshes: verts has {len(verts)} meshes but faces has {len(faces)}; they must match"
-        )
-    verts = [check_verts_tensor(v, f"verts[{i}]", 2) for i, v in enumerate(verts)]
-    faces = [check_faces_tensor(f, f"faces[{i}]", 2) for i, f in enumerate(faces)]
-    check_same_dtype_device(verts, "verts")
-    check_same_dtype_device(faces, "faces")
-    if verts and faces and faces[0].device != verts[0].device:
-        raise ValueError(
-            f"Meshes: faces are on {faces[0].device} but verts are on {verts[0].device}"
-        )
-    device = verts[0].device if verts else torch.device("cpu")
-    dtype = verts[0].dtype if verts else torch.get_default_dtype()
-    nv = torch.tensor([v.shape[0] for v in verts], dtype=torch.long, device=device)
-    nf = torch.tensor([f.shape[0] for f in faces], dtype=torch.long, device=device)
-    verts_packed = torch.cat(verts, 0) if verts else torch.zeros(0, 3, dtype=dtype, device=device)
-    faces_local = (
-        torch.cat(faces, 0) if faces else torch.zeros(0, 3, dtype=torch.long, device=device)
-    )
-    return verts_packed, _topology_from_local(faces_local, nv, nf)
-
-
-def _from_padded(verts: Tensor, faces: Tensor) -> tuple[Tensor, Topology]:
-    check_verts_tensor(verts, "verts", 3)
-    faces = check_faces_tensor(faces, "faces", 3)
-    if verts.shape[0] != faces.shape[0]:
-        raise ValueError(
-            f"Meshes: verts has batch size {verts.shape[0]} but faces has {faces.shape[0]}"
-        )
-    if faces.device != verts.device:
-        raise ValueError(f"Meshes: faces are on {faces.device} but verts are on {verts.device}")
-    n, v = verts.shape[0], verts.shape[1]
-    valid = ~(faces == -1).all(dim=2)
-    if bool((valid[:, 1:] & ~valid[:, :-1]).any()):
-        mesh = int(torch.nonzero((valid[:, 1:] & ~valid[:, :-1]).any(dim=1))[0, 0])
-        raise ValueError(
-            f"Meshes: faces[{mesh}] has -1 padding rows before real faces; padding must come last"
-        )
-    nv = torch.full((n,), v, dtype=torch.long, device=verts.device)
-    nf = valid.sum(dim=1)
-    return verts.reshape(-1, 3), _topology_from_local(faces[valid], nv, nf)
-
-
-def _topology_from_local(faces_local: Tensor, nv: Tensor, nf: Tensor) -> Topology:
-    """Check local face indices, offset them into packed ones, build the Topology."""
-    first = torch.cumsum(nv, 0) - nv
-    to_mesh = segment_ids(nf, faces_local.shape[0])
-    check_face_indices(faces_local, to_mesh, nv, "faces", "verts")
-    return Topology(faces_local + first[to_mesh].unsqueeze(1), nv, nf)
-
-
-def _from_checked_lists(
-    verts: list[Tensor], faces: Sequence[Tensor], textures: TexturesBase | None, like: Meshes
-) -> Meshes:
-    """A Meshes from lists already known to be valid (skips value checks)."""
-    device, dtype = like.device, like.dtype
-    nv = torch.tensor([v.shape[0] for v in verts], dtype=torch.long, device=device)
-    nf = torch.tensor([f.shape[0] for f in faces], dtype=torch.long, device=device)
-    first = torch.cumsum(nv, 0) - nv
-    verts_packed = torch.cat(verts, 0) if verts else torch.zeros(0, 3, dtype=dtype, device=device)
-    faces_packed = (
-        torch.cat([f + first[i] for i, f in enumerate(faces)], 0)
-        if faces
-        else torch.zeros(0, 3, dtype=torch.long, device=device)
-    )
-    return Meshes._from_parts(verts_packed, Topology(faces_packed, nv, nf), textures)
