@@ -1,0 +1,79 @@
+"""The optimisation loop: history, snapshots, best-so-far and Ctrl-C, on a toy problem."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffmesh.fit.loop import optimize
+
+
+def _toy():
+    x = torch.tensor([3.0, -2.0], requires_grad=True)
+    target = torch.tensor([1.0, 1.0])
+
+    def step(_: int) -> dict[str, torch.Tensor]:
+        a = ((x - target) ** 2).sum()
+        b = 0.1 * (x**2).sum()
+        return {"total": a + b, "fit": a, "prior": b}
+
+    return x, step
+
+
+def test_loop_records_every_iteration_and_snapshots():
+    x, step = _toy()
+    seen = []
+    run = optimize([x], step, iters=25, lr=0.1, momentum=0.5, snapshot=seen.append, snapshot_every=10)
+    assert not run.interrupted and run.iterations == 25
+    assert list(run.history) == ["total", "fit", "prior"]
+    assert all(len(v) == 25 for v in run.history.values())
+    assert run.history["total"][-1] < 0.1 * run.history["total"][0]
+    assert seen == [0, 10, 20, 25]  # first, every 10, and the final state
+    # Reference: the same SGD written out by hand.
+    y = torch.tensor([3.0, -2.0], requires_grad=True)
+    opt = torch.optim.SGD([y], lr=0.1, momentum=0.5)
+    for _ in range(25):
+        opt.zero_grad()
+        (((y - 1.0) ** 2).sum() + 0.1 * (y**2).sum()).backward()
+        opt.step()
+    assert torch.allclose(x, y)
+
+
+def test_loss_scale_scales_the_gradient_only():
+    x, step = _toy()
+    run = optimize([x], step, iters=1, lr=0.1, momentum=0.0, loss_scale=2.0)
+    # One step of lr 0.1 on 2 * loss == one step of lr 0.2 on loss.
+    grad = 2 * (torch.tensor([3.0, -2.0]) - 1.0) + 0.2 * torch.tensor([3.0, -2.0])
+    assert torch.allclose(x.detach(), torch.tensor([3.0, -2.0]) - 0.2 * grad)
+    assert run.history["total"][0] == pytest.approx(4.0 + 9.0 + 0.1 * 13.0)
+
+
+def test_keyboard_interrupt_keeps_history_and_best_parameters():
+    x, step = _toy()
+
+    def stop_at_7(iteration: int, losses) -> None:
+        if iteration == 7:
+            raise KeyboardInterrupt
+
+    frames = []
+    run = optimize([x], step, iters=100, lr=0.1, momentum=0.9, callback=stop_at_7,
+                   snapshot=frames.append, snapshot_every=5)
+    assert run.interrupted and run.iterations == 8
+    assert len(run.history["total"]) == 8
+    assert frames == [0, 5]  # no final snapshot after an interrupt
+    best = run.best_iteration
+    assert run.history["total"][best] == min(run.history["total"])
+    # best_params are the parameters that produced the best loss.
+    with torch.no_grad():
+        value = ((run.best_params[0] - 1.0) ** 2).sum() + 0.1 * (run.best_params[0] ** 2).sum()
+    assert float(value) == pytest.approx(run.history["total"][best], rel=1e-6)
+
+
+def test_nan_loss_is_never_best():
+    x = torch.tensor([1.0], requires_grad=True)
+
+    def step(i: int) -> dict[str, torch.Tensor]:
+        loss = (x**2).sum()
+        return {"total": loss * (float("nan") if i >= 2 else 1.0)}
+
+    run = optimize([x], step, iters=4, lr=0.1, momentum=0.0)
+    assert run.best_iteration == 1
