@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from diffmesh.meshloss import KNN, knn_gather, knn_points
 from diffmesh.meshloss import knn as knn_module
 
