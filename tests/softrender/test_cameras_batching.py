@@ -115,7 +115,7 @@ def test_getitem_keeps_gradients():
 
 def test_to_dtype_and_clone():
     cams = _three_cameras()
-    c64 = cams.to(F64)
+    c64 = _three_cameras().to(F64)  # nn.Module.to: in place, returns the module
     assert c64.dtype == F64 and c64.R.dtype == F64 and c64.fov.dtype == F64
     pts = torch.rand(4, 3, dtype=F64)
     torch.testing.assert_close(
