@@ -174,3 +174,16 @@ def test_bad_arguments(tmp_path, kwargs, error, fragment):
     with pytest.raises(error, match=fragment):
         save_obj(args.pop("f"), args.pop("verts"), args.pop("faces"), **args)
     assert not (tmp_path / "m.obj").exists()
+
+
+def test_atomic_write_keeps_usual_permissions(tmp_path, sphere):
+    verts, faces = sphere
+    umask = os.umask(0o022)
+    try:
+        save_obj(tmp_path / "new.obj", verts, faces)
+        assert (tmp_path / "new.obj").stat().st_mode & 0o777 == 0o644
+        (tmp_path / "new.obj").chmod(0o640)
+        save_obj(tmp_path / "new.obj", verts, faces)  # replacing keeps the file's mode
+        assert (tmp_path / "new.obj").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)
