@@ -75,7 +75,7 @@ def test_fov_perspective_aspect_ratio_widens_x():
 
 def test_projection_matrix_layout():
     cams = FoVPerspectiveCameras(znear=1.0, zfar=3.0, fov=90.0)
-    K = cams.compute_projection_matrix()[0]
+    K = cams.compute_projection_matrix(1.0, 3.0, 90.0, 1.0, True)[0]
     expected = torch.tensor(
         [
             [1.0, 0.0, 0.0, 0.0],
@@ -263,3 +263,20 @@ def test_fov_validation_errors():
         FoVOrthographicCameras(max_y=-2.0)
     with pytest.raises(ValueError, match="scale_xyz"):
         FoVOrthographicCameras(scale_xyz=(1.0, 2.0))
+
+
+def test_custom_projection_matrix_k():
+    R, T = look_at_view_transform(2.5, 15.0, 25.0)
+    pts = torch.rand(5, 3) - 0.5
+    cams = FoVPerspectiveCameras(znear=0.5, fov=40.0, R=R, T=T)
+    K = cams.compute_projection_matrix(0.5, 100.0, 40.0, 1.0, True)
+    torch.testing.assert_close(cams.get_projection_transform().get_matrix(), K.transpose(1, 2))
+    with_k = FoVPerspectiveCameras(K=K, R=R, T=T)
+    torch.testing.assert_close(with_k.transform_points(pts), cams.transform_points(pts))
+    ortho = FoVOrthographicCameras(znear=0.1, zfar=5.0, max_x=2.0, min_x=-1.0, R=R, T=T)
+    K_o = ortho.compute_projection_matrix(0.1, 5.0, 2.0, -1.0, 1.0, -1.0, (1.0, 1.0, 1.0))
+    torch.testing.assert_close(ortho.get_projection_transform().get_matrix(), K_o.transpose(1, 2))
+    with_k = FoVOrthographicCameras(K=K_o[0], R=R, T=T)
+    torch.testing.assert_close(with_k.transform_points(pts), ortho.transform_points(pts))
+    with pytest.raises(ValueError, match="K must have shape"):
+        FoVPerspectiveCameras(K=torch.eye(3))

@@ -145,3 +145,31 @@ def test_validation_errors():
         PerspectiveCameras(in_ndc="yes")
     with pytest.raises(TypeError, match="focal_length"):
         PerspectiveCameras(focal_length="wide")
+
+
+def test_custom_calibration_matrix_k():
+    K = torch.tensor(
+        [
+            [
+                [40.0, 0.0, 10.0, 0.0],
+                [0.0, 30.0, 12.0, 0.0],
+                [0.0, 0.0, 0.0, 1.0],
+                [0.0, 0.0, 1.0, 0.0],
+            ]
+        ]
+    )
+    pts = torch.tensor([[0.2, -0.1, 2.0]])
+    with_k = PerspectiveCameras(K=K, in_ndc=False, image_size=(24, 24))
+    plain = PerspectiveCameras(
+        focal_length=((40.0, 30.0),),
+        principal_point=((10.0, 12.0),),
+        in_ndc=False,
+        image_size=(24, 24),
+    )
+    torch.testing.assert_close(with_k.get_principal_point(), torch.tensor([[10.0, 12.0]]))
+    torch.testing.assert_close(
+        with_k.transform_points_screen(pts), plain.transform_points_screen(pts)
+    )
+    torch.testing.assert_close(
+        with_k.transform_points_screen(pts), torch.tensor([[10.0 - 4.0, 12.0 + 1.5, 0.5]])
+    )

@@ -140,10 +140,16 @@ class CamerasBase(BatchedParams):
 
     R: torch.Tensor
     T: torch.Tensor
+    K: torch.Tensor | None
     image_size: torch.Tensor | None
 
     _R_SPEC = (3, 3)
     _T_SPEC = (3,)
+    _K_SPEC = (4, 4)
+
+    def _per_camera(self, value: float | torch.Tensor) -> torch.Tensor:
+        """A number or a (1,)/(N,) tensor as ``(N,)`` in the cameras' dtype and device."""
+        return torch.as_tensor(value, dtype=self.dtype, device=self.device).expand(len(self))
 
     # ------------------------------------------------------------ transforms
     def get_world_to_view_transform(

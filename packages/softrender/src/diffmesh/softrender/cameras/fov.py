@@ -122,6 +122,8 @@ class FoVPerspectiveCameras(CamerasBase):
         degrees: whether ``fov`` is in degrees.
         R: ``(N, 3, 3)`` or ``(3, 3)`` world -> view rotation (row vectors).
         T: ``(N, 3)`` or ``(3,)`` world -> view translation.
+        K: optional ``(N, 4, 4)`` or ``(4, 4)`` column-vector projection matrix used
+            instead of the one computed from the other parameters (PyTorch3D's K).
         device: device for the parameters.
 
     Raises:
@@ -144,6 +146,7 @@ class FoVPerspectiveCameras(CamerasBase):
         degrees: bool = True,
         R: torch.Tensor | tuple = (_EYE,),
         T: torch.Tensor | tuple = (_ZERO,),
+        K: torch.Tensor | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
@@ -156,6 +159,7 @@ class FoVPerspectiveCameras(CamerasBase):
                 "fov": (fov, ()),
                 "R": (R, self._R_SPEC),
                 "T": (T, self._T_SPEC),
+                "K": (K, self._K_SPEC),
             },
         )
         self.degrees = bool(degrees)
@@ -172,12 +176,27 @@ class FoVPerspectiveCameras(CamerasBase):
                 f"fov must be in (0, {limit:g}) {unit}, got {self.fov.detach().cpu().tolist()}"
             )
 
-    def compute_projection_matrix(self) -> torch.Tensor:
-        """The column-vector projection matrices ``(N, 4, 4)`` (PyTorch3D's K)."""
-        return self.get_projection_transform().get_matrix().transpose(1, 2)
+    def compute_projection_matrix(
+        self,
+        znear: float | torch.Tensor,
+        zfar: float | torch.Tensor,
+        fov: float | torch.Tensor,
+        aspect_ratio: float | torch.Tensor,
+        degrees: bool,
+    ) -> torch.Tensor:
+        """PyTorch3D's K: column-vector projection matrices ``(N, 4, 4)``.
+
+        Args:
+            znear, zfar, fov, aspect_ratio: numbers or tensors broadcastable to (N,).
+            degrees: whether ``fov`` is in degrees.
+        """
+        args = [self._per_camera(v) for v in (znear, zfar, fov, aspect_ratio)]
+        return fov_perspective_matrix(*args, degrees).transpose(1, 2)
 
     def get_projection_transform(self) -> Transform3d:
-        """View -> NDC (see ``fov_perspective_matrix``); batch N."""
+        """View -> NDC (see ``fov_perspective_matrix``, or ``K`` if given); batch N."""
+        if self.K is not None:
+            return Transform3d(self.K.transpose(1, 2))
         return Transform3d(
             fov_perspective_matrix(self.znear, self.zfar, self.fov, self.aspect_ratio, self.degrees)
         )
@@ -201,6 +220,8 @@ class FoVOrthographicCameras(CamerasBase):
         scale_xyz: ``(N, 3)`` or ``(3,)`` per-axis scale applied in the projection.
         R: ``(N, 3, 3)`` or ``(3, 3)`` world -> view rotation (row vectors).
         T: ``(N, 3)`` or ``(3,)`` world -> view translation.
+        K: optional ``(N, 4, 4)`` or ``(4, 4)`` column-vector projection matrix used
+            instead of the one computed from the other parameters (PyTorch3D's K).
         device: device for the parameters.
 
     Raises:
@@ -227,6 +248,7 @@ class FoVOrthographicCameras(CamerasBase):
         scale_xyz: torch.Tensor | tuple = ((1.0, 1.0, 1.0),),
         R: torch.Tensor | tuple = (_EYE,),
         T: torch.Tensor | tuple = (_ZERO,),
+        K: torch.Tensor | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
@@ -242,6 +264,7 @@ class FoVOrthographicCameras(CamerasBase):
                 "scale_xyz": (scale_xyz, (3,)),
                 "R": (R, self._R_SPEC),
                 "T": (T, self._T_SPEC),
+                "K": (K, self._K_SPEC),
             },
         )
         _check_near_far(self.znear, self.zfar, positive_near=False)
@@ -254,12 +277,31 @@ class FoVOrthographicCameras(CamerasBase):
                     f"and {low}={lo.detach().cpu().tolist()}"
                 )
 
-    def compute_projection_matrix(self) -> torch.Tensor:
-        """The column-vector projection matrices ``(N, 4, 4)`` (PyTorch3D's K)."""
-        return self.get_projection_transform().get_matrix().transpose(1, 2)
+    def compute_projection_matrix(
+        self,
+        znear: float | torch.Tensor,
+        zfar: float | torch.Tensor,
+        max_x: float | torch.Tensor,
+        min_x: float | torch.Tensor,
+        max_y: float | torch.Tensor,
+        min_y: float | torch.Tensor,
+        scale_xyz: torch.Tensor,
+    ) -> torch.Tensor:
+        """PyTorch3D's K: column-vector projection matrices ``(N, 4, 4)``.
+
+        Args:
+            znear, zfar, max_x, min_x, max_y, min_y: numbers or tensors
+                broadcastable to (N,).
+            scale_xyz: ``(N, 3)`` or ``(3,)``.
+        """
+        args = [self._per_camera(v) for v in (znear, zfar, max_x, min_x, max_y, min_y)]
+        scale = torch.as_tensor(scale_xyz, dtype=self.dtype, device=self.device)
+        return fov_orthographic_matrix(*args, scale.expand(len(self), 3)).transpose(1, 2)
 
     def get_projection_transform(self) -> Transform3d:
-        """View -> NDC (see ``fov_orthographic_matrix``); batch N."""
+        """View -> NDC (see ``fov_orthographic_matrix``, or ``K`` if given); batch N."""
+        if self.K is not None:
+            return Transform3d(self.K.transpose(1, 2))
         return Transform3d(
             fov_orthographic_matrix(
                 self.znear,

@@ -46,10 +46,12 @@ class PerspectiveCameras(CamerasBase):
             image coordinates (+x right, +y down).
         R: ``(N, 3, 3)`` or ``(3, 3)`` world -> view rotation (row vectors).
         T: ``(N, 3)`` or ``(3,)`` world -> view translation.
+        K: optional ``(N, 4, 4)`` or ``(4, 4)`` column-vector calibration matrix
+            used instead of focal_length / principal_point (PyTorch3D's K).
+        device: device for the parameters.
         in_ndc: whether the intrinsics are given in NDC (True) or in pixels.
         image_size: (H, W) pixels, ``(N, 2)`` or ``(2,)``; needed when
             ``in_ndc=False``, optional default for ``transform_points_screen``.
-        device: device for the parameters.
 
     Raises:
         ValueError: bad shapes, batch sizes that cannot broadcast, a non-positive or
@@ -67,9 +69,10 @@ class PerspectiveCameras(CamerasBase):
         principal_point: torch.Tensor | tuple = ((0.0, 0.0),),
         R: torch.Tensor | tuple = (_EYE,),
         T: torch.Tensor | tuple = (_ZERO,),
+        K: torch.Tensor | None = None,
+        device: torch.device | str = "cpu",
         in_ndc: bool = True,
         image_size: ImageSize | None = None,
-        device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
         if not isinstance(in_ndc, bool):
@@ -85,6 +88,7 @@ class PerspectiveCameras(CamerasBase):
                 "principal_point": (principal_point, (2,)),
                 "R": (R, self._R_SPEC),
                 "T": (T, self._T_SPEC),
+                "K": (K, self._K_SPEC),
                 "image_size": (image_size, (2,)),
             },
             integer=("image_size",),
@@ -103,7 +107,10 @@ class PerspectiveCameras(CamerasBase):
 
         Column-vector matrix ``[[fx, 0, px, 0], [0, fy, py, 0], [0, 0, 0, 1],
         [0, 0, 1, 0]]``: after the divide by w = Z, ``(fx X/Z + px, fy Y/Z + py, 1/Z)``.
+        A ``K`` given at construction is used instead.
         """
+        if self.K is not None:
+            return Transform3d(self.K.transpose(1, 2))
         fx, fy = self.focal_length.unbind(1)
         px, py = self.principal_point.unbind(1)
         zeros, ones = torch.zeros_like(fx), torch.ones_like(fx)
@@ -116,8 +123,11 @@ class PerspectiveCameras(CamerasBase):
         return Transform3d(torch.stack(rows, dim=1))
 
     def get_principal_point(self) -> torch.Tensor:
-        """``(N, 2)`` principal points, in the units the camera was defined in."""
-        return self.principal_point
+        """``(N, 2)`` principal points, in the units the camera was defined in.
+
+        Read from the projection matrix, so a custom ``K`` is honoured.
+        """
+        return self.get_projection_transform().get_matrix()[:, 2, :2]
 
     def get_ndc_camera_transform(self, *, image_size: ImageSize | None = None) -> Transform3d:
         """Projection space -> NDC.
@@ -134,7 +144,9 @@ class PerspectiveCameras(CamerasBase):
             return Transform3d(dtype=self.dtype, device=self.device)
         size = image_size if image_size is not None else self.get_image_size()
         eye = torch.eye(4, dtype=self.dtype, device=self.device)
-        last_row = torch.cat([-2.0 * self.principal_point, eye[3, 2:].expand(len(self), 2)], dim=1)
+        last_row = torch.cat(
+            [-2.0 * self.get_principal_point(), eye[3, 2:].expand(len(self), 2)], dim=1
+        )
         shift = torch.cat([eye[:3].expand(len(self), 3, 4), last_row[:, None]], dim=1)
         to_ndc = get_screen_to_ndc_transform(self, with_xyflip=False, image_size=size)
         return Transform3d(shift).compose(to_ndc)
