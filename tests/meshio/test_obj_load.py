@@ -249,3 +249,12 @@ def test_two_texture_maps_become_an_atlas(write_file, tmp_path):
     bary = torch.full((2, 3), 1.0 / 3.0)
     colors = mesh.sample_textures(torch.tensor([0, 1]), bary)
     torch.testing.assert_close(colors, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))
+
+
+def test_long_blank_runs_are_fine(write_file):
+    text = " " * 5000 + "v 1 2 3 \\" + " " * 3000 + "\n  0\n" + "\t" * 40 + "f 1 1 1\n"
+    verts, faces, _ = load_obj(write_file("blank.obj", text))
+    assert verts.tolist() == [[1.0, 2.0, 3.0]] and faces.verts_idx.tolist() == [[0, 0, 0]]
+    # long lines are shortened in messages
+    with pytest.raises(ValueError, match=r"blank2\.obj:2: .*'v 1 2 x{71}\.\.\.'\)$"):
+        load_obj(write_file("blank2.obj", "\nv 1 2" + " " * 500 + "x" * 200 + "\n"))

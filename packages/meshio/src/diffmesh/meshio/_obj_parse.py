@@ -9,6 +9,7 @@ spellings numpy does not read but Python does, to convert the block after all).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +18,7 @@ __all__ = ["ObjArrays", "parse_obj_bytes"]
 
 _SP, _NL, _HASH, _SLASH, _ZERO = 32, 10, 35, 47, 48
 _PAD = 8  # spaces after the final newline so that directive look-ahead never reads past the end
+_NOT_BLANK = re.compile(rb"[^ ]")
 _PLURAL = {"vertex": "vertices", "texture coordinate": "texture coordinates", "normal": "normals"}
 _MAX_INDEX = 2**62  # larger OBJ indices are reported as out of range instead of overflowing
 
@@ -71,7 +73,10 @@ class _Lines:
         return raw.decode("utf-8", errors="replace").strip()
 
     def error(self, line: int, message: str) -> ValueError:
-        return ValueError(f"{self.name}:{self.lineno(line)}: {message} (line: {self.text(line)!r})")
+        """``ValueError("{file}:{line}: {message} (line: '...')")`` for logical line ``line``."""
+        text = " ".join(self.text(line).split())
+        text = text if len(text) <= 80 else text[:77] + "..."
+        return ValueError(f"{self.name}:{self.lineno(line)}: {message} (line: {text!r})")
 
 
 def _split_lines(data: bytes, name: str) -> _Lines:
@@ -95,14 +100,7 @@ def _split_lines(data: bytes, name: str) -> _Lines:
     joined = np.zeros(0, dtype=np.int64)
     backslash = np.flatnonzero(buf == 92)
     if backslash.size:
-        after = backslash + 1
-        active = np.ones(after.size, dtype=bool)
-        while True:  # skip blanks after the backslash (iterations = widest run of blanks)
-            step = active & (buf[after] == _SP)
-            if not step.any():
-                break
-            after[step] += 1
-            active = step
+        after = _skip_blanks(buf, backslash + 1)
         cont = buf[after] == _NL
         cont &= after < raw.size  # the newline appended above never continues
         buf[backslash[cont]] = _SP
@@ -122,13 +120,29 @@ def _split_lines(data: bytes, name: str) -> _Lines:
         delta[ends[line_of[first]]] = -1
         buf[np.cumsum(delta[:-1], dtype=np.int8) > 0] = _SP
 
-    # Leading blanks: advance each indented line's start (iterations = deepest indentation).
-    content = starts.copy()
-    active = np.flatnonzero(buf[content] == _SP)
-    while active.size:
-        content[active] += 1
-        active = active[buf[content[active]] == _SP]
+    content = _skip_blanks(buf, starts)
     return _Lines(buf=buf, content=content, ends=ends, joined=joined, name=name)
+
+
+def _skip_blanks(buf: np.ndarray, pos: np.ndarray, vectorized_steps: int = 16) -> np.ndarray:
+    """Advance each position past the blanks (spaces) that follow it.
+
+    Runs of up to ``vectorized_steps`` blanks (indentation, blanks before a newline) are
+    skipped by array steps over all positions at once; the rare longer runs by one regex search
+    each, so that a pathological file costs time linear in its size.
+    """
+    pos = pos.copy()
+    active = np.flatnonzero(buf[pos] == _SP)
+    for _ in range(vectorized_steps):
+        if active.size == 0:
+            return pos
+        pos[active] += 1
+        active = active[buf[pos[active]] == _SP]
+    text = buf.tobytes()
+    for k in active.tolist():  # only positions followed by more than vectorized_steps blanks
+        found = _NOT_BLANK.search(text, int(pos[k]))
+        pos[k] = found.start() if found else buf.size - 1
+    return pos
 
 
 def _heads(lines: _Lines) -> np.ndarray:
