@@ -13,10 +13,25 @@ from torch import Tensor
 __all__ = [
     "face_areas",
     "face_normals",
+    "gather_rows",
     "safe_normalize",
     "unnormalized_face_normals",
     "vertex_normals",
 ]
+
+
+def gather_rows(src: Tensor, index: Tensor) -> Tensor:
+    """``src[index]`` for a row gather, via ``index_select`` (~3x faster than advanced
+    indexing on CPU for large gathers).
+
+    Args:
+        src: ``(R, ...)`` tensor.
+        index: ``(...)`` long, values in ``[0, R)``.
+
+    Returns:
+        ``(*index.shape, *src.shape[1:])``.
+    """
+    return src.index_select(0, index.reshape(-1)).view(*index.shape, *src.shape[1:])
 
 
 def safe_norm(x: Tensor) -> Tensor:
@@ -57,9 +72,8 @@ def unnormalized_face_normals(verts: Tensor, faces: Tensor) -> Tensor:
     Returns:
         ``(F, 3)`` float.
     """
-    v0 = verts[faces[:, 0]]
-    v1 = verts[faces[:, 1]]
-    v2 = verts[faces[:, 2]]
+    corners = gather_rows(verts, faces)  # (F, 3, 3)
+    v0, v1, v2 = corners.unbind(1)
     return torch.linalg.cross(v1 - v0, v2 - v0, dim=-1)
 
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..geometry import gather_rows
 from ..topology import segment_ids
 from .base import TexturesBase, _describe, check_sample_args
 
@@ -53,13 +54,20 @@ def sample_bilinear(
     ys = (y0.clamp(0, h - 1), (y0 + 1).clamp(0, h - 1))
     flat = maps.reshape(n * h * w, c)
     base = map_idx.long() * (h * w)
-
-    def tap(yy: Tensor, xx: Tensor) -> Tensor:
-        return flat[base + yy * w + xx]
-
-    top = tap(ys[0], xs[0]) * (1 - wx) + tap(ys[0], xs[1]) * wx
-    bottom = tap(ys[1], xs[0]) * (1 - wx) + tap(ys[1], xs[1]) * wx
-    return top * (1 - wy) + bottom * wy
+    # One gather of the four taps: (..., 4, C) in the order (y0x0, y0x1, y1x0, y1x1).
+    index = torch.stack(
+        [
+            base + ys[0] * w + xs[0],
+            base + ys[0] * w + xs[1],
+            base + ys[1] * w + xs[0],
+            base + ys[1] * w + xs[1],
+        ],
+        dim=-1,
+    )
+    taps = gather_rows(flat, index)
+    top = taps[..., 0, :] + (taps[..., 1, :] - taps[..., 0, :]) * wx
+    bottom = taps[..., 2, :] + (taps[..., 3, :] - taps[..., 2, :]) * wx
+    return top + (bottom - top) * wy
 
 
 class TexturesUV(TexturesBase):
@@ -220,9 +228,9 @@ class TexturesUV(TexturesBase):
             return bary.new_zeros((*face_idx.shape, c))
         valid = face_idx >= 0
         f = face_idx.clamp(min=0).long()
-        corner_uvs = self._verts_uvs_packed[self._faces_uvs_packed[f]]  # (..., 3, 2)
-        uv = (bary.unsqueeze(-1) * corner_uvs).sum(dim=-2)
-        out = sample_bilinear(self._maps, self._face_to_map[f], uv, self.align_corners)
+        corner_uvs = gather_rows(self._verts_uvs_packed, gather_rows(self._faces_uvs_packed, f))
+        uv = (bary.unsqueeze(-1) * corner_uvs).sum(dim=-2)  # (..., 2)
+        out = sample_bilinear(self._maps, gather_rows(self._face_to_map, f), uv, self.align_corners)
         return torch.where(valid.unsqueeze(-1), out, 0.0)
 
     # ----------------------------------------------------------------- batch plumbing

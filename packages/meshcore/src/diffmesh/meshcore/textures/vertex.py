@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from ..geometry import gather_rows
 from ..topology import segment_ids
 from .base import TexturesBase, _describe, check_sample_args
 
@@ -125,8 +126,8 @@ class TexturesVertex(TexturesBase):
         if faces_packed.shape[0] == 0:
             return bary.new_zeros((*face_idx.shape, c), dtype=dtype)
         valid = face_idx >= 0
-        corners = faces_packed[face_idx.clamp(min=0).long()]  # (..., 3)
-        feats = self._packed[corners]  # (..., 3, C)
+        corners = gather_rows(faces_packed, face_idx.clamp(min=0).long())  # (..., 3)
+        feats = gather_rows(self._packed, corners)  # (..., 3, C)
         out = (bary.unsqueeze(-1) * feats).sum(dim=-2)
         return torch.where(valid.unsqueeze(-1), out, 0.0)
 
