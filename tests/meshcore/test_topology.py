@@ -63,3 +63,24 @@ def test_topology_built_once(mixed_batch):
 def test_topology_to_same_device_is_identity(mixed_batch):
     m, _, _ = mixed_batch
     assert m.topology.to("cpu") is m.topology
+
+
+def test_derived_cache_and_weakref(mixed_batch):
+    import weakref
+
+    m, _, _ = mixed_batch
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return torch.bincount(m.edges_packed().flatten())
+
+    first = m.topology.derived(("degree", 1), compute)
+    again = m.offset_verts(torch.zeros(3, dtype=torch.float64)).topology.derived(
+        ("degree", 1), compute
+    )
+    assert again is first and len(calls) == 1
+    assert m.topology.derived("other", lambda: 5) == 5
+    ref = weakref.ref(m.topology)
+    assert ref() is m.topology
+    assert {m.topology: 1}[m.detach().topology] == 1

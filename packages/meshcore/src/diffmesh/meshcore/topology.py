@@ -9,13 +9,16 @@ once per set of faces, however many iterations a fitting loop runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from functools import cached_property
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
 
 __all__ = ["EdgeData", "Topology"]
+
+T = TypeVar("T")
 
 
 class EdgeData(NamedTuple):
@@ -88,6 +91,19 @@ class Topology:
     @property
     def device(self) -> torch.device:
         return self.faces_packed.device
+
+    def derived(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, computed once per ``key`` for this Topology and then reused.
+
+        For face-only data other packages derive (Laplacian indices, face pairs across
+        edges, per-element weights): every Meshes sharing this Topology shares it.
+        ``compute`` must depend on nothing but this Topology (and the key), and its
+        result must not be modified in place. Not carried over by :meth:`to`.
+        """
+        store: dict[Hashable, object] = self.__dict__.setdefault("_derived", {})
+        if key not in store:
+            store[key] = compute()
+        return store[key]  # type: ignore[return-value]
 
     def to(self, device: torch.device | str) -> Topology:
         """A Topology on ``device`` (``self`` if already there); lazy data computed
