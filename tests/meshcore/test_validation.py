@@ -108,3 +108,15 @@ def test_empty_meshes_are_legal():
     # verts without faces
     m = Meshes([V], [ef])
     assert m.isempty() and m.verts_normals_packed().abs().sum() == 0
+
+
+def test_textures_assignment_is_checked():
+    m = Meshes([V, V[:3]], [F, F[:1]])
+    m.textures = TexturesVertex([V, V[:3]])
+    assert m.textures.verts_features_packed().shape == (7, 3)
+    with pytest.raises(ValueError, match="textures has batch size 1 but there are 2 meshes"):
+        m.textures = TexturesVertex([V])
+    with pytest.raises(TypeError, match="textures must be None"):
+        m.textures = "red"
+    m.textures = None
+    assert m.textures is None

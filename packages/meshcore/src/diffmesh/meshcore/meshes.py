@@ -70,6 +70,23 @@ class Meshes:
     def _setup(
         self, verts_packed: Tensor, topology: Topology, textures: TexturesBase | None
     ) -> None:
+        self._verts_packed = verts_packed
+        self._topology = topology
+        self._cache: dict[tuple[str, bool, bool], tuple[int, object]] = {}
+        self.textures = textures
+
+    @property
+    def textures(self) -> TexturesBase | None:
+        """``None``, a TexturesVertex or a TexturesUV of batch size ``len(self)``.
+
+        Assignable (``meshes.textures = TexturesVertex(...)``, as in PyTorch3D); the new
+        value is checked against the meshes' sizes and device.
+        """
+        return self._textures
+
+    @textures.setter
+    def textures(self, textures: TexturesBase | None) -> None:
+        topology = self._topology
         if textures is not None:
             if not isinstance(textures, TexturesBase):
                 raise TypeError(
@@ -81,11 +98,13 @@ class Meshes:
                     f"Meshes: textures has batch size {len(textures)} but there are "
                     f"{topology.num_meshes} meshes"
                 )
+            if textures.device != self._verts_packed.device:
+                raise ValueError(
+                    f"Meshes: textures are on {textures.device} but verts are on "
+                    f"{self._verts_packed.device}"
+                )
             textures = textures._fit_to_meshes(topology.num_verts_list, topology.num_faces_list)
-        self._verts_packed = verts_packed
-        self._topology = topology
-        self.textures = textures
-        self._cache: dict[tuple[str, bool], tuple[int, object]] = {}
+        self._textures = textures
 
     @classmethod
     def _from_parts(
@@ -98,7 +117,7 @@ class Meshes:
 
     def _cached(self, name: str, compute: Callable[[], object]) -> object:
         """Vertex-derived value, cached per autograd mode and vertex tensor version."""
-        key = (name, torch.is_grad_enabled())
+        key = (name, torch.is_grad_enabled(), torch.is_inference_mode_enabled())
         version = self._verts_packed._version
         hit = self._cache.get(key)
         if hit is not None and hit[0] == version:

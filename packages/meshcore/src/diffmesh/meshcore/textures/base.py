@@ -58,6 +58,10 @@ class TexturesBase:
     def __len__(self) -> int:
         raise NotImplementedError
 
+    @property
+    def device(self) -> torch.device:
+        raise NotImplementedError
+
     def _select(self: T, indices: list[int]) -> T:
         raise NotImplementedError
 
