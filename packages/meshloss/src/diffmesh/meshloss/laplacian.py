@@ -81,7 +81,7 @@ def cot_laplacian(verts: Tensor, faces: Tensor, eps: float = 1e-12) -> tuple[Ten
     pairs = _cot_pairs(faces)
     values = cot.t().reshape(-1).repeat(2)
     lap = torch.sparse_coo_tensor(torch.stack([pairs.rows, pairs.cols]), values,
-                                  (num_verts, num_verts)).coalesce()
+                                  (num_verts, num_verts), check_invariants=True).coalesce()
     vert_areas = verts.new_zeros(num_verts).index_add_(0, faces.reshape(-1), area.repeat_interleave(3))
     inv_areas = torch.where(vert_areas > 0, 1.0 / torch.where(vert_areas > 0, vert_areas, 1.0), 0.0)
     return lap, inv_areas.view(-1, 1)
