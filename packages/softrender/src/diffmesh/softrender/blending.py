@@ -196,16 +196,17 @@ def softmax_blend_pairs(
     # max over the pixel's K slots: its nearest face (ties by face id, like torch.max's first
     # index), or the 0 of a padded slot when the pixel has fewer than K faces.
     nearest = pairs.nearest().nonzero().squeeze(1)
-    z_near = z_inv.new_zeros(npix).index_put((pairs.pix[nearest],), z_inv[nearest])
+    z_near = z_inv.new_zeros(npix).index_put((pairs.pix[nearest],), z_inv.index_select(0, nearest))
     counts = torch.bincount(pairs.pix, minlength=npix)
     z_max = torch.where(counts >= pairs.faces_per_pixel, z_near, z_near.clamp(min=0.0)).clamp(min=_EPS)
-    weights = prob * torch.exp((z_inv - z_max[pairs.pix]) / blend_params.gamma)
+    weights = prob * torch.exp((z_inv - z_max.index_select(0, pairs.pix)) / blend_params.gamma)
     delta = torch.exp((_EPS - z_max) / blend_params.gamma).clamp(min=_EPS)
     denom = weights.new_zeros(npix).index_add(0, pairs.pix, weights) + delta
     with torch.no_grad():
         needed = (weights > 1e-12 * denom[pairs.pix]).nonzero().squeeze(1)
     colors = colors_fn(needed)
-    weighted = colors.new_zeros(npix, 3).index_add(0, pairs.pix[needed], weights[needed, None] * colors[:, :3])
+    w_needed = weights.index_select(0, needed)[:, None]
+    weighted = colors.new_zeros(npix, 3).index_add(0, pairs.pix[needed], w_needed * colors[:, :3])
     bg = _background(blend_params, weighted)
     rgb = (weighted + delta[:, None] * bg) / denom[:, None]
     return _image(rgb, pairs_alpha(pairs, blend_params.sigma), pairs)

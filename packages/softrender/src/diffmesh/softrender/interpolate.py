@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["interpolate_face_attributes", "interpolate_pairs"]
+__all__ = ["interpolate_face_attributes", "interpolate_pairs", "interpolate_vertex_pairs"]
 
 
 def interpolate_face_attributes(
@@ -49,5 +49,15 @@ def interpolate_pairs(face: torch.Tensor, bary: torch.Tensor, face_attributes: t
     """
     if face.shape[0] == 0:
         return face_attributes.new_zeros(0, face_attributes.shape[2])
-    vals = face_attributes[face]  # (P, 3, D)
-    return torch.einsum("pi,pid->pd", bary.to(vals.dtype), vals)
+    vals = face_attributes.index_select(0, face)  # (P, 3, D); backward is an index_add
+    return (bary.to(vals.dtype)[:, :, None] * vals).sum(dim=1)
+
+
+def interpolate_vertex_pairs(corners: torch.Tensor, bary: torch.Tensor, vert_attributes: torch.Tensor) -> torch.Tensor:
+    """Interpolate per-vertex values (V, D) at pairs with corner vertex ids (P, 3) and barycentrics (P, 3).
+
+    Returns:
+        (P, D) float ``sum_i bary[:, i] * vert_attributes[corners[:, i]]``.
+    """
+    vals = vert_attributes.index_select(0, corners.reshape(-1)).view(corners.shape[0], 3, -1)
+    return (bary.to(vals.dtype)[:, :, None] * vals).sum(dim=1)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from diffmesh.meshcore import TexturesVertex
 from torch import nn
 
 from .blending import BlendParams, hard_blend_pairs, silhouette_pairs, softmax_blend_pairs
 from .fragments import Fragments, RasterPairs
+from .interpolate import interpolate_vertex_pairs
 from .lights import PointLights
 from .materials import Materials
 from .shading import _pairs_of, flat_pairs, gouraud_pairs, gouraud_vertex_colors, phong_pairs
@@ -29,9 +31,14 @@ __all__ = [
 
 def _texels(meshes: Any, pairs: RasterPairs, idx: torch.Tensor) -> torch.Tensor:
     """Texture colours (len(idx), 3) of pairs ``idx`` (white when the mesh has no texture)."""
-    if meshes.textures is None:
+    textures = meshes.textures
+    if textures is None:
         return pairs.bary.new_ones(idx.shape[0], 3)
-    return meshes.textures.sample_at(pairs.face[idx], pairs.bary[idx], meshes.faces_packed())
+    face, bary = pairs.face.index_select(0, idx), pairs.bary.index_select(0, idx)
+    if isinstance(textures, TexturesVertex):  # the same interpolation, with a cheaper backward
+        corners = meshes.faces_packed().index_select(0, face)
+        return interpolate_vertex_pairs(corners, bary, textures.verts_features_packed())
+    return textures.sample_at(face, bary, meshes.faces_packed())
 
 
 def _clip_planes(cameras: Any) -> tuple[Any, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from .fragments import Fragments, RasterPairs
-from .interpolate import interpolate_pairs
+from .interpolate import interpolate_vertex_pairs
 
 __all__ = ["flat_shading", "gouraud_shading", "phong_shading"]
 
@@ -73,10 +73,10 @@ def phong_pairs(
     meshes: Any, pairs: RasterPairs, idx: torch.Tensor, texels: torch.Tensor, lights: Any, cameras: Any, materials: Any
 ) -> torch.Tensor:
     """Phong shading (normals and positions interpolated per pixel) of pairs ``idx``: (len(idx), 3)."""
-    face, bary = pairs.face[idx], pairs.bary[idx]
-    faces = meshes.faces_packed()
-    points = interpolate_pairs(face, bary, meshes.verts_packed()[faces])
-    normals = interpolate_pairs(face, bary, meshes.verts_normals_packed()[faces])
+    bary = pairs.bary.index_select(0, idx)
+    corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
+    points = interpolate_vertex_pairs(corners, bary, meshes.verts_packed())
+    normals = interpolate_vertex_pairs(corners, bary, meshes.verts_normals_packed())
     ambient, diffuse, specular = apply_lighting(
         points, normals, pairs.image_index()[idx], pairs.num_images, lights, cameras, materials
     )
@@ -87,10 +87,10 @@ def flat_pairs(
     meshes: Any, pairs: RasterPairs, idx: torch.Tensor, texels: torch.Tensor, lights: Any, cameras: Any, materials: Any
 ) -> torch.Tensor:
     """Flat shading (one normal and position per face) of pairs ``idx``: (len(idx), 3)."""
-    face = pairs.face[idx]
+    face = pairs.face.index_select(0, idx)
     faces = meshes.faces_packed()
-    points = meshes.verts_packed()[faces].mean(dim=1)[face]
-    normals = meshes.faces_normals_packed()[face]
+    points = meshes.verts_packed()[faces].mean(dim=1).index_select(0, face)
+    normals = meshes.faces_normals_packed().index_select(0, face)
     ambient, diffuse, specular = apply_lighting(
         points, normals, pairs.image_index()[idx], pairs.num_images, lights, cameras, materials
     )
@@ -114,7 +114,8 @@ def gouraud_vertex_colors(meshes: Any, lights: Any, cameras: Any, materials: Any
 
 def gouraud_pairs(meshes: Any, pairs: RasterPairs, idx: torch.Tensor, vertex_colors: torch.Tensor) -> torch.Tensor:
     """Interpolate Gouraud vertex colours at pairs ``idx``: (len(idx), 3)."""
-    return interpolate_pairs(pairs.face[idx], pairs.bary[idx], vertex_colors[meshes.faces_packed()])
+    corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
+    return interpolate_vertex_pairs(corners, pairs.bary.index_select(0, idx), vertex_colors)
 
 
 def _dense(colors: torch.Tensor, pairs: RasterPairs) -> torch.Tensor:
