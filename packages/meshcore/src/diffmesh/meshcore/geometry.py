@@ -14,9 +14,11 @@ __all__ = [
     "face_areas",
     "face_normals",
     "gather_rows",
+    "safe_norm",
     "safe_normalize",
     "unnormalized_face_normals",
     "vertex_normals",
+    "vertex_normals_from_face_normals",
 ]
 
 
@@ -115,7 +117,22 @@ def vertex_normals(verts: Tensor, faces: Tensor) -> Tensor:
     Returns:
         ``(V, 3)`` float, unit or zero rows.
     """
-    n = unnormalized_face_normals(verts, faces)
-    acc = torch.zeros_like(verts)
-    acc = acc.index_add(0, faces.reshape(-1), n.unsqueeze(1).expand(-1, 3, -1).reshape(-1, 3))
-    return safe_normalize(acc)
+    return vertex_normals_from_face_normals(
+        unnormalized_face_normals(verts, faces), faces, verts.shape[0]
+    )
+
+
+def vertex_normals_from_face_normals(raw_normals: Tensor, faces: Tensor, num_verts: int) -> Tensor:
+    """:func:`vertex_normals` from precomputed :func:`unnormalized_face_normals`.
+
+    Args:
+        raw_normals: ``(F, 3)`` float, unnormalized face normals.
+        faces: ``(F, 3)`` long.
+        num_verts: ``V``.
+
+    Returns:
+        ``(V, 3)`` float, unit or zero rows.
+    """
+    acc = raw_normals.new_zeros(num_verts, 3)
+    per_corner = raw_normals.unsqueeze(1).expand(-1, 3, -1).reshape(-1, 3)
+    return safe_normalize(acc.index_add(0, faces.reshape(-1), per_corner))

@@ -18,7 +18,12 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .geometry import face_areas, face_normals, vertex_normals
+from .geometry import (
+    safe_norm,
+    safe_normalize,
+    unnormalized_face_normals,
+    vertex_normals_from_face_normals,
+)
 from .packing import pack_checked_lists, pack_lists, pack_padded
 from .textures.base import TexturesBase, normalize_index
 from .topology import Topology
@@ -246,24 +251,36 @@ class Meshes:
 
     # ----------------------------------------------------------------- geometry
 
+    def _raw_face_normals(self) -> Tensor:
+        """``(sum(F_n), 3)``: ``(v1 - v0) x (v2 - v0)``, shared by areas and normals."""
+        return self._cached(  # type: ignore[return-value]
+            "raw_face_normals",
+            lambda: unnormalized_face_normals(self._verts_packed, self._topology.faces_packed),
+        )
+
     def faces_areas_packed(self) -> Tensor:
         """``(sum(F_n),)`` float: triangle areas; finite gradients for degenerate faces."""
         return self._cached(  # type: ignore[return-value]
-            "faces_areas", lambda: face_areas(self._verts_packed, self._topology.faces_packed)
+            "faces_areas", lambda: 0.5 * safe_norm(self._raw_face_normals())
         )
 
     def faces_normals_packed(self) -> Tensor:
         """``(sum(F_n), 3)`` float: unit normals ``(v1 - v0) x (v2 - v0)`` normalized,
         zero (never NaN) for zero-area faces."""
         return self._cached(  # type: ignore[return-value]
-            "faces_normals", lambda: face_normals(self._verts_packed, self._topology.faces_packed)
+            "faces_normals", lambda: safe_normalize(self._raw_face_normals())
         )
 
     def verts_normals_packed(self) -> Tensor:
         """``(sum(V_n), 3)`` float: area-weighted vertex normals, unit; zero for
         vertices on no face."""
         return self._cached(  # type: ignore[return-value]
-            "verts_normals", lambda: vertex_normals(self._verts_packed, self._topology.faces_packed)
+            "verts_normals",
+            lambda: vertex_normals_from_face_normals(
+                self._raw_face_normals(),
+                self._topology.faces_packed,
+                self._topology.num_verts_total,
+            ),
         )
 
     def faces_normals_padded(self) -> Tensor:
