@@ -50,6 +50,11 @@ class Meshes:
             ``[0, V_n)`` or a non-finite vertex, naming the argument and mesh index.
 
     Empty meshes (0 vertices and/or 0 faces) are legal anywhere in the batch.
+
+    Derived values (padded vertices, areas, normals) are cached per autograd mode, as in
+    PyTorch3D: backpropagating twice through the same cached value needs
+    ``retain_graph=True`` on the first ``backward``, or a fresh Meshes per pass
+    (``offset_verts`` is cheap: it shares the topology).
     """
 
     def __init__(
