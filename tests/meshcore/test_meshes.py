@@ -270,3 +270,30 @@ def test_extend_gradients_flow(ico_mesh):
     v = v.clone().requires_grad_(True)
     Meshes([v], [f]).extend(3).verts_packed().sum().backward()
     assert torch.equal(v.grad, torch.full_like(v, 3.0))
+
+
+def test_padded_views_gradcheck(cube_mesh):
+    v, f = cube_mesh
+    v = v.clone().requires_grad_(True)
+    padded = torch.stack([v, v.flip(0)]).detach().requires_grad_(True)
+
+    def from_list(x):
+        return Meshes([x, x[:5]], [f, f[:2]]).verts_padded()
+
+    def from_padded(p):
+        return (
+            Meshes([v.detach(), v.detach()[:5]], [f, f[:2]])
+            .update_padded(p[:, :8])
+            .faces_normals_packed()
+        )
+
+    assert torch.autograd.gradcheck(from_list, (v,))
+    assert torch.autograd.gradcheck(from_padded, (padded,))
+
+
+def test_empty_mesh_gradients_are_finite():
+    v = torch.zeros(0, 3, dtype=torch.float64, requires_grad=True)
+    m = Meshes([v], [torch.zeros(0, 3, dtype=torch.long)])
+    out = m.verts_normals_packed().sum() + m.faces_areas_packed().sum() + m.verts_padded().sum()
+    out.backward()
+    assert v.grad is not None and v.grad.shape == (0, 3)
