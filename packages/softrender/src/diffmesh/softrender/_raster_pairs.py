@@ -119,89 +119,102 @@ def _face_filter(
 
 
 def _edge_distance(
-    px: torch.Tensor, py: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor, bx: torch.Tensor, by: torch.Tensor
+    px: torch.Tensor, py: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor, bx: torch.Tensor,
+    by: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, l2: torch.Tensor, degenerate: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Squared distance from pixel centres to segments (a, b), PyTorch3D's arithmetic.
+
+    ``dx, dy`` are ``b - a`` and ``l2 = dx * dx + dy * dy`` (computed per face).
 
     Returns:
         (dist, t, rx, ry): squared distance, clamped segment parameter, and nearest point
         minus pixel centre. A degenerate segment (length^2 <= 1e-8) measures to ``b``.
     """
-    dx = bx - ax
-    dy = by - ay
-    l2 = dx * dx + dy * dy
-    degenerate = l2.double() <= _EPS
-    t = (dx * (px - ax) + dy * (py - ay)) / l2
-    t = t.clamp(0.0, 1.0)
-    t = torch.where(degenerate, torch.ones_like(t), t)
+    t = ((dx * (px - ax) + dy * (py - ay)) / l2).clamp_(0.0, 1.0)
     rx = (ax + t * dx) - px
     ry = (ay + t * dy) - py
-    # For a degenerate edge the nearest point is b exactly (b - p, not a + 1 * (b - a) - p).
-    rx = torch.where(degenerate, bx - px, rx)
-    ry = torch.where(degenerate, by - py, ry)
-    dist = rx * rx + ry * ry
-    return dist, t, rx, ry
+    if degenerate:
+        bad = l2.double() <= _EPS
+        t = torch.where(bad, torch.ones_like(t), t)
+        # the nearest point is b itself (b - p, not a + 1 * (b - a) - p)
+        rx = torch.where(bad, bx - px, rx)
+        ry = torch.where(bad, by - py, ry)
+    return rx * rx + ry * ry, t, rx, ry
+
+
+# Rows of the per-face table expanded to the candidates.
+_X0, _Y0, _Z0, _X1, _Y1, _Z1, _X2, _Y2, _Z2 = range(9)
+_AREA, _D21X, _D21Y, _D02X, _D02Y, _D10X, _D10Y, _L01, _L02, _L12 = range(9, 19)
+
+
+def _face_table(fv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(19, F) per-face constants (vertices, area + eps, edge vectors, squared edge lengths),
+    and (F,) bool: the face has a degenerate edge."""
+    f = fv.reshape(-1, 9).t()
+    x0, y0, x1, y1, x2, y2 = f[_X0], f[_Y0], f[_X1], f[_Y1], f[_X2], f[_Y2]
+    # BarycentricCoordinatesForward: area = EdgeFunctionForward(v2, v0, v1) + kEpsilon (a double).
+    area = ((x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0)).double().add_(_EPS).to(fv.dtype)
+    d21x, d21y, d02x, d02y, d10x, d10y = x2 - x1, y2 - y1, x0 - x2, y0 - y2, x1 - x0, y1 - y0
+    l01 = d10x * d10x + d10y * d10y
+    l02 = (x2 - x0) * (x2 - x0) + (y2 - y0) * (y2 - y0)
+    l12 = d21x * d21x + d21y * d21y
+    table = torch.cat((f, torch.stack((area, d21x, d21y, d02x, d02y, d10x, d10y, l01, l02, l12))))
+    degenerate = (torch.stack((l01, l02, l12)).double() <= _EPS).any(dim=0)
+    return table, degenerate
 
 
 def _eval_candidates(
-    fv: torch.Tensor,
-    face: torch.Tensor,
+    t: torch.Tensor,
     px: torch.Tensor,
     py: torch.Tensor,
     blur_radius: float,
     perspective_correct: bool,
     clip_barycentric_coords: bool,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Evaluate candidate pairs; return the keep mask and the per-pair values."""
-    f = fv[face]  # (C, 3, 3)
-    x0, y0, z0 = f[:, 0].unbind(1)
-    x1, y1, z1 = f[:, 1].unbind(1)
-    x2, y2, z2 = f[:, 2].unbind(1)
-    # BarycentricCoordinatesForward: area = EdgeFunctionForward(v2, v0, v1) + kEpsilon.
-    area = ((x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0)).double().add_(_EPS).to(fv.dtype)
-    e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
-    e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
-    e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
-    bary0 = torch.stack((e0 / area, e1 / area, e2 / area), dim=1)
+    degenerate: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Evaluate candidate pairs from the expanded face table ``t`` (19, C).
+
+    Returns:
+        (keep (C,) bool, rows): ``rows`` are (C,) tensors in the order of ``_OUT_ROWS``.
+    """
+    x0, y0, z0, x1, y1, z1, x2, y2, z2 = t[:9]
+    area = t[_AREA]
+    # e0 = EdgeFunction(p, v1, v2), e1 = EdgeFunction(p, v2, v0), e2 = EdgeFunction(p, v0, v1)
+    w0 = ((px - x1) * t[_D21Y] - (py - y1) * t[_D21X]) / area
+    w1 = ((px - x2) * t[_D02Y] - (py - y2) * t[_D02X]) / area
+    w2 = ((px - x0) * t[_D10Y] - (py - y0) * t[_D10X]) / area
+    b0 = (w0, w1, w2)
     if perspective_correct:
-        w0 = bary0[:, 0] * z1 * z2
-        w1 = bary0[:, 1] * z0 * z2
-        w2 = bary0[:, 2] * z0 * z1
-        denom = w0 + w1 + w2
-        bary1 = torch.stack((w0 / denom, w1 / denom, w2 / denom), dim=1)
+        p0, p1, p2 = w0 * z1 * z2, w1 * z0 * z2, w2 * z0 * z1
+        denom = p0 + p1 + p2
+        b1 = (p0 / denom, p1 / denom, p2 / denom)
     else:
-        bary1 = bary0
+        b1 = b0
     if clip_barycentric_coords:
-        c = bary1.clamp(min=0.0)
-        s = (c[:, 0] + c[:, 1] + c[:, 2]).clamp(min=1e-5)
-        bary = c / s[:, None]
+        c0, c1, c2 = b1[0].clamp(min=0.0), b1[1].clamp(min=0.0), b1[2].clamp(min=0.0)
+        total = (c0 + c1 + c2).clamp_(min=1e-5)
+        b2 = (c0 / total, c1 / total, c2 / total)
     else:
-        bary = bary1
-    zbuf = bary[:, 0] * z0 + bary[:, 1] * z1 + bary[:, 2] * z2
-    d01, t01, rx01, ry01 = _edge_distance(px, py, x0, y0, x1, y1)
-    d02, t02, rx02, ry02 = _edge_distance(px, py, x0, y0, x2, y2)
-    d12, t12, rx12, ry12 = _edge_distance(px, py, x1, y1, x2, y2)
-    dist_all = torch.stack((d01, d02, d12), dim=1)
-    dist, edge = dist_all.min(dim=1)  # first minimum wins: the order (0,1), (0,2), (1,2)
-    inside = (bary1 > 0).all(dim=1)
-    keep = (zbuf >= 0) & (inside | (dist < torch.tensor(blur_radius, dtype=torch.float32).item()))
-    t_all = torch.stack((t01, t02, t12), dim=1)
-    rx_all = torch.stack((rx01, rx02, rx12), dim=1)
-    ry_all = torch.stack((ry01, ry02, ry12), dim=1)
-    e = edge[:, None]
-    values = {
-        "qx": px - x0,
-        "qy": py - y0,
-        "bary0": bary0,
-        "bary1": bary1,
-        "bary": bary,
-        "zbuf": zbuf,
-        "dists": torch.where(inside, -dist, dist),
-        "edge": edge,
-        "edge_t": t_all.gather(1, e).squeeze(1),
-        "edge_r": torch.cat((rx_all.gather(1, e), ry_all.gather(1, e)), dim=1),
-    }
-    return keep, values
+        b2 = b1
+    zbuf = b2[0] * z0 + b2[1] * z1 + b2[2] * z2
+    d01, t01, rx01, ry01 = _edge_distance(px, py, x0, y0, x1, y1, t[_D10X], t[_D10Y], t[_L01], degenerate)
+    d02, t02, rx02, ry02 = _edge_distance(px, py, x0, y0, x2, y2, -t[_D02X], -t[_D02Y], t[_L02], degenerate)
+    d12, t12, rx12, ry12 = _edge_distance(px, py, x1, y1, x2, y2, t[_D21X], t[_D21Y], t[_L12], degenerate)
+    # nearest edge, first minimum wins in the order (0, 1), (0, 2), (1, 2)
+    sel0 = (d01 <= d02) & (d01 <= d12)
+    sel1 = ~sel0 & (d02 <= d12)
+    dist = torch.where(sel0, d01, torch.where(sel1, d02, d12))
+    inside = (b1[0] > 0) & (b1[1] > 0) & (b1[2] > 0)
+    blur32 = torch.tensor(blur_radius, dtype=torch.float32).item()
+    keep = (zbuf >= 0) & (inside | (dist < blur32))
+    edge = torch.where(sel0, 0.0, torch.where(sel1, 1.0, 2.0)).to(dist.dtype)
+    rows = [
+        px - x0, py - y0, *b0, *b1, *b2, zbuf, torch.where(inside, -dist, dist), edge,
+        torch.where(sel0, t01, torch.where(sel1, t02, t12)),
+        torch.where(sel0, rx01, torch.where(sel1, rx02, rx12)),
+        torch.where(sel0, ry01, torch.where(sel1, ry02, ry12)),
+    ]
+    return keep, rows
 
 
 def select_pairs(
@@ -238,7 +251,11 @@ def select_pairs(
     nx = x_hi - x_lo
     counts = nx * (y_hi - y_lo)
     ends = counts.cumsum(0)
-    chunks: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
+    table, degenerate = _face_table(fv[faces])
+    ints = torch.stack((x_lo, y_lo, nx, ends - counts, face_to_mesh[faces], faces))  # (6, M)
+    chunks: list[torch.Tensor] = []
+    chunk_faces: list[torch.Tensor] = []
+    chunk_pix: list[torch.Tensor] = []
     start = 0
     num = faces.shape[0]
     while start < num:
@@ -249,33 +266,41 @@ def select_pairs(
         c = counts[start:stop]
         total = int(c.sum())
         if total > 0:
-            local = torch.repeat_interleave(torch.arange(stop - start, device=device), c, output_size=total)
-            first = torch.cumsum(c, 0) - c
-            j = torch.arange(total, device=device) - first[local]
-            w = nx[start:stop][local]
-            xi = x_lo[start:stop][local] + j % w
-            yi = y_lo[start:stop][local] + torch.div(j, w, rounding_mode="floor")
-            face = faces[start:stop][local]
-            keep, values = _eval_candidates(
-                fv, face, xs[xi], ys[yi], blur_radius, perspective_correct, clip_barycentric_coords
+            # per-face values repeated for each candidate: sequential copies, not random gathers
+            t = torch.repeat_interleave(table[:, start:stop], c, dim=1, output_size=total)
+            lo_x, lo_y, w, first, mesh, face = torch.repeat_interleave(
+                ints[:, start:stop], c, dim=1, output_size=total
+            )
+            j = torch.arange(int(base), int(base) + total, device=device) - first
+            yq = torch.div(j, w, rounding_mode="floor")
+            xi = lo_x + (j - yq * w)
+            yi = lo_y + yq
+            keep, rows = _eval_candidates(
+                t, xs[xi], ys[yi], blur_radius, perspective_correct, clip_barycentric_coords,
+                bool(degenerate[start:stop].any()),
             )
             idx = keep.nonzero().squeeze(1)
-            pix = (face_to_mesh[face[idx]] * height + yi[idx]) * width + xi[idx]
-            values = {k: v[idx] for k, v in values.items()}
-            values["pix"] = pix
-            values["face"] = face[idx]
-            chunks.append((pix, values))
+            pix = (mesh * height + yi) * width + xi
+            chunks.append(torch.stack(rows).index_select(1, idx))
+            chunk_faces.append(face.index_select(0, idx))
+            chunk_pix.append(pix.index_select(0, idx))
         start = stop
-    keys = ("pix", "face", "qx", "qy", "bary0", "bary1", "bary", "zbuf", "dists", "edge", "edge_t", "edge_r")
     if not chunks:
         empty = _empty_pairs(dtype, device)
-        return PairGeometry(**{k: empty[k] for k in keys})
-    merged = {k: torch.cat([v[k] for _, v in chunks]) if len(chunks) > 1 else chunks[0][1][k] for k in keys}
-    keep = _k_nearest_mask(merged["pix"], merged["zbuf"], faces_per_pixel)
+        return PairGeometry(**empty)
+    data = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
+    face = torch.cat(chunk_faces) if len(chunk_faces) > 1 else chunk_faces[0]
+    pix = torch.cat(chunk_pix) if len(chunk_pix) > 1 else chunk_pix[0]
+    keep = _k_nearest_mask(pix, data[11], faces_per_pixel)
     if keep is not None:
         idx = keep.nonzero().squeeze(1)
-        merged = {k: v[idx] for k, v in merged.items()}
-    return PairGeometry(**merged)
+        data, face, pix = data.index_select(1, idx), face.index_select(0, idx), pix.index_select(0, idx)
+    return PairGeometry(
+        pix=pix, face=face, qx=data[0], qy=data[1],
+        bary0=data[2:5].t(), bary1=data[5:8].t(), bary=data[8:11].t().contiguous(),
+        zbuf=data[11], dists=data[12], edge=data[13].long(), edge_t=data[14],
+        edge_r=data[15:17].t().contiguous(),
+    )
 
 
 def _empty_pairs(dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
