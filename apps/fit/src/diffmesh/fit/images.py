@@ -198,7 +198,8 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     def step(_: int) -> dict[str, torch.Tensor]:
         mesh = source.offset_verts(deform)
         idx = torch.randperm(num_views, generator=generator)[:per_iter]
-        colored = _with_colors(mesh.verts_packed(), faces, colors[0]).extend(per_iter)
+        mesh.textures = TexturesVertex(verts_features=colors)  # as the tutorial; topology stays shared
+        colored = mesh.extend(per_iter)
         images = render_soft(colored, data.cameras.cameras(idx, device), lights, settings, sigma=config.sigma)
         idx_d = idx.to(device)
         terms = {
