@@ -192,11 +192,14 @@ def test_atomic_write_keeps_usual_permissions(tmp_path, sphere):
 def test_vectorized_integer_formatting_matches_printf(monkeypatch):
     monkeypatch.setattr(obj_save, "_CHUNK_ROWS", 5)
     gen = torch.Generator().manual_seed(4)
-    table = (torch.randint(0, 10, (13, 4), generator=gen) ** torch.randint(0, 12, (13, 4), generator=gen))
+    table = torch.randint(0, 10, (13, 4), generator=gen) ** torch.randint(0, 12, (13, 4), generator=gen)
     table[0, 0], table[1, 1] = 0, 2**40  # zero and a number past 32 bits
     table = table.numpy()
     separators = ["/", "//", " ", "\n"]
     got = "".join(obj_save._int_rows("f ", table, separators))
-    expected = "".join("f " + "".join(f"{v}{s}" for v, s in zip(row, separators)) for row in table.tolist())
+    expected = "".join(
+        "f " + "".join(f"{v}{s}" for v, s in zip(row, separators, strict=True))
+        for row in table.tolist()
+    )
     assert got == expected
     assert list(obj_save._int_rows("f ", table[:0], separators)) == []
