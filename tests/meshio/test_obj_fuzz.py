@@ -55,7 +55,8 @@ def valid_obj(draw) -> str:
         kind = draw(st.sampled_from(["v", "v", "vt", "vn", "f", "f", "usemtl", "#", "", "g"]))
         sep = draw(blank)
         if kind == "v":
-            nums = draw(st.lists(number, min_size=6 if colored else 3, max_size=6 if colored else 3))
+            size = 6 if colored else draw(st.sampled_from([3, 4]))  # x y z [w] or x y z r g b
+            nums = draw(st.lists(number, min_size=size, max_size=size))
             lines.append("v" + sep + sep.join(nums))
             counts["v"] += 1
         elif kind == "vt":
@@ -87,6 +88,8 @@ def valid_obj(draw) -> str:
             lines.append("f" + sep + sep.join(corners) + draw(st.sampled_from(["", " ", " # c"])))
         elif kind == "f":  # no vertex yet: a continued blank line instead
             lines.append("\\")
+    indents = st.sampled_from(["", "", " ", "\t "])
+    lines = [draw(indents) + line for line in lines]
     newline = draw(st.sampled_from(["\n", "\r\n"]))
     return newline.join(lines) + draw(st.sampled_from(["", newline]))
 
