@@ -175,12 +175,12 @@ class Topology:
         """Unique undirected edges and the face->edge map (see :class:`EdgeData`)."""
         f = self.faces_packed
         num_faces = f.shape[0]
-        # Row k * F + i holds the edge of face i opposite its vertex k.
-        corners = torch.cat([f[:, [1, 2]], f[:, [2, 0]], f[:, [0, 1]]], dim=0)
-        corners = corners.sort(dim=1).values
+        # Edge k of a face is the one opposite its vertex k: (v[k+1], v[k+2]).
+        a, b = f.roll(-1, dims=1), f.roll(-2, dims=1)
         base = max(self.num_verts_total, 1)
-        keys = corners[:, 0] * base + corners[:, 1]
-        unique_keys, inverse = torch.unique(keys, sorted=True, return_inverse=True)
+        keys = torch.minimum(a, b) * base + torch.maximum(a, b)  # (F, 3)
+        # Row k * F + i of the flattened transpose is edge k of face i.
+        unique_keys, inverse = torch.unique(keys.t().reshape(-1), sorted=True, return_inverse=True)
         edges = torch.stack([unique_keys // base, unique_keys % base], dim=1)
         face_to_edge = inverse.view(3, num_faces).t().contiguous()
         edge_to_mesh = self.verts_packed_to_mesh_idx[edges[:, 0]]
