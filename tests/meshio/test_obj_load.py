@@ -175,6 +175,8 @@ def test_unknown_directives_are_ignored(write_file):
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf\n", 4, "at least 3 vertices, got 0"),
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 x\n", 4, "'x' is not an integer"),
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3.0\n", 4, "not an integer"),
+        ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 -\n", 4, "'-' is not an integer"),
+        ("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nf 1/+ 2/1 3/1\n", 5, "'\\+' is not an integer"),
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nf 1/1 2 3\n", 5, "mixes corners"),
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1/1/1/1 2 3\n", 4, "more than 3 fields"),
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf /1 2 3\n", 4, "no vertex index"),

@@ -30,6 +30,7 @@ from ._obj_lines import (
 __all__ = ["ObjArrays", "parse_obj_bytes"]
 
 _PLURAL = {"vertex": "vertices", "texture coordinate": "texture coordinates", "normal": "normals"}
+_MINUS, _PLUS = 45, 43
 _MAX_INDEX = 2**62  # larger OBJ indices are reported as out of range instead of overflowing
 
 
@@ -135,6 +136,9 @@ def _face_corners(lines: Lines, idx: np.ndarray) -> _Corners:
     block = gather_block(lines, idx, 1)
     tok_start, counts = find_tokens(block)
     ntok = tok_start.size
+    signs = np.flatnonzero((block == _MINUS) | (block == _PLUS))
+    if signs.size and not ((block[signs + 1] >= ZERO) & (block[signs + 1] <= ZERO + 9)).all():
+        return _face_corners_slow(lines, idx)  # numpy reads a lone "-" as 0: let it name the line
     slashes = np.flatnonzero(block == SLASH)
     if slashes.size == 0:  # "f 1 2 3": vertex indices only
         values = parse_numbers(block, np.int64, ntok)
