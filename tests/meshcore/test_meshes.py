@@ -297,3 +297,24 @@ def test_empty_mesh_gradients_are_finite():
     out = m.verts_normals_packed().sum() + m.faces_areas_packed().sum() + m.verts_padded().sum()
     out.backward()
     assert v.grad is not None and v.grad.shape == (0, 3)
+
+
+def test_getitem_and_extend_keep_textures(mixed_batch):
+    from diffmesh.meshcore import TexturesVertex
+
+    _, verts, faces = mixed_batch
+    feats = [
+        torch.full((v.shape[0], 1), float(i), dtype=torch.float64) for i, v in enumerate(verts)
+    ]
+    m = Meshes(verts, faces, textures=TexturesVertex(feats))
+    ext = m.extend(2)
+    assert len(ext.textures) == 6
+    assert ext.textures.verts_features_packed().shape == (40, 1)
+    first_of_last = int(ext.mesh_to_faces_packed_first_idx()[5])
+    bary = torch.tensor([[0.2, 0.3, 0.5]], dtype=torch.float64)
+    assert ext.sample_textures(torch.tensor([first_of_last]), bary).item() == 2.0
+    sub = m[[2]]
+    assert sub.textures.verts_features_packed().shape == (8, 1)
+    assert sub.sample_textures(torch.tensor([0]), bary).item() == 2.0
+    assert m.clone().textures.verts_features_packed() is not m.textures.verts_features_packed()
+    assert m.offset_verts(torch.zeros(3, dtype=torch.float64)).textures is m.textures
