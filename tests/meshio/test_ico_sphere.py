@@ -108,3 +108,5 @@ def test_device_and_bad_levels():
         ico_sphere(1.0)
     with pytest.raises(TypeError, match="level must be an int, got bool"):
         ico_sphere(True)
+    with pytest.raises(ValueError, match="device must name a torch device"):
+        ico_sphere(1, device="gpu")

@@ -217,6 +217,10 @@ def test_missing_file_and_bad_arguments(tmp_path):
         load_objs_as_meshes([])
     with pytest.raises(TypeError, match="files must be"):
         load_objs_as_meshes(3.5)
+    with pytest.raises(ValueError, match="device must name a torch device"):
+        load_obj(tmp_path / "missing.obj", device="gpu")
+    with pytest.raises(TypeError, match=r"device must be a str or torch\.device, got float"):
+        load_objs_as_meshes([tmp_path / "missing.obj"], device=1.5)
 
 
 def test_slow_path_converts_spellings_numpy_does_not_read(write_file):

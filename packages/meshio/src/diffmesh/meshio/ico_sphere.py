@@ -7,6 +7,8 @@ import functools
 import torch
 from diffmesh.meshcore import Meshes
 
+from ._devices import as_device
+
 __all__ = ["ico_sphere", "icosahedron", "subdivide_sphere"]
 
 
@@ -105,6 +107,6 @@ def ico_sphere(level: int = 0, device: str | torch.device | None = None) -> Mesh
         raise TypeError(f"level must be an int, got {type(level).__name__}")
     if level < 0:
         raise ValueError(f"level must be >= 0, got {level}")
-    device = torch.device("cpu") if device is None else torch.device(device)
+    device = as_device(device)
     verts, faces = _cached(level, device)
     return Meshes(verts=[verts.clone()], faces=[faces.clone()])

@@ -11,6 +11,7 @@ from typing import IO, NamedTuple
 import torch
 from diffmesh.meshcore import Meshes, TexturesUV, join_meshes_as_batch
 
+from ._devices import as_device
 from ._obj_parse import ObjArrays, parse_obj_bytes
 from .mtl import MaterialWarning, load_mtl
 
@@ -166,7 +167,7 @@ def load_obj(
         MaterialWarning: a material library or texture image is missing or unreadable; the
             geometry still loads.
     """
-    device = torch.device(device)
+    device = as_device(device)
     data, name, data_dir = _read(f)
     arrays = parse_obj_bytes(data, name)
     material_colors = texture_images = None
@@ -291,7 +292,7 @@ def load_objs_as_meshes(
         raise TypeError(f"files must be a path or a sequence of paths, got {type(files).__name__}")
     if len(files) == 0:
         raise ValueError("files must name at least one OBJ file, got an empty sequence")
-    device = torch.device("cpu") if device is None else torch.device(device)
+    device = as_device(device)
     meshes = []
     for f in files:  # one entry per file
         verts, faces, aux = load_obj(f, load_textures=load_textures, device=device)
