@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import torch
@@ -16,6 +17,8 @@ def normalize_index(index: int | slice | Sequence[int] | Tensor, n: int, name: s
     non-negative ints in ``[0, n)``; raise IndexError/TypeError naming ``name``."""
     if isinstance(index, bool):
         raise TypeError(f"{name}: index must be an int, slice, list or tensor, got a bool")
+    if not isinstance(index, (int, Tensor)) and hasattr(index, "__index__"):
+        index = operator.index(index)  # numpy integers and the like
     if isinstance(index, int):
         if not -n <= index < n:
             raise IndexError(f"{name}: index {index} is out of range for a batch of {n}")
@@ -38,7 +41,7 @@ def normalize_index(index: int | slice | Sequence[int] | Tensor, n: int, name: s
     if isinstance(index, Sequence) and not isinstance(index, str):
         out = []
         for i in index:
-            if isinstance(i, bool) or not isinstance(i, int):
+            if isinstance(i, bool) or not hasattr(i, "__index__"):
                 raise TypeError(f"{name}: a list index must hold ints, got {type(i).__name__}")
             out.extend(normalize_index(i, n, name))
         return out
@@ -65,11 +68,13 @@ class TexturesBase:
     def _select(self: T, indices: list[int]) -> T:
         raise NotImplementedError
 
-    def _map(self: T, fn) -> T:
+    def _map(self: T, fn: Callable[[Tensor], Tensor]) -> T:
         raise NotImplementedError
 
-    def check_mesh_sizes(self, num_verts: Sequence[int], num_faces: Sequence[int]) -> None:
-        """Raise ValueError if this texture does not fit meshes of these sizes."""
+    def _fit_to_meshes(self: T, num_verts: Sequence[int], num_faces: Sequence[int]) -> T:
+        """This texture fitted to meshes with these per-mesh vertex and face counts:
+        ``self`` when the sizes agree, a trimmed copy when this texture was built from
+        padded tensors that are larger; raise ValueError otherwise."""
         raise NotImplementedError
 
     def sample_at(self, face_idx: Tensor, bary: Tensor, faces_packed: Tensor) -> Tensor:
