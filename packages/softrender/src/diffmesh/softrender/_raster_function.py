@@ -54,18 +54,23 @@ def _perspective_backward(
 
 
 def _face_sums(face: torch.Tensor, values: torch.Tensor, num_faces: int) -> torch.Tensor:
-    """Sum the rows of ``values`` (P, C) per face; ``face`` (P,) is sorted ascending."""
-    counts = torch.bincount(face, minlength=num_faces)
-    crow = torch.zeros(num_faces + 1, dtype=torch.long, device=face.device)
-    torch.cumsum(counts, 0, out=crow[1:])
-    cols = torch.arange(face.shape[0], device=face.device)
-    ones = torch.ones(face.shape[0], dtype=values.dtype, device=values.device)
+    """Sum the rows of ``values`` (P, C) per face.
+
+    Each face's pairs are contiguous, so the sums are one CSR (runs x pairs) @ (pairs x C)
+    product over the runs of equal ``face``, then one small scatter of the runs to faces.
+    """
+    pairs = face.shape[0]
+    starts = torch.ones(pairs, dtype=torch.bool, device=face.device)
+    starts[1:] = face[1:] != face[:-1]
+    starts = starts.nonzero().squeeze(1)
+    crow = torch.cat((starts, starts.new_full((1,), pairs)))
+    cols = torch.arange(pairs, device=face.device)
+    ones = torch.ones(pairs, dtype=values.dtype, device=values.device)
     with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        matrix = torch.sparse_csr_tensor(
-            crow, cols, ones, size=(num_faces, face.shape[0]), check_invariants=False
-        )
-    return matrix @ values
+        matrix = torch.sparse_csr_tensor(crow, cols, ones, size=(starts.shape[0], pairs), check_invariants=False)
+    sums = matrix @ values
+    return values.new_zeros(num_faces, values.shape[1]).index_add_(0, face[starts], sums)
 
 
 def _barycentric_vertex_grad(fv: torch.Tensor, sg: torch.Tensor, sgx: torch.Tensor, sgy: torch.Tensor) -> torch.Tensor:
@@ -192,7 +197,8 @@ def rasterize_pairs(
         cull_backfaces: drop clockwise (back-facing) faces.
 
     Returns:
-        (bary (P, 3), zbuf (P,), dists (P,), pix (P,) long, face (P,) long), face-major:
+        (bary (P, 3), zbuf (P,), dists (P,), pix (P,) long, face (P,) long), each face's
+        pairs contiguous:
         ``pix = n * H * W + y * W + x`` is the pair's pixel, ``face`` its packed face id.
     """
     return _RasterizePairs.apply(

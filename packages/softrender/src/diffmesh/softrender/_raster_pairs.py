@@ -2,9 +2,11 @@
 
 A *pair* is one (pixel, face) combination that the rasterizer keeps: the face covers the
 pixel centre, or the pixel centre lies within ``blur_radius`` (squared NDC distance) of the
-face. Pairs are produced face-major (ascending packed face id) and never as a dense
-pixels x faces product: every face only visits the pixels inside its screen bounding box
-grown by ``sqrt(blur_radius)``, in chunks of about ``_CHUNK_PAIRS`` candidates.
+face. Pairs are never produced as a dense pixels x faces product: every face only visits
+the pixels inside its screen bounding box grown by ``sqrt(blur_radius)``. Faces are grouped
+by the size of that box and evaluated as (faces, cells) grids of about ``_CHUNK_PAIRS``
+candidates, so per-face constants broadcast instead of being gathered per candidate and
+the temporaries stay cache-sized. Each face's pairs are contiguous in the output.
 
 The arithmetic follows PyTorch3D's CPU rasterizer operation by operation so that float32
 results are bit-identical: edge functions first, then a division by the face's signed area
@@ -23,7 +25,7 @@ import torch
 __all__ = ["PairGeometry", "ndc_pixel_centers", "select_pairs"]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
-_CHUNK_PAIRS = 1 << 20  # candidates evaluated at once: bounds the temporaries
+_CHUNK_PAIRS = 1 << 15  # candidates evaluated at once: keeps the temporaries in cache
 
 
 def ndc_pixel_centers(size: int, other: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -53,7 +55,7 @@ def ndc_pixel_centers(size: int, other: int, dtype: torch.dtype, device: torch.d
 class PairGeometry:
     """Kept (pixel, face) pairs and what the forward and backward passes need about them.
 
-    All tensors have P rows, in face-major order (ascending ``face``).
+    All tensors have P rows; the pairs of one face are contiguous.
 
     Attributes:
         pix: (P,) long global pixel index ``n * H * W + y * W + x``.
@@ -172,10 +174,11 @@ def _eval_candidates(
     clip_barycentric_coords: bool,
     degenerate: bool,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Evaluate candidate pairs from the expanded face table ``t`` (19, C).
+    """Evaluate candidate pairs: per-face constants ``t`` (19, m, 1), pixel centres (m, S).
 
     Returns:
-        (keep (C,) bool, rows): ``rows`` are (C,) tensors in the order of ``_OUT_ROWS``.
+        (keep (m, S) bool, rows): (m, S) tensors qx, qy, bary0 (3), [bary1 (3) when
+        perspective-correcting], [bary (3) when clipping], zbuf, dists, edge, t, rx, ry.
     """
     x0, y0, z0, x1, y1, z1, x2, y2, z2 = t[:9]
     area = t[_AREA]
@@ -209,7 +212,9 @@ def _eval_candidates(
     keep = (zbuf >= 0) & (inside | (dist < blur32))
     edge = torch.where(sel0, 0.0, torch.where(sel1, 1.0, 2.0)).to(dist.dtype)
     rows = [
-        px - x0, py - y0, *b0, *b1, *b2, zbuf, torch.where(inside, -dist, dist), edge,
+        px - x0, py - y0, *b0,
+        *(b1 if perspective_correct else ()), *(b2 if clip_barycentric_coords else ()),
+        zbuf, torch.where(inside, -dist, dist), edge,
         torch.where(sel0, t01, torch.where(sel1, t02, t12)),
         torch.where(sel0, rx01, torch.where(sel1, rx02, rx12)),
         torch.where(sel0, ry01, torch.where(sel1, ry02, ry12)),
@@ -240,7 +245,8 @@ def select_pairs(
         cull_backfaces: drop faces whose screen-space winding is clockwise.
 
     Returns:
-        The kept pairs, face-major, with the values the autograd function returns and saves.
+        The kept pairs (each face's contiguous), with the values the autograd function
+        returns and saves.
     """
     fv = face_verts.detach()
     height, width = image_size
@@ -250,56 +256,57 @@ def select_pairs(
     faces, x_lo, x_hi, y_lo, y_hi = _face_filter(fv, blur_radius, cull_backfaces, xs, ys)
     nx = x_hi - x_lo
     counts = nx * (y_hi - y_lo)
-    ends = counts.cumsum(0)
+    if faces.shape[0] == 0:
+        return PairGeometry(**_empty_pairs(dtype, device))
     table, degenerate = _face_table(fv[faces])
-    ints = torch.stack((x_lo, y_lo, nx, ends - counts, face_to_mesh[faces], faces))  # (6, M)
+    mesh_of = face_to_mesh[faces]
+    # Faces are grouped by candidate count (ratio <= 2**(1/3) within a group) and laid out
+    # as (faces, S) grids: per-face constants broadcast along S, no per-candidate gathers.
+    bucket = torch.floor(torch.log2(counts.double()) * 3.0).long()
+    order = torch.sort(bucket, stable=True).indices
+    _, sizes = torch.unique_consecutive(bucket[order], return_counts=True)
     chunks: list[torch.Tensor] = []
     chunk_faces: list[torch.Tensor] = []
     chunk_pix: list[torch.Tensor] = []
     start = 0
-    num = faces.shape[0]
-    while start < num:
-        # Faces [start, stop) with about _CHUNK_PAIRS candidates (at least one face).
-        base = ends[start - 1] if start > 0 else ends.new_zeros(())
-        stop = int(torch.searchsorted(ends, base + _CHUNK_PAIRS, side="right"))
-        stop = min(max(stop, start + 1), num)
-        c = counts[start:stop]
-        total = int(c.sum())
-        if total > 0:
-            # per-face values repeated for each candidate: sequential copies, not random gathers
-            t = torch.repeat_interleave(table[:, start:stop], c, dim=1, output_size=total)
-            lo_x, lo_y, w, first, mesh, face = torch.repeat_interleave(
-                ints[:, start:stop], c, dim=1, output_size=total
-            )
-            j = torch.arange(int(base), int(base) + total, device=device) - first
-            yq = torch.div(j, w, rounding_mode="floor")
-            xi = lo_x + (j - yq * w)
-            yi = lo_y + yq
+    for size in sizes.tolist():
+        members = order[start : start + size]
+        start += size
+        width_s = int(counts[members].max())
+        per_chunk = max(_CHUNK_PAIRS // width_s, 1)
+        for lo in range(0, size, per_chunk):
+            rows_f = members[lo : lo + per_chunk]
+            j = torch.arange(width_s, device=device)[None, :]
+            w = nx[rows_f][:, None]
+            q = torch.div(j, w, rounding_mode="floor")
+            xi = (x_lo[rows_f][:, None] + (j - q * w)).clamp_(max=width - 1)
+            yi = (y_lo[rows_f][:, None] + q).clamp_(max=height - 1)
+            t = table.index_select(1, rows_f)[:, :, None]
             keep, rows = _eval_candidates(
                 t, xs[xi], ys[yi], blur_radius, perspective_correct, clip_barycentric_coords,
-                bool(degenerate[start:stop].any()),
+                bool(degenerate[rows_f].any()),
             )
-            idx = keep.nonzero().squeeze(1)
-            pix = (mesh * height + yi) * width + xi
-            chunks.append(torch.stack(rows).index_select(1, idx))
-            chunk_faces.append(face.index_select(0, idx))
-            chunk_pix.append(pix.index_select(0, idx))
-        start = stop
-    if not chunks:
-        empty = _empty_pairs(dtype, device)
-        return PairGeometry(**empty)
+            keep &= j < counts[rows_f][:, None]  # grid cells past the face's box
+            idx = keep.reshape(-1).nonzero().squeeze(1)
+            pix = (mesh_of[rows_f][:, None] * height + yi) * width + xi
+            chunks.append(torch.stack(rows).reshape(len(rows), -1).index_select(1, idx))
+            chunk_pix.append(pix.reshape(-1).index_select(0, idx))
+            chunk_faces.append(faces[rows_f].index_select(0, torch.div(idx, width_s, rounding_mode="floor")))
     data = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
     face = torch.cat(chunk_faces) if len(chunk_faces) > 1 else chunk_faces[0]
     pix = torch.cat(chunk_pix) if len(chunk_pix) > 1 else chunk_pix[0]
-    keep = _k_nearest_mask(pix, data[11], faces_per_pixel)
+    rest = 5 + 3 * (perspective_correct + clip_barycentric_coords)
+    keep = _k_nearest_mask(pix, data[rest], face, faces_per_pixel)
     if keep is not None:
         idx = keep.nonzero().squeeze(1)
         data, face, pix = data.index_select(1, idx), face.index_select(0, idx), pix.index_select(0, idx)
+    bary0 = data[2:5].t()
+    bary1 = data[5:8].t() if perspective_correct else bary0
+    bary = data[rest - 3 : rest].t() if clip_barycentric_coords else bary1
     return PairGeometry(
-        pix=pix, face=face, qx=data[0], qy=data[1],
-        bary0=data[2:5].t(), bary1=data[5:8].t(), bary=data[8:11].t().contiguous(),
-        zbuf=data[11], dists=data[12], edge=data[13].long(), edge_t=data[14],
-        edge_r=data[15:17].t().contiguous(),
+        pix=pix, face=face, qx=data[0], qy=data[1], bary0=bary0, bary1=bary1, bary=bary.contiguous(),
+        zbuf=data[rest], dists=data[rest + 1], edge=data[rest + 2].long(), edge_t=data[rest + 3],
+        edge_r=data[rest + 4 : rest + 6].t().contiguous(),
     )
 
 
@@ -313,20 +320,20 @@ def _empty_pairs(dtype: torch.dtype, device: torch.device) -> dict[str, torch.Te
     }
 
 
-def _k_nearest_mask(pix: torch.Tensor, zbuf: torch.Tensor, k: int) -> torch.Tensor | None:
+def _k_nearest_mask(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
     """Mask of the pairs among the K nearest (by (z, face id)) of their pixel.
 
-    Pairs arrive in ascending face order, so a stable sort by z and then a stable sort by
-    pixel orders each pixel's pairs by (z, face id). Only pixels with more than K
-    candidates are sorted. Returns None when no pixel is over-full.
+    Only pixels with more than K candidates are sorted: stable sorts by face id, then z,
+    then pixel order each such pixel's pairs by (z, face id). Returns None when no pixel is
+    over-full.
     """
     counts = torch.bincount(pix)
     over = counts > k
     if not bool(over.any()):
         return None
     sel = over[pix].nonzero().squeeze(1)
-    order = torch.sort(zbuf[sel], stable=True).indices
-    sel = sel[order]
+    sel = sel[torch.sort(face[sel], stable=True).indices]
+    sel = sel[torch.sort(zbuf[sel], stable=True).indices]
     sel = sel[torch.sort(pix[sel], stable=True).indices]
     p = pix[sel]
     # rank within the pixel: position minus the position of the pixel's first pair

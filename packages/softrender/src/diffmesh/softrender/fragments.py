@@ -19,7 +19,7 @@ __all__ = ["Fragments", "RasterPairs"]
 
 @dataclass(frozen=True)
 class RasterPairs:
-    """Sparse rasterizer output: the kept (pixel, face) pairs, face-major.
+    """Sparse rasterizer output: the kept (pixel, face) pairs (each face's contiguous).
 
     Attributes:
         pix: (P,) long global pixel index ``n * H * W + y * W + x``.
@@ -59,7 +59,8 @@ class RasterPairs:
             (order, slot): ``order`` (P,) long permutation sorting the pairs by
             (pixel, z, face id); ``slot`` (P,) long rank of ``order[i]`` within its pixel.
         """
-        order = torch.sort(self.zbuf.detach(), stable=True).indices  # face-major: ties by face
+        order = torch.sort(self.face, stable=True).indices  # then stable sorts: ties by face id
+        order = order[torch.sort(self.zbuf.detach()[order], stable=True).indices]
         order = order[torch.sort(self.pix[order], stable=True).indices]
         p = self.pix[order]
         pos = torch.arange(p.shape[0], device=p.device)
