@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -30,6 +31,7 @@ def test_shape_writes_every_output(runner, tmp_path):
     result = runner.invoke(cli, ["shape", *SMALL, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "chamfer" in result.stdout and str(out) in result.stdout
+    assert "fit shape (fish_low_resolution)" in result.stderr and "chamfer=" in result.stderr  # tqdm bar
     assert sorted(p.name for p in out.iterdir()) == [
         "fitted.obj", "fitted_normalized.obj", "losses.png", "metrics.json", "progress.gif"]
 
@@ -83,6 +85,8 @@ def test_default_out_folder_is_named_after_the_target(runner, tmp_path, monkeypa
     result = runner.invoke(cli, ["shape", "--iters", "2", "--level", "1", "--samples", "50", "--quiet",
                                  "--device", "cpu"])
     assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # --quiet: no progress bar
+    assert result.stdout.strip() == str(Path("fit-out") / "shape-fish_low_resolution")
     assert (tmp_path / "fit-out" / "shape-fish_low_resolution" / "fitted.obj").is_file()
 
 
