@@ -303,3 +303,61 @@ def test_validation_errors():
         lights.specular(torch.ones(2, 5, 3), torch.ones(2, 5, 3), torch.ones(3, 3), 64)
     with pytest.raises(ValueError, match="shininess"):
         lights.specular(torch.ones(2, 5, 3), torch.ones(2, 5, 3), torch.ones(3), torch.ones(4))
+
+
+def _autograd_reference(normals, points, location, camera, shininess):
+    """PyTorch3D's formulas written with F.normalize, differentiated by autograd."""
+    n = torch.nn.functional.normalize(normals, dim=-1, eps=1e-6)
+    d = torch.nn.functional.normalize(location - points, dim=-1, eps=1e-6)
+    cos = (n * d).sum(-1, keepdim=True)
+    diff = 0.3 * torch.relu(cos)
+    v = torch.nn.functional.normalize(camera - points, dim=-1, eps=1e-6)
+    r = 2 * cos * n - d
+    alpha = torch.relu((v * r).sum(-1, keepdim=True)) * (cos > 0)
+    return diff.expand(-1, 3), (0.2 * alpha**shininess).expand(-1, 3)
+
+
+@pytest.mark.parametrize("shininess", [64, 5.0])
+def test_hand_written_gradients_match_autograd_reference(shininess):
+    g = torch.Generator().manual_seed(9)
+    normals = torch.randn(300, 3, generator=g, dtype=F64)
+    normals[:20] *= 1e-8  # inside the eps clamp: no projection term
+    points = torch.randn(300, 3, generator=g, dtype=F64) * 0.5
+    location = torch.tensor([[0.3, 1.5, -1.0]], dtype=F64)
+    points[20:25] = location  # points at the light
+    camera = torch.tensor([[0.0, 0.4, -2.5]], dtype=F64)
+    points[25:30] = camera  # points at the camera
+    inputs = [t.clone().requires_grad_(True) for t in (normals, points, location, camera)]
+    ref_inputs = [t.clone().requires_grad_(True) for t in (normals, points, location, camera)]
+    lights = PointLights(location=inputs[2])
+    ours = (
+        lights.diffuse(inputs[0], inputs[1]),
+        lights.specular(inputs[0], inputs[1], inputs[3], shininess),
+    )
+    ref = _autograd_reference(*ref_inputs, shininess)
+    w = torch.randn(2, 300, 3, generator=g, dtype=F64)
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b)
+    (ours[0] * w[0] + ours[1] * w[1]).sum().backward()
+    (ref[0] * w[0] + ref[1] * w[1]).sum().backward()
+    for a, b in zip(inputs, ref_inputs, strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+@pytest.mark.parametrize("kind", ["point", "directional"])
+@pytest.mark.parametrize("shininess", [16, 5.5, "tensor"])
+def test_gradcheck_every_input(kind, shininess):
+    normals, points = _random_inputs((2, 3), 10)
+    light = torch.tensor([[0.2, 1.0, -1.5], [-0.5, 0.8, -1.0]], dtype=F64)
+    camera = torch.tensor([[0.0, 0.3, -2.5]], dtype=F64)
+    color = torch.tensor([[0.3, 0.5, 0.7]], dtype=F64)
+    shin = torch.tensor([5.5, 3.0], dtype=F64) if shininess == "tensor" else shininess
+    cls = PointLights if kind == "point" else DirectionalLights
+    key = "location" if kind == "point" else "direction"
+    args = [t.clone().requires_grad_(True) for t in (normals, points, light, camera, color)]
+
+    def fn(n, p, li, cam, col):
+        lights = cls(**{key: li}, diffuse_color=col, specular_color=col * 0.5)
+        return lights.diffuse(n, p), lights.specular(n, p, cam, shin)
+
+    assert torch.autograd.gradcheck(fn, tuple(args))
