@@ -58,7 +58,12 @@ def test_round_trip_through_fit_render(runner, cow_dataset, tmp_path):
     assert metrics["views"] == 4 and metrics["image_size"] == [48, 48]
     assert "chamfer" not in metrics  # no target mesh, only images
     assert sorted(p.name for p in out.iterdir()) == [
-        "fitted.obj", "losses.png", "metrics.json", "progress.gif", "views.png"]
+        "fitted.obj", "fitted_normalized.obj", "losses.png", "metrics.json", "progress.gif", "views.png"]
+    # cameras.json records the normalization of `fit render`: fitted.obj is back in the cow's frame.
+    norm = json.loads((cow_dataset / "cameras.json").read_text())["normalization"]
+    verts, _, _ = load_obj(str(out / "fitted.obj"), load_textures=False)
+    verts_n, _, _ = load_obj(str(out / "fitted_normalized.obj"), load_textures=False)
+    assert torch.allclose(verts, verts_n * norm["scale"] + torch.tensor(norm["center"]), atol=1e-5)
 
 
 def test_ctrl_c_during_images(runner, tmp_path, monkeypatch):

@@ -38,6 +38,7 @@ def _one_line_error(result, code: int | None = None) -> str:
         (["images", "--views-per-iter", "-2"], "--views-per-iter"),
         (["images", "--target-mesh", "cow", "--images", "."], "not both"),
         (["images", "--images", ".", "--image-size", "64"], "--image-size"),
+        (["images", "--images", ".", "--views", "3"], "--views"),
         (["render", "cow", "--image-size", "0"], "--image-size"),
         (["render"], "MESH"),
         (["shape", "--no-such-option"], "--no-such-option"),

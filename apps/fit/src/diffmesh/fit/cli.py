@@ -203,7 +203,8 @@ def _image_size_callback(ctx: click.Context, param: click.Parameter, value: int 
               help="Mesh to render the target views from (OBJ path or bundled name; default: cow).")
 @click.option("--images", "images_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Folder of RGBA PNGs plus cameras.json (instead of --target-mesh).")
-@click.option("--views", type=POSITIVE, default=20, show_default=True, help="Target views rendered from --target-mesh.")
+@click.option("--views", type=POSITIVE, default=None,
+              help="Target views rendered from --target-mesh [default: 20].")
 @click.option("--image-size", type=int, default=None, callback=_image_size_callback,
               help="Side of the rendered views in pixels [default: 128; --images uses the images' size].")
 @click.option("--views-per-iter", type=POSITIVE, default=2, show_default=True, help="Views rendered per iteration.")
@@ -215,7 +216,7 @@ def _image_size_callback(ctx: click.Context, param: click.Parameter, value: int 
 @click.option("--w-laplacian", type=NONNEG, default=1.0, show_default=True, help="Laplacian smoothing weight.")
 @_common
 def images_command(target_mesh: str | None, images_dir: Path | None, image_size: int | None,
-                   out: Path | None, **options: Any) -> None:
+                   views: int | None, out: Path | None, **options: Any) -> None:
     """Deform and colour a sphere until its renders match target images.
 
     Targets are --views renders of --target-mesh (default: the bundled cow), or the RGBA
@@ -227,6 +228,8 @@ def images_command(target_mesh: str | None, images_dir: Path | None, image_size:
         raise click.UsageError("give either --target-mesh or --images, not both")
     if images_dir is not None and image_size is not None:
         raise click.UsageError("--image-size applies to --target-mesh; --images uses the size of its images")
+    if images_dir is not None and views is not None:
+        raise click.UsageError("--views applies to --target-mesh; --images uses every image of its folder")
     from diffmesh.fit.data import resolve_mesh_path
 
     if images_dir is not None:
@@ -240,7 +243,8 @@ def images_command(target_mesh: str | None, images_dir: Path | None, image_size:
     if out is None:
         out = Path("fit-out") / f"images-{name}"
     config = ImagesConfig(
-        target_mesh=target_mesh, images=images_dir, image_size=image_size or 128, out=out, **options
+        target_mesh=target_mesh, images=images_dir, views=views or 20, image_size=image_size or 128, out=out,
+        **options,
     )
     result = fit_images(config)
     m = result.metrics

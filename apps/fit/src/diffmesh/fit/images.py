@@ -121,7 +121,8 @@ class ImagesResult:
 
     Attributes:
         fitted: the fitted mesh with vertex colours (TexturesVertex), in the target mesh's
-            original frame (``target_mesh``) or the cameras' frame (``images``).
+            original frame (``target_mesh``, or ``images`` made by ``fit render``, which
+            records the normalization) or else the cameras' frame.
         metrics: the content of metrics.json.
         history: loss term -> per-iteration values.
         files: the files written (empty when ``out`` is None).
@@ -156,8 +157,9 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     Outputs: ``fitted.obj`` (vertex colours), ``losses.png``, ``progress.gif`` (predicted
     vs target for a fixed view), ``views.png`` (every target view beside the fitted
     render) and ``metrics.json`` (silhouette IoU mean and worst, PSNR over the object,
-    chamfer to the target mesh when one was given). With a target mesh, ``fitted.obj`` is
-    in the mesh's original frame and ``fitted_normalized.obj`` in the rendered frame.
+    chamfer to the target mesh when one was given). With a target mesh (or images from
+    ``fit render``, whose cameras.json records the normalization), ``fitted.obj`` is in the
+    mesh's original frame and ``fitted_normalized.obj`` in the rendered frame.
 
     Args:
         config: the settings.
@@ -173,6 +175,8 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     if config.images is not None:
         data = load_image_dataset(config.images, device)
         source_name = str(config.images)
+        if data.normalization is not None:  # images of a normalized mesh: write it back in its frame
+            center, scale = data.normalization
     else:
         path = resolve_mesh_path(config.target_mesh or "cow", argument="--target-mesh")
         target, center, scale = load_normalized_mesh(path, device)
@@ -278,7 +282,7 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
 
     files: list[Path] = []
     meshes_out = [("fitted.obj", verts_out)]
-    if target is not None:
+    if center is not None:
         meshes_out.append(("fitted_normalized.obj", verts_norm))
     for file_name, verts in meshes_out:
         with atomic_path(out / file_name) as tmp:

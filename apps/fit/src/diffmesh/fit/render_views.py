@@ -253,6 +253,8 @@ class ImageDataset:
         silhouette: ``(V, H, W)`` float in [0, 1] (the alpha channel).
         names: V names (file names, or ``view_000``... for rendered targets).
         light_location: the point light to shade with.
+        normalization: ``(center (3,), scale)`` when the images show a normalized mesh
+            (``fit render`` records it): the source frame is ``x * scale + center``.
     """
 
     cameras: CameraSet
@@ -260,6 +262,7 @@ class ImageDataset:
     silhouette: torch.Tensor
     names: list[str]
     light_location: tuple[float, float, float] = TUTORIAL_LIGHT
+    normalization: tuple[torch.Tensor, float] | None = None
 
 
 def load_image_dataset(folder: str | Path, device: torch.device | str = "cpu") -> ImageDataset:
@@ -327,4 +330,16 @@ def load_image_dataset(folder: str | Path, device: torch.device | str = "cpu") -
             raise ValueError
     except (TypeError, ValueError):
         raise ValueError(f"{cameras_path}: light_location: expected [x, y, z], got {light!r}") from None
-    return ImageDataset(cameras=cameras, rgb=rgb, silhouette=alpha, names=list(names), light_location=light_t)  # type: ignore[arg-type]
+    normalization = None
+    norm = extras.get("normalization")
+    if norm is not None:
+        try:
+            center = torch.tensor([float(x) for x in norm["center"]], device=device)
+            scale = float(norm["scale"])
+            if center.shape != (3,) or not scale > 0:
+                raise ValueError
+        except (TypeError, ValueError, KeyError):
+            raise ValueError(f"{cameras_path}: normalization: expected {{'center': [x, y, z], 'scale': s > 0}}") from None
+        normalization = (center, scale)
+    return ImageDataset(cameras=cameras, rgb=rgb, silhouette=alpha, names=list(names),
+                        light_location=light_t, normalization=normalization)  # type: ignore[arg-type]

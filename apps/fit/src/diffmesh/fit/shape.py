@@ -178,9 +178,7 @@ def load_shape_targets(
     return _unique_names(paths), meshes, torch.stack(centers), torch.stack(scales)
 
 
-def _shape_frame(
-    fitted: Meshes, targets: Meshes, target_renders: torch.Tensor, iteration: int, size: int
-) -> Any:
+def _shape_frame(fitted: Meshes, target_renders: torch.Tensor, iteration: int, size: int) -> Any:
     cams = CameraSet.look_at(_VIEW["dist"], torch.full((len(fitted),), _VIEW["elev"]),
                              torch.full((len(fitted),), _VIEW["azim"]))
     renders = render_shaded(
@@ -245,7 +243,7 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
 
     def snapshot(iteration: int) -> None:
         if target_renders is not None:
-            frames.append(_shape_frame(source.offset_verts(deform.detach()), targets, target_renders,
+            frames.append(_shape_frame(source.offset_verts(deform.detach()), target_renders,
                                        iteration, config.frame_size))
 
     label = "fit shape" + (f" ({names[0]})" if n == 1 else f" ({n} targets)")
