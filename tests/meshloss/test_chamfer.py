@@ -147,15 +147,33 @@ def test_hand_computed_single_points():
     assert float(loss) == pytest.approx(6.0)
 
 
-def test_many_chunks_match_reference():
-    """Sizes beyond one chunk of the selection stage, both directions in one pass."""
+def _sphere_cloud(n, points, generator):
+    p = torch.randn(n, points, 3, generator=generator, dtype=torch.float64)
+    return p / p.norm(dim=-1, keepdim=True)
+
+
+@pytest.mark.parametrize("kind", ["volume", "surface", "far-apart", "duplicates", "empty-cloud"])
+def test_large_clouds_match_reference(kind):
+    """Sizes beyond one chunk, both directions in one pass, box-pruned search or its fallback."""
     g = torch.Generator().manual_seed(11)
-    x = torch.rand(2, 700, 3, generator=g, dtype=torch.float64)
-    y = torch.rand(2, 1200, 3, generator=g, dtype=torch.float64)
-    lx, ly = torch.tensor([700, 650]), torch.tensor([1100, 1200])
+    if kind == "surface":
+        x, y = _sphere_cloud(2, 1100, g), _sphere_cloud(2, 1300, g)
+    else:
+        x = torch.rand(2, 1100, 3, generator=g, dtype=torch.float64)
+        y = torch.rand(2, 1300, 3, generator=g, dtype=torch.float64)
+    if kind == "far-apart":
+        y = y + torch.tensor([30.0, 0.0, 0.0], dtype=torch.float64)
+    if kind == "duplicates":
+        x[:, ::2] = 0.5
+    lx, ly = torch.tensor([1100, 1050]), torch.tensor([1250, 1300])
+    if kind == "empty-cloud":
+        lx = torch.tensor([0, 1050])
     got_x, got_y = chamfer_distance(x, y, lx, ly, point_reduction=None, batch_reduction=None)[0]
     d = torch.cdist(x, y) ** 2  # fine in float64 for a reference
     for b in range(2):
+        if lx[b] == 0:
+            assert (got_x[b] == 0).all() and (got_y[b] == 0).all()
+            continue
         block = d[b, : lx[b], : ly[b]]
         torch.testing.assert_close(got_x[b, : lx[b]], block.min(1).values, rtol=1e-5, atol=1e-12)
         torch.testing.assert_close(got_y[b, : ly[b]], block.min(0).values, rtol=1e-5, atol=1e-12)

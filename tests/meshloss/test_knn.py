@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from diffmesh.meshloss import KNN, knn_gather, knn_points
-from diffmesh.meshloss import knn as knn_module
+from diffmesh.meshloss import _search as search_module
 
 
 def reference_knn(p1, p2, lengths1, lengths2, K, norm):
@@ -26,10 +26,15 @@ def reference_knn(p1, p2, lengths1, lengths2, K, norm):
     return dists, idx
 
 
-@pytest.fixture(params=[knn_module._CHUNK_ELEMENTS, 256], ids=["default-chunk", "tiny-chunk"])
+@pytest.fixture(params=["default", "tiny-chunk", "always-pruned"])
 def chunk(request, monkeypatch):
-    """Run each test with the default chunk and with a tiny one (many chunks)."""
-    monkeypatch.setattr(knn_module, "_CHUNK_ELEMENTS", request.param)
+    """Run each test with the defaults, with a tiny chunk (many chunks) and with the box-pruned
+    search used at any size (tiny k-d leaves, many blocks)."""
+    if request.param == "tiny-chunk":
+        monkeypatch.setattr(search_module, "_CHUNK_ELEMENTS", 256)
+    elif request.param == "always-pruned":
+        monkeypatch.setattr(search_module, "_PRUNE_MIN_PAIRS", 0)
+        monkeypatch.setattr(search_module, "_LEAF", 4)
     return request.param
 
 

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .knn import _check_clouds, _check_lengths, _gather_points, _nearest_indices
+from ._search import gather_points, nearest_indices
+from .knn import _check_clouds, _check_lengths
 
 __all__ = ["chamfer_distance"]
 
@@ -66,7 +67,7 @@ def _one_direction(
     if y.shape[1] == 0:
         cham = x.sum(-1) * 0.0
     else:
-        nearest = _gather_points(y, idx.unsqueeze(-1)).squeeze(2)  # (N, P1, D)
+        nearest = gather_points(y, idx.unsqueeze(-1)).squeeze(2)  # (N, P1, D)
         diff = x - nearest
         cham = (diff * diff).sum(-1) if norm == 2 else diff.abs().sum(-1)
     cham = cham.masked_fill(padded | no_target, 0.0)
@@ -78,7 +79,7 @@ def _one_direction(
         if y.shape[1] == 0:
             cosine = x_normals.sum(-1) * 0.0
         else:
-            nearest_normals = _gather_points(y_normals, idx.unsqueeze(-1)).squeeze(2)
+            nearest_normals = gather_points(y_normals, idx.unsqueeze(-1)).squeeze(2)
             # As knn_gather: no neighbour gives a zero normal, hence a term of 1.
             nearest_normals = nearest_normals.masked_fill(no_target[..., None], 0.0)
             cosine = F.cosine_similarity(x_normals, nearest_normals, dim=2, eps=1e-6)
@@ -198,7 +199,7 @@ def chamfer_distance(
     y_lengths = _check_lengths(y_lengths, "y_lengths", n, p2_size, x.device)
 
     if n > 0 and p1_size > 0 and p2_size > 0:
-        idx_xy, idx_yx = _nearest_indices(x, y, x_lengths, y_lengths, 1, norm,
+        idx_xy, idx_yx = nearest_indices(x, y, x_lengths, y_lengths, 1, norm,
                                           reverse=not single_directional)
         idx_xy = idx_xy[..., 0]
     else:

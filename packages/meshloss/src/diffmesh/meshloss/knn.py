@@ -1,19 +1,10 @@
-"""K nearest neighbours between batches of point clouds, by chunked brute force.
+"""K nearest neighbours between batches of point clouds.
 
-The search runs in two stages, both without autograd:
-
-1. *Block selection.* Points of ``p2`` are grouped in blocks of ``_GROUP`` consecutive
-   points. For a chunk of ``p1`` rows the squared distances to every ``p2`` point come from
-   one matrix product in the expanded form ``|x|^2 + |y|^2 - 2 x.y`` (on coordinates
-   centred on the clouds, so that a far-away cloud does not lose its digits), and only the
-   per-block minima are kept. The K best blocks of each row hold its K nearest points.
-2. *Exact choice.* The distances to the ``K * _GROUP`` points of those blocks are
-   recomputed directly from coordinate differences and the K nearest are chosen among them.
-
-Memory stays bounded by the chunk (about ``_CHUNK_ELEMENTS`` distances at a time) whatever
-the sizes. The returned distances are recomputed once more with autograd from the inputs,
-``dists = sum((p1[i] - p2[idx])**2)``, so gradients are exact and flow through plain
-indexing.
+The neighbour choice is made without autograd by :mod:`._search` (chunked brute force, or
+box-pruned blocks of Morton-sorted points for K = 1 in 3D; bounded memory at any size; the
+final choice among a few candidates uses exact coordinate differences). The returned
+distances are then recomputed with autograd from the inputs,
+``dists = sum((p1[i] - p2[idx])**2)``, so gradients are exact and flow through plain indexing.
 """
 
 from __future__ import annotations
@@ -23,10 +14,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["KNN", "knn_gather", "knn_points"]
+from ._search import exact_dists, gather_points, nearest_indices
 
-_GROUP = 32  # points of p2 per block in the block-selection stage
-_CHUNK_ELEMENTS = 1 << 20  # distances per chunk of the selection stage (4 MB in float32)
+__all__ = ["KNN", "knn_gather", "knn_points"]
 
 
 class KNN(NamedTuple):
@@ -79,141 +69,6 @@ def _check_clouds(p1: Tensor, p2: Tensor, names: tuple[str, str] = ("p1", "p2"))
     if p1.device != p2.device:
         raise ValueError(f"{names[0]} and {names[1]} must be on the same device, got "
                          f"{p1.device} and {p2.device}")
-
-
-def _pad_to(t: Tensor, size: int) -> Tensor:
-    """Zero-pad dim 1 of a (N, P, D) tensor to ``size`` rows."""
-    if t.shape[1] == size:
-        return t
-    return torch.nn.functional.pad(t, (0, 0, 0, size - t.shape[1]))
-
-
-def _exact_dists(query: Tensor, cand: Tensor, norm: int) -> Tensor:
-    """Distances from (N, R, D) query points to their (N, R, C, D) candidates -> (N, R, C)."""
-    diff = query.unsqueeze(2) - cand
-    if norm == 2:
-        return (diff * diff).sum(-1)
-    return diff.abs().sum(-1)
-
-
-def _gather_points(points: Tensor, idx: Tensor) -> Tensor:
-    """points (N, P, D), idx (N, R, C) long -> (N, R, C, D) with points[n, idx[n, r, c]]."""
-    n, r, c = idx.shape
-    flat = idx.reshape(n, r * c, 1).expand(-1, -1, points.shape[2])
-    return points.gather(1, flat).view(n, r, c, points.shape[2])
-
-
-def _exact_choice(query: Tensor, points: Tensor, blocks: Tensor, valid_points: Tensor,
-                  k: int, norm: int, sort: bool) -> Tensor:
-    """Choose the k nearest points among the points of the given blocks, exactly.
-
-    Args:
-        query: (N, R, D) query coordinates.
-        points: (N, Pp, D) candidate coordinates, Pp a multiple of ``_GROUP``.
-        blocks: (N, R, B) long block indices into ``points`` (block b holds points
-            ``b*_GROUP .. b*_GROUP + _GROUP - 1``).
-        valid_points: (N, Pp) bool, False for padding points.
-        k: neighbours to keep, ``k <= B * _GROUP``.
-        norm: 1 or 2.
-        sort: whether the k results are sorted by distance.
-
-    Returns:
-        (N, R, k) long indices into ``points``.
-    """
-    n, r, b = blocks.shape
-    offsets = torch.arange(_GROUP, device=blocks.device)
-    cand = (blocks.unsqueeze(-1) * _GROUP + offsets).view(n, r, b * _GROUP)
-    out = []
-    step = max(1, _CHUNK_ELEMENTS // max(1, n * b * _GROUP * query.shape[2]))
-    for s in range(0, r, step):
-        c = cand[:, s:s + step]
-        d = _exact_dists(query[:, s:s + step], _gather_points(points, c), norm)
-        d = d.masked_fill(~valid_points.gather(1, c.reshape(n, -1)).view_as(c), float("inf"))
-        if k == 1:
-            pick = d.argmin(-1, keepdim=True)
-        else:
-            pick = d.topk(k, dim=-1, largest=False, sorted=sort).indices
-        out.append(c.gather(-1, pick))
-    return torch.cat(out, dim=1)
-
-
-@torch.no_grad()
-def _nearest_indices(p1: Tensor, p2: Tensor, lengths1: Tensor, lengths2: Tensor, k: int,
-                     norm: int, sort: bool = True, reverse: bool = False
-                     ) -> tuple[Tensor, Tensor | None]:
-    """Indices of the k nearest p2 points of every p1 point (and optionally the reverse).
-
-    Args:
-        p1: (N, P1, D) float, P1 >= 1.
-        p2: (N, P2, D) float, P2 >= 1.
-        lengths1: (N,) long valid points of each p1 cloud.
-        lengths2: (N,) long valid points of each p2 cloud.
-        k: 1 <= k <= P2.
-        norm: 1 (L1) or 2 (squared L2).
-        sort: sort the k neighbours by distance.
-        reverse: also return the nearest p1 point of every p2 point (k = 1), from the same
-            distance blocks.
-
-    Returns:
-        idx12: (N, P1, k) long; entries for padded rows or beyond ``lengths2`` are arbitrary.
-        idx21: (N, P2) long if ``reverse`` else None; entries for padded rows are arbitrary.
-    """
-    n, p1_size, _ = p1.shape
-    p2_size = p2.shape[1]
-    work = p1.dtype if p1.dtype in (torch.float32, torch.float64) else torch.float32
-    device = p1.device
-    p1p = -(-p1_size // _GROUP) * _GROUP
-    p2p = -(-p2_size // _GROUP) * _GROUP
-    valid1 = torch.arange(p1p, device=device) < lengths1[:, None]  # (N, P1p)
-    valid2 = torch.arange(p2p, device=device) < lengths2[:, None]  # (N, P2p)
-    x = _pad_to(p1.to(work), p1p).masked_fill(~valid1[..., None], 0.0)
-    y = _pad_to(p2.to(work), p2p).masked_fill(~valid2[..., None], 0.0)
-    # Centre both clouds on their joint mean: the expanded form then keeps its digits.
-    count = (lengths1 + lengths2).clamp(min=1).to(work)[:, None, None]
-    centre = (x.sum(1, keepdim=True) + y.sum(1, keepdim=True)) / count
-    x = (x - centre).masked_fill(~valid1[..., None], 0.0)
-    y = (y - centre).masked_fill(~valid2[..., None], 0.0)
-
-    inf = float("inf")
-    if norm == 2:
-        xx = (x * x).sum(-1, keepdim=True).masked_fill(~valid1[..., None], inf)
-        yy = (y * y).sum(-1, keepdim=True).masked_fill(~valid2[..., None], inf)
-        # Augmented coordinates: [x, |x|^2, 1] . [-2y, 1, |y|^2] = |x - y|^2 (inf for padding).
-        xa = torch.cat([x, xx, torch.ones_like(xx)], dim=-1)
-        ya_t = torch.cat([-2.0 * y, torch.ones_like(yy), yy], dim=-1).transpose(1, 2).contiguous()
-    nb2 = p2p // _GROUP
-    kb = min(k, nb2)
-    chunk = max(_GROUP, (_CHUNK_ELEMENTS // max(1, n * p2p)) // _GROUP * _GROUP)
-    row_blocks = []
-    col_best = col_block = None
-    if reverse:
-        col_best = torch.full((n, p2p), inf, dtype=work, device=device)
-        col_block = torch.zeros((n, p2p), dtype=torch.int64, device=device)
-    for s in range(0, p1p, chunk):
-        rows = min(chunk, p1p - s)
-        if norm == 2:
-            d = torch.bmm(xa[:, s:s + rows], ya_t)  # (N, rows, P2p)
-        else:
-            d = torch.cdist(x[:, s:s + rows], y, p=1)
-            d = d.masked_fill(~valid2[:, None, :], inf).masked_fill(
-                ~valid1[:, s:s + rows, None], inf)
-        block_min = d.view(n, rows, nb2, _GROUP).amin(-1)  # (N, rows, nb2)
-        if kb == 1:
-            row_blocks.append(block_min.argmin(-1, keepdim=True))
-        else:
-            row_blocks.append(block_min.topk(kb, dim=-1, largest=False, sorted=False).indices)
-        if reverse:
-            col_min = d.view(n, rows // _GROUP, _GROUP, p2p).amin(2)  # (N, rows/G, P2p)
-            value, block = col_min.min(1)
-            better = value < col_best
-            col_best = torch.where(better, value, col_best)
-            col_block = torch.where(better, block + s // _GROUP, col_block)
-    idx12 = _exact_choice(x, y, torch.cat(row_blocks, dim=1), valid2, k, norm, sort)
-    idx21 = None
-    if reverse:
-        idx21 = _exact_choice(y, x, col_block.unsqueeze(-1), valid1, 1, norm, sort)
-        idx21 = idx21[:, :p2_size, 0]
-    return idx12[:, :p1_size], idx21
 
 
 def knn_points(
@@ -277,14 +132,14 @@ def knn_points(
     if n == 0 or p1_size == 0 or k_eff == 0:
         idx = torch.zeros((n, p1_size, K), dtype=torch.int64, device=p1.device)
     else:
-        idx, _ = _nearest_indices(p1, p2, lengths1, lengths2, k_eff, norm, sort=return_sorted)
+        idx, _ = nearest_indices(p1, p2, lengths1, lengths2, k_eff, norm, sort=return_sorted)
         if k_eff < K:
             idx = torch.nn.functional.pad(idx, (0, K - k_eff))
     missing = (torch.arange(K, device=p1.device) >= lengths2[:, None])[:, None, :]  # (N, 1, K)
     padding = missing | (torch.arange(p1_size, device=p1.device) >= lengths1[:, None])[:, :, None]
     idx = idx.masked_fill(padding, 0)
-    nn = _gather_points(p2, idx) if p2_size > 0 else p2.new_zeros((n, p1_size, K, p2.shape[2]))
-    dists = _exact_dists(p1, nn, norm).masked_fill(padding, 0.0)
+    nn = gather_points(p2, idx) if p2_size > 0 else p2.new_zeros((n, p1_size, K, p2.shape[2]))
+    dists = exact_dists(p1, nn, norm).masked_fill(padding, 0.0)
     # As knn_gather(p2, idx, lengths2): only missing neighbours are zeroed.
     knn = nn.masked_fill(missing[..., None], 0.0) if return_nn else None
     return KNN(dists=dists, idx=idx, knn=knn)
@@ -323,7 +178,7 @@ def knn_gather(x: Tensor, idx: Tensor, lengths: Tensor | None = None) -> Tensor:
     lengths = _check_lengths(lengths, "lengths", n, m, x.device)
     if m == 0:
         return x.new_zeros((*idx.shape, x.shape[2]))
-    out = _gather_points(x, idx)
+    out = gather_points(x, idx)
     k = idx.shape[2]
     pad = torch.arange(k, device=x.device) >= lengths[:, None]  # (N, K)
     if bool(pad.any()):

@@ -1,0 +1,317 @@
+"""Nearest-neighbour index search (no autograd): chunked brute force and box-pruned blocks.
+
+Both strategies end with the same *exact choice*: each query point ends up with one or a
+few blocks of consecutive candidate points known to hold its K nearest, and the distances to
+those candidates are computed directly from coordinate differences (no cancellation) to pick
+the K nearest. The block choice itself uses the expanded form ``|x|^2 + |y|^2 - 2 x.y`` on
+coordinates centred on the two clouds, as one matrix product per chunk.
+
+- :func:`_brute_force` compares every query with every point, ``_CHUNK_ELEMENTS`` distances
+  at a time, keeping only per-block minima. Any K, norm 1 or 2, any dimension.
+- :func:`_pruned` (K = 1, squared L2, 3D) reorders both clouds into the leaves of a balanced
+  k-d tree (blocks of consecutive points), bounds every pair of blocks by their boxes and
+  compares only the pairs of blocks that can hold a nearest neighbour. On surface samples
+  this skips most of the work; when the bounds prune too little it hands over to the brute
+  force, so memory stays bounded either way.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+_GROUP = 32  # points per block in the brute-force block selection
+_CHUNK_ELEMENTS = 1 << 17  # distances per chunk (512 KB in float32: stays in cache)
+_PRUNE_MIN_PAIRS = 1 << 20  # below P1 * P2 of this, brute force is as fast
+_PAIR_BUDGET = 1 << 24  # most (pair, point) minima the pruned search keeps at once
+_LEAF = 48  # target points per k-d leaf in the pruned search
+_INF = float("inf")
+
+
+def _pad_to(t: Tensor, size: int, value: float = 0.0) -> Tensor:
+    """Pad dim 1 of a (N, P, ...) tensor to ``size`` with ``value``."""
+    if t.shape[1] == size:
+        return t
+    pad = [0, 0] * (t.dim() - 2) + [0, size - t.shape[1]]
+    return torch.nn.functional.pad(t, pad, value=value)
+
+
+def exact_dists(query: Tensor, cand: Tensor, norm: int) -> Tensor:
+    """Distances from (N, R, D) query points to their (N, R, C, D) candidates -> (N, R, C)."""
+    diff = query.unsqueeze(2) - cand
+    if norm == 2:
+        return (diff * diff).sum(-1)
+    return diff.abs().sum(-1)
+
+
+def gather_points(points: Tensor, idx: Tensor) -> Tensor:
+    """points (N, P, D), idx (N, R, C) long -> (N, R, C, D) with points[n, idx[n, r, c]]."""
+    n, r, c = idx.shape
+    flat = idx.reshape(n, r * c, 1).expand(-1, -1, points.shape[2])
+    return points.gather(1, flat).view(n, r, c, points.shape[2])
+
+
+def _exact_choice(query: Tensor, points: Tensor, blocks: Tensor, valid_points: Tensor,
+                  k: int, norm: int, sort: bool, group: int) -> Tensor:
+    """Choose the k nearest points among the points of the given blocks, exactly.
+
+    Args:
+        query: (N, R, D) query coordinates.
+        points: (N, Pp, D) candidate coordinates, Pp a multiple of ``group``.
+        blocks: (N, R, B) long block indices (block b holds points
+            ``b * group .. b * group + group - 1``).
+        valid_points: (N, Pp) bool, False for padding points.
+        k: neighbours to keep, ``k <= B * group``.
+        norm: 1 or 2.
+        sort: whether the k results are sorted by distance.
+        group: points per block.
+
+    Returns:
+        (N, R, k) long indices into ``points``.
+    """
+    n, r, b = blocks.shape
+    offsets = torch.arange(group, device=blocks.device)
+    cand = (blocks.unsqueeze(-1) * group + offsets).view(n, r, b * group)
+    out = []
+    step = max(1, _CHUNK_ELEMENTS * 4 // max(1, n * b * group * query.shape[2]))
+    for s in range(0, r, step):
+        c = cand[:, s:s + step]
+        d = exact_dists(query[:, s:s + step], gather_points(points, c), norm)
+        d = d.masked_fill(~valid_points.gather(1, c.reshape(n, -1)).view_as(c), _INF)
+        if k == 1:
+            pick = d.argmin(-1, keepdim=True)
+        else:
+            pick = d.topk(k, dim=-1, largest=False, sorted=sort).indices
+        out.append(c.gather(-1, pick))
+    return torch.cat(out, dim=1)
+
+
+def _augment(x: Tensor, valid: Tensor, query: bool) -> Tensor:
+    """[x, |x|^2, 1] (query) or [-2x, 1, |x|^2] (reference), |x|^2 = inf for padding: the
+    product of a query row and a reference row is the squared distance (inf if either pads)."""
+    sq = (x * x).sum(-1, keepdim=True).masked_fill(~valid[..., None], _INF)
+    one = torch.ones_like(sq)
+    return torch.cat([x, sq, one], dim=-1) if query else torch.cat([-2.0 * x, one, sq], dim=-1)
+
+
+def _brute_force(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, k: int, norm: int,
+                 sort: bool, reverse: bool) -> tuple[Tensor, Tensor | None]:
+    """Brute-force search on centred, zero-padded clouds whose sizes are multiples of _GROUP.
+
+    Returns (N, P1p, k) indices into y and, if ``reverse``, (N, P2p) indices into x.
+    """
+    n, p1p, _ = x.shape
+    p2p = y.shape[1]
+    if norm == 2:
+        xa = _augment(x, valid1, query=True)
+        ya_t = _augment(y, valid2, query=False).transpose(1, 2).contiguous()
+    nb2 = p2p // _GROUP
+    kb = min(k, nb2)
+    chunk = max(_GROUP, (_CHUNK_ELEMENTS // max(1, n * p2p)) // _GROUP * _GROUP)
+    row_blocks = []
+    col_best = col_block = None
+    if reverse:
+        col_best = torch.full((n, p2p), _INF, dtype=x.dtype, device=x.device)
+        col_block = torch.zeros((n, p2p), dtype=torch.int64, device=x.device)
+    for s in range(0, p1p, chunk):
+        rows = min(chunk, p1p - s)
+        if norm == 2:
+            d = torch.bmm(xa[:, s:s + rows], ya_t)  # (N, rows, P2p)
+        else:
+            d = torch.cdist(x[:, s:s + rows], y, p=1)
+            d = d.masked_fill(~valid2[:, None, :], _INF).masked_fill(
+                ~valid1[:, s:s + rows, None], _INF)
+        block_min = d.view(n, rows, nb2, _GROUP).amin(-1)  # (N, rows, nb2)
+        if kb == 1:
+            row_blocks.append(block_min.argmin(-1, keepdim=True))
+        else:
+            row_blocks.append(block_min.topk(kb, dim=-1, largest=False, sorted=False).indices)
+        if reverse:
+            col_min = d.view(n, rows // _GROUP, _GROUP, p2p).amin(2)  # (N, rows/G, P2p)
+            value, block = col_min.min(1)
+            better = value < col_best
+            col_best = torch.where(better, value, col_best)
+            col_block = torch.where(better, block + s // _GROUP, col_block)
+    idx12 = _exact_choice(x, y, torch.cat(row_blocks, dim=1), valid2, k, norm, sort, _GROUP)
+    idx21 = None
+    if reverse:
+        idx21 = _exact_choice(y, x, col_block.unsqueeze(-1), valid1, 1, norm, sort, _GROUP)[..., 0]
+    return idx12, idx21
+
+
+class _Blocks:
+    """A cloud reordered into the leaves of a balanced k-d tree (median splits along the
+    longest axis, one batched sort per level): ``2**levels`` blocks of ``size`` consecutive
+    points with compact bounding boxes. Padding points (invalid) sort last in their segment.
+    """
+
+    def __init__(self, points: Tensor, valid: Tensor, levels: int) -> None:
+        n, p, d = points.shape
+        self.num = 1 << levels
+        self.size = size = -(-p // self.num)
+        total = size * self.num
+        pts = _pad_to(points, total)
+        val = _pad_to(valid, total, value=False)
+        order = torch.arange(total, device=points.device).expand(n, total)
+        for level in range(levels):
+            segments = 1 << level
+            seg_size = total // segments
+            cur = pts.view(n, segments, seg_size, d)
+            cur_valid = val.view(n, segments, seg_size)
+            lo = cur.masked_fill(~cur_valid[..., None], _INF).amin(2)
+            hi = cur.masked_fill(~cur_valid[..., None], -_INF).amax(2)
+            extent = torch.where(cur_valid.any(2, keepdim=True), hi - lo, 0.0)
+            axis = extent.argmax(-1)[:, :, None, None].expand(-1, -1, seg_size, 1)
+            key = cur.gather(3, axis).squeeze(3).masked_fill(~cur_valid, _INF)
+            perm = key.argsort(dim=2)
+            pts = cur.gather(2, perm[..., None].expand(-1, -1, -1, d)).view(n, total, d)
+            val = cur_valid.gather(2, perm).view(n, total)
+            order = order.reshape(n, segments, seg_size).gather(2, perm).view(n, total)
+        self.order = order  # (N, total): padded-cloud index of each reordered point
+        self.points = pts
+        self.valid = val
+        blocks = pts.view(n, self.num, size, d)
+        block_valid = val.view(n, self.num, size, 1)
+        self.nonempty = block_valid.any(2).squeeze(2)  # (N, nb)
+        self.lo = blocks.masked_fill(~block_valid, _INF).amin(2)  # (N, nb, D); inf if empty
+        self.hi = blocks.masked_fill(~block_valid, -_INF).amax(2)
+        self.centre = torch.where(self.nonempty[..., None], 0.5 * (self.lo + self.hi), 0.0)
+
+    def unsort(self, values: Tensor, length: int) -> Tensor:
+        """(N, total) values per reordered point -> (N, length) in the original order."""
+        out = torch.empty_like(values).scatter_(1, self.order, values)  # order: a permutation
+        return out[:, :length]
+
+
+def _levels(p: int, other: int) -> int:
+    """Tree depth: leaves of about _LEAF points, at most 2**22 block pairs in all."""
+    levels = max(0, round(math.log2(max(p, 1) / _LEAF)))
+    cap = max(0, (22 - max(0, round(math.log2(max(other, 1) / _LEAF)))))
+    return min(levels, cap, 11)
+
+
+def _upper_bounds(a: _Blocks, b: _Blocks) -> Tensor:
+    """(N, nb_a) upper bound of the nearest-neighbour distance (in b) of every point of each
+    block of a: the largest distance from a point of the block to the points of the b block
+    whose box centre is nearest (-inf for empty blocks)."""
+    n, _, d = a.points.shape
+    gap = a.centre[:, :, None] - b.centre[:, None]
+    centre_dist = (gap * gap).sum(-1).masked_fill(~b.nonempty[:, None, :], _INF)
+    nearest = centre_dist.argmin(2)  # (N, nb_a)
+    cand = (nearest.unsqueeze(-1) * b.size + torch.arange(b.size, device=nearest.device))
+    cand = cand.view(n, a.num * b.size)
+    cand_pts = b.points.gather(1, cand[..., None].expand(-1, -1, d)).view(n, a.num, 1, b.size, d)
+    diff = a.points.view(n, a.num, a.size, 1, d) - cand_pts
+    dist = (diff * diff).sum(-1)  # (N, nb_a, size_a, size_b)
+    cand_valid = b.valid.gather(1, cand).view(n, a.num, 1, b.size)
+    best = dist.masked_fill(~cand_valid, _INF).amin(3)  # (N, nb_a, size_a)
+    best = best.masked_fill(~a.valid.view(n, a.num, a.size), -_INF).amax(2)
+    return best * (1.0 + 1e-5)  # slack for the rounding of the box bounds
+
+
+def _pruned(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, reverse: bool
+            ) -> tuple[Tensor, Tensor | None] | None:
+    """Box-pruned K = 1 search (squared L2, 3D) on centred clouds; None if pruning does not pay.
+
+    Returns (N, P1, 1) indices into y and, if ``reverse``, (N, P2) indices into x.
+    """
+    n, p1_size, _ = x.shape
+    p2_size = y.shape[1]
+    a = _Blocks(x, valid1, _levels(p1_size, p2_size))
+    b = _Blocks(y, valid2, _levels(p2_size, p1_size))
+    gap = torch.maximum(b.lo[:, None] - a.hi[:, :, None], a.lo[:, :, None] - b.hi[:, None])
+    lower = (gap.clamp(min=0) ** 2).sum(-1)  # (N, nb_a, nb_b) box-to-box lower bound
+    wanted = lower <= _upper_bounds(a, b)[:, :, None]
+    if reverse:
+        wanted |= lower <= _upper_bounds(b, a)[:, None, :]
+    wanted &= a.nonempty[:, :, None] & b.nonempty[:, None, :]
+    pairs = wanted.nonzero()  # (M, 3): batch, block of x, block of y
+    num_pairs = pairs.shape[0]
+    work = num_pairs * a.size * b.size
+    if work * 2 > p1_size * p2_size or num_pairs * max(a.size, b.size) > _PAIR_BUDGET:
+        return None
+    xa = _augment(a.points, a.valid, query=True).view(n * a.num, a.size, -1)
+    ya_t = _augment(b.points, b.valid, query=False).view(n * b.num, b.size, -1).transpose(1, 2)
+    row_key = pairs[:, 0] * a.num + pairs[:, 1]  # block of x, batch-global
+    col_key = pairs[:, 0] * b.num + pairs[:, 2]
+    step = max(1, _CHUNK_ELEMENTS // (a.size * b.size))
+    row_min, col_min = [], []
+    for s in range(0, num_pairs, step):
+        d = torch.bmm(xa[row_key[s:s + step]], ya_t[col_key[s:s + step]])  # (M', sa, sb)
+        row_min.append(d.amin(2))
+        if reverse:
+            col_min.append(d.amin(1))
+    big = torch.iinfo(torch.int64).max
+
+    def best_block(minima: Tensor, key: Tensor, other: Tensor, size: int, total: int) -> Tensor:
+        """Per point: the block of the other cloud whose pair gave the smallest minimum."""
+        point = (key[:, None] * size + torch.arange(size, device=key.device)).reshape(-1)
+        values = minima.reshape(-1)
+        best = values.new_full((total,), _INF).scatter_reduce(0, point, values, "amin")
+        block = torch.where(values == best[point], other.repeat_interleave(size), big)
+        out = torch.full((total,), big, dtype=torch.int64, device=key.device)
+        out = out.scatter_reduce(0, point, block, "amin")
+        return torch.where(out == big, 0, out)
+
+    blocks12 = best_block(torch.cat(row_min), row_key, pairs[:, 2], a.size, n * a.num * a.size)
+    idx = _exact_choice(a.points, b.points, blocks12.view(n, -1, 1), b.valid, 1, 2, True, b.size)
+    idx12 = a.unsort(b.order.gather(1, idx[..., 0]).clamp(max=p2_size - 1), p1_size)
+    idx21 = None
+    if reverse:
+        blocks21 = best_block(torch.cat(col_min), col_key, pairs[:, 1], b.size, n * b.num * b.size)
+        idx = _exact_choice(b.points, a.points, blocks21.view(n, -1, 1), a.valid, 1, 2, True,
+                            a.size)
+        idx21 = b.unsort(a.order.gather(1, idx[..., 0]).clamp(max=p1_size - 1), p2_size)
+    return idx12.unsqueeze(-1), idx21
+
+
+@torch.no_grad()
+def nearest_indices(p1: Tensor, p2: Tensor, lengths1: Tensor, lengths2: Tensor, k: int,
+                    norm: int, sort: bool = True, reverse: bool = False
+                    ) -> tuple[Tensor, Tensor | None]:
+    """Indices of the k nearest p2 points of every p1 point (and optionally the reverse).
+
+    Args:
+        p1: (N, P1, D) float, P1 >= 1.
+        p2: (N, P2, D) float, P2 >= 1.
+        lengths1: (N,) long valid points of each p1 cloud.
+        lengths2: (N,) long valid points of each p2 cloud.
+        k: 1 <= k <= P2.
+        norm: 1 (L1) or 2 (squared L2).
+        sort: sort the k neighbours by distance.
+        reverse: also return the nearest p1 point of every p2 point (k = 1), from the same
+            distance computations.
+
+    Returns:
+        idx12: (N, P1, k) long; entries for padded rows or beyond ``lengths2`` are arbitrary
+        (but in range).
+        idx21: (N, P2) long if ``reverse`` else None; entries for padded rows are arbitrary.
+    """
+    _, p1_size, dim = p1.shape
+    p2_size = p2.shape[1]
+    work = p1.dtype if p1.dtype in (torch.float32, torch.float64) else torch.float32
+    device = p1.device
+    valid1 = torch.arange(p1_size, device=device) < lengths1[:, None]  # (N, P1)
+    valid2 = torch.arange(p2_size, device=device) < lengths2[:, None]  # (N, P2)
+    x = p1.detach().to(work).masked_fill(~valid1[..., None], 0.0)
+    y = p2.detach().to(work).masked_fill(~valid2[..., None], 0.0)
+    # Centre both clouds on their joint mean: the expanded form then keeps its digits.
+    count = (lengths1 + lengths2).clamp(min=1).to(work)[:, None, None]
+    centre = (x.sum(1, keepdim=True) + y.sum(1, keepdim=True)) / count
+    x = (x - centre).masked_fill(~valid1[..., None], 0.0)
+    y = (y - centre).masked_fill(~valid2[..., None], 0.0)
+
+    if norm == 2 and k == 1 and dim == 3 and p1_size * p2_size >= _PRUNE_MIN_PAIRS:
+        found = _pruned(x, y, valid1, valid2, reverse)
+        if found is not None:
+            return found
+    p1p = -(-p1_size // _GROUP) * _GROUP
+    p2p = -(-p2_size // _GROUP) * _GROUP
+    idx12, idx21 = _brute_force(_pad_to(x, p1p), _pad_to(y, p2p), _pad_to(valid1, p1p, False),
+                                _pad_to(valid2, p2p, False), k, norm, sort, reverse)
+    idx12 = idx12[:, :p1_size].clamp(max=p2_size - 1)
+    if idx21 is not None:
+        idx21 = idx21[:, :p2_size].clamp(max=p1_size - 1)
+    return idx12, idx21
