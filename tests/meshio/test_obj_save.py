@@ -32,8 +32,10 @@ def test_decimal_places(tmp_path):
     verts = torch.tensor([[0.123456789, 1.0, -2.5]])
     save_obj(tmp_path / "m.obj", verts, torch.zeros(0, 3, dtype=torch.int64), decimal_places=3)
     assert (tmp_path / "m.obj").read_text() == "v 0.123 1.000 -2.500\n"
-    with pytest.raises(ValueError, match="decimal_places"):
+    with pytest.raises(ValueError, match="decimal_places must be >= 0, got -1"):
         save_obj(tmp_path / "m.obj", verts, torch.zeros(0, 3, dtype=torch.int64), decimal_places=-1)
+    with pytest.raises(TypeError, match="decimal_places must be None or an int, got float"):
+        save_obj(tmp_path / "m.obj", verts, torch.zeros(0, 3, dtype=torch.int64), decimal_places=2.0)
 
 
 def test_normals_uvs_colors_round_trip(tmp_path, sphere):
@@ -165,6 +167,11 @@ def test_gradients_and_devices_are_fine(tmp_path):
         ({"verts_uvs": torch.zeros(1, 2), "faces_uvs": torch.zeros(1, 3, dtype=torch.int64),
           "texture_map": torch.zeros(2, 2)}, ValueError, "texture_map must have shape"),
         ({"verts_colors": torch.zeros(2, 3)}, ValueError, "verts_colors must have one row"),
+        ({"verts_uvs": torch.zeros(1, 2), "faces_uvs": torch.zeros(1, 3, dtype=torch.int64),
+          "texture_map": torch.zeros(2, 2, 3, dtype=torch.uint8)}, TypeError,
+         "texture_map must be a float tensor, got torch.uint8"),
+        ({"verts_uvs": torch.zeros(1, 2), "faces_uvs": torch.zeros(1, 3, dtype=torch.int64),
+          "texture_map": np.zeros((2, 2, 3))}, TypeError, "texture_map must be a torch.Tensor"),
         ({"f": 3}, TypeError, "f must be a path"),
     ],
 )

@@ -195,11 +195,13 @@ def save_obj(
     if normals is not None and verts_normals is not None:
         raise TypeError("give normals or its alias verts_normals, not both")
     normals = verts_normals if normals is None else normals
-    if decimal_places is not None and (
-        isinstance(decimal_places, bool) or not isinstance(decimal_places, int)
-        or decimal_places < 0
-    ):
-        raise ValueError(f"decimal_places must be None or an int >= 0, got {decimal_places!r}")
+    if decimal_places is not None:
+        if isinstance(decimal_places, bool) or not isinstance(decimal_places, int):
+            raise TypeError(
+                f"decimal_places must be None or an int, got {type(decimal_places).__name__}"
+            )
+        if decimal_places < 0:
+            raise ValueError(f"decimal_places must be >= 0, got {decimal_places}")
     fmt = "%.9g" if decimal_places is None else f"%.{decimal_places}f"
 
     v = _tensor(verts, "verts", 3, floating=True)
@@ -230,8 +232,10 @@ def save_obj(
             )
     image = None
     if texture_map is not None:
-        if not isinstance(texture_map, torch.Tensor) or not texture_map.is_floating_point():
-            raise TypeError(f"texture_map must be a float tensor, got {texture_map!r:.60}")
+        if not isinstance(texture_map, torch.Tensor):
+            raise TypeError(f"texture_map must be a torch.Tensor, got {type(texture_map).__name__}")
+        if not texture_map.is_floating_point():
+            raise TypeError(f"texture_map must be a float tensor, got {texture_map.dtype}")
         if texture_map.ndim != 3 or texture_map.shape[2] != 3 or texture_map.numel() == 0:
             raise ValueError(
                 f"texture_map must have shape (H, W, 3), got {tuple(texture_map.shape)}"
