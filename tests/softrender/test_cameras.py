@@ -280,3 +280,25 @@ def test_custom_projection_matrix_k():
     torch.testing.assert_close(with_k.transform_points(pts), ortho.transform_points(pts))
     with pytest.raises(ValueError, match="K must have shape"):
         FoVPerspectiveCameras(K=torch.eye(3))
+
+
+def test_unproject_points_round_trip():
+    R, T = look_at_view_transform(2.5, torch.tensor([15.0, -20.0]), torch.tensor([25.0, 100.0]))
+    pts = (torch.rand(2, 6, 3, generator=torch.Generator().manual_seed(3)) - 0.5).to(F64)
+    for cams in (
+        FoVPerspectiveCameras(znear=0.5, R=R, T=T).to(F64),
+        FoVOrthographicCameras(znear=0.1, zfar=5.0, R=R, T=T).to(F64),
+    ):
+        ndc = cams.transform_points(pts)
+        depth = cams.get_world_to_view_transform().transform_points(pts)[..., 2:]
+        xy_depth = torch.cat([ndc[..., :2], depth], dim=-1)
+        torch.testing.assert_close(cams.unproject_points(xy_depth), pts)
+        torch.testing.assert_close(cams.unproject_points(ndc, scaled_depth_input=True), pts)
+        view = cams.unproject_points(xy_depth, world_coordinates=False)
+        torch.testing.assert_close(view[..., 2:], depth)
+    # unbatched input with a single camera keeps (P, 3)
+    one = FoVPerspectiveCameras(T=((0.0, 0.0, 3.0),))
+    p = torch.tensor([[0.1, 0.2, 0.3]])
+    ndc = one.transform_points(p)
+    xy_depth = torch.cat([ndc[:, :2], p[:, 2:] + 3.0], dim=-1)
+    torch.testing.assert_close(one.unproject_points(xy_depth), p)

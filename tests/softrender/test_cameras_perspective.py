@@ -173,3 +173,19 @@ def test_custom_calibration_matrix_k():
     torch.testing.assert_close(
         with_k.transform_points_screen(pts), torch.tensor([[10.0 - 4.0, 12.0 + 1.5, 0.5]])
     )
+
+
+def test_unproject_points_round_trip():
+    R, T = look_at_view_transform(3.0, 10.0, 40.0)
+    cams = PerspectiveCameras(
+        focal_length=((30.0, 25.0),),
+        principal_point=((12.0, 9.0),),
+        in_ndc=False,
+        image_size=(24, 32),
+        R=R,
+        T=T,
+    ).to(F64)
+    pts = torch.rand(5, 3, dtype=F64) - 0.5
+    proj = cams.transform_points(pts)
+    depth = cams.get_world_to_view_transform().transform_points(pts)[:, 2:]
+    torch.testing.assert_close(cams.unproject_points(torch.cat([proj[:, :2], depth], 1)), pts)

@@ -100,7 +100,7 @@ class _LightsBase(BatchedParams):
 
 
 class PointLights(_LightsBase):
-    """Point lights at ``location`` (PyTorch3D's defaults: white-ish, above the origin).
+    """Point lights at ``location`` (defaults as PyTorch3D's: grey, at (0, 1, 0)).
 
     Args:
         ambient_color, diffuse_color, specular_color: ``(N, 3)`` or ``(3,)`` RGB.

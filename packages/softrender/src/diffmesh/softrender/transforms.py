@@ -162,7 +162,7 @@ class Transform3d:
             transform has batch 1.
         """
         batched, matrix = self._prepare(points, "points")
-        out = batched @ matrix[:, :3, :] + matrix[:, 3:, :]
+        out = torch.matmul(batched, matrix[:, :3, :]).add_(matrix[:, 3:, :])
         w = out[..., 3:]
         if eps is not None:
             sign = torch.where(w >= 0, 1.0, -1.0).to(w.dtype)

@@ -260,6 +260,45 @@ class CamerasBase(BatchedParams):
         to_screen = get_ndc_to_screen_transform(self, with_xyflip=with_xyflip, image_size=size)
         return to_screen.transform_points(points_ndc, eps=eps)
 
+    def unproject_points(
+        self,
+        xy_depth: torch.Tensor,
+        world_coordinates: bool = True,
+        scaled_depth_input: bool = False,
+    ) -> torch.Tensor:
+        """Inverse of ``transform_points``: projection-space x, y and a depth -> points.
+
+        Args:
+            xy_depth: ``(P, 3)`` or ``(N, P, 3)`` float: x, y in the projection space
+                (NDC, or the screen-space camera's units) and the view-space depth z
+                (or, with ``scaled_depth_input``, the projected depth).
+            world_coordinates: return world points (else view-space points).
+            scaled_depth_input: whether the third column is already the projected
+                depth (e.g. NDC z in [0, 1] for FoV cameras).
+
+        Returns:
+            Same shape rules as ``transform_points``.
+        """
+        projection = self.get_projection_transform()
+        if scaled_depth_input:
+            xy_sdepth = xy_depth
+        else:
+            if xy_depth.ndim not in (2, 3) or xy_depth.shape[-1] != 3:
+                raise ValueError(
+                    f"xy_depth must have shape (P, 3) or (N, P, 3), got {tuple(xy_depth.shape)}"
+                )
+            batched = xy_depth if xy_depth.ndim == 3 else xy_depth[None]
+            # projected depth = (M22 z + M32) / (M23 z + M33) for row-vector M.
+            m = projection.get_matrix().to(batched.dtype)[:, None]
+            z = batched[..., 2:3]
+            depth = (m[..., 2, 2:3] * z + m[..., 3, 2:3]) / (m[..., 2, 3:4] * z + m[..., 3, 3:4])
+            xy = batched[..., :2].expand(len(depth), -1, -1)
+            xy_sdepth = torch.cat([xy, depth], dim=-1)
+            if xy_depth.ndim == 2 and len(xy_sdepth) == 1:
+                xy_sdepth = xy_sdepth[0]
+        transform = self.get_full_projection_transform() if world_coordinates else projection
+        return transform.inverse().transform_points(xy_sdepth)
+
     # --------------------------------------------------------------- queries
     def get_camera_center(self) -> torch.Tensor:
         """Camera positions in world coordinates, ``C = -T @ R^T``.
