@@ -302,3 +302,18 @@ def test_unproject_points_round_trip():
     ndc = one.transform_points(p)
     xy_depth = torch.cat([ndc[:, :2], p[:, 2:] + 3.0], dim=-1)
     torch.testing.assert_close(one.unproject_points(xy_depth), p)
+
+
+def test_image_size_validation():
+    cams = FoVPerspectiveCameras(T=((0.0, 0.0, 3.0),))
+    pts = torch.zeros(1, 3)
+    with pytest.raises(ValueError, match="image_size"):
+        cams.transform_points_screen(pts, image_size=(0, 16))
+    with pytest.raises(ValueError, match="image_size"):
+        cams.transform_points_screen(pts, image_size=(16, 16, 3))
+    with pytest.raises(ValueError, match="image_size"):
+        cams.transform_points_screen(pts, image_size=torch.ones(3, 2) * 8)
+    with pytest.raises(TypeError, match="image_size"):
+        cams.transform_points_screen(pts, image_size="large")
+    with pytest.raises(ValueError, match="xy_depth"):
+        cams.unproject_points(torch.zeros(4, 2))

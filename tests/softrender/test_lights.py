@@ -361,3 +361,10 @@ def test_gradcheck_every_input(kind, shininess):
         return lights.diffuse(n, p), lights.specular(n, p, cam, shin)
 
     assert torch.autograd.gradcheck(fn, tuple(args))
+
+
+def test_point_light_diffuse_needs_points():
+    with pytest.raises(ValueError, match="points"):
+        PointLights().diffuse(torch.ones(4, 3))
+    # a directional light ignores them
+    assert DirectionalLights().diffuse(torch.ones(4, 3)).shape == (4, 3)

@@ -170,3 +170,12 @@ def test_validation_errors():
         look_at_view_transform(dist=torch.ones(2, 2))
     with pytest.raises(TypeError, match="elev"):
         look_at_view_transform(elev="high")
+
+
+def test_batch_mixing_pole_and_regular_cameras():
+    R, T = look_at_view_transform(2.0, [0.0, 90.0, 45.0, -90.0], [30.0, 0.0, 60.0, 0.0])
+    _assert_rotation(R)
+    for i, (e, a) in enumerate([(0.0, 30.0), (90.0, 0.0), (45.0, 60.0), (-90.0, 0.0)]):
+        Ri, Ti = look_at_view_transform(2.0, e, a)
+        torch.testing.assert_close(R[i], Ri[0])
+        torch.testing.assert_close(T[i], Ti[0])
