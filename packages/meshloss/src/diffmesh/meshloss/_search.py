@@ -26,7 +26,7 @@ _GROUP = 32  # points per block in the brute-force block selection
 _CHUNK_ELEMENTS = 1 << 17  # distances per chunk (512 KB in float32: stays in cache)
 _PRUNE_MIN_PAIRS = 1 << 20  # below P1 * P2 of this, brute force is as fast
 _PAIR_BUDGET = 1 << 24  # most (pair, point) minima the pruned search keeps at once
-_LEAF = 48  # target points per k-d leaf in the pruned search
+_LEAF = 64  # target points per k-d leaf in the pruned search
 _INF = float("inf")
 
 
@@ -72,13 +72,20 @@ def _exact_choice(query: Tensor, points: Tensor, blocks: Tensor, valid_points: T
         (N, R, k) long indices into ``points``.
     """
     n, r, b = blocks.shape
+    dim = query.shape[2]
     offsets = torch.arange(group, device=blocks.device)
     cand = (blocks.unsqueeze(-1) * group + offsets).view(n, r, b * group)
+    # Coordinate planes (N, D, P): the distance is a sum of D contiguous planes.
+    planes = points.transpose(1, 2)
+    query_planes = query.transpose(1, 2).unsqueeze(-1)  # (N, D, R, 1)
     out = []
-    step = max(1, _CHUNK_ELEMENTS * 4 // max(1, n * b * group * query.shape[2]))
+    step = max(1, _CHUNK_ELEMENTS * 4 // max(1, n * b * group * dim))
     for s in range(0, r, step):
         c = cand[:, s:s + step]
-        d = exact_dists(query[:, s:s + step], gather_points(points, c), norm)
+        rows = c.shape[1]
+        cand_planes = planes.gather(2, c.reshape(n, 1, -1).expand(-1, dim, -1))
+        diff = query_planes[:, :, s:s + step] - cand_planes.view(n, dim, rows, -1)
+        d = (diff * diff).sum(1) if norm == 2 else diff.abs().sum(1)
         d = d.masked_fill(~valid_points.gather(1, c.reshape(n, -1)).view_as(c), _INF)
         if k == 1:
             pick = d.argmin(-1, keepdim=True)
@@ -144,7 +151,11 @@ def _brute_force(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, k: int, n
 class _Blocks:
     """A cloud reordered into the leaves of a balanced k-d tree (median splits along the
     longest axis, one batched sort per level): ``2**levels`` blocks of ``size`` consecutive
-    points with compact bounding boxes. Padding points (invalid) sort last in their segment.
+    points with compact bounding boxes.
+
+    Invalid points (padding) must already hold the coordinates of a valid point of their
+    cloud: they then never enlarge the cloud's box, and any box holding them still bounds its
+    valid points, so no masking is needed while building.
     """
 
     def __init__(self, points: Tensor, valid: Tensor, levels: int) -> None:
@@ -152,32 +163,27 @@ class _Blocks:
         self.num = 1 << levels
         self.size = size = -(-p // self.num)
         total = size * self.num
-        pts = _pad_to(points, total)
+        pts = torch.cat([points, points[:, :1].expand(-1, total - p, -1)], dim=1)
         val = _pad_to(valid, total, value=False)
         order = torch.arange(total, device=points.device).expand(n, total)
         for level in range(levels):
             segments = 1 << level
             seg_size = total // segments
             cur = pts.view(n, segments, seg_size, d)
-            cur_valid = val.view(n, segments, seg_size)
-            lo = cur.masked_fill(~cur_valid[..., None], _INF).amin(2)
-            hi = cur.masked_fill(~cur_valid[..., None], -_INF).amax(2)
-            extent = torch.where(cur_valid.any(2, keepdim=True), hi - lo, 0.0)
+            extent = cur.amax(2) - cur.amin(2)  # (N, segments, D)
             axis = extent.argmax(-1)[:, :, None, None].expand(-1, -1, seg_size, 1)
-            key = cur.gather(3, axis).squeeze(3).masked_fill(~cur_valid, _INF)
-            perm = key.argsort(dim=2)
+            perm = cur.gather(3, axis).squeeze(3).argsort(dim=2)
             pts = cur.gather(2, perm[..., None].expand(-1, -1, -1, d)).view(n, total, d)
-            val = cur_valid.gather(2, perm).view(n, total)
+            val = val.view(n, segments, seg_size).gather(2, perm).view(n, total)
             order = order.reshape(n, segments, seg_size).gather(2, perm).view(n, total)
         self.order = order  # (N, total): padded-cloud index of each reordered point
         self.points = pts
         self.valid = val
         blocks = pts.view(n, self.num, size, d)
-        block_valid = val.view(n, self.num, size, 1)
-        self.nonempty = block_valid.any(2).squeeze(2)  # (N, nb)
-        self.lo = blocks.masked_fill(~block_valid, _INF).amin(2)  # (N, nb, D); inf if empty
-        self.hi = blocks.masked_fill(~block_valid, -_INF).amax(2)
-        self.centre = torch.where(self.nonempty[..., None], 0.5 * (self.lo + self.hi), 0.0)
+        self.nonempty = val.view(n, self.num, size).any(2)  # (N, nb)
+        self.lo = blocks.amin(2)  # (N, nb, D)
+        self.hi = blocks.amax(2)
+        self.centre = 0.5 * (self.lo + self.hi)
 
     def unsort(self, values: Tensor, length: int) -> Tensor:
         """(N, total) values per reordered point -> (N, length) in the original order."""
@@ -192,23 +198,23 @@ def _levels(p: int, other: int) -> int:
     return min(levels, cap, 11)
 
 
-def _upper_bounds(a: _Blocks, b: _Blocks) -> Tensor:
+def _upper_bounds(a: _Blocks, b: _Blocks, xa: Tensor, ya_t: Tensor, slack: Tensor) -> Tensor:
     """(N, nb_a) upper bound of the nearest-neighbour distance (in b) of every point of each
-    block of a: the largest distance from a point of the block to the points of the b block
-    whose box centre is nearest (-inf for empty blocks)."""
-    n, _, d = a.points.shape
+    block of a: the largest distance from a valid point of the block to the valid points of
+    the b block whose box centre is nearest (-inf for blocks without valid points).
+
+    ``xa`` (N * nb_a, size_a, D + 2) and ``ya_t`` (N * nb_b, D + 2, size_b) are the augmented
+    blocks (see :func:`_augment`); ``slack`` (N, 1) covers their rounding error.
+    """
+    n = a.points.shape[0]
     gap = a.centre[:, :, None] - b.centre[:, None]
     centre_dist = (gap * gap).sum(-1).masked_fill(~b.nonempty[:, None, :], _INF)
     nearest = centre_dist.argmin(2)  # (N, nb_a)
-    cand = (nearest.unsqueeze(-1) * b.size + torch.arange(b.size, device=nearest.device))
-    cand = cand.view(n, a.num * b.size)
-    cand_pts = b.points.gather(1, cand[..., None].expand(-1, -1, d)).view(n, a.num, 1, b.size, d)
-    diff = a.points.view(n, a.num, a.size, 1, d) - cand_pts
-    dist = (diff * diff).sum(-1)  # (N, nb_a, size_a, size_b)
-    cand_valid = b.valid.gather(1, cand).view(n, a.num, 1, b.size)
-    best = dist.masked_fill(~cand_valid, _INF).amin(3)  # (N, nb_a, size_a)
+    nearest = nearest + torch.arange(n, device=nearest.device)[:, None] * b.num
+    dist = torch.bmm(xa, ya_t[nearest.view(-1)])  # (N * nb_a, size_a, size_b), inf if padding
+    best = dist.amin(2).view(n, a.num, a.size)
     best = best.masked_fill(~a.valid.view(n, a.num, a.size), -_INF).amax(2)
-    return best * (1.0 + 1e-5)  # slack for the rounding of the box bounds
+    return best * (1.0 + 1e-5) + slack
 
 
 def _pruned(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, reverse: bool
@@ -221,19 +227,24 @@ def _pruned(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, reverse: bool
     p2_size = y.shape[1]
     a = _Blocks(x, valid1, _levels(p1_size, p2_size))
     b = _Blocks(y, valid2, _levels(p2_size, p1_size))
+    xa = _augment(a.points, a.valid, query=True).view(n * a.num, a.size, -1)
+    ya_t = _augment(b.points, b.valid, query=False).view(n * b.num, b.size, -1).transpose(1, 2)
+    # The expanded form errs by a few ulps of |x|^2 + |y|^2: widen the upper bounds by that.
+    radius = torch.maximum(a.points.abs().amax((1, 2)), b.points.abs().amax((1, 2)))[:, None]
+    slack = 64.0 * torch.finfo(x.dtype).eps * 3.0 * radius * radius
     gap = torch.maximum(b.lo[:, None] - a.hi[:, :, None], a.lo[:, :, None] - b.hi[:, None])
     lower = (gap.clamp(min=0) ** 2).sum(-1)  # (N, nb_a, nb_b) box-to-box lower bound
-    wanted = lower <= _upper_bounds(a, b)[:, :, None]
+    wanted = lower <= _upper_bounds(a, b, xa, ya_t, slack)[:, :, None]
     if reverse:
-        wanted |= lower <= _upper_bounds(b, a)[:, None, :]
+        xa_b = _augment(b.points, b.valid, query=True).view(n * b.num, b.size, -1)
+        ya_t_a = _augment(a.points, a.valid, query=False).view(n * a.num, a.size, -1)
+        wanted |= lower <= _upper_bounds(b, a, xa_b, ya_t_a.transpose(1, 2), slack)[:, None, :]
     wanted &= a.nonempty[:, :, None] & b.nonempty[:, None, :]
     pairs = wanted.nonzero()  # (M, 3): batch, block of x, block of y
     num_pairs = pairs.shape[0]
     work = num_pairs * a.size * b.size
     if work * 2 > p1_size * p2_size or num_pairs * max(a.size, b.size) > _PAIR_BUDGET:
         return None
-    xa = _augment(a.points, a.valid, query=True).view(n * a.num, a.size, -1)
-    ya_t = _augment(b.points, b.valid, query=False).view(n * b.num, b.size, -1).transpose(1, 2)
     row_key = pairs[:, 0] * a.num + pairs[:, 1]  # block of x, batch-global
     col_key = pairs[:, 0] * b.num + pairs[:, 2]
     step = max(1, _CHUNK_ELEMENTS // (a.size * b.size))
@@ -304,7 +315,9 @@ def nearest_indices(p1: Tensor, p2: Tensor, lengths1: Tensor, lengths2: Tensor, 
     y = (y - centre).masked_fill(~valid2[..., None], 0.0)
 
     if norm == 2 and k == 1 and dim == 3 and p1_size * p2_size >= _PRUNE_MIN_PAIRS:
-        found = _pruned(x, y, valid1, valid2, reverse)
+        # Padding takes the coordinates of a valid point of its cloud (see _Blocks).
+        found = _pruned(torch.where(valid1[..., None], x, x[:, :1]),
+                        torch.where(valid2[..., None], y, y[:, :1]), valid1, valid2, reverse)
         if found is not None:
             return found
     p1p = -(-p1_size // _GROUP) * _GROUP

@@ -6,8 +6,6 @@ import torch
 from diffmesh.meshcore import Meshes
 from torch import Tensor
 
-from ._cache import cached
-
 __all__ = ["mesh_edge_loss"]
 
 
@@ -16,7 +14,7 @@ def _edge_weights(meshes: Meshes, dtype: torch.dtype) -> Tensor:
     def compute() -> Tensor:
         counts = meshes.num_edges_per_mesh().to(dtype)
         return 1.0 / counts.clamp(min=1)[meshes.edges_packed_to_mesh_idx()]
-    return cached(meshes.topology, ("edge_weights", dtype), compute)
+    return meshes.topology.derived(("meshloss", "edge_weights", dtype), compute)
 
 
 def mesh_edge_loss(meshes: Meshes, target_length: float = 0.0) -> Tensor:

@@ -8,8 +8,6 @@ import torch
 from diffmesh.meshcore import Meshes
 from torch import Tensor
 
-from ._cache import cached
-
 __all__ = ["cot_laplacian", "mesh_laplacian_smoothing"]
 
 _METHODS = ("uniform", "cot", "cotcurv")
@@ -96,7 +94,7 @@ def _uniform_operator(meshes: Meshes, dtype: torch.dtype) -> tuple[_Directed, Te
         degree = torch.bincount(rows, minlength=meshes.verts_packed().shape[0]).to(dtype)
         inv_degree = torch.where(degree > 0, 1.0 / degree.clamp(min=1), 0.0)
         return _Directed(rows, cols), inv_degree.unsqueeze(1)
-    return cached(meshes.topology, ("uniform_laplacian", dtype), compute)
+    return meshes.topology.derived(("meshloss", "uniform_laplacian", dtype), compute)
 
 
 def _vertex_weights(meshes: Meshes, dtype: torch.dtype) -> Tensor:
@@ -104,7 +102,7 @@ def _vertex_weights(meshes: Meshes, dtype: torch.dtype) -> Tensor:
     def compute() -> Tensor:
         counts = meshes.num_verts_per_mesh().to(dtype).clamp(min=1)
         return (1.0 / counts)[meshes.verts_packed_to_mesh_idx()]
-    return cached(meshes.topology, ("vertex_weights", dtype), compute)
+    return meshes.topology.derived(("meshloss", "vertex_weights", dtype), compute)
 
 
 def _safe_row_norm(x: Tensor) -> Tensor:
@@ -158,7 +156,7 @@ def mesh_laplacian_smoothing(meshes: Meshes, method: str = "uniform") -> Tensor:
         term = neighbours * inv_degree - verts
     else:
         faces = meshes.faces_packed()
-        pairs = cached(meshes.topology, "cot_pairs", lambda: _cot_pairs(faces))
+        pairs = meshes.topology.derived(("meshloss", "cot_pairs"), lambda: _cot_pairs(faces))
         with torch.no_grad():
             cot, area = _cot_weights(verts, faces)
             weights = cot.t().reshape(-1).repeat(2)

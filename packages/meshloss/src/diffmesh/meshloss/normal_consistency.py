@@ -9,8 +9,6 @@ import torch.nn.functional as F
 from diffmesh.meshcore import Meshes
 from torch import Tensor
 
-from ._cache import cached
-
 __all__ = ["mesh_normal_consistency"]
 
 
@@ -52,7 +50,7 @@ def _face_pairs(meshes: Meshes) -> _FacePairs:
         edges = meshes.edges_packed()
         return _FacePairs(edges[edge, 0], edges[edge, 1], opposite[first], opposite[second],
                           meshes.edges_packed_to_mesh_idx()[edge])
-    return cached(meshes.topology, "face_pairs", compute)
+    return meshes.topology.derived(("meshloss", "face_pairs"), compute)
 
 
 def _pair_weights(meshes: Meshes, dtype: torch.dtype) -> Tensor:
@@ -61,7 +59,7 @@ def _pair_weights(meshes: Meshes, dtype: torch.dtype) -> Tensor:
         mesh_idx = _face_pairs(meshes).mesh_idx
         counts = torch.bincount(mesh_idx, minlength=len(meshes)).to(dtype)
         return 1.0 / counts.clamp(min=1)[mesh_idx]
-    return cached(meshes.topology, ("pair_weights", dtype), compute)
+    return meshes.topology.derived(("meshloss", "pair_weights", dtype), compute)
 
 
 def mesh_normal_consistency(meshes: Meshes) -> Tensor:
