@@ -4,7 +4,7 @@ A *pair* is one (pixel, face) combination that the rasterizer keeps: the face co
 pixel centre, or the pixel centre lies within ``blur_radius`` (squared NDC distance) of the
 face. Pairs are never produced as a dense pixels x faces product: every face only visits
 the pixels inside its screen bounding box grown by ``sqrt(blur_radius)``. Faces are grouped
-by the size of that box and evaluated as (faces, cells) grids of about ``_CHUNK_PAIRS``
+by the size of that box and evaluated as (cells, faces) grids of about ``_CHUNK_PAIRS``
 candidates, so per-face constants broadcast instead of being gathered per candidate and
 the temporaries stay cache-sized. Each face's pairs are contiguous in the output.
 
@@ -25,7 +25,8 @@ import torch
 __all__ = ["PairGeometry", "ndc_pixel_centers", "select_pairs"]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
-_CHUNK_PAIRS = 1 << 15  # candidates evaluated at once: keeps the temporaries in cache
+_CHUNK_PAIRS = 1 << 18  # candidates evaluated at once: bounds the temporaries
+_BUCKETS_PER_OCTAVE = 1.0  # face groups by box size: at most 2x padding, few groups
 
 
 def ndc_pixel_centers(size: int, other: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -174,10 +175,10 @@ def _eval_candidates(
     clip_barycentric_coords: bool,
     degenerate: bool,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Evaluate candidate pairs: per-face constants ``t`` (19, m, 1), pixel centres (m, S).
+    """Evaluate candidate pairs: per-face constants ``t`` (19, 1, m), pixel centres (S, m).
 
     Returns:
-        (keep (m, S) bool, rows): (m, S) tensors qx, qy, bary0 (3), [bary1 (3) when
+        (keep (S, m) bool, rows): (S, m) tensors qx, qy, bary0 (3), [bary1 (3) when
         perspective-correcting], [bary (3) when clipping], zbuf, dists, edge, t, rx, ry.
     """
     x0, y0, z0, x1, y1, z1, x2, y2, z2 = t[:9]
@@ -260,9 +261,9 @@ def select_pairs(
         return PairGeometry(**_empty_pairs(dtype, device))
     table, degenerate = _face_table(fv[faces])
     mesh_of = face_to_mesh[faces]
-    # Faces are grouped by candidate count (ratio <= 2**(1/3) within a group) and laid out
+    # Faces are grouped by candidate count (see _BUCKETS_PER_OCTAVE) and laid out
     # as (faces, S) grids: per-face constants broadcast along S, no per-candidate gathers.
-    bucket = torch.floor(torch.log2(counts.double()) * 3.0).long()
+    bucket = torch.floor(torch.log2(counts.double()) * _BUCKETS_PER_OCTAVE).long()
     order = torch.sort(bucket, stable=True).indices
     _, sizes = torch.unique_consecutive(bucket[order], return_counts=True)
     chunks: list[torch.Tensor] = []
@@ -276,22 +277,29 @@ def select_pairs(
         per_chunk = max(_CHUNK_PAIRS // width_s, 1)
         for lo in range(0, size, per_chunk):
             rows_f = members[lo : lo + per_chunk]
-            j = torch.arange(width_s, device=device)[None, :]
-            w = nx[rows_f][:, None]
+            m = rows_f.shape[0]
+            # (cells, faces) layout: the long axis is innermost, per-face values broadcast along it
+            j = torch.arange(width_s, device=device)[:, None]
+            w = nx[rows_f][None, :]
             q = torch.div(j, w, rounding_mode="floor")
-            xi = (x_lo[rows_f][:, None] + (j - q * w)).clamp_(max=width - 1)
-            yi = (y_lo[rows_f][:, None] + q).clamp_(max=height - 1)
-            t = table.index_select(1, rows_f)[:, :, None]
+            xi = (x_lo[rows_f][None, :] + (j - q * w)).clamp_(max=width - 1)
+            yi = (y_lo[rows_f][None, :] + q).clamp_(max=height - 1)
+            t = table.index_select(1, rows_f)[:, None, :]
             keep, rows = _eval_candidates(
                 t, xs[xi], ys[yi], blur_radius, perspective_correct, clip_barycentric_coords,
                 bool(degenerate[rows_f].any()),
             )
-            keep &= j < counts[rows_f][:, None]  # grid cells past the face's box
-            idx = keep.reshape(-1).nonzero().squeeze(1)
-            pix = (mesh_of[rows_f][:, None] * height + yi) * width + xi
-            chunks.append(torch.stack(rows).reshape(len(rows), -1).index_select(1, idx))
+            keep &= j < counts[rows_f][None, :]  # grid cells past the face's box
+            # kept cells in face-major order, so that each face's pairs are contiguous
+            nz = keep.t().nonzero()
+            idx = nz[:, 1] * m + nz[:, 0]
+            out = xs.new_empty(len(rows), idx.shape[0])  # every row is written below
+            for r, row in enumerate(rows):
+                torch.index_select(row.reshape(-1), 0, idx, out=out[r])
+            chunks.append(out)
+            pix = (mesh_of[rows_f][None, :] * height + yi) * width + xi
             chunk_pix.append(pix.reshape(-1).index_select(0, idx))
-            chunk_faces.append(faces[rows_f].index_select(0, torch.div(idx, width_s, rounding_mode="floor")))
+            chunk_faces.append(faces[rows_f].index_select(0, nz[:, 0]))
     data = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
     face = torch.cat(chunk_faces) if len(chunk_faces) > 1 else chunk_faces[0]
     pix = torch.cat(chunk_pix) if len(chunk_pix) > 1 else chunk_pix[0]
