@@ -20,8 +20,6 @@ from ._raster_pairs import PairGeometry, select_pairs
 __all__ = ["rasterize_pairs"]
 
 _EPS = 1e-8
-_EDGE_A = (0, 0, 1)  # first vertex of edges (0, 1), (0, 2), (1, 2)
-_EDGE_B = (1, 2, 2)  # second vertex
 
 
 def _clip_backward(bary1: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -160,13 +158,12 @@ class _RasterizePairs(torch.autograd.Function):
         u = gd[:, None] * edge_r
         ub = edge_t[:, None] * u
         ua = u - ub
-        pairs = face.shape[0]
-        a_idx = torch.tensor(_EDGE_A, device=face.device)[edge]
-        b_idx = torch.tensor(_EDGE_B, device=face.device)[edge]
-        g_dist = fv.new_zeros(pairs, 3, 2)
-        g_dist.scatter_(1, a_idx[:, None, None].expand(pairs, 1, 2), ua[:, None, :])
-        g_dist.scatter_add_(1, b_idx[:, None, None].expand(pairs, 1, 2), ub[:, None, :])
-        channels = torch.cat((g, g * qx[:, None], g * qy[:, None], g_dist.reshape(pairs, 6), g_z), dim=1)
+        # edge 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2): v0 takes ua on edges 0 and 1, v1 takes
+        # ub on edge 0 and ua on edge 2, v2 takes ub on edges 1 and 2
+        on0 = (edge == 0).to(u.dtype)[:, None]
+        on2 = (edge == 2).to(u.dtype)[:, None]
+        g_dist = torch.cat((ua * (1.0 - on2), ub * on0 + ua * on2, ub * (1.0 - on0)), dim=1)
+        channels = torch.cat((g, g * qx[:, None], g * qy[:, None], g_dist, g_z), dim=1)
         sums = _face_sums(face, channels, num_faces)
         grad_fv[..., :2] = _barycentric_vertex_grad(fv, sums[:, 0:3], sums[:, 3:6], sums[:, 6:9])
         grad_fv[..., :2] += sums[:, 9:15].reshape(num_faces, 3, 2)

@@ -122,18 +122,19 @@ def _face_filter(
 
 
 def _edge_distance(
-    px: torch.Tensor, py: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor, bx: torch.Tensor,
-    by: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, l2: torch.Tensor, degenerate: bool,
+    px: torch.Tensor, py: torch.Tensor, pax: torch.Tensor, pay: torch.Tensor, ax: torch.Tensor,
+    ay: torch.Tensor, bx: torch.Tensor, by: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor,
+    l2: torch.Tensor, degenerate: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Squared distance from pixel centres to segments (a, b), PyTorch3D's arithmetic.
 
-    ``dx, dy`` are ``b - a`` and ``l2 = dx * dx + dy * dy`` (computed per face).
+    ``pax, pay`` are ``p - a``; ``dx, dy`` are ``b - a`` and ``l2 = dx * dx + dy * dy``.
 
     Returns:
         (dist, t, rx, ry): squared distance, clamped segment parameter, and nearest point
         minus pixel centre. A degenerate segment (length^2 <= 1e-8) measures to ``b``.
     """
-    t = ((dx * (px - ax) + dy * (py - ay)) / l2).clamp_(0.0, 1.0)
+    t = ((dx * pax + dy * pay) / l2).clamp_(0.0, 1.0)
     rx = (ax + t * dx) - px
     ry = (ay + t * dy) - py
     if degenerate:
@@ -184,9 +185,10 @@ def _eval_candidates(
     x0, y0, z0, x1, y1, z1, x2, y2, z2 = t[:9]
     area = t[_AREA]
     # e0 = EdgeFunction(p, v1, v2), e1 = EdgeFunction(p, v2, v0), e2 = EdgeFunction(p, v0, v1)
-    w0 = ((px - x1) * t[_D21Y] - (py - y1) * t[_D21X]) / area
+    px0, py0, px1, py1 = px - x0, py - y0, px - x1, py - y1  # shared with the edge distances
+    w0 = (px1 * t[_D21Y] - py1 * t[_D21X]) / area
     w1 = ((px - x2) * t[_D02Y] - (py - y2) * t[_D02X]) / area
-    w2 = ((px - x0) * t[_D10Y] - (py - y0) * t[_D10X]) / area
+    w2 = (px0 * t[_D10Y] - py0 * t[_D10X]) / area
     b0 = (w0, w1, w2)
     if perspective_correct:
         p0, p1, p2 = w0 * z1 * z2, w1 * z0 * z2, w2 * z0 * z1
@@ -201,9 +203,15 @@ def _eval_candidates(
     else:
         b2 = b1
     zbuf = b2[0] * z0 + b2[1] * z1 + b2[2] * z2
-    d01, t01, rx01, ry01 = _edge_distance(px, py, x0, y0, x1, y1, t[_D10X], t[_D10Y], t[_L01], degenerate)
-    d02, t02, rx02, ry02 = _edge_distance(px, py, x0, y0, x2, y2, -t[_D02X], -t[_D02Y], t[_L02], degenerate)
-    d12, t12, rx12, ry12 = _edge_distance(px, py, x1, y1, x2, y2, t[_D21X], t[_D21Y], t[_L12], degenerate)
+    d01, t01, rx01, ry01 = _edge_distance(
+        px, py, px0, py0, x0, y0, x1, y1, t[_D10X], t[_D10Y], t[_L01], degenerate
+    )
+    d02, t02, rx02, ry02 = _edge_distance(
+        px, py, px0, py0, x0, y0, x2, y2, -t[_D02X], -t[_D02Y], t[_L02], degenerate
+    )
+    d12, t12, rx12, ry12 = _edge_distance(
+        px, py, px1, py1, x1, y1, x2, y2, t[_D21X], t[_D21Y], t[_L12], degenerate
+    )
     # nearest edge, first minimum wins in the order (0, 1), (0, 2), (1, 2)
     sel0 = (d01 <= d02) & (d01 <= d12)
     sel1 = ~sel0 & (d02 <= d12)
@@ -213,7 +221,7 @@ def _eval_candidates(
     keep = (zbuf >= 0) & (inside | (dist < blur32))
     edge = torch.where(sel0, 0.0, torch.where(sel1, 1.0, 2.0)).to(dist.dtype)
     rows = [
-        px - x0, py - y0, *b0,
+        px0, py0, *b0,
         *(b1 if perspective_correct else ()), *(b2 if clip_barycentric_coords else ()),
         zbuf, torch.where(inside, -dist, dist), edge,
         torch.where(sel0, t01, torch.where(sel1, t02, t12)),

@@ -41,6 +41,12 @@ def _texels(meshes: Any, pairs: RasterPairs, idx: torch.Tensor) -> torch.Tensor:
     return textures.sample_at(face, bary, meshes.faces_packed())
 
 
+def _vertex_colors(meshes: Any) -> torch.Tensor | None:
+    """(sum V, C) vertex colours when the mesh has TexturesVertex, else None."""
+    textures = meshes.textures
+    return textures.verts_features_packed() if isinstance(textures, TexturesVertex) else None
+
+
 def _clip_planes(cameras: Any) -> tuple[Any, Any]:
     """(znear, zfar) of the cameras, PyTorch3D's 1 and 100 when they have none."""
     return getattr(cameras, "znear", 1.0), getattr(cameras, "zfar", 100.0)
@@ -99,9 +105,11 @@ class SoftPhongShader(_ShaderBase):
             fragments, meshes, cameras, lights, materials, blend_params
         )
 
+        vertex_colors = _vertex_colors(meshes)
+
         def colors(idx: torch.Tensor) -> torch.Tensor:
-            texels = _texels(meshes, pairs, idx)
-            return phong_pairs(meshes, pairs, idx, texels, lights, cameras, materials)
+            texels = None if vertex_colors is not None else _texels(meshes, pairs, idx)
+            return phong_pairs(meshes, pairs, idx, texels, lights, cameras, materials, vertex_colors=vertex_colors)
 
         znear, zfar = _clip_planes(cameras)
         return softmax_blend_pairs(pairs, colors, blend, znear=znear, zfar=zfar)
@@ -124,9 +132,11 @@ class HardPhongShader(_ShaderBase):
             fragments, meshes, cameras, lights, materials, blend_params
         )
 
+        vertex_colors = _vertex_colors(meshes)
+
         def colors(idx: torch.Tensor) -> torch.Tensor:
-            texels = _texels(meshes, pairs, idx)
-            return phong_pairs(meshes, pairs, idx, texels, lights, cameras, materials)
+            texels = None if vertex_colors is not None else _texels(meshes, pairs, idx)
+            return phong_pairs(meshes, pairs, idx, texels, lights, cameras, materials, vertex_colors=vertex_colors)
 
         return hard_blend_pairs(pairs, colors, blend)
 

@@ -70,13 +70,32 @@ def apply_lighting(
 
 
 def phong_pairs(
-    meshes: Any, pairs: RasterPairs, idx: torch.Tensor, texels: torch.Tensor, lights: Any, cameras: Any, materials: Any
+    meshes: Any,
+    pairs: RasterPairs,
+    idx: torch.Tensor,
+    texels: torch.Tensor | None,
+    lights: Any,
+    cameras: Any,
+    materials: Any,
+    *,
+    vertex_colors: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Phong shading (normals and positions interpolated per pixel) of pairs ``idx``: (len(idx), 3)."""
+    """Phong shading (normals and positions interpolated per pixel) of pairs ``idx``: (len(idx), 3).
+
+    ``texels`` (len(idx), 3) are the surface colours; alternatively ``vertex_colors``
+    (sum V, 3) are interpolated together with the positions and normals (one gather).
+    """
     bary = pairs.bary.index_select(0, idx)
     corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
-    points = interpolate_vertex_pairs(corners, bary, meshes.verts_packed())
-    normals = interpolate_vertex_pairs(corners, bary, meshes.verts_normals_packed())
+    parts = [meshes.verts_packed(), meshes.verts_normals_packed()]
+    if vertex_colors is not None:
+        parts.append(vertex_colors[:, :3].to(parts[0].dtype))
+    values = interpolate_vertex_pairs(corners, bary, torch.cat(parts, dim=1))
+    points, normals = values[:, 0:3], values[:, 3:6]
+    if vertex_colors is not None:
+        texels = values[:, 6:9]
+    if texels is None:
+        raise ValueError("phong_pairs: expected texels or vertex_colors, got neither")
     ambient, diffuse, specular = apply_lighting(
         points, normals, pairs.image_index()[idx], pairs.num_images, lights, cameras, materials
     )
