@@ -26,7 +26,7 @@ _GROUP = 32  # points per block in the brute-force block selection
 _CHUNK_ELEMENTS = 1 << 17  # distances per chunk (512 KB in float32: stays in cache)
 _PRUNE_MIN_PAIRS = 1 << 20  # below P1 * P2 of this, brute force is as fast
 _PAIR_BUDGET = 1 << 24  # most (pair, point) minima the pruned search keeps at once
-_LEAF = 64  # target points per k-d leaf in the pruned search
+_LEAF = 40  # target points per k-d leaf in the pruned search
 _INF = float("inf")
 
 
@@ -79,7 +79,7 @@ def _exact_choice(query: Tensor, points: Tensor, blocks: Tensor, valid_points: T
     planes = points.transpose(1, 2)
     query_planes = query.transpose(1, 2).unsqueeze(-1)  # (N, D, R, 1)
     out = []
-    step = max(1, _CHUNK_ELEMENTS * 4 // max(1, n * b * group * dim))
+    step = max(1, 16 * _CHUNK_ELEMENTS // max(1, n * b * group * dim))
     for s in range(0, r, step):
         c = cand[:, s:s + step]
         rows = c.shape[1]
@@ -149,9 +149,9 @@ def _brute_force(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, k: int, n
 
 
 class _Blocks:
-    """A cloud reordered into the leaves of a balanced k-d tree (median splits along the
-    longest axis, one batched sort per level): ``2**levels`` blocks of ``size`` consecutive
-    points with compact bounding boxes.
+    """A cloud reordered into the leaves of a balanced k-d tree (median splits, axes in turn,
+    one batched sort per level): ``2**levels`` blocks of ``size`` consecutive points with
+    compact bounding boxes.
 
     Invalid points (padding) must already hold the coordinates of a valid point of their
     cloud: they then never enlarge the cloud's box, and any box holding them still bounds its
@@ -165,17 +165,17 @@ class _Blocks:
         total = size * self.num
         pts = torch.cat([points, points[:, :1].expand(-1, total - p, -1)], dim=1)
         val = _pad_to(valid, total, value=False)
+        # Split axes cycle through the cloud's axes, longest extent first.
+        axes = (pts.amax(1) - pts.amin(1)).argsort(dim=1, descending=True)  # (N, D)
+        flat = pts.reshape(n, total * d)
         order = torch.arange(total, device=points.device).expand(n, total)
         for level in range(levels):
             segments = 1 << level
-            seg_size = total // segments
-            cur = pts.view(n, segments, seg_size, d)
-            extent = cur.amax(2) - cur.amin(2)  # (N, segments, D)
-            axis = extent.argmax(-1)[:, :, None, None].expand(-1, -1, seg_size, 1)
-            perm = cur.gather(3, axis).squeeze(3).argsort(dim=2)
-            pts = cur.gather(2, perm[..., None].expand(-1, -1, -1, d)).view(n, total, d)
-            val = val.view(n, segments, seg_size).gather(2, perm).view(n, total)
-            order = order.reshape(n, segments, seg_size).gather(2, perm).view(n, total)
+            key = flat.gather(1, order * d + axes[:, level % d, None])
+            perm = key.view(n, segments, -1).argsort(dim=2)
+            order = order.reshape(n, segments, -1).gather(2, perm).view(n, total)
+        pts = pts.gather(1, order[..., None].expand(-1, -1, d))
+        val = val.gather(1, order)
         self.order = order  # (N, total): padded-cloud index of each reordered point
         self.points = pts
         self.valid = val
@@ -247,7 +247,7 @@ def _pruned(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, reverse: bool
         return None
     row_key = pairs[:, 0] * a.num + pairs[:, 1]  # block of x, batch-global
     col_key = pairs[:, 0] * b.num + pairs[:, 2]
-    step = max(1, _CHUNK_ELEMENTS // (a.size * b.size))
+    step = max(1, 16 * _CHUNK_ELEMENTS // (a.size * b.size))  # 8 MB of float32 distances
     row_min, col_min = [], []
     for s in range(0, num_pairs, step):
         d = torch.bmm(xa[row_key[s:s + step]], ya_t[col_key[s:s + step]])  # (M', sa, sb)
