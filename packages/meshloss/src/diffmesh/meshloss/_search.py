@@ -191,11 +191,13 @@ class _Blocks:
         return out[:, :length]
 
 
-def _levels(p: int, other: int) -> int:
-    """Tree depth: leaves of about _LEAF points, at most 2**22 block pairs in all."""
-    levels = max(0, round(math.log2(max(p, 1) / _LEAF)))
-    cap = max(0, (22 - max(0, round(math.log2(max(other, 1) / _LEAF)))))
-    return min(levels, cap, 11)
+def _levels(n: int, p: int, other: int) -> int:
+    """Tree depth for a cloud of p points: leaves of about _LEAF points, with the block-pair
+    table of the batch (N * leaves * other cloud's leaves) kept under 2**22 entries."""
+    def wanted(size: int) -> int:
+        return max(0, round(math.log2(max(size, 1) / _LEAF)))
+    cap = 22 - math.ceil(math.log2(max(n, 1))) - min(wanted(other), 11)
+    return max(0, min(wanted(p), cap, 11))
 
 
 def _upper_bounds(a: _Blocks, b: _Blocks, xa: Tensor, ya_t: Tensor, slack: Tensor) -> Tensor:
@@ -225,8 +227,8 @@ def _pruned(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, reverse: bool
     """
     n, p1_size, _ = x.shape
     p2_size = y.shape[1]
-    a = _Blocks(x, valid1, _levels(p1_size, p2_size))
-    b = _Blocks(y, valid2, _levels(p2_size, p1_size))
+    a = _Blocks(x, valid1, _levels(n, p1_size, p2_size))
+    b = _Blocks(y, valid2, _levels(n, p2_size, p1_size))
     xa = _augment(a.points, a.valid, query=True).view(n * a.num, a.size, -1)
     ya_t = _augment(b.points, b.valid, query=False).view(n * b.num, b.size, -1).transpose(1, 2)
     # The expanded form errs by a few ulps of |x|^2 + |y|^2: widen the upper bounds by that.
