@@ -20,6 +20,7 @@ from ._raster_pairs import PairGeometry, select_pairs
 __all__ = ["rasterize_pairs"]
 
 _EPS = 1e-8
+_BACKWARD_CHUNK = 1 << 18  # pairs per block of gradient channels: bounds the (P, 18) temporaries
 
 
 def _clip_backward(bary1: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -98,6 +99,53 @@ def _barycentric_vertex_grad(fv: torch.Tensor, sg: torch.Tensor, sgx: torch.Tens
     return grad
 
 
+def _pair_channel_sums(
+    fv: torch.Tensor,
+    num_faces: int,
+    clip: bool,
+    perspective_correct: bool,
+    face: torch.Tensor,
+    qx: torch.Tensor,
+    qy: torch.Tensor,
+    bary0: torch.Tensor,
+    bary1: torch.Tensor,
+    bary: torch.Tensor,
+    dists: torch.Tensor,
+    edge: torch.Tensor,
+    edge_t: torch.Tensor,
+    edge_r: torch.Tensor,
+    grad_bary: torch.Tensor,
+    grad_zbuf: torch.Tensor,
+    grad_dists: torch.Tensor,
+) -> torch.Tensor:
+    """Per-face sums (F, 18) of the per-pair gradient channels of a run of pairs.
+
+    Channels: G (3), G * qx (3), G * qy (3) with G the gradient w.r.t. the screen-space
+    barycentrics; the distance gradient w.r.t. each vertex's x, y (6); the gradient w.r.t.
+    each vertex's z (3).
+    """
+    z = fv[:, :, 2][face]  # (P, 3)
+    g = grad_bary + grad_zbuf[:, None] * z  # d/d bary (output) including zbuf = bary . z
+    g_z = grad_zbuf[:, None] * bary
+    if clip:
+        g = _clip_backward(bary1, g)
+    if perspective_correct:
+        g, g_zp = _perspective_backward(bary0, z, g)
+        g_z = g_z + g_zp
+    # distance: d(|r|^2)/d(a) = 2 (1 - t) r, d/d(b) = 2 t r, signed like the output
+    gd = torch.where(torch.signbit(dists), -grad_dists, grad_dists) * 2.0
+    u = gd[:, None] * edge_r
+    ub = edge_t[:, None] * u
+    ua = u - ub
+    # edge 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2): v0 takes ua on edges 0 and 1, v1 takes
+    # ub on edge 0 and ua on edge 2, v2 takes ub on edges 1 and 2
+    on0 = (edge == 0).to(u.dtype)[:, None]
+    on2 = (edge == 2).to(u.dtype)[:, None]
+    g_dist = torch.cat((ua * (1.0 - on2), ub * on0 + ua * on2, ub * (1.0 - on0)), dim=1)
+    channels = torch.cat((g, g * qx[:, None], g * qy[:, None], g_dist, g_z), dim=1)
+    return _face_sums(face, channels, num_faces)
+
+
 class _RasterizePairs(torch.autograd.Function):
     """Pairs forward; hand-written backward to the packed face vertices."""
 
@@ -145,26 +193,12 @@ class _RasterizePairs(torch.autograd.Function):
         grad_fv = torch.zeros_like(fv)
         if face.shape[0] == 0:
             return grad_fv, None, None, None, None, None, None, None
-        z = fv[:, :, 2][face]  # (P, 3)
-        g = grad_bary + grad_zbuf[:, None] * z  # d/d bary (output) including zbuf = bary . z
-        g_z = grad_zbuf[:, None] * bary
-        if ctx.clip:
-            g = _clip_backward(bary1, g)
-        if ctx.perspective_correct:
-            g, g_zp = _perspective_backward(bary0, z, g)
-            g_z = g_z + g_zp
-        # distance: d(|r|^2)/d(a) = 2 (1 - t) r, d/d(b) = 2 t r, signed like the output
-        gd = torch.where(torch.signbit(dists), -grad_dists, grad_dists) * 2.0
-        u = gd[:, None] * edge_r
-        ub = edge_t[:, None] * u
-        ua = u - ub
-        # edge 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2): v0 takes ua on edges 0 and 1, v1 takes
-        # ub on edge 0 and ua on edge 2, v2 takes ub on edges 1 and 2
-        on0 = (edge == 0).to(u.dtype)[:, None]
-        on2 = (edge == 2).to(u.dtype)[:, None]
-        g_dist = torch.cat((ua * (1.0 - on2), ub * on0 + ua * on2, ub * (1.0 - on0)), dim=1)
-        channels = torch.cat((g, g * qx[:, None], g * qy[:, None], g_dist, g_z), dim=1)
-        sums = _face_sums(face, channels, num_faces)
+        saved = (face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r, grad_bary, grad_zbuf, grad_dists)
+        total = face.shape[0]
+        sums = fv.new_zeros(num_faces, 18)
+        for lo in range(0, total, _BACKWARD_CHUNK):  # bounded (chunk, 18) temporaries
+            part = [t[lo : lo + _BACKWARD_CHUNK] for t in saved]
+            sums += _pair_channel_sums(fv, num_faces, ctx.clip, ctx.perspective_correct, *part)
         grad_fv[..., :2] = _barycentric_vertex_grad(fv, sums[:, 0:3], sums[:, 3:6], sums[:, 6:9])
         grad_fv[..., :2] += sums[:, 9:15].reshape(num_faces, 3, 2)
         grad_fv[..., 2] = sums[:, 15:18]

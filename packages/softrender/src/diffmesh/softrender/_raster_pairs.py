@@ -26,6 +26,7 @@ __all__ = ["PairGeometry", "ndc_pixel_centers", "select_pairs"]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
 _CHUNK_PAIRS = 1 << 18  # candidates evaluated at once: bounds the temporaries
+_TRIM_PAIRS = 1 << 20  # pending pairs that trigger an early K-nearest trim
 _BUCKETS_PER_OCTAVE = 1.0  # face groups by box size: at most 2x padding, few groups
 
 
@@ -277,6 +278,7 @@ def select_pairs(
     chunks: list[torch.Tensor] = []
     chunk_faces: list[torch.Tensor] = []
     chunk_pix: list[torch.Tensor] = []
+    pending = trimmed = 0
     start = 0
     for size in sizes.tolist():
         members = order[start : start + size]
@@ -308,14 +310,14 @@ def select_pairs(
             pix = (mesh_of[rows_f][None, :] * height + yi) * width + xi
             chunk_pix.append(pix.reshape(-1).index_select(0, idx))
             chunk_faces.append(faces[rows_f].index_select(0, nz[:, 0]))
-    data = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
-    face = torch.cat(chunk_faces) if len(chunk_faces) > 1 else chunk_faces[0]
-    pix = torch.cat(chunk_pix) if len(chunk_pix) > 1 else chunk_pix[0]
+            pending += idx.shape[0]
+            if pending > max(_TRIM_PAIRS, trimmed):  # drop pairs beyond the K nearest early
+                rest = 5 + 3 * (perspective_correct + clip_barycentric_coords)
+                merged = _merge_and_trim(chunks, chunk_faces, chunk_pix, rest, faces_per_pixel)
+                chunks, chunk_faces, chunk_pix = [merged[0]], [merged[1]], [merged[2]]
+                pending, trimmed = 0, merged[1].shape[0]  # amortised: trims at most double
     rest = 5 + 3 * (perspective_correct + clip_barycentric_coords)
-    keep = _k_nearest_mask(pix, data[rest], face, faces_per_pixel)
-    if keep is not None:
-        idx = keep.nonzero().squeeze(1)
-        data, face, pix = data.index_select(1, idx), face.index_select(0, idx), pix.index_select(0, idx)
+    data, face, pix = _merge_and_trim(chunks, chunk_faces, chunk_pix, rest, faces_per_pixel)
     bary0 = data[2:5].t()
     bary1 = data[5:8].t() if perspective_correct else bary0
     bary = data[rest - 3 : rest].t() if clip_barycentric_coords else bary1
@@ -324,6 +326,24 @@ def select_pairs(
         zbuf=data[rest], dists=data[rest + 1], edge=data[rest + 2].long(), edge_t=data[rest + 3],
         edge_r=data[rest + 4 : rest + 6].t().contiguous(),
     )
+
+
+def _merge_and_trim(
+    chunks: list[torch.Tensor], faces: list[torch.Tensor], pix: list[torch.Tensor], z_row: int, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Concatenate per-chunk pairs and keep each pixel's K nearest.
+
+    Dropping a pair that is not among the K nearest of a subset is safe: it cannot be among
+    the K nearest of the whole set.
+    """
+    data = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
+    face = torch.cat(faces) if len(faces) > 1 else faces[0]
+    p = torch.cat(pix) if len(pix) > 1 else pix[0]
+    keep = _k_nearest_mask(p, data[z_row], face, k)
+    if keep is None:
+        return data, face, p
+    idx = keep.nonzero().squeeze(1)
+    return data.index_select(1, idx), face.index_select(0, idx), p.index_select(0, idx)
 
 
 def _empty_pairs(dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
