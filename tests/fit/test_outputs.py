@@ -32,6 +32,12 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
         assert tmp.parent == dest.parent and tmp.suffix == ".txt"
         tmp.write_text("new")
     assert dest.read_text() == "new"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert dest.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    dest.chmod(0o640)
+    write_text(dest, "again")
+    assert dest.stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode
 
 
 def test_atomic_path_survives_keyboard_interrupt(tmp_path):

@@ -74,11 +74,22 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _file_mode(dest))  # mkstemp makes 0600 files; keep the usual mode
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _file_mode(dest: Path) -> int:
+    """The mode a new file would get (0666 minus the umask), or ``dest``'s if it exists."""
+    try:
+        return os.stat(dest).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_bytes(dest: str | Path, data: bytes) -> Path:
