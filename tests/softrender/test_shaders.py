@@ -12,6 +12,7 @@ from diffmesh.meshio import ico_sphere
 from diffmesh.softrender import (
     BlendParams,
     FoVPerspectiveCameras,
+    Fragments,
     HardFlatShader,
     HardPhongShader,
     Materials,
@@ -194,3 +195,25 @@ def test_missing_cameras_and_bad_settings():
         RasterizationSettings(z_clip_value=0.5)
     with pytest.raises(ValueError, match="sigma"):
         BlendParams(sigma=0.0)
+
+
+def test_dense_fragments_and_overrides():
+    """Shaders accept dense Fragments (no pairs) and per-call overrides; Fragments unpack/detach."""
+    meshes = _textured_sphere(1)
+    cameras, rasterizer = _setup()
+    fragments = rasterizer(meshes)
+    p2f, zbuf, bary, dists = fragments
+    dense = Fragments(p2f, zbuf, bary, dists)
+    assert dense.pairs is None and fragments.pairs is not None
+    blend = BlendParams(sigma=1e-3, gamma=1e-2)
+    shader = SoftPhongShader(blend_params=blend)
+    with pytest.raises(ValueError, match="cameras"):
+        shader(fragments, meshes)
+    image = shader(fragments, meshes, cameras=cameras)
+    torch.testing.assert_close(shader(dense, meshes, cameras=cameras), image, atol=1e-6, rtol=1e-5)
+    lights = PointLights(location=[[0.0, 0.0, -3.0]])
+    renderer = MeshRenderer(rasterizer, SoftPhongShader(cameras=cameras, blend_params=blend))
+    torch.testing.assert_close(renderer(meshes, lights=lights),
+                               SoftPhongShader(cameras=cameras, lights=lights, blend_params=blend)(fragments, meshes))
+    detached = fragments.detach()
+    assert not detached.zbuf.requires_grad and torch.equal(detached.pix_to_face, p2f)

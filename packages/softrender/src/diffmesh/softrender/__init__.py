@@ -10,7 +10,7 @@ from .cameras import CamerasBase, FoVOrthographicCameras, FoVPerspectiveCameras,
 from .fragments import Fragments
 from .interpolate import interpolate_face_attributes
 from .lights import AmbientLights, DirectionalLights, PointLights
-from .look_at import look_at_rotation, look_at_view_transform
+from .look_at import camera_position_from_spherical_angles, look_at_rotation, look_at_view_transform
 from .materials import Materials
 from .mesh_rasterizer import MeshRasterizer
 from .rasterize_meshes import rasterize_meshes
@@ -46,6 +46,7 @@ __all__ = [
     "SoftPhongShader",
     "SoftSilhouetteShader",
     "Transform3d",
+    "camera_position_from_spherical_angles",
     "flat_shading",
     "gouraud_shading",
     "hard_rgb_blend",
