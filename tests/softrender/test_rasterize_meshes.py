@@ -281,6 +281,25 @@ def test_gradcheck_pairs(persp, clip):
     assert torch.autograd.gradcheck(fn, (v,), eps=1e-7, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("output", ["zbuf", "bary_coords", "dists"])
+def test_gradcheck_single_output(output):
+    """Unused outputs give no gradient channels; each output alone still has exact gradients."""
+    g = torch.Generator().manual_seed(2)
+    verts = torch.rand(6, 3, generator=g, dtype=torch.float64) * 1.6 - 0.8
+    verts[:, 2] = torch.rand(6, generator=g, dtype=torch.float64) * 2 + 1
+    faces = torch.tensor([[0, 1, 2], [3, 4, 5], [0, 4, 2]])
+    w = torch.randn(8, 8, 3, 3, generator=g, dtype=torch.float64)
+
+    def fn(v: torch.Tensor) -> torch.Tensor:
+        fr = rasterize_meshes(Meshes([v], [faces]), 8, 0.02, 3, perspective_correct=True,
+                              clip_barycentric_coords=True)
+        value = getattr(fr, output)
+        return (value * (w if output == "bary_coords" else w[..., 0])).sum()
+
+    v = verts.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(fn, (v,), eps=1e-7, atol=1e-5, rtol=1e-4)
+
+
 def test_degenerate_inputs_no_nan():
     """Empty meshes, zero-area faces and duplicate vertices: finite values and gradients."""
     verts = torch.tensor(

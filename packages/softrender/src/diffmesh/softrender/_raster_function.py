@@ -114,37 +114,47 @@ def _pair_channel_sums(
     edge: torch.Tensor,
     edge_t: torch.Tensor,
     edge_r: torch.Tensor,
-    grad_bary: torch.Tensor,
-    grad_zbuf: torch.Tensor,
-    grad_dists: torch.Tensor,
+    grad_bary: torch.Tensor | None,
+    grad_zbuf: torch.Tensor | None,
+    grad_dists: torch.Tensor | None,
 ) -> torch.Tensor:
-    """Per-face sums (F, 18) of the per-pair gradient channels of a run of pairs.
+    """Per-face sums (F, C) of the per-pair gradient channels of a run of pairs.
 
-    Channels: G (3), G * qx (3), G * qy (3) with G the gradient w.r.t. the screen-space
-    barycentrics; the distance gradient w.r.t. each vertex's x, y (6); the gradient w.r.t.
+    Channels, each present only when its upstream gradient is not None: G (3), G * qx (3),
+    G * qy (3) with G the gradient w.r.t. the screen-space barycentrics (from bary_coords
+    and zbuf); the distance gradient w.r.t. each vertex's x, y (6); the gradient w.r.t.
     each vertex's z (3).
     """
-    z = fv[:, :, 2][face]  # (P, 3)
-    g = grad_bary + grad_zbuf[:, None] * z  # d/d bary (output) including zbuf = bary . z
-    g_z = grad_zbuf[:, None] * bary
-    if clip:
-        g = _clip_backward(bary1, g)
-    if perspective_correct:
-        g, g_zp = _perspective_backward(bary0, z, g)
-        g_z = g_z + g_zp
-    # distance: d(|r|^2)/d(a) = 2 (1 - t) r, d/d(b) = 2 t r, signed like the output
-    gd = torch.where(torch.signbit(dists), -grad_dists, grad_dists) * 2.0
-    u = gd[:, None] * edge_r
-    ub = edge_t[:, None] * u
-    ua = u - ub
-    # edge 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2): v0 takes ua on edges 0 and 1, v1 takes
-    # ub on edge 0 and ua on edge 2, v2 takes ub on edges 1 and 2
-    on0 = (edge == 0).to(u.dtype)[:, None]
-    on2 = (edge == 2).to(u.dtype)[:, None]
-    g_dist = torch.cat((ua * (1.0 - on2), ub * on0 + ua * on2, ub * (1.0 - on0)), dim=1)
-    channels = torch.cat((g, g * qx[:, None], g * qy[:, None], g_dist, g_z), dim=1)
-    return _face_sums(face, channels, num_faces)
-
+    parts: list[torch.Tensor] = []
+    if grad_bary is not None or grad_zbuf is not None:  # None: the output was not used
+        z = fv[:, :, 2][face]  # (P, 3)
+        g = grad_bary if grad_bary is not None else torch.zeros_like(bary)
+        g_z = torch.zeros_like(bary)
+        if grad_zbuf is not None:
+            g = g + grad_zbuf[:, None] * z  # zbuf = bary . z
+            g_z = grad_zbuf[:, None] * bary
+        if clip:
+            g = _clip_backward(bary1, g)
+        if perspective_correct:
+            g, g_zp = _perspective_backward(bary0, z, g)
+            g_z = g_z + g_zp
+        parts += [g, g * qx[:, None], g * qy[:, None]]
+    else:
+        g_z = None
+    if grad_dists is not None:
+        # distance: d(|r|^2)/d(a) = 2 (1 - t) r, d/d(b) = 2 t r, signed like the output
+        gd = torch.where(torch.signbit(dists), -grad_dists, grad_dists) * 2.0
+        u = gd[:, None] * edge_r
+        ub = edge_t[:, None] * u
+        ua = u - ub
+        # edge 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2): v0 takes ua on edges 0 and 1, v1
+        # takes ub on edge 0 and ua on edge 2, v2 takes ub on edges 1 and 2
+        on0 = (edge == 0).to(u.dtype)[:, None]
+        on2 = (edge == 2).to(u.dtype)[:, None]
+        parts += [ua * (1.0 - on2), ub * on0 + ua * on2, ub * (1.0 - on0)]
+    if g_z is not None:
+        parts.append(g_z)
+    return _face_sums(face, torch.cat(parts, dim=1), num_faces)
 
 class _RasterizePairs(torch.autograd.Function):
     """Pairs forward; hand-written backward to the packed face vertices."""
@@ -177,31 +187,43 @@ class _RasterizePairs(torch.autograd.Function):
             face_verts, g.face, g.qx, g.qy, g.bary0, g.bary1, g.bary, g.dists, g.edge, g.edge_t, g.edge_r
         )
         ctx.mark_non_differentiable(g.pix, g.face)
+        ctx.set_materialize_grads(False)  # unused outputs get None: their channels are skipped
         return g.bary, g.zbuf, g.dists, g.pix, g.face
 
     @staticmethod
     def backward(  # type: ignore[override]
         ctx: torch.autograd.function.FunctionCtx,
-        grad_bary: torch.Tensor,
-        grad_zbuf: torch.Tensor,
-        grad_dists: torch.Tensor,
-        _grad_pix: torch.Tensor,
-        _grad_face: torch.Tensor,
+        grad_bary: torch.Tensor | None,
+        grad_zbuf: torch.Tensor | None,
+        grad_dists: torch.Tensor | None,
+        _grad_pix: torch.Tensor | None,
+        _grad_face: torch.Tensor | None,
     ) -> tuple[torch.Tensor | None, ...]:
         fv, face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r = ctx.saved_tensors
         num_faces = fv.shape[0]
         grad_fv = torch.zeros_like(fv)
-        if face.shape[0] == 0:
+        grads = (grad_bary, grad_zbuf, grad_dists)
+        if face.shape[0] == 0 or all(t is None for t in grads):
             return grad_fv, None, None, None, None, None, None, None
-        saved = (face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r, grad_bary, grad_zbuf, grad_dists)
+        saved = (face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r)
         total = face.shape[0]
-        sums = fv.new_zeros(num_faces, 18)
-        for lo in range(0, total, _BACKWARD_CHUNK):  # bounded (chunk, 18) temporaries
+        sums: torch.Tensor | None = None
+        for lo in range(0, total, _BACKWARD_CHUNK):  # bounded (chunk, channels) temporaries
             part = [t[lo : lo + _BACKWARD_CHUNK] for t in saved]
-            sums += _pair_channel_sums(fv, num_faces, ctx.clip, ctx.perspective_correct, *part)
-        grad_fv[..., :2] = _barycentric_vertex_grad(fv, sums[:, 0:3], sums[:, 3:6], sums[:, 6:9])
-        grad_fv[..., :2] += sums[:, 9:15].reshape(num_faces, 3, 2)
-        grad_fv[..., 2] = sums[:, 15:18]
+            part += [None if t is None else t[lo : lo + _BACKWARD_CHUNK] for t in grads]
+            block = _pair_channel_sums(fv, num_faces, ctx.clip, ctx.perspective_correct, *part)
+            sums = block if sums is None else sums + block
+        if sums is None:  # no pairs
+            return grad_fv, None, None, None, None, None, None, None
+        col = 0
+        if grad_bary is not None or grad_zbuf is not None:
+            grad_fv[..., :2] = _barycentric_vertex_grad(fv, sums[:, 0:3], sums[:, 3:6], sums[:, 6:9])
+            col = 9
+        if grad_dists is not None:
+            grad_fv[..., :2] += sums[:, col : col + 6].reshape(num_faces, 3, 2)
+            col += 6
+        if grad_bary is not None or grad_zbuf is not None:
+            grad_fv[..., 2] = sums[:, col : col + 3]
         return grad_fv, None, None, None, None, None, None, None
 
 
