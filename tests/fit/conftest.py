@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,17 @@ def cow_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture
+def fast_eval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the commands' final chamfer measure cheap (2000 samples, 1 draw).
+
+    The measure itself (10k samples, 5 draws) is checked by the tests that do not use this
+    fixture; elsewhere it would dominate the run time of few-iteration fits.
+    """
+    import diffmesh.fit.images as images
+    import diffmesh.fit.shape as shape
+
+    monkeypatch.setattr(shape, "ShapeConfig", functools.partial(shape.ShapeConfig, eval_samples=2000, eval_draws=1))
+    monkeypatch.setattr(images, "ImagesConfig", functools.partial(images.ImagesConfig, eval_samples=2000, eval_draws=1))

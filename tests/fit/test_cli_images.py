@@ -50,7 +50,7 @@ def test_images_from_the_bundled_cow_writes_every_output(runner, tmp_path):
         assert im.width > 4 * 64 and im.height > 32
 
 
-def test_round_trip_through_fit_render(runner, cow_dataset, tmp_path):
+def test_round_trip_through_fit_render(runner, cow_dataset, tmp_path, fast_eval):
     out = tmp_path / "fit"
     result = runner.invoke(cli, ["images", "--images", str(cow_dataset), *SMALL, "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -66,7 +66,7 @@ def test_round_trip_through_fit_render(runner, cow_dataset, tmp_path):
     assert torch.allclose(verts, verts_n * norm["scale"] + torch.tensor(norm["center"]), atol=1e-5)
 
 
-def test_ctrl_c_during_images(runner, tmp_path, monkeypatch):
+def test_ctrl_c_during_images(runner, tmp_path, monkeypatch, fast_eval):
     from diffmesh.fit.progress import Progress
 
     original = Progress.update
@@ -90,7 +90,9 @@ def test_ctrl_c_during_images(runner, tmp_path, monkeypatch):
 
 
 def test_python_api_and_config_checks():
-    result = fit_images(ImagesConfig(views=2, image_size=16, iters=2, level=1, device="cpu", quiet=True))
+    result = fit_images(ImagesConfig(views=2, image_size=16, iters=2, level=1, device="cpu", quiet=True,
+                                     eval_samples=1000, eval_draws=1))
+    assert result.metrics["chamfer_eval"]["samples"] == 1000
     assert result.files == [] and result.metrics["iterations"] == 2
     assert result.fitted.verts_packed().shape == (42, 3)
     with pytest.raises(ValueError, match="not both"):

@@ -60,7 +60,7 @@ def test_shape_writes_every_output(runner, tmp_path):
         assert gif.n_frames == 4  # iterations 0, 10, 20 and the final 30
 
 
-def test_shape_fits_several_targets_as_one_batch(runner, tmp_path):
+def test_shape_fits_several_targets_as_one_batch(runner, tmp_path, fast_eval):
     blob = ico_sphere(1)
     verts = blob.verts_packed() * torch.tensor([2.0, 0.7, 1.0]) + torch.tensor([5.0, 0.0, 0.0])
     save_obj(str(tmp_path / "blob.obj"), verts, blob.faces_packed())
@@ -80,7 +80,7 @@ def test_shape_fits_several_targets_as_one_batch(runner, tmp_path):
         assert gif.n_frames == 4
 
 
-def test_default_out_folder_is_named_after_the_target(runner, tmp_path, monkeypatch):
+def test_default_out_folder_is_named_after_the_target(runner, tmp_path, monkeypatch, fast_eval):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, ["shape", "--iters", "2", "--level", "1", "--samples", "50", "--quiet",
                                  "--device", "cpu"])
@@ -90,7 +90,7 @@ def test_default_out_folder_is_named_after_the_target(runner, tmp_path, monkeypa
     assert (tmp_path / "fit-out" / "shape-fish_low_resolution" / "fitted.obj").is_file()
 
 
-def test_ctrl_c_writes_best_so_far_and_exits_130(runner, tmp_path, monkeypatch):
+def test_ctrl_c_writes_best_so_far_and_exits_130(runner, tmp_path, monkeypatch, fast_eval):
     from diffmesh.fit.progress import Progress
 
     original = Progress.update

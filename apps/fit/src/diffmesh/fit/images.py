@@ -71,6 +71,8 @@ class ImagesConfig:
         out: output folder; None writes nothing.
         plot_every: iterations between GIF frames.
         quiet: no progress bar.
+        eval_samples: points per mesh for the final chamfer to the target mesh.
+        eval_draws: draws averaged for that chamfer.
         callback: called after every iteration with (iteration, losses).
     """
 
@@ -95,6 +97,8 @@ class ImagesConfig:
     out: Path | None = None
     plot_every: int = 250
     quiet: bool = False
+    eval_samples: int = 10000
+    eval_draws: int = 5
     callback: StepCallback | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +117,7 @@ class ImagesConfig:
         _check(self.sigma > 0, f"sigma: expected a positive number, got {self.sigma}")
         _check(self.faces_per_pixel >= 1, f"faces_per_pixel: expected a positive integer, got {self.faces_per_pixel}")
         _check(self.plot_every >= 1, f"plot_every: expected a positive integer, got {self.plot_every}")
+        _check(self.eval_samples >= 1 and self.eval_draws >= 1, "eval_samples, eval_draws: expected positive integers")
 
 
 @dataclass
@@ -268,8 +273,10 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     if target is not None:
         fitted_geom = Meshes(verts=[verts_norm], faces=[faces])
         target_geom = Meshes(verts=target.verts_list(), faces=target.faces_list())
-        metrics["chamfer"] = float(eval_chamfer(fitted_geom, target_geom)[0])
-        metrics["chamfer_eval"] = {"samples": 10000, "draws": 5, "frame": "normalized"}
+        metrics["chamfer"] = float(
+            eval_chamfer(fitted_geom, target_geom, samples=config.eval_samples, draws=config.eval_draws)[0]
+        )
+        metrics["chamfer_eval"] = {"samples": config.eval_samples, "draws": config.eval_draws, "frame": "normalized"}
     metrics["config"] = {k: getattr(config, k) for k in (
         "views_per_iter", "level", "iters", "lr", "momentum", "w_silhouette", "w_rgb", "w_edge",
         "w_normal", "w_laplacian", "sigma", "faces_per_pixel", "seed", "plot_every")}
