@@ -60,10 +60,10 @@ def time_median(fn: Callable[[], object], repeats: int, warmup: int) -> float:
 
 
 def peak_rss_above_baseline_mb(fn: Callable[[], object]) -> float:
-    """Peak resident memory of one call of ``fn`` above the process's high-water mark so far, in MB.
+    """Peak resident memory of one call of ``fn`` above the memory in use before it, in MB.
 
-    Meant to run in a fresh process right after setup, so that the high-water mark before the
-    call is the setup's footprint (imports + inputs). On a CUDA device it is the peak of
+    Meant to run in a fresh process right after setup: the resident-set high-water mark is
+    reset to the current footprint (imports + inputs) and read after the call. On a CUDA device it is the peak of
     torch's allocator above what was allocated before the call.
     """
     gc.collect()
@@ -75,10 +75,35 @@ def peak_rss_above_baseline_mb(fn: Callable[[], object]) -> float:
         fn()
         synchronize()
         return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    if _reset_peak_rss():  # Linux: the high-water mark restarts from the current RSS
+        before = _status_kib("VmRSS")
+        fn()
+        return max(_status_kib("VmHWM") - before, 0) / 1024.0
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return max(after - before, 0) / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's resident-set high-water mark (VmHWM); False where unsupported.
+
+    Without it, the peak reached while importing torch hides the peak of the measured call.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def bench_device() -> torch.device:
