@@ -25,7 +25,7 @@ import torch
 __all__ = ["PairGeometry", "ndc_pixel_centers", "select_pairs"]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
-_CHUNK_PAIRS = 1 << 18  # candidates evaluated at once: bounds the temporaries
+_CHUNK_PAIRS = 1 << 16  # candidates evaluated at once: cache-sized temporaries (fewer page faults)
 _TRIM_PAIRS = 1 << 20  # pending pairs that trigger an early K-nearest trim
 _BUCKETS_PER_OCTAVE = 1.0  # face groups by box size: at most 2x padding, few groups
 
@@ -213,21 +213,25 @@ def _eval_candidates(
     d12, t12, rx12, ry12 = _edge_distance(
         px, py, px1, py1, x1, y1, x2, y2, t[_D21X], t[_D21Y], t[_L12], degenerate
     )
-    # nearest edge, first minimum wins in the order (0, 1), (0, 2), (1, 2)
+    # nearest edge, first minimum wins in the order (0, 1), (0, 2), (1, 2); its distance is
+    # the minimum whichever wins. The per-edge values are picked by 0/1 weights (exact for
+    # finite values, and several times faster than torch.where on a CPU).
     sel0 = (d01 <= d02) & (d01 <= d12)
-    sel1 = ~sel0 & (d02 <= d12)
-    dist = torch.where(sel0, d01, torch.where(sel1, d02, d12))
+    sel1 = (d02 <= d12) & ~sel0
+    dist = torch.minimum(torch.minimum(d01, d02), d12)
+    f0, f1 = sel0.to(dist.dtype), sel1.to(dist.dtype)
+    f2 = (1.0 - f0).sub_(f1)
     inside = (b1[0] > 0) & (b1[1] > 0) & (b1[2] > 0)
     blur32 = torch.tensor(blur_radius, dtype=torch.float32).item()
     keep = (zbuf >= 0) & (inside | (dist < blur32))
-    edge = torch.where(sel0, 0.0, torch.where(sel1, 1.0, 2.0)).to(dist.dtype)
+    sign = inside.to(dist.dtype).mul_(-2.0).add_(1.0)  # -1 inside, +1 outside
     rows = [
         px0, py0, *b0,
         *(b1 if perspective_correct else ()), *(b2 if clip_barycentric_coords else ()),
-        zbuf, torch.where(inside, -dist, dist), edge,
-        torch.where(sel0, t01, torch.where(sel1, t02, t12)),
-        torch.where(sel0, rx01, torch.where(sel1, rx02, rx12)),
-        torch.where(sel0, ry01, torch.where(sel1, ry02, ry12)),
+        zbuf, dist * sign, f2.mul(2.0).add_(f1),
+        (t01 * f0).addcmul_(t02, f1).addcmul_(t12, f2),
+        (rx01 * f0).addcmul_(rx02, f1).addcmul_(rx12, f2),
+        (ry01 * f0).addcmul_(ry02, f1).addcmul_(ry12, f2),
     ]
     return keep, rows
 
@@ -275,7 +279,7 @@ def select_pairs(
     bucket = torch.floor(torch.log2(counts.double()) * _BUCKETS_PER_OCTAVE).long()
     order = torch.sort(bucket, stable=True).indices
     _, sizes = torch.unique_consecutive(bucket[order], return_counts=True)
-    chunks: list[torch.Tensor] = []
+    chunks: list[list[torch.Tensor]] = []
     chunk_faces: list[torch.Tensor] = []
     chunk_pix: list[torch.Tensor] = []
     pending = trimmed = 0
@@ -295,18 +299,19 @@ def select_pairs(
             xi = (x_lo[rows_f][None, :] + (j - q * w)).clamp_(max=width - 1)
             yi = (y_lo[rows_f][None, :] + q).clamp_(max=height - 1)
             t = table.index_select(1, rows_f)[:, None, :]
+            px = xs.index_select(0, xi.reshape(-1)).view(xi.shape)
+            py = ys.index_select(0, yi.reshape(-1)).view(yi.shape)
             keep, rows = _eval_candidates(
-                t, xs[xi], ys[yi], blur_radius, perspective_correct, clip_barycentric_coords,
+                t, px, py, blur_radius, perspective_correct, clip_barycentric_coords,
                 bool(degenerate[rows_f].any()),
             )
             keep &= j < counts[rows_f][None, :]  # grid cells past the face's box
             # kept cells in face-major order, so that each face's pairs are contiguous
             nz = keep.t().nonzero()
             idx = nz[:, 1] * m + nz[:, 0]
-            out = xs.new_empty(len(rows), idx.shape[0])  # every row is written below
-            for r, row in enumerate(rows):
-                torch.index_select(row.reshape(-1), 0, idx, out=out[r])
-            chunks.append(out)
+            # one fresh 1-D gather per row (index_select along dim 1 or into out= views
+            # takes a much slower path)
+            chunks.append([row.reshape(-1).index_select(0, idx) for row in rows])
             pix = (mesh_of[rows_f][None, :] * height + yi) * width + xi
             chunk_pix.append(pix.reshape(-1).index_select(0, idx))
             chunk_faces.append(faces[rows_f].index_select(0, nz[:, 0]))
@@ -318,32 +323,33 @@ def select_pairs(
                 pending, trimmed = 0, merged[1].shape[0]  # amortised: trims at most double
     rest = 5 + 3 * (perspective_correct + clip_barycentric_coords)
     data, face, pix = _merge_and_trim(chunks, chunk_faces, chunk_pix, rest, faces_per_pixel)
-    bary0 = data[2:5].t()
-    bary1 = data[5:8].t() if perspective_correct else bary0
-    bary = data[rest - 3 : rest].t() if clip_barycentric_coords else bary1
+    bary0 = torch.stack(data[2:5], dim=1)
+    bary1 = torch.stack(data[5:8], dim=1) if perspective_correct else bary0
+    bary = torch.stack(data[rest - 3 : rest], dim=1) if clip_barycentric_coords else bary1
     return PairGeometry(
-        pix=pix, face=face, qx=data[0], qy=data[1], bary0=bary0, bary1=bary1, bary=bary.contiguous(),
+        pix=pix, face=face, qx=data[0], qy=data[1], bary0=bary0, bary1=bary1, bary=bary,
         zbuf=data[rest], dists=data[rest + 1], edge=data[rest + 2].long(), edge_t=data[rest + 3],
-        edge_r=data[rest + 4 : rest + 6].t().contiguous(),
+        edge_r=torch.stack(data[rest + 4 : rest + 6], dim=1),
     )
 
 
 def _merge_and_trim(
-    chunks: list[torch.Tensor], faces: list[torch.Tensor], pix: list[torch.Tensor], z_row: int, k: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Concatenate per-chunk pairs and keep each pixel's K nearest.
+    chunks: list[list[torch.Tensor]], faces: list[torch.Tensor], pix: list[torch.Tensor], z_row: int, k: int
+) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Concatenate per-chunk pairs (a list of 1-D rows per chunk) and keep each pixel's K nearest.
 
     Dropping a pair that is not among the K nearest of a subset is safe: it cannot be among
     the K nearest of the whole set.
     """
-    data = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
+    data = [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*chunks, strict=True)]
     face = torch.cat(faces) if len(faces) > 1 else faces[0]
     p = torch.cat(pix) if len(pix) > 1 else pix[0]
     keep = _k_nearest_mask(p, data[z_row], face, k)
     if keep is None:
         return data, face, p
     idx = keep.nonzero().squeeze(1)
-    return data.index_select(1, idx), face.index_select(0, idx), p.index_select(0, idx)
+    return [row.index_select(0, idx) for row in data], face.index_select(0, idx), p.index_select(0, idx)
+
 
 
 def _empty_pairs(dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
