@@ -53,11 +53,66 @@ def interpolate_pairs(face: torch.Tensor, bary: torch.Tensor, face_attributes: t
     return (bary.to(vals.dtype)[:, :, None] * vals).sum(dim=1)
 
 
+class _InterpolateVertexPairs(torch.autograd.Function):
+    """``out[p] = sum_i bary[p, i] * attrs[corners[p, i]]``, computed channel by channel.
+
+    Every channel is a contiguous (P,) row: three 1-D gathers from the (V,) column of the
+    attribute, two products and sums, in the order ``(b0 a0 + b1 a1) + b2 a2`` (the same
+    float results as a sum over the corner axis). The backward gathers again instead of
+    saving (P, 3, D) values and scatters per channel with 1-D ``index_add_``: on a CPU this
+    is several times faster than broadcasting over (P, 3, D) with a short last dimension.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx,
+        corners: torch.Tensor,
+        bary: torch.Tensor,
+        vert_attributes: torch.Tensor,
+    ) -> torch.Tensor:
+        cols = vert_attributes.t().contiguous()  # (D, V)
+        corner_rows = corners.t().contiguous()  # (3, P)
+        weights = bary.to(vert_attributes.dtype).t().contiguous()  # (3, P)
+        out = weights.new_empty(cols.shape[0], corners.shape[0])  # (D, P), every row written
+        for d in range(cols.shape[0]):
+            col = cols[d]
+            row = out[d]
+            torch.mul(weights[0], col.index_select(0, corner_rows[0]), out=row)
+            row.add_(weights[1] * col.index_select(0, corner_rows[1]))
+            row.add_(weights[2] * col.index_select(0, corner_rows[2]))
+        ctx.save_for_backward(corner_rows, weights, cols)
+        ctx.bary_dtype = bary.dtype
+        ctx.num_verts = vert_attributes.shape[0]
+        return out.t()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[None, torch.Tensor | None, torch.Tensor | None]:
+        corner_rows, weights, cols = ctx.saved_tensors
+        grad_rows = grad.t().contiguous()  # (D, P)
+        grad_bary = grad_attrs = None
+        if ctx.needs_input_grad[1]:
+            acc = torch.zeros_like(weights)  # (3, P)
+            for d in range(cols.shape[0]):
+                for i in range(3):
+                    acc[i].addcmul_(grad_rows[d], cols[d].index_select(0, corner_rows[i]))
+            grad_bary = acc.t().to(ctx.bary_dtype)
+        if ctx.needs_input_grad[2]:
+            flat = corner_rows.reshape(-1)
+            acc = cols.new_zeros(cols.shape[0], ctx.num_verts)  # (D, V)
+            for d in range(cols.shape[0]):
+                acc[d].index_add_(0, flat, (weights * grad_rows[d]).reshape(-1))
+            grad_attrs = acc.t()
+        return None, grad_bary, grad_attrs
+
+
 def interpolate_vertex_pairs(corners: torch.Tensor, bary: torch.Tensor, vert_attributes: torch.Tensor) -> torch.Tensor:
     """Interpolate per-vertex values (V, D) at pairs with corner vertex ids (P, 3) and barycentrics (P, 3).
 
     Returns:
-        (P, D) float ``sum_i bary[:, i] * vert_attributes[corners[:, i]]``.
+        (P, D) float ``sum_i bary[:, i] * vert_attributes[corners[:, i]]`` (a transposed view of
+        channel-contiguous storage), differentiable w.r.t. ``bary`` and ``vert_attributes``.
     """
-    vals = vert_attributes.index_select(0, corners.reshape(-1)).view(corners.shape[0], 3, -1)
-    return (bary.to(vals.dtype)[:, :, None] * vals).sum(dim=1)
+    return _InterpolateVertexPairs.apply(corners, bary, vert_attributes)
