@@ -20,19 +20,18 @@ from ._raster_pairs import PairGeometry, select_pairs
 __all__ = ["rasterize_pairs"]
 
 _EPS = 1e-8
-_BACKWARD_CHUNK = 1 << 18  # pairs per block of gradient channels: bounds the (P, 18) temporaries
+_BACKWARD_CHUNK = 1 << 18  # pairs per block of gradient channels: bounds the 18 (P,) temporaries
 
 
-def _clip_backward(bary1: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-    """Gradient through ``c = max(b, 0); bary = c / max(sum(c), 1e-5)``."""
-    c = bary1.clamp(min=0.0)
-    s = c.sum(dim=1, keepdim=True)
-    clipped_sum = s < 1e-5
-    s = s.clamp(min=1e-5)
+def _clip_backward(bary1: list[torch.Tensor], grad: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Gradient through ``c = max(b, 0); bary = c / max(sum(c), 1e-5)``, on (P,) component rows."""
+    c = [b.clamp(min=0.0) for b in bary1]
+    s = c[0] + c[1] + c[2]
+    unclamped = (s >= 1e-5).to(s.dtype)
+    s = s.clamp_(min=1e-5)
     # d bary_j / d c_i = delta_ij / s - c_j / s^2 (the second term only if the sum is not clamped)
-    dot = (grad * c).sum(dim=1, keepdim=True) / (s * s)
-    g = grad / s - torch.where(clipped_sum, torch.zeros_like(dot), dot)
-    return torch.where(bary1 < 0, torch.zeros_like(g), g)
+    dot = (grad[0] * c[0]).addcmul_(grad[1], c[1]).addcmul_(grad[2], c[2]).div_(s * s).mul_(unclamped)
+    return [(g / s).sub_(dot).mul_((b >= 0).to(s.dtype)) for g, b in zip(grad, bary1, strict=True)]
 
 
 def _perspective_backward(
@@ -52,11 +51,12 @@ def _perspective_backward(
     return g_bary0, g_z
 
 
-def _face_sums(face: torch.Tensor, values: torch.Tensor, num_faces: int) -> torch.Tensor:
-    """Sum the rows of ``values`` (P, C) per face.
+def _face_sums(face: torch.Tensor, rows: list[torch.Tensor], num_faces: int) -> torch.Tensor:
+    """Sum each (P,) row of ``rows`` per face: (F, C) for C rows.
 
-    Each face's pairs are contiguous, so the sums are one CSR (runs x pairs) @ (pairs x C)
-    product over the runs of equal ``face``, then one small scatter of the runs to faces.
+    Each face's pairs are contiguous, so the sums are CSR (runs x pairs) @ (pairs,) products
+    over the runs of equal ``face`` (one per row: the rows stay contiguous, no (P, C)
+    transposition), then one small scatter of the runs to faces.
     """
     pairs = face.shape[0]
     starts = torch.ones(pairs, dtype=torch.bool, device=face.device)
@@ -64,12 +64,12 @@ def _face_sums(face: torch.Tensor, values: torch.Tensor, num_faces: int) -> torc
     starts = starts.nonzero().squeeze(1)
     crow = torch.cat((starts, starts.new_full((1,), pairs)))
     cols = torch.arange(pairs, device=face.device)
-    ones = torch.ones(pairs, dtype=values.dtype, device=values.device)
+    ones = torch.ones(pairs, dtype=rows[0].dtype, device=face.device)
     with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         matrix = torch.sparse_csr_tensor(crow, cols, ones, size=(starts.shape[0], pairs), check_invariants=False)
-    sums = matrix @ values
-    return values.new_zeros(num_faces, values.shape[1]).index_add_(0, face[starts], sums)
+    sums = torch.stack([matrix @ row for row in rows], dim=1)
+    return sums.new_zeros(num_faces, len(rows)).index_add_(0, face[starts], sums)
 
 
 def _barycentric_vertex_grad(fv: torch.Tensor, sg: torch.Tensor, sgx: torch.Tensor, sgy: torch.Tensor) -> torch.Tensor:
@@ -120,41 +120,57 @@ def _pair_channel_sums(
 ) -> torch.Tensor:
     """Per-face sums (F, C) of the per-pair gradient channels of a run of pairs.
 
+    ``bary0``, ``bary1``, ``bary`` are (3, P) and ``edge_r`` (2, P) component rows; every
+    channel is computed as a contiguous (P,) row (element-wise work on (P, 3) tensors with
+    (P, 1) broadcasts is several times slower on a CPU).
+
     Channels, each present only when its upstream gradient is not None: G (3), G * qx (3),
     G * qy (3) with G the gradient w.r.t. the screen-space barycentrics (from bary_coords
     and zbuf); the distance gradient w.r.t. each vertex's x, y (6); the gradient w.r.t.
     each vertex's z (3).
     """
-    parts: list[torch.Tensor] = []
+    rows: list[torch.Tensor] = []
+    g_z: list[torch.Tensor] | None = None
+    b1, b2 = bary1.unbind(0), bary.unbind(0)  # (3, P) -> contiguous rows
     if grad_bary is not None or grad_zbuf is not None:  # None: the output was not used
-        z = fv[:, :, 2][face]  # (P, 3)
-        g = grad_bary if grad_bary is not None else torch.zeros_like(bary)
-        g_z = torch.zeros_like(bary)
+        g = list(grad_bary.t().contiguous().unbind(0)) if grad_bary is not None else [
+            torch.zeros_like(qx) for _ in range(3)
+        ]
         if grad_zbuf is not None:
-            g = g + grad_zbuf[:, None] * z  # zbuf = bary . z
-            g_z = grad_zbuf[:, None] * bary
+            z = [col.index_select(0, face) for col in fv[:, :, 2].t().contiguous().unbind(0)]
+            g = [gi.addcmul(grad_zbuf, zi) for gi, zi in zip(g, z, strict=True)]  # zbuf = bary . z
+            g_z = [grad_zbuf * bi for bi in b2]
+        else:
+            g_z = [torch.zeros_like(qx) for _ in range(3)]
         if clip:
-            g = _clip_backward(bary1, g)
+            g = _clip_backward(list(b1), g)
         if perspective_correct:
-            g, g_zp = _perspective_backward(bary0, z, g)
-            g_z = g_z + g_zp
-        parts += [g, g * qx[:, None], g * qy[:, None]]
-    else:
-        g_z = None
+            z = fv[:, :, 2].index_select(0, face)
+            g_b0, g_zp = _perspective_backward(bary0.t(), z, torch.stack(g, dim=1))
+            g = list(g_b0.t().contiguous().unbind(0))
+            g_z = [gz + gp for gz, gp in zip(g_z, g_zp.t().contiguous().unbind(0), strict=True)]
+        rows += g + [gi * qx for gi in g] + [gi * qy for gi in g]
     if grad_dists is not None:
         # distance: d(|r|^2)/d(a) = 2 (1 - t) r, d/d(b) = 2 t r, signed like the output
-        gd = torch.where(torch.signbit(dists), -grad_dists, grad_dists) * 2.0
-        u = gd[:, None] * edge_r
-        ub = edge_t[:, None] * u
-        ua = u - ub
+        gd = torch.signbit(dists).to(dists.dtype).mul_(-4.0).add_(2.0).mul_(grad_dists)
+        dtype = gd.dtype
+        on0, on2 = (edge == 0).to(dtype), (edge == 2).to(dtype)
+        off0, off2 = 1.0 - on0, 1.0 - on2
         # edge 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2): v0 takes ua on edges 0 and 1, v1
         # takes ub on edge 0 and ua on edge 2, v2 takes ub on edges 1 and 2
-        on0 = (edge == 0).to(u.dtype)[:, None]
-        on2 = (edge == 2).to(u.dtype)[:, None]
-        parts += [ua * (1.0 - on2), ub * on0 + ua * on2, ub * (1.0 - on0)]
+        v0, v1, v2 = [], [], []
+        for r in edge_r.unbind(0):
+            u = gd * r
+            ub = edge_t * u
+            ua = u.sub_(ub)
+            v0.append(ua * off2)
+            v1.append((ub * on0).addcmul_(ua, on2))
+            v2.append(ub.mul_(off0))
+        rows += [v0[0], v0[1], v1[0], v1[1], v2[0], v2[1]]
     if g_z is not None:
-        parts.append(g_z)
-    return _face_sums(face, torch.cat(parts, dim=1), num_faces)
+        rows += g_z
+    return _face_sums(face, rows, num_faces)
+
 
 class _RasterizePairs(torch.autograd.Function):
     """Pairs forward; hand-written backward to the packed face vertices."""
@@ -184,7 +200,8 @@ class _RasterizePairs(torch.autograd.Function):
         ctx.perspective_correct = perspective_correct
         ctx.clip = clip_barycentric_coords
         ctx.save_for_backward(
-            face_verts, g.face, g.qx, g.qy, g.bary0, g.bary1, g.bary, g.dists, g.edge, g.edge_t, g.edge_r
+            face_verts, g.face, g.qx, g.qy, g.bary0, g.bary1, g.bary_rows, g.dists, g.edge, g.edge_t,
+            g.edge_r,
         )
         ctx.mark_non_differentiable(g.pix, g.face)
         ctx.set_materialize_grads(False)  # unused outputs get None: their channels are skipped
@@ -209,7 +226,7 @@ class _RasterizePairs(torch.autograd.Function):
         total = face.shape[0]
         sums: torch.Tensor | None = None
         for lo in range(0, total, _BACKWARD_CHUNK):  # bounded (chunk, channels) temporaries
-            part = [t[lo : lo + _BACKWARD_CHUNK] for t in saved]
+            part = [t[..., lo : lo + _BACKWARD_CHUNK] for t in saved]  # P is the last dim
             part += [None if t is None else t[lo : lo + _BACKWARD_CHUNK] for t in grads]
             block = _pair_channel_sums(fv, num_faces, ctx.clip, ctx.perspective_correct, *part)
             sums = block if sums is None else sums + block

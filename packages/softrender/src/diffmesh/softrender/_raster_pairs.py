@@ -63,14 +63,16 @@ class PairGeometry:
         pix: (P,) long global pixel index ``n * H * W + y * W + x``.
         face: (P,) long packed face id.
         qx, qy: (P,) pixel centre minus the face's vertex 0 (NDC x and y).
-        bary0: (P, 3) screen-space barycentrics (before perspective correction/clipping).
-        bary1: (P, 3) perspective-corrected barycentrics (``bary0`` when not corrected).
-        bary: (P, 3) the output barycentrics (``bary1`` clipped when clipping is on).
+        bary0: (3, P) screen-space barycentrics (before perspective correction/clipping),
+            one contiguous row per vertex (the backward works on rows).
+        bary1: (3, P) perspective-corrected barycentrics (``bary0`` when not corrected).
+        bary_rows: (3, P) the output barycentrics (``bary1`` clipped when clipping is on).
+        bary: (P, 3) the output barycentrics, the same values as ``bary_rows``.
         zbuf: (P,) interpolated view-space depth.
         dists: (P,) signed squared NDC distance to the face's nearest edge (negative inside).
         edge: (P,) long index of the nearest edge: 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2).
         edge_t: (P,) position of the nearest point on that edge (0 at its first vertex).
-        edge_r: (P, 2) nearest point on the edge minus the pixel centre.
+        edge_r: (2, P) nearest point on the edge minus the pixel centre (x and y rows).
     """
 
     pix: torch.Tensor
@@ -79,6 +81,7 @@ class PairGeometry:
     qy: torch.Tensor
     bary0: torch.Tensor
     bary1: torch.Tensor
+    bary_rows: torch.Tensor
     bary: torch.Tensor
     zbuf: torch.Tensor
     dists: torch.Tensor
@@ -323,13 +326,15 @@ def select_pairs(
                 pending, trimmed = 0, merged[1].shape[0]  # amortised: trims at most double
     rest = 5 + 3 * (perspective_correct + clip_barycentric_coords)
     data, face, pix = _merge_and_trim(chunks, chunk_faces, chunk_pix, rest, faces_per_pixel)
-    bary0 = torch.stack(data[2:5], dim=1)
-    bary1 = torch.stack(data[5:8], dim=1) if perspective_correct else bary0
-    bary = torch.stack(data[rest - 3 : rest], dim=1) if clip_barycentric_coords else bary1
+    bary0 = torch.stack(data[2:5])
+    bary1 = torch.stack(data[5:8]) if perspective_correct else bary0
+    out_rows = data[rest - 3 : rest]  # the clipped, else corrected, else screen-space rows
     return PairGeometry(
-        pix=pix, face=face, qx=data[0], qy=data[1], bary0=bary0, bary1=bary1, bary=bary,
+        pix=pix, face=face, qx=data[0], qy=data[1], bary0=bary0, bary1=bary1,
+        bary_rows=torch.stack(out_rows) if clip_barycentric_coords else bary1,
+        bary=torch.stack(out_rows, dim=1),
         zbuf=data[rest], dists=data[rest + 1], edge=data[rest + 2].long(), edge_t=data[rest + 3],
-        edge_r=torch.stack(data[rest + 4 : rest + 6], dim=1),
+        edge_r=torch.stack(data[rest + 4 : rest + 6]),
     )
 
 
@@ -357,8 +362,9 @@ def _empty_pairs(dtype: torch.dtype, device: torch.device) -> dict[str, torch.Te
     one = torch.zeros(0, dtype=dtype, device=device)
     return {
         "pix": long, "face": long, "qx": one, "qy": one,
-        "bary0": one.reshape(0, 3), "bary1": one.reshape(0, 3), "bary": one.reshape(0, 3),
-        "zbuf": one, "dists": one, "edge": long, "edge_t": one, "edge_r": one.reshape(0, 2),
+        "bary0": one.reshape(3, 0), "bary1": one.reshape(3, 0), "bary_rows": one.reshape(3, 0),
+        "bary": one.reshape(0, 3), "zbuf": one, "dists": one, "edge": long, "edge_t": one,
+        "edge_r": one.reshape(2, 0),
     }
 
 
