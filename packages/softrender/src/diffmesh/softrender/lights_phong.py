@@ -141,8 +141,12 @@ Term = tuple[torch.Tensor, Vec, float]
 
 
 def _new_vectors(like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised ``(*like.shape, 3)`` buffer: its callers write every component."""
-    return torch.empty(*like.shape, 3, dtype=like.dtype, device=like.device)
+    """An uninitialised ``(*like.shape, 3)`` buffer: its callers write every component.
+
+    The components are stored as contiguous planes (a ``(3, *shape)`` buffer viewed with the
+    component axis last), so writing and reading one component is a contiguous pass.
+    """
+    return torch.empty(3, *like.shape, dtype=like.dtype, device=like.device).movedim(0, -1)
 
 
 def _combine(*terms: Term) -> torch.Tensor:
