@@ -85,6 +85,17 @@ class _ShaderBase(nn.Module):
         return _pairs_of(fragments), cameras, lights, materials, blend_params
 
 
+def _phong_colors(meshes: Any, pairs: Any, lights: Any, cameras: Any, materials: Any) -> Any:
+    """The per-pair Phong colour function the blends call on the pairs they keep."""
+    vertex_colors = _vertex_colors(meshes)
+
+    def colors(idx: torch.Tensor) -> torch.Tensor:
+        texels = None if vertex_colors is not None else _texels(meshes, pairs, idx)
+        return phong_pairs(meshes, pairs, idx, texels, lights, cameras, materials, vertex_colors=vertex_colors)
+
+    return colors
+
+
 class SoftPhongShader(_ShaderBase):
     """Phong lighting per pixel, softmax blending (differentiable silhouettes and depth order).
 
@@ -105,12 +116,7 @@ class SoftPhongShader(_ShaderBase):
             fragments, meshes, cameras, lights, materials, blend_params
         )
 
-        vertex_colors = _vertex_colors(meshes)
-
-        def colors(idx: torch.Tensor) -> torch.Tensor:
-            texels = None if vertex_colors is not None else _texels(meshes, pairs, idx)
-            return phong_pairs(meshes, pairs, idx, texels, lights, cameras, materials, vertex_colors=vertex_colors)
-
+        colors = _phong_colors(meshes, pairs, lights, cameras, materials)
         znear, zfar = _clip_planes(cameras)
         return softmax_blend_pairs(pairs, colors, blend, znear=znear, zfar=zfar)
 
@@ -132,12 +138,7 @@ class HardPhongShader(_ShaderBase):
             fragments, meshes, cameras, lights, materials, blend_params
         )
 
-        vertex_colors = _vertex_colors(meshes)
-
-        def colors(idx: torch.Tensor) -> torch.Tensor:
-            texels = None if vertex_colors is not None else _texels(meshes, pairs, idx)
-            return phong_pairs(meshes, pairs, idx, texels, lights, cameras, materials, vertex_colors=vertex_colors)
-
+        colors = _phong_colors(meshes, pairs, lights, cameras, materials)
         return hard_blend_pairs(pairs, colors, blend)
 
 
