@@ -11,7 +11,6 @@ consistency and uniform Laplacian priors.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from diffmesh.fit.data import resolve_mesh_path
 from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.gif import save_gif
 from diffmesh.fit.imaging import caption, grid, hstack, save_png, to_image
-from diffmesh.fit.loop import StepCallback, optimize
+from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
 from diffmesh.fit.metrics import eval_chamfer, masked_psnr, silhouette_iou
 from diffmesh.fit.outputs import atomic_path, environment_info, prepare_out_dir, write_json
 from diffmesh.fit.plot import save_loss_plot
@@ -41,11 +40,6 @@ from diffmesh.meshloss import mesh_edge_loss, mesh_laplacian_smoothing, mesh_nor
 from diffmesh.softrender import PointLights
 
 __all__ = ["ImagesConfig", "ImagesResult", "fit_images"]
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
 
 
 @dataclass(frozen=True)
@@ -102,22 +96,14 @@ class ImagesConfig:
     callback: StepCallback | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        _check(self.target_mesh is None or self.images is None,
+        require(self.target_mesh is None or self.images is None,
                "target_mesh, images: give one of them, not both")
-        _check(self.views >= 1, f"views: expected a positive integer, got {self.views}")
-        _check(self.image_size >= 8, f"image_size: expected at least 8 pixels, got {self.image_size}")
-        _check(self.views_per_iter >= 1, f"views_per_iter: expected a positive integer, got {self.views_per_iter}")
-        _check(0 <= self.level <= 6, f"level: expected an integer in [0, 6], got {self.level}")
-        _check(self.iters >= 1, f"iters: expected a positive integer, got {self.iters}")
-        _check(math.isfinite(self.lr) and self.lr > 0, f"lr: expected a positive number, got {self.lr}")
-        _check(0 <= self.momentum < 1, f"momentum: expected a number in [0, 1), got {self.momentum}")
-        for name in ("w_silhouette", "w_rgb", "w_edge", "w_normal", "w_laplacian"):
-            value = getattr(self, name)
-            _check(math.isfinite(value) and value >= 0, f"{name}: expected a number >= 0, got {value}")
-        _check(self.sigma > 0, f"sigma: expected a positive number, got {self.sigma}")
-        _check(self.faces_per_pixel >= 1, f"faces_per_pixel: expected a positive integer, got {self.faces_per_pixel}")
-        _check(self.plot_every >= 1, f"plot_every: expected a positive integer, got {self.plot_every}")
-        _check(self.eval_samples >= 1 and self.eval_draws >= 1, "eval_samples, eval_draws: expected positive integers")
+        require(self.views >= 1, f"views: expected a positive integer, got {self.views}")
+        require(self.image_size >= 8, f"image_size: expected at least 8 pixels, got {self.image_size}")
+        require(self.views_per_iter >= 1, f"views_per_iter: expected a positive integer, got {self.views_per_iter}")
+        check_loop_settings(self, ("w_silhouette", "w_rgb", "w_edge", "w_normal", "w_laplacian"))
+        require(self.sigma > 0, f"sigma: expected a positive number, got {self.sigma}")
+        require(self.faces_per_pixel >= 1, f"faces_per_pixel: expected a positive integer, got {self.faces_per_pixel}")
 
 
 @dataclass

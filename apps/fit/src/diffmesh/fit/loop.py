@@ -7,6 +7,7 @@ iteration (reading loss values, keeping the best parameters) stays on the device
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,31 @@ from dataclasses import dataclass, field
 import torch
 from diffmesh.fit.progress import Progress
 
-__all__ = ["LoopResult", "StepCallback", "optimize"]
+__all__ = ["LoopResult", "StepCallback", "check_loop_settings", "optimize", "require"]
+
+def require(condition: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``condition`` holds (settings validation)."""
+    if not condition:
+        raise ValueError(message)
+
+
+def check_loop_settings(config: object, weight_names: Sequence[str]) -> None:
+    """Validate the settings both pipelines share: sphere level, SGD schedule, loss weights,
+    snapshot interval and evaluation sizes. Raises ValueError naming the setting."""
+
+    def get(name: str) -> float:
+        return getattr(config, name)
+
+    require(0 <= get("level") <= 6, f"level: expected an integer in [0, 6], got {get('level')}")
+    require(get("iters") >= 1, f"iters: expected a positive integer, got {get('iters')}")
+    require(math.isfinite(get("lr")) and get("lr") > 0, f"lr: expected a positive number, got {get('lr')}")
+    require(0 <= get("momentum") < 1, f"momentum: expected a number in [0, 1), got {get('momentum')}")
+    for name in weight_names:
+        require(math.isfinite(get(name)) and get(name) >= 0, f"{name}: expected a number >= 0, got {get(name)}")
+    require(get("plot_every") >= 1, f"plot_every: expected a positive integer, got {get('plot_every')}")
+    require(get("eval_samples") >= 1 and get("eval_draws") >= 1,
+            "eval_samples, eval_draws: expected positive integers")
+
 
 #: Called after every iteration with (iteration, {term: detached loss tensor}).
 StepCallback = Callable[[int, Mapping[str, torch.Tensor]], None]

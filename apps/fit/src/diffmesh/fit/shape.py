@@ -22,7 +22,7 @@ from diffmesh.fit.data import resolve_mesh_path
 from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.gif import save_gif
 from diffmesh.fit.imaging import caption, hstack, to_image, vstack
-from diffmesh.fit.loop import StepCallback, optimize
+from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
 from diffmesh.fit.metrics import eval_chamfer, signed_volumes
 from diffmesh.fit.outputs import atomic_path, environment_info, prepare_out_dir, write_json
 from diffmesh.fit.plot import save_loss_plot
@@ -43,11 +43,6 @@ __all__ = ["ShapeConfig", "ShapeResult", "fit_shape", "load_shape_targets"]
 _FITTED_COLOR = (0.35, 0.6, 0.9)
 _TARGET_COLOR = (0.9, 0.62, 0.35)
 _VIEW = {"dist": 2.3, "elev": 20.0, "azim": 90.0}  # the fish side-on, the unit sphere in frame
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
 
 
 @dataclass(frozen=True)
@@ -94,18 +89,10 @@ class ShapeConfig:
     callback: StepCallback | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        _check(len(self.targets) > 0, "targets: expected at least one target mesh, got none")
-        _check(0 <= self.level <= 6, f"level: expected an integer in [0, 6], got {self.level}")
-        _check(self.iters >= 1, f"iters: expected a positive integer, got {self.iters}")
-        _check(self.samples >= 1, f"samples: expected a positive integer, got {self.samples}")
-        _check(math.isfinite(self.lr) and self.lr > 0, f"lr: expected a positive number, got {self.lr}")
-        _check(0 <= self.momentum < 1, f"momentum: expected a number in [0, 1), got {self.momentum}")
-        for name in ("w_chamfer", "w_edge", "w_normal", "w_laplacian"):
-            value = getattr(self, name)
-            _check(math.isfinite(value) and value >= 0, f"{name}: expected a number >= 0, got {value}")
-        _check(self.plot_every >= 1, f"plot_every: expected a positive integer, got {self.plot_every}")
-        _check(self.eval_samples >= 1 and self.eval_draws >= 1, "eval_samples, eval_draws: expected positive integers")
-        _check(self.frame_size >= 16, f"frame_size: expected at least 16 pixels, got {self.frame_size}")
+        require(len(self.targets) > 0, "targets: expected at least one target mesh, got none")
+        require(self.samples >= 1, f"samples: expected a positive integer, got {self.samples}")
+        check_loop_settings(self, ("w_chamfer", "w_edge", "w_normal", "w_laplacian"))
+        require(self.frame_size >= 16, f"frame_size: expected at least 16 pixels, got {self.frame_size}")
 
 
 @dataclass
