@@ -144,11 +144,23 @@ def cli() -> None:
 
 
 def _report(out: Path, files: Sequence[Path], summary: str, quiet: bool) -> None:
+    """Print where the outputs went (only the folder with ``--quiet``)."""
     if quiet:
         click.echo(str(out))
         return
     click.echo(summary)
     click.echo(f"Outputs in {out}/: " + ", ".join(p.name for p in files))
+
+
+def _report_fit(out: Path, result: Any, summary: str, quiet: bool) -> None:
+    """:func:`_report` for a fit, then exit 130 if Ctrl-C stopped it (outputs are kept)."""
+    _report(out, result.files, summary, quiet)
+    if result.interrupted:
+        m = result.metrics
+        _interrupted(
+            f"stopped at iteration {m['iterations']}/{m['iterations_requested']}; "
+            f"wrote the best-so-far mesh and the losses so far to {out}/"
+        )
 
 
 @cli.command("shape")
@@ -184,12 +196,7 @@ def shape_command(targets: tuple[str, ...], out: Path | None, **options: Any) ->
         f"({m['iterations_per_second'] or 0:.1f} it/s), chamfer {m['chamfer']:.3g} "
         f"(10k samples, normalized frame)"
     )
-    _report(out, result.files, summary, options["quiet"])
-    if result.interrupted:
-        _interrupted(
-            f"stopped at iteration {m['iterations']}/{m['iterations_requested']}; "
-            f"wrote the best-so-far mesh and the losses so far to {out}/"
-        )
+    _report_fit(out, result, summary, options["quiet"])
 
 
 def _image_size_callback(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
@@ -253,12 +260,7 @@ def images_command(target_mesh: str | None, images_dir: Path | None, image_size:
         f"({m['iterations_per_second'] or 0:.2f} it/s), silhouette IoU mean {m['iou_mean']:.3f} "
         f"worst {m['iou_worst']:.3f}, PSNR {m['psnr']:.1f} dB"
     )
-    _report(out, result.files, summary, options["quiet"])
-    if result.interrupted:
-        _interrupted(
-            f"stopped at iteration {m['iterations']}/{m['iterations_requested']}; "
-            f"wrote the best-so-far mesh and the losses so far to {out}/"
-        )
+    _report_fit(out, result, summary, options["quiet"])
 
 
 @cli.command("render")
