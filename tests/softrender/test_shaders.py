@@ -192,7 +192,7 @@ def test_missing_cameras_and_bad_settings():
     with pytest.raises(ValueError, match="faces_per_pixel"):
         RasterizationSettings(faces_per_pixel=0)
     with pytest.raises(ValueError, match="z_clip_value"):
-        RasterizationSettings(z_clip_value=0.5)
+        RasterizationSettings(z_clip_value=0.0)  # a clipping depth must be > 0
     with pytest.raises(ValueError, match="sigma"):
         BlendParams(sigma=0.0)
 

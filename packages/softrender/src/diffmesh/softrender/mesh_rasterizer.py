@@ -9,7 +9,7 @@ from torch import nn
 
 from .fragments import Fragments
 from .rasterize_meshes import rasterize_face_verts
-from .settings import RasterizationSettings
+from .settings import RasterizationSettings, resolve_z_clip_value
 
 __all__ = ["MeshRasterizer"]
 
@@ -104,4 +104,5 @@ class MeshRasterizer(nn.Module):
             perspective_correct=perspective,
             clip_barycentric_coords=clip,
             cull_backfaces=settings.cull_backfaces,
+            z_clip_value=resolve_z_clip_value(settings.z_clip_value, cameras, perspective),
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from ._clip import check_z_clip_value, clip_faces, rasterize_clipped
 from ._raster_function import rasterize_pairs
 from .fragments import Fragments, RasterPairs
 
@@ -55,6 +56,7 @@ def rasterize_face_verts(
     perspective_correct: bool = False,
     clip_barycentric_coords: bool = False,
     cull_backfaces: bool = False,
+    z_clip_value: float | None = None,
 ) -> Fragments:
     """Rasterize packed faces given directly as vertex triples (the core of ``rasterize_meshes``).
 
@@ -63,7 +65,8 @@ def rasterize_face_verts(
         face_to_mesh: (F,) long index in [0, num_meshes) of the mesh (image) of each face.
         num_meshes: N, the number of images.
         image_size, blur_radius, faces_per_pixel, perspective_correct,
-            clip_barycentric_coords, cull_backfaces: as in :func:`rasterize_meshes`.
+            clip_barycentric_coords, cull_backfaces, z_clip_value: as in
+            :func:`rasterize_meshes`.
 
     Returns:
         Fragments carrying the sparse pairs (dense fields built on first access).
@@ -75,6 +78,13 @@ def rasterize_face_verts(
         raise ValueError(f"face_verts: expected an (F, 3, 3) tensor, got {shape}")
     if not face_verts.is_floating_point():
         raise TypeError(f"face_verts: expected a float tensor, got {face_verts.dtype}")
+    depth = check_z_clip_value("z_clip_value", z_clip_value)
+    clipped = None if depth is None else clip_faces(face_verts, face_to_mesh, depth, bool(perspective_correct))
+    if clipped is not None:
+        return Fragments(pairs=rasterize_clipped(
+            clipped, num_meshes, size, blur, k,
+            bool(perspective_correct), bool(clip_barycentric_coords), bool(cull_backfaces),
+        ))
     bary, zbuf, dists, pix, face = rasterize_pairs(
         face_verts, face_to_mesh, size, blur, k,
         bool(perspective_correct), bool(clip_barycentric_coords), bool(cull_backfaces),
@@ -93,6 +103,7 @@ def rasterize_meshes(
     perspective_correct: bool = False,
     clip_barycentric_coords: bool = False,
     cull_backfaces: bool = False,
+    z_clip_value: float | None = None,
 ) -> Fragments:
     """Rasterize a batch of meshes whose vertices are already in NDC (x, y) with view-space z.
 
@@ -104,7 +115,8 @@ def rasterize_meshes(
     A face touches a pixel when the pixel centre is inside it or within ``blur_radius``
     (squared NDC distance) of it; the K nearest touching faces by (view depth, face id) are
     kept. Faces with a vertex at view depth below 1e-8 and faces with |signed area| <= 1e-8
-    are skipped. Only pixel-face pairs near a face are ever evaluated (no dense
+    are skipped; with ``z_clip_value`` faces are first clipped to the part in front of that
+    depth (PyTorch3D's rule, see below). Only pixel-face pairs near a face are ever evaluated (no dense
     pixels x faces product), and gradients reach the vertices through ``zbuf``,
     ``bary_coords`` and ``dists`` by a hand-written backward.
 
@@ -122,6 +134,15 @@ def rasterize_meshes(
         clip_barycentric_coords: clip barycentrics to [0, 1] and renormalise them before
             computing ``zbuf`` (useful with blur, where pixels outside a face are kept).
         cull_backfaces: skip faces whose projected winding is clockwise.
+        z_clip_value: None, or a view depth c > 0: faces entirely in front of ``z = c`` are
+            rasterized as they are (bit for bit), faces entirely behind it are culled, and
+            faces crossing it are clipped in view space (x, y un-projected when
+            ``perspective_correct``) to the triangle or the two triangles of the
+            quadrilateral in front of it. Their fragments report the original face id and
+            barycentrics in the original face; ``zbuf`` and ``dists`` are those of the
+            sub-triangle at the pixel (the clipping edge counts as an edge). Where both
+            halves of a split quadrilateral touch a pixel (blur), the one with the smaller
+            unsigned distance is kept, the first on a tie (PyTorch3D's rule).
 
     Returns:
         Fragments(pix_to_face, zbuf, bary_coords, dists), each (N, H, W, K) (bary_coords
@@ -148,4 +169,5 @@ def rasterize_meshes(
         perspective_correct=perspective_correct,
         clip_barycentric_coords=clip_barycentric_coords,
         cull_backfaces=cull_backfaces,
+        z_clip_value=z_clip_value,
     )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import torch
+
+from ._clip import check_z_clip_value
 from .rasterize_meshes import parse_image_size
 
-__all__ = ["RasterizationSettings"]
+__all__ = ["RasterizationSettings", "resolve_z_clip_value"]
 
 
 def _optional_bool(name: str, value: object) -> None:
@@ -28,8 +32,11 @@ class RasterizationSettings:
         perspective_correct: None means ``cameras.is_perspective()``.
         clip_barycentric_coords: None means ``blur_radius > 0``.
         cull_backfaces: skip faces whose projected winding is clockwise.
-        z_clip_value: must be None: faces reaching behind the camera (view depth below
-            1e-8) are dropped whole rather than clipped.
+        z_clip_value: None, or a view depth > 0 at which faces are clipped before
+            rasterization (see :func:`rasterize_meshes`). None with perspective-correct
+            barycentrics means ``znear / 2`` of the cameras that have a ``znear``
+            (PyTorch3D's default, see :func:`resolve_z_clip_value`); otherwise faces
+            reaching below view depth 1e-8 are skipped whole.
     """
 
     image_size: int | tuple[int, int] = 256
@@ -62,8 +69,33 @@ class RasterizationSettings:
         _optional_bool("clip_barycentric_coords", self.clip_barycentric_coords)
         if not isinstance(self.cull_backfaces, bool):
             raise TypeError(f"RasterizationSettings.cull_backfaces: expected a bool, got {self.cull_backfaces!r}")
-        if self.z_clip_value is not None:
-            raise ValueError(
-                "RasterizationSettings.z_clip_value: clipping faces at a depth is not supported; "
-                f"expected None (faces reaching behind the camera are skipped), got {self.z_clip_value!r}"
-            )
+        depth = check_z_clip_value("RasterizationSettings.z_clip_value", self.z_clip_value)
+        object.__setattr__(self, "z_clip_value", depth)
+
+
+def resolve_z_clip_value(z_clip_value: float | None, cameras: Any, perspective_correct: bool) -> float | None:
+    """The clipping depth ``MeshRasterizer`` uses, PyTorch3D's rule.
+
+    An explicit ``z_clip_value`` is used as it is. Otherwise, with perspective-correct
+    barycentrics and cameras that have a near plane (``get_znear()`` not None: the FoV
+    cameras), faces are clipped at half the smallest ``znear`` of the batch; else not at
+    all. A non-positive ``znear / 2`` also means no clipping (it could not change an image:
+    faces reaching below view depth 1e-8 are skipped anyway).
+
+    Args:
+        z_clip_value: the settings' value (None or a depth > 0).
+        cameras: the camera batch.
+        perspective_correct: the resolved ``perspective_correct`` setting.
+
+    Returns:
+        The view depth to clip at, or None.
+    """
+    if z_clip_value is not None:
+        return float(z_clip_value)
+    if not perspective_correct:
+        return None
+    znear = cameras.get_znear() if hasattr(cameras, "get_znear") else None
+    if znear is None:
+        return None
+    half = float(torch.as_tensor(znear).min()) / 2.0
+    return half if half > 0.0 else None

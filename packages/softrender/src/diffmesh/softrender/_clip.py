@@ -1,0 +1,288 @@
+"""Clipping faces at a view depth before rasterization (PyTorch3D's ``z_clip_value``).
+
+A face is classified by how many of its vertices lie behind the plane ``z = c`` (view
+depth below ``c``):
+
+- none: kept as it is (its values are copied bit for bit);
+- all three: culled;
+- two (one vertex in front, p1): clipped to the triangle (p4, p5, p1), where p4 and p5 are
+  the points of the edges p1-p2 and p1-p3 at depth c (p2, p3 follow p1 cyclically);
+- one (one vertex behind, p1): the visible part is the quadrilateral (p4, p2, p3, p5),
+  split into the triangles (p4, p2, p5) and (p5, p2, p3), which keep the face's winding.
+
+An edge point is ``p = p1 (1 - w) + p2 w`` with ``w = (z1 - c) / (z1 - z2)``, computed in
+view space: with ``perspective_correct`` the NDC x, y of the end points are first
+multiplied by their depth (undoing the perspective division, exact for any pinhole
+projection ``ndc = (A X + b Z) / Z``), interpolated, and divided by c. The clipped faces are
+rasterized like any others; their pairs are then mapped back: ``face`` to the original
+face id, ``bary`` to barycentrics in the original face (each sub-triangle corner is a known
+combination of the original vertices); ``zbuf`` and ``dists`` stay those of the
+sub-triangle (depth at the pixel; signed squared distance to the sub-triangle's edges,
+including the clipping edge p4-p5 and the diagonal p2-p5 of a split quadrilateral).
+
+Where both halves of a split quadrilateral touch a pixel (only possible with blur), one
+pair is kept, as PyTorch3D's kernels do: the second half replaces the first only when its
+unsigned distance is strictly smaller. Pixels inside one half near the diagonal are at
+the same distance from both halves, so which half reports them (and whether ``dists`` is
+negative there) follows the rounding of the two distances, as in PyTorch3D. The rule is
+applied before the K nearest are chosen; PyTorch3D applies it while filling its K-slot
+queue, so the two can differ only at a pixel with more than K candidates where the first
+half was already pushed out of the queue.
+
+Gradients flow through the clipped vertices and the barycentric conversion to the
+original vertices (PyTorch3D detaches the weight of the p1-p3 intersection; this does not).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ._raster_function import rasterize_pairs
+from .fragments import RasterPairs
+
+__all__ = ["ClippedFaces", "check_z_clip_value", "clip_faces", "rasterize_clipped"]
+
+# Sub-triangle corners as indices into the points (p1, p2, p3, p4, p5) of a clipped face:
+# two vertices behind -> (p4, p5, p1); one behind -> (p4, p2, p5) then (p5, p2, p3).
+_CORNERS = ((3, 4, 0), (3, 1, 4), (4, 1, 2))
+_ROWS_BY_BEHIND = (1, 2, 1, 0)  # clipped faces per original face, by vertices behind the plane
+
+
+def check_z_clip_value(name: str, value: object) -> float | None:
+    """Validate a clipping depth: None, or a finite number > 0.
+
+    Depths at or below 0 are rejected: the rasterizer skips every face reaching below view
+    depth 1e-8 anyway, so such a plane could never change an image, and the perspective
+    un-projection divides by it.
+
+    Returns:
+        The value as a float (or None).
+
+    Raises:
+        TypeError: not None and not a real number.
+        ValueError: not finite or not > 0.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}: expected None or a float view depth, got {value!r}")
+    depth = float(value)
+    if not math.isfinite(depth) or depth <= 0.0:
+        raise ValueError(f"{name}: expected a finite view depth > 0, got {value!r}")
+    return depth
+
+
+@dataclass(frozen=True)
+class ClippedFaces:
+    """The face table after clipping, and how to map results back to the original faces.
+
+    Attributes:
+        face_verts: (F', 3, 3) float faces to rasterize (NDC x, NDC y, view z),
+            differentiable w.r.t. the original ones; the faces of one original face are
+            consecutive and in original order, so (z, row) orders ties as (z, face id).
+        face_to_mesh: (F',) long mesh index of each row.
+        source: (F',) long original face id of each row.
+        clipped_rows: (T,) long rows that are sub-triangles of a clipped face.
+        conversion: (T, 3, 3) float ``conversion[t, k, j]``: weight of original vertex j in
+            corner k of row ``clipped_rows[t]`` (original barycentrics =
+            ``sum_k bary_k conversion[t, k]``).
+        row_conversion: (F',) long index into ``conversion``, -1 for unclipped rows.
+        second_half: (F',) bool the row is the second triangle of a split quadrilateral
+            (its first half is the row before).
+    """
+
+    face_verts: torch.Tensor
+    face_to_mesh: torch.Tensor
+    source: torch.Tensor
+    clipped_rows: torch.Tensor
+    conversion: torch.Tensor
+    row_conversion: torch.Tensor
+    second_half: torch.Tensor
+
+    @property
+    def has_split(self) -> bool:
+        """Whether some face was split into two triangles."""
+        return bool(self.second_half.any())
+
+
+def _lerp_points(
+    p1: torch.Tensor, p2: torch.Tensor, depth: float, perspective_correct: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points of the segments p1-p2 (T, 3) at view depth ``depth`` and their weights w (T,)."""
+    z1, z2 = p1[:, 2], p2[:, 2]
+    w = (z1 - depth) / (z1 - z2)
+    w1 = w[:, None]
+    point = p1 * (1 - w1) + p2 * w1
+    if perspective_correct:  # interpolate x z, y z (view-space x, y up to the projection)
+        xy = (p1[:, :2] * p1[:, 2:3] * (1 - w1) + p2[:, :2] * p2[:, 2:3] * w1) / depth
+        point = torch.cat((xy, point[:, 2:]), dim=1)
+    return point, w
+
+
+def clip_faces(
+    face_verts: torch.Tensor, face_to_mesh: torch.Tensor, z_clip_value: float, perspective_correct: bool
+) -> ClippedFaces | None:
+    """Clip faces to the part in front of ``z = z_clip_value`` (see the module docstring).
+
+    Args:
+        face_verts: (F, 3, 3) float packed faces: NDC x, NDC y, view-space z.
+        face_to_mesh: (F,) long mesh index of each face.
+        z_clip_value: view depth c > 0 of the clipping plane.
+        perspective_correct: x, y are perspective-projected (un-project to interpolate).
+
+    Returns:
+        The clipped table, or None when no vertex lies behind the plane (nothing changes).
+    """
+    device = face_verts.device
+    behind = face_verts[..., 2].detach() < z_clip_value  # (F, 3)
+    num_behind = behind.sum(dim=1)
+    if not bool(behind.any()):
+        return None
+    rows_per_face = torch.tensor(_ROWS_BY_BEHIND, device=device)[num_behind]
+    num_faces = face_verts.shape[0]
+    source = torch.repeat_interleave(torch.arange(num_faces, device=device), rows_per_face)
+    first_row = torch.cumsum(rows_per_face, 0) - rows_per_face
+    half = torch.arange(source.shape[0], device=device) - first_row[source]  # 0, or 1 for a second half
+    row_behind = num_behind[source]
+    clipped_rows = (row_behind > 0).nonzero().squeeze(1)
+    out = face_verts.index_select(0, source)
+    row_conversion = torch.full((source.shape[0],), -1, dtype=torch.long, device=device)
+    if clipped_rows.shape[0] == 0:  # faces were only culled
+        conversion = face_verts.new_zeros((0, 3, 3))
+    else:
+        faces = source[clipped_rows]
+        fv = face_verts.index_select(0, faces)
+        two_behind = (num_behind[faces] == 2)[:, None]
+        lone = behind[faces] ^ two_behind  # the vertex alone on its side of the plane
+        i1 = lone.long().argmax(dim=1)
+        i2, i3 = (i1 + 1) % 3, (i1 + 2) % 3
+        p1, p2, p3 = (fv[torch.arange(fv.shape[0], device=device), i] for i in (i1, i2, i3))
+        p4, w2 = _lerp_points(p1, p2, z_clip_value, perspective_correct)
+        p5, w3 = _lerp_points(p1, p3, z_clip_value, perspective_correct)
+        kind = torch.where(two_behind[:, 0], 0, 1 + half[clipped_rows])
+        corners = torch.tensor(_CORNERS, device=device)[kind]  # (T, 3) indices into p1..p5
+        points = torch.stack((p1, p2, p3, p4, p5), dim=1)  # (T, 5, 3)
+        out = out.index_put((clipped_rows,), points.gather(1, corners[:, :, None].expand(-1, -1, 3)))
+        # barycentrics of p1..p5 in the original face
+        e1, e2, e3 = (torch.nn.functional.one_hot(i, 3).to(fv.dtype) for i in (i1, i2, i3))
+        b4 = e1 * (1 - w2)[:, None] + e2 * w2[:, None]
+        b5 = e1 * (1 - w3)[:, None] + e3 * w3[:, None]
+        weights = torch.stack((e1, e2, e3, b4, b5), dim=1)  # (T, 5, 3)
+        conversion = weights.gather(1, corners[:, :, None].expand(-1, -1, 3))
+        row_conversion[clipped_rows] = torch.arange(clipped_rows.shape[0], device=device)
+    return ClippedFaces(
+        face_verts=out,
+        face_to_mesh=face_to_mesh[source],
+        source=source,
+        clipped_rows=clipped_rows,
+        conversion=conversion,
+        row_conversion=row_conversion,
+        second_half=half > 0,
+    )
+
+
+def _shadowed_halves(pix: torch.Tensor, face: torch.Tensor, dists: torch.Tensor, clipped: ClippedFaces) -> torch.Tensor:
+    """(D,) long pairs to drop: where both halves of a split face touch a pixel, the one
+    not kept (the second half wins only with a strictly smaller unsigned distance)."""
+    second = clipped.second_half
+    first = torch.cat((second[1:], second.new_zeros(1)))  # the next row is this row's second half
+    sel = (second | first)[face].nonzero().squeeze(1)  # pairs of either half of a split face
+    if sel.shape[0] < 2:
+        return sel.new_zeros(0)
+    quad = face[sel] - second[face[sel]].long()  # the first half's row identifies the face
+    key = pix[sel] * second.shape[0] + quad
+    order = torch.sort(key, stable=True).indices
+    a, b = sel[order[:-1]], sel[order[1:]]
+    both = key[order[:-1]] == key[order[1:]]
+    a, b = a[both], b[both]
+    a_first = face[a] < face[b]
+    h0, h1 = torch.where(a_first, a, b), torch.where(a_first, b, a)
+    d0, d1 = dists[h0].detach().abs(), dists[h1].detach().abs()
+    return torch.where(d1 < d0, h0, h1)
+
+
+def _k_nearest(pix: torch.Tensor, z: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
+    """(M,) long pairs among the K nearest of their pixel by (z, face row), or None if all are."""
+    counts = torch.bincount(pix)
+    over = counts > k
+    if not bool(over.any()):
+        return None
+    sel = over[pix].nonzero().squeeze(1)
+    sel = sel[torch.sort(face[sel], stable=True).indices]
+    sel = sel[torch.sort(z[sel], stable=True).indices]
+    sel = sel[torch.sort(pix[sel], stable=True).indices]
+    p = pix[sel]
+    pos = torch.arange(sel.shape[0], device=pix.device)
+    starts = torch.ones_like(p, dtype=torch.bool)
+    starts[1:] = p[1:] != p[:-1]
+    rank = pos - torch.cummax(torch.where(starts, pos, torch.zeros_like(pos)), 0).values
+    keep = torch.ones_like(pix, dtype=torch.bool)
+    keep[sel[rank >= k]] = False
+    return keep.nonzero().squeeze(1)
+
+
+def _face_major(face: torch.Tensor) -> torch.Tensor | None:
+    """(P,) long permutation making each face's pairs contiguous (runs ordered by face id,
+    stable), or None when they already are. ``face`` holds runs of equal ids."""
+    if face.shape[0] == 0:
+        return None
+    starts = torch.ones_like(face, dtype=torch.bool)
+    starts[1:] = face[1:] != face[:-1]
+    starts = starts.nonzero().squeeze(1)
+    run_face = face[starts]
+    if torch.unique(run_face).shape[0] == run_face.shape[0]:
+        return None
+    lengths = torch.diff(starts, append=starts.new_full((1,), face.shape[0]))
+    order = torch.sort(run_face, stable=True).indices
+    lengths = lengths[order]
+    offsets = torch.cumsum(lengths, 0) - lengths
+    return torch.repeat_interleave(starts[order] - offsets, lengths) + torch.arange(face.shape[0], device=face.device)
+
+
+def rasterize_clipped(
+    clipped: ClippedFaces,
+    num_meshes: int,
+    image_size: tuple[int, int],
+    blur_radius: float,
+    faces_per_pixel: int,
+    perspective_correct: bool,
+    clip_barycentric_coords: bool,
+    cull_backfaces: bool,
+) -> RasterPairs:
+    """Rasterize a clipped face table and map the pairs back to the original faces.
+
+    Returns:
+        Pairs with original face ids and barycentrics (each face's pairs contiguous), the
+        K nearest per pixel by (z, face id), at most one half of a split face per pixel.
+    """
+    k = faces_per_pixel
+    dedup = blur_radius > 0.0 and clipped.has_split  # with no blur two halves never share a pixel
+    inner_k = 2 * k if dedup else k  # headroom for the halves dropped before the K nearest
+    bary, zbuf, dists, pix, face = rasterize_pairs(
+        clipped.face_verts, clipped.face_to_mesh, image_size, blur_radius, inner_k,
+        perspective_correct, clip_barycentric_coords, cull_backfaces,
+    )
+    if dedup:
+        drop = _shadowed_halves(pix, face, dists, clipped)
+        if drop.shape[0] > 0:
+            keep = torch.ones_like(pix, dtype=torch.bool)
+            keep[drop] = False
+            idx = keep.nonzero().squeeze(1)
+            bary, zbuf, dists, pix, face = (t.index_select(0, idx) for t in (bary, zbuf, dists, pix, face))
+        idx = _k_nearest(pix, zbuf.detach(), face, k)
+        if idx is not None:
+            bary, zbuf, dists, pix, face = (t.index_select(0, idx) for t in (bary, zbuf, dists, pix, face))
+    conv = clipped.row_conversion[face]
+    sel = (conv >= 0).nonzero().squeeze(1)
+    if sel.shape[0] > 0:
+        matrix = clipped.conversion.index_select(0, conv[sel])  # (M, 3 corners, 3 vertices)
+        converted = (bary.index_select(0, sel)[:, :, None] * matrix).sum(dim=1)
+        bary = bary.index_put((sel,), converted)
+    face = clipped.source[face]
+    order = _face_major(face)
+    if order is not None:
+        bary, zbuf, dists, pix, face = (t.index_select(0, order) for t in (bary, zbuf, dists, pix, face))
+    return RasterPairs(pix, face, bary, zbuf, dists, num_meshes, image_size, k)
