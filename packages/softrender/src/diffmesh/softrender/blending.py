@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ._softmax_blend import blend_weights, softmax_blend_image, z_inverse
 from .fragments import Fragments, RasterPairs
 
 __all__ = ["BlendParams", "hard_rgb_blend", "sigmoid_alpha_blend", "softmax_rgb_blend"]
@@ -148,11 +149,11 @@ def softmax_rgb_blend(
 
 
 def _per_image(value: float | torch.Tensor, pairs: RasterPairs, like: torch.Tensor) -> torch.Tensor | float:
-    """A float, or an (N,) tensor gathered to (P,) by each pair's image."""
+    """A float, or an (N,) tensor gathered to (P,) by each pair's image (a 0-dim one if all equal)."""
     if not torch.is_tensor(value):
         return float(value)
     value = value.to(like.device, like.dtype).reshape(-1)
-    if value.numel() == 1:
+    if value.numel() == 1 or (not value.requires_grad and bool((value == value[0]).all())):
         return value[0]
     if value.numel() != pairs.num_images:
         raise ValueError(f"znear/zfar: expected a float or {pairs.num_images} values, got {value.numel()}")
@@ -183,33 +184,19 @@ def softmax_blend_pairs(
     ``colors_fn(idx)`` returns the (len(idx), 3) colours of the pairs ``idx``; it is only
     asked for pairs whose blend weight is not negligible (below 1e-12 of its pixel's
     total weight, which changes no float32 output), so shading skips hidden faces.
+    The blend itself has a hand-written backward (``_softmax_blend``).
 
     Returns:
         (N, H, W, 4) RGBA.
     """
-    npix = pairs.num_pixels
     zbuf = pairs.zbuf
-    near = _per_image(znear, pairs, zbuf)
-    far = _per_image(zfar, pairs, zbuf)
-    prob = torch.sigmoid(-pairs.dists / blend_params.sigma)
-    z_inv = (far - zbuf) / (far - near)
-    # max over the pixel's K slots: its nearest face (ties by face id, like torch.max's first
-    # index), or the 0 of a padded slot when the pixel has fewer than K faces.
-    nearest = pairs.nearest().nonzero().squeeze(1)
-    z_near = z_inv.new_zeros(npix).index_put((pairs.pix[nearest],), z_inv.index_select(0, nearest))
-    counts = torch.bincount(pairs.pix, minlength=npix)
-    z_max = torch.where(counts >= pairs.faces_per_pixel, z_near, z_near.clamp(min=0.0)).clamp(min=_EPS)
-    weights = prob * torch.exp((z_inv - z_max.index_select(0, pairs.pix)) / blend_params.gamma)
-    delta = torch.exp((_EPS - z_max) / blend_params.gamma).clamp(min=_EPS)
-    denom = weights.new_zeros(npix).index_add(0, pairs.pix, weights) + delta
-    with torch.no_grad():
-        needed = (weights > 1e-12 * denom[pairs.pix]).nonzero().squeeze(1)
-    colors = colors_fn(needed)
-    w_needed = weights.index_select(0, needed)[:, None]
-    weighted = colors.new_zeros(npix, 3).index_add(0, pairs.pix[needed], w_needed * colors[:, :3])
-    bg = _background(blend_params, weighted)
-    rgb = (weighted + delta[:, None] * bg) / denom[:, None]
-    return _image(rgb, pairs_alpha(pairs, blend_params.sigma), pairs)
+    z_inv = z_inverse(zbuf, _per_image(znear, pairs, zbuf), _per_image(zfar, pairs, zbuf))
+    bw = blend_weights(pairs, z_inv, blend_params.sigma, blend_params.gamma)
+    colors = colors_fn(bw.needed)[:, :3]
+    bg = _background(blend_params, colors)
+    rgba = softmax_blend_image(pairs, z_inv, colors, bg, bw, blend_params.sigma, blend_params.gamma)
+    height, width = pairs.image_size
+    return rgba.view(pairs.num_images, height, width, 4)
 
 
 def silhouette_pairs(pairs: RasterPairs, blend_params: BlendParams) -> torch.Tensor:
