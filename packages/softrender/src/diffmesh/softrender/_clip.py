@@ -242,6 +242,22 @@ def _face_major(face: torch.Tensor) -> torch.Tensor | None:
     return torch.repeat_interleave(starts[order] - offsets, lengths) + torch.arange(face.shape[0], device=face.device)
 
 
+def _rasterize_rows(
+    clipped: ClippedFaces, rows: torch.Tensor, image_size: tuple[int, int], blur_radius: float, k: int,
+    options: tuple[bool, bool, bool],
+) -> list[torch.Tensor]:
+    """Rasterize the given rows of the table: [bary, zbuf, dists, pix, row] of the kept pairs."""
+    bary, zbuf, dists, pix, face = rasterize_pairs(
+        clipped.face_verts.index_select(0, rows), clipped.face_to_mesh.index_select(0, rows),
+        image_size, blur_radius, k, *options,
+    )
+    return [bary, zbuf, dists, pix, rows.index_select(0, face)]
+
+
+def _select(pairs: list[torch.Tensor], idx: torch.Tensor) -> list[torch.Tensor]:
+    return [t.index_select(0, idx) for t in pairs]
+
+
 def rasterize_clipped(
     clipped: ClippedFaces,
     num_meshes: int,
@@ -254,35 +270,45 @@ def rasterize_clipped(
 ) -> RasterPairs:
     """Rasterize a clipped face table and map the pairs back to the original faces.
 
+    With blur, the halves of split faces are rasterized apart and without the K-nearest
+    cut (a pixel keeps all their pairs: one per half, and such faces cross the clipping
+    plane, so they are few), the half shadowed by its twin is dropped, and the K nearest
+    are chosen from the union: the pairing rule applies before the K-nearest choice
+    whatever the number of faces at a pixel.
+
     Returns:
         Pairs with original face ids and barycentrics (each face's pairs contiguous), the
         K nearest per pixel by (z, face id), at most one half of a split face per pixel.
     """
     k = faces_per_pixel
-    dedup = blur_radius > 0.0 and clipped.has_split  # with no blur two halves never share a pixel
-    inner_k = 2 * k if dedup else k  # headroom for the halves dropped before the K nearest
-    bary, zbuf, dists, pix, face = rasterize_pairs(
-        clipped.face_verts, clipped.face_to_mesh, image_size, blur_radius, inner_k,
-        perspective_correct, clip_barycentric_coords, cull_backfaces,
-    )
-    if dedup:
-        drop = _shadowed_halves(pix, face, dists, clipped)
+    options = (perspective_correct, clip_barycentric_coords, cull_backfaces)
+    all_rows = torch.arange(clipped.source.shape[0], device=clipped.source.device)
+    if blur_radius > 0.0 and clipped.has_split:
+        halves = clipped.second_half | torch.roll(clipped.second_half, -1)
+        rest = _rasterize_rows(clipped, all_rows[~halves], image_size, blur_radius, k, options)
+        split_rows = all_rows[halves]
+        split = _rasterize_rows(clipped, split_rows, image_size, blur_radius, split_rows.shape[0], options)
+        drop = _shadowed_halves(split[3], split[4], split[2], clipped)
         if drop.shape[0] > 0:
-            keep = torch.ones_like(pix, dtype=torch.bool)
+            keep = torch.ones_like(split[3], dtype=torch.bool)
             keep[drop] = False
-            idx = keep.nonzero().squeeze(1)
-            bary, zbuf, dists, pix, face = (t.index_select(0, idx) for t in (bary, zbuf, dists, pix, face))
-        idx = _k_nearest(pix, zbuf.detach(), face, k)
+            split = _select(split, keep.nonzero().squeeze(1))
+        pairs = [torch.cat((a, b)) for a, b in zip(rest, split, strict=True)]
+        idx = _k_nearest(pairs[3], pairs[1].detach(), pairs[4], k)
         if idx is not None:
-            bary, zbuf, dists, pix, face = (t.index_select(0, idx) for t in (bary, zbuf, dists, pix, face))
-    conv = clipped.row_conversion[face]
+            pairs = _select(pairs, idx)
+    else:  # without blur the two halves of a split face never share a pixel
+        pairs = _rasterize_rows(clipped, all_rows, image_size, blur_radius, k, options)
+    bary, zbuf, dists, pix, row = pairs
+    conv = clipped.row_conversion[row]
     sel = (conv >= 0).nonzero().squeeze(1)
     if sel.shape[0] > 0:
         matrix = clipped.conversion.index_select(0, conv[sel])  # (M, 3 corners, 3 vertices)
         converted = (bary.index_select(0, sel)[:, :, None] * matrix).sum(dim=1)
         bary = bary.index_put((sel,), converted)
-    face = clipped.source[face]
-    order = _face_major(face)
+    pairs = [bary, zbuf, dists, pix, clipped.source[row]]
+    order = _face_major(pairs[4])
     if order is not None:
-        bary, zbuf, dists, pix, face = (t.index_select(0, order) for t in (bary, zbuf, dists, pix, face))
+        pairs = _select(pairs, order)
+    bary, zbuf, dists, pix, face = pairs
     return RasterPairs(pix, face, bary, zbuf, dists, num_meshes, image_size, k)
