@@ -196,6 +196,7 @@ class _RasterizePairs(torch.autograd.Function):
             perspective_correct,
             clip_barycentric_coords,
             cull_backfaces,
+            need_grad=bool(ctx.needs_input_grad[0]),
         )
         ctx.perspective_correct = perspective_correct
         ctx.clip = clip_barycentric_coords

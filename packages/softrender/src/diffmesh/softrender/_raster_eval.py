@@ -1,0 +1,230 @@
+"""Per-candidate arithmetic of the pair rasterizer: one (cells, faces) grid of candidates at a time.
+
+A grid holds ``w`` cells for each of ``m`` faces (cell-major: the face axis is innermost, so
+per-face constants broadcast along it); cell ``j`` of face ``f`` is the pixel at row
+``j // nx_f`` and column ``j % nx_f`` of the face's box. Every value is computed with
+PyTorch3D's CPU operations in its order so that float32 results are bit-identical: edge
+functions first, then a division by the face's signed area plus 1e-8; barycentrics clipped
+to [0, 1] and renormalised (sum clamped at 1e-5) when asked; depth from the clipped
+barycentrics; inside/outside from the unclipped ones; squared distance to the nearest edge
+in the order (0, 1), (0, 2), (1, 2).
+
+The arithmetic avoids the slow kinds of CPU kernels: no ``torch.where``, no bool -> float
+conversions (0/1 weights come from ``sign``), one comparison for the keep test, and no
+per-candidate gathers (pixel centres come from the same float formula as
+``ndc_pixel_centers``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["FACE_ROWS", "GridAxes", "eval_grid", "face_table", "stored_rows"]
+
+_EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
+
+# Rows of the per-face table (T, M): vertex coordinates, area + eps, edge vectors, squared
+# edge lengths, then the face's box (first column/row, width, height) as floats.
+FACE_ROWS = (
+    "x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2", "area",
+    "d21x", "d21y", "d02x", "d02y", "d10x", "d10y", "e02x", "e02y", "l01", "l02", "l12",
+    "xb", "yb", "nx", "ny", "deg",
+)
+_R = {name: i for i, name in enumerate(FACE_ROWS)}
+
+
+class GridAxes:
+    """How pixel indices map to NDC pixel centres on both image axes (``ndc_pixel_centers``).
+
+    Centre of pixel i along an axis of ``size`` pixels: ``(rng * (size - 1 - i) + offset) /
+    size - offset`` with ``rng`` 2 (or ``2 * size / other`` on the longer side), ``offset =
+    rng / 2``, all float32 tensor operations as in ``ndc_pixel_centers``.
+    """
+
+    def __init__(self, height: int, width: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.height, self.width = height, width
+        self.x = self._axis(width, height, dtype, device)
+        self.y = self._axis(height, width, dtype, device)
+
+    @staticmethod
+    def _axis(size: int, other: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
+        rng = torch.tensor(2.0, dtype=dtype, device=device)
+        if size > other:
+            rng = (rng * size) / other
+        return rng, rng / 2.0, size
+
+    @staticmethod
+    def centres(axis: tuple[torch.Tensor, torch.Tensor, int], flipped: torch.Tensor) -> torch.Tensor:
+        """NDC centres of the pixels whose flipped index ``size - 1 - i`` is ``flipped`` (float)."""
+        rng, offset, size = axis
+        return flipped.mul_(rng).add_(offset).div_(size).sub_(offset)
+
+
+def face_table(
+    fv: torch.Tensor, x_lo: torch.Tensor, y_lo: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, axes: GridAxes
+) -> torch.Tensor:
+    """(T, M) per-face constants, rows named by ``FACE_ROWS`` (each row contiguous).
+
+    Args:
+        fv: (M, 3, 3) float face vertices (NDC x, y, view z).
+        x_lo, y_lo: (M,) long first column and row of each face's box.
+        nx, ny: (M,) long box width and height in pixels.
+        axes: the image's pixel-centre mapping.
+    """
+    f = fv.reshape(-1, 9).t()
+    x0, y0, _, x1, y1, _, x2, y2, _ = f
+    # BarycentricCoordinatesForward: area = EdgeFunctionForward(v2, v0, v1) + kEpsilon (a double).
+    area = ((x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0)).double().add_(_EPS).to(fv.dtype)
+    d21x, d21y, d02x, d02y, d10x, d10y = x2 - x1, y2 - y1, x0 - x2, y0 - y2, x1 - x0, y1 - y0
+    e02x, e02y = x2 - x0, y2 - y0
+    l01 = d10x * d10x + d10y * d10y
+    l02 = e02x * e02x + e02y * e02y
+    l12 = d21x * d21x + d21y * d21y
+    degenerate = (torch.stack((l01, l02, l12)).double() <= _EPS).any(dim=0).to(fv.dtype)
+    box = torch.stack(((axes.width - 1) - x_lo, (axes.height - 1) - y_lo, nx, ny)).to(fv.dtype)
+    rows = (area, d21x, d21y, d02x, d02y, d10x, d10y, e02x, e02y, l01, l02, l12)
+    return torch.cat((f, torch.stack(rows), box, degenerate[None]))
+
+
+def stored_rows(perspective_correct: bool, clip: bool, need_grad: bool) -> list[str]:
+    """Names of the per-pair rows ``eval_grid`` returns, in order.
+
+    ``b0_*`` are the screen-space barycentrics, ``b1_*`` the perspective-corrected ones and
+    ``b_*`` the output ones; a set equal to an earlier one is not repeated (the output
+    barycentrics are the last set present).
+    """
+    names = ["pixoff", "zbuf", "dists"]
+    if need_grad:
+        names += ["qx", "qy", "b0_0", "b0_1", "b0_2"]
+        if perspective_correct:
+            names += ["b1_0", "b1_1", "b1_2"]
+        names += ["edge", "edge_t", "edge_rx", "edge_ry"]
+    if clip or not need_grad:
+        names += ["b_0", "b_1", "b_2"]
+    return names
+
+
+def _step(x: torch.Tensor) -> torch.Tensor:
+    """1.0 where ``x >= 0`` (either zero), else 0.0, in place (finite ``x``)."""
+    return x.sign_().add_(1.0).clamp_(max=1.0)
+
+
+def _edge(
+    px: torch.Tensor, py: torch.Tensor, pax: torch.Tensor, pay: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor,
+    bx: torch.Tensor, by: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, l2: torch.Tensor, degenerate: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Squared distance from pixel centres to segments (a, b), PyTorch3D's arithmetic.
+
+    ``pax, pay`` are ``p - a``; ``dx, dy`` are ``b - a`` and ``l2 = dx * dx + dy * dy``.
+
+    Returns:
+        (dist, t, rx, ry): squared distance, clamped segment parameter, and nearest point
+        minus pixel centre. A degenerate segment (length^2 <= 1e-8) measures to ``b``.
+    """
+    t = (dx * pax).add_(dy * pay).div_(l2).clamp_(0.0, 1.0)
+    rx = (t * dx).add_(ax).sub_(px)  # (a + t d) - p, in that order
+    ry = (t * dy).add_(ay).sub_(py)
+    if degenerate:
+        bad = l2.double() <= _EPS
+        t = torch.where(bad, torch.ones_like(t), t)
+        # the nearest point is b itself (b - p, not a + 1 * (b - a) - p)
+        rx = torch.where(bad, bx - px, rx)
+        ry = torch.where(bad, by - py, ry)
+    return rx * rx + ry * ry, t, rx, ry
+
+
+def eval_grid(
+    tb: torch.Tensor,
+    width: int,
+    axes: GridAxes,
+    blur_radius: float,
+    perspective_correct: bool,
+    clip: bool,
+    need_grad: bool,
+    degenerate: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Evaluate a (width, m) grid of candidates for the m faces whose constants are ``tb``.
+
+    Args:
+        tb: (T, m) per-face table (``face_table``) of the grid's faces.
+        width: cells per face (at least the largest box ``nx * ny`` among them).
+        axes: the image's pixel-centre mapping.
+        blur_radius: squared NDC distance within which a face touches a pixel.
+        perspective_correct, clip: PyTorch3D's options.
+        need_grad: also return the rows the backward pass needs.
+        degenerate: some face has an edge of squared length <= 1e-8.
+
+    Returns:
+        (keep (width, m) bool, rows): the (width, m) float rows named by ``stored_rows``;
+        ``pixoff`` is ``row * W + column`` of the pixel (exact integers), ``edge`` the
+        nearest edge as 0.0, 1.0, 2.0 for (0, 1), (0, 2), (1, 2).
+    """
+    t = {name: tb[i][None, :] for i, name in enumerate(FACE_ROWS)}
+    x0, y0, z0, x1, y1, z1, x2, y2, z2 = (t[n] for n in ("x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2"))
+    device, dtype = tb.device, tb.dtype
+    j = torch.arange(width, dtype=dtype, device=device)[:, None]
+    nx = t["nx"]
+    row = (j + 0.5).div(nx).floor_()  # exact: cell indices are small integers
+    col = torch.addcmul(j, row, nx, value=-1.0)  # j - row * nx, exact on small integers
+    inbox = row < t["ny"]  # cells past the face's box
+    if axes.height * axes.width <= 1 << 24:
+        pixoff = (row * axes.width).add_(col)
+    else:  # pixel offsets past float32's exact integers
+        pixoff = (row.double() * axes.width).add_(col)
+    px = GridAxes.centres(axes.x, t["xb"] - col)
+    py = GridAxes.centres(axes.y, t["yb"] - row)
+    area = t["area"]
+    # e0 = EdgeFunction(p, v1, v2), e1 = EdgeFunction(p, v2, v0), e2 = EdgeFunction(p, v0, v1)
+    px0, py0, px1, py1 = px - x0, py - y0, px - x1, py - y1
+    w0 = (px1 * t["d21y"]).sub_(py1 * t["d21x"]).div_(area)
+    w1 = ((px - x2) * t["d02y"]).sub_((py - y2) * t["d02x"]).div_(area)
+    w2 = (px0 * t["d10y"]).sub_(py0 * t["d10x"]).div_(area)
+    b0 = (w0, w1, w2)
+    if perspective_correct:
+        p0, p1, p2 = w0 * z1 * z2, w1 * z0 * z2, w2 * z0 * z1
+        denom = p0 + p1 + p2
+        b1 = (p0.div_(denom), p1.div_(denom), p2.div_(denom))
+    else:
+        b1 = b0
+    if clip:
+        c0, c1, c2 = b1[0].clamp(min=0.0), b1[1].clamp(min=0.0), b1[2].clamp(min=0.0)
+        total = (c0 + c1).add_(c2).clamp_(min=1e-5)
+        b2 = (c0.div_(total), c1.div_(total), c2.div_(total))
+    else:
+        b2 = b1
+    zbuf = (b2[0] * z0).add_(b2[1] * z1).add_(b2[2] * z2)
+    d01, t01, rx01, ry01 = _edge(px, py, px0, py0, x0, y0, x1, y1, t["d10x"], t["d10y"], t["l01"], degenerate)
+    d02, t02, rx02, ry02 = _edge(px, py, px0, py0, x0, y0, x2, y2, t["e02x"], t["e02y"], t["l02"], degenerate)
+    d12, t12, rx12, ry12 = _edge(px, py, px1, py1, x1, y1, x2, y2, t["d21x"], t["d21y"], t["l12"], degenerate)
+    m12 = torch.minimum(d02, d12)
+    dist = torch.minimum(d01, m12)
+    # inside: all (unclipped) barycentrics > 0; kept: inside or dist < blur (and zbuf >= 0)
+    min_b = torch.minimum(torch.minimum(b1[0], b1[1]), b1[2])
+    blur32 = torch.tensor(blur_radius, dtype=torch.float32).item()
+    # a - b > 0 exactly when a > b (IEEE subtraction with gradual underflow)
+    keep = torch.maximum(min_b, torch.rsub(dist, blur32)) > 0
+    keep &= inbox
+    if perspective_correct or not clip:  # clipped barycentrics always give zbuf >= 0
+        keep &= zbuf >= 0
+    # signed distance, negative inside: 0 - min_b is negative exactly when min_b > 0
+    dists = torch.copysign(dist, torch.rsub(min_b, 0.0))
+    rows = [pixoff, zbuf, dists]
+    if need_grad:
+        rows += [px0, py0, *b0]
+        if perspective_correct:
+            rows += list(b1)
+        # nearest edge, first minimum wins in the order (0, 1), (0, 2), (1, 2); per-edge values
+        # picked by exact 0/1 weights
+        f0 = _step(m12.sub_(d01))  # d01 <= d02 and d01 <= d12
+        g0 = torch.rsub(f0, 1.0)
+        f1 = _step(d12.sub_(d02)).mul_(g0)  # d02 <= d12, edge 0 not chosen
+        f2 = g0.sub_(f1)
+        rows += [
+            f2 * 2.0 + f1,
+            (t01 * f0).addcmul_(t02, f1).addcmul_(t12, f2),
+            (rx01 * f0).addcmul_(rx02, f1).addcmul_(rx12, f2),
+            (ry01 * f0).addcmul_(ry02, f1).addcmul_(ry12, f2),
+        ]
+    if clip or not need_grad:
+        rows += list(b2)
+    return keep, rows
