@@ -138,9 +138,9 @@ def clip_faces(
     """
     device = face_verts.device
     behind = face_verts[..., 2].detach() < z_clip_value  # (F, 3)
-    num_behind = behind.sum(dim=1)
     if not bool(behind.any()):
         return None
+    num_behind = behind.sum(dim=1)
     rows_per_face = torch.tensor(_ROWS_BY_BEHIND, device=device)[num_behind]
     num_faces = face_verts.shape[0]
     source = torch.repeat_interleave(torch.arange(num_faces, device=device), rows_per_face)
