@@ -26,8 +26,8 @@ unsigned distance is strictly smaller. Pixels inside one half near the diagonal 
 the same distance from both halves, so which half reports them (and whether ``dists`` is
 negative there) follows the rounding of the two distances, as in PyTorch3D. The rule is
 applied before the K nearest are chosen; PyTorch3D applies it while filling its K-slot
-queue, so the two can differ only at a pixel with more than K candidates where the first
-half was already pushed out of the queue.
+queue in face order, so the two can differ only at a pixel with more than K candidates
+(e.g. where the first half was already pushed out of the queue when the second comes).
 
 Gradients flow through the clipped vertices and the barycentric conversion to the
 original vertices (PyTorch3D detaches the weight of the p1-p3 intersection; this does not).
@@ -85,10 +85,9 @@ class ClippedFaces:
             consecutive and in original order, so (z, row) orders ties as (z, face id).
         face_to_mesh: (F',) long mesh index of each row.
         source: (F',) long original face id of each row.
-        clipped_rows: (T,) long rows that are sub-triangles of a clipped face.
-        conversion: (T, 3, 3) float ``conversion[t, k, j]``: weight of original vertex j in
-            corner k of row ``clipped_rows[t]`` (original barycentrics =
-            ``sum_k bary_k conversion[t, k]``).
+        conversion: (T, 3, 3) float, one per sub-triangle of a clipped face:
+            ``conversion[t, k, j]`` is the weight of original vertex j in corner k
+            (original barycentrics = ``sum_k bary_k conversion[t, k]``).
         row_conversion: (F',) long index into ``conversion``, -1 for unclipped rows.
         second_half: (F',) bool the row is the second triangle of a split quadrilateral
             (its first half is the row before).
@@ -97,7 +96,6 @@ class ClippedFaces:
     face_verts: torch.Tensor
     face_to_mesh: torch.Tensor
     source: torch.Tensor
-    clipped_rows: torch.Tensor
     conversion: torch.Tensor
     row_conversion: torch.Tensor
     second_half: torch.Tensor
@@ -177,7 +175,6 @@ def clip_faces(
         face_verts=out,
         face_to_mesh=face_to_mesh[source],
         source=source,
-        clipped_rows=clipped_rows,
         conversion=conversion,
         row_conversion=row_conversion,
         second_half=half > 0,
