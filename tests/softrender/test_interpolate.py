@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from diffmesh.softrender.interpolate import interpolate_vertex_pairs
+from diffmesh.softrender.interpolate import interpolate_vertex_groups, interpolate_vertex_pairs
 
 
 def _reference(corners: torch.Tensor, bary: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:
@@ -55,3 +55,27 @@ def test_interpolate_vertex_pairs_empty_and_degenerate() -> None:
     out = interpolate_vertex_pairs(torch.tensor([[1, 1, 1], [0, 2, 3]]), bary, attrs)
     out.sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(bary.grad).all()
+
+
+def test_interpolate_vertex_groups_matches_reference() -> None:
+    """Several tables at once: each output and gradient as if interpolated alone; unused ones get none."""
+    corners, bary, attrs = _inputs(torch.float64)
+    # pairs out of face order too: runs of equal corners are then short
+    corners = torch.cat((corners, corners.flip(0)))
+    bary = torch.cat((bary, bary.flip(1))).requires_grad_()
+    tables = [attrs.requires_grad_(), torch.randn(6, 3, dtype=torch.float64, requires_grad=True),
+              torch.randn(6, 2, dtype=torch.float64, requires_grad=True)]
+    outs = interpolate_vertex_groups(corners, bary, *tables)
+    for out, table in zip(outs, tables, strict=True):
+        torch.testing.assert_close(out, _reference(corners, bary, table))
+    weights = [torch.randn(o.shape, dtype=torch.float64) for o in outs]
+    got = torch.autograd.grad((outs[0] * weights[0]).sum() + (outs[2] * weights[2]).sum(), (bary, *tables),
+                              allow_unused=True)
+    ref = _reference(corners, bary, tables[0]) * weights[0]
+    ref = ref.sum() + (_reference(corners, bary, tables[2]) * weights[2]).sum()
+    want = torch.autograd.grad(ref, (bary, tables[0], tables[2]))
+    torch.testing.assert_close(got[0], want[0])
+    torch.testing.assert_close(got[1], want[1])
+    torch.testing.assert_close(got[2], torch.zeros_like(tables[1]))  # its output took no part
+    torch.testing.assert_close(got[3], want[2])
+    assert torch.autograd.gradcheck(lambda b, *t: interpolate_vertex_groups(corners, b, *t), (bary, *tables))

@@ -6,7 +6,12 @@ import warnings
 
 import torch
 
-__all__ = ["interpolate_face_attributes", "interpolate_pairs", "interpolate_vertex_pairs"]
+__all__ = [
+    "interpolate_face_attributes",
+    "interpolate_pairs",
+    "interpolate_vertex_groups",
+    "interpolate_vertex_pairs",
+]
 
 
 def interpolate_face_attributes(
@@ -68,13 +73,11 @@ def _corner_matrix(corners: torch.Tensor, weights: torch.Tensor, num_verts: int)
     return _csr(crow, corners.reshape(-1), weights.reshape(-1), (corners.shape[0], num_verts))
 
 
-def _corner_sums(corners: torch.Tensor, weights: torch.Tensor, grad: torch.Tensor, num_verts: int) -> torch.Tensor:
-    """``out[v] = sum_{p, i: corners[p, i] = v} weights[p, i] * grad[p]``: (V, D).
+def _run_matrix(corners: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The corner sums' matrix: (3 R, P) CSR with ``weights[p, i]`` at (i R + run(p), p).
 
-    Pairs with the same corners (one face's) are mostly contiguous, so the sums are taken
-    first over those runs, as one CSR (3 runs x pairs) @ (pairs x D) product, and the few
-    run sums are then scattered to the vertices (scatter-adds with long runs of equal
-    indices are several times slower).
+    Runs are maximal blocks of consecutive pairs with equal corners (one face's pairs are
+    contiguous). Returns the matrix and the (3 R,) vertex id of each of its rows.
     """
     count = corners.shape[0]
     starts = torch.ones(count, dtype=torch.bool, device=corners.device)
@@ -84,18 +87,19 @@ def _corner_sums(corners: torch.Tensor, weights: torch.Tensor, grad: torch.Tenso
     crow = torch.cat((bounds[:-1], bounds[:-1] + count, bounds + 2 * count))  # one block per corner
     cols = torch.arange(count, device=corners.device).repeat(3)
     matrix = _csr(crow, cols, weights.t().reshape(-1), (3 * starts.shape[0], count))
-    sums = matrix @ grad  # (3 runs, D), corner-major
-    rows = corners.index_select(0, starts).t().reshape(-1)
-    return sums.new_zeros(num_verts, grad.shape[1]).index_add_(0, rows, sums)
+    return matrix, corners.index_select(0, starts).t().reshape(-1)
 
 
 class _InterpolateVertexPairs(torch.autograd.Function):
-    """``out[p] = sum_i bary[p, i] * attrs[corners[p, i]]`` as a sparse (P, V) @ (V, D) product.
+    """``out_k[p] = sum_i bary[p, i] * attrs_k[corners[p, i]]`` for attribute tables k.
 
-    The forward is one CSR matrix product (3 weights per row); the output is returned as a
-    transposed view of channel-contiguous (D, P) storage, the layout the shading reads.
-    The backward gathers each corner's values once per channel for the barycentric
-    gradient and sums the attribute gradient per run of pairs with equal corners.
+    Each channel is one CSR (P, V) mat-vec with 3 weights per row, written as a contiguous
+    (P,) row; every output is a transposed view of channel-contiguous (D_k, P) storage, the
+    layout the shading reads, and separate outputs give separate gradients (no slices of
+    one output whose backward would fill zeros). The backward gathers each corner's value
+    once per channel for the barycentric gradient, and sums the attribute gradient over
+    runs of pairs with equal corners (one CSR mat-vec per channel) before a small scatter
+    to the vertices: scatter-adds with long runs of equal indices are several times slower.
     """
 
     @staticmethod
@@ -103,40 +107,71 @@ class _InterpolateVertexPairs(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx,
         corners: torch.Tensor,
         bary: torch.Tensor,
-        vert_attributes: torch.Tensor,
-    ) -> torch.Tensor:
-        attrs = vert_attributes.contiguous()
-        weights = bary.to(attrs.dtype).contiguous()  # (P, 3)
-        if corners.shape[0] == 0 or attrs.shape[1] == 0:
-            out = attrs.new_zeros(corners.shape[0], attrs.shape[1])
-        else:
-            out = _corner_matrix(corners, weights, attrs.shape[0]) @ attrs
-        ctx.save_for_backward(corners, weights, attrs)
+        *attributes: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        dtype = attributes[0].dtype
+        weights = bary.to(dtype).contiguous()  # (P, 3)
+        cols = [a.to(dtype).t().contiguous() for a in attributes]  # (D_k, V) each
+        count = corners.shape[0]
+        matrix = _corner_matrix(corners, weights, attributes[0].shape[0]) if count else None
+        outs = []
+        for col in cols:
+            if matrix is None or col.shape[0] == 0:
+                outs.append(col.new_zeros(count, col.shape[0]))
+            else:
+                outs.append(torch.stack([matrix @ c for c in col]).t())
+        ctx.save_for_backward(corners, weights, *cols)
+        ctx.set_materialize_grads(False)  # an unused output's gradient stays None
         ctx.bary_dtype = bary.dtype
-        return out.t().contiguous().t()
+        ctx.attr_dtypes = [a.dtype for a in attributes]
+        return tuple(outs)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
-    ) -> tuple[None, torch.Tensor | None, torch.Tensor | None]:
-        corners, weights, attrs = ctx.saved_tensors
-        grad_bary = grad_attrs = None
-        if corners.shape[0] == 0:
-            grad_bary = torch.zeros_like(weights, dtype=ctx.bary_dtype) if ctx.needs_input_grad[1] else None
-            return None, grad_bary, torch.zeros_like(attrs) if ctx.needs_input_grad[2] else None
-        if ctx.needs_input_grad[1]:
-            cols = attrs.t().contiguous()  # (D, V)
+        ctx: torch.autograd.function.FunctionCtx, *grads: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, ...]:
+        corners, weights, *cols = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        count = corners.shape[0]
+        grad_rows = [
+            None if g is None or count == 0 else g.to(weights.dtype).t().contiguous() for g in grads
+        ]  # (D_k, P)
+        grad_bary = None
+        if needs[1]:
+            acc = weights.new_zeros(3, count)
             corner_rows = corners.t().contiguous()  # (3, P)
-            grad_rows = grad.t().contiguous()  # (D, P)
-            acc = weights.new_zeros(3, corners.shape[0])
-            for d in range(cols.shape[0]):
-                for i in range(3):
-                    acc[i].addcmul_(grad_rows[d], cols[d].index_select(0, corner_rows[i]))
+            for col, rows in zip(cols, grad_rows, strict=True):
+                for d in range(0 if rows is None else col.shape[0]):
+                    for i in range(3):
+                        acc[i].addcmul_(rows[d], col[d].index_select(0, corner_rows[i]))
             grad_bary = acc.t().to(ctx.bary_dtype)
-        if ctx.needs_input_grad[2]:
-            grad_attrs = _corner_sums(corners, weights, grad.contiguous(), attrs.shape[0])
-        return None, grad_bary, grad_attrs
+        grad_attrs: list[torch.Tensor | None] = []
+        run_matrix = vertex = None
+        for k, (col, rows) in enumerate(zip(cols, grad_rows, strict=True)):
+            if not needs[2 + k]:
+                grad_attrs.append(None)
+                continue
+            acc = col.new_zeros(col.shape)  # (D_k, V)
+            if rows is not None and col.shape[0]:
+                if run_matrix is None:
+                    run_matrix, vertex = _run_matrix(corners, weights)
+                sums = torch.stack([run_matrix @ r for r in rows])  # (D_k, 3 R)
+                acc.index_add_(1, vertex, sums)
+            grad_attrs.append(acc.t().to(ctx.attr_dtypes[k]))
+        return None, grad_bary, *grad_attrs
+
+
+def interpolate_vertex_groups(
+    corners: torch.Tensor, bary: torch.Tensor, *attributes: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """:func:`interpolate_vertex_pairs` of several (V, D_k) tables at once: a tuple of (P, D_k).
+
+    One sparse weight matrix serves all tables, and each output has its own gradient.
+    """
+    if not attributes:
+        raise ValueError("interpolate_vertex_groups: expected at least one (V, D) attribute table, got none")
+    return _InterpolateVertexPairs.apply(corners, bary, *attributes)
 
 
 def interpolate_vertex_pairs(corners: torch.Tensor, bary: torch.Tensor, vert_attributes: torch.Tensor) -> torch.Tensor:
@@ -146,4 +181,4 @@ def interpolate_vertex_pairs(corners: torch.Tensor, bary: torch.Tensor, vert_att
         (P, D) float ``sum_i bary[:, i] * vert_attributes[corners[:, i]]`` (a transposed view of
         channel-contiguous storage), differentiable w.r.t. ``bary`` and ``vert_attributes``.
     """
-    return _InterpolateVertexPairs.apply(corners, bary, vert_attributes)
+    return _InterpolateVertexPairs.apply(corners, bary, vert_attributes)[0]

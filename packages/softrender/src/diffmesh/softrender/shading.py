@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from .fragments import Fragments, RasterPairs
-from .interpolate import interpolate_vertex_pairs
+from .interpolate import interpolate_vertex_groups, interpolate_vertex_pairs
 
 __all__ = ["flat_shading", "gouraud_shading", "phong_shading"]
 
@@ -89,11 +89,10 @@ def phong_pairs(
     corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
     parts = [meshes.verts_packed(), meshes.verts_normals_packed()]
     if vertex_colors is not None:
-        parts.append(vertex_colors[:, :3].to(parts[0].dtype))
-    values = interpolate_vertex_pairs(corners, bary, torch.cat(parts, dim=1))
-    points, normals = values[:, 0:3], values[:, 3:6]
-    if vertex_colors is not None:
-        texels = values[:, 6:9]
+        parts.append(vertex_colors[:, :3])
+    points, normals, *colors = interpolate_vertex_groups(corners, bary, *parts)
+    if colors:
+        texels = colors[0]
     if texels is None:
         raise ValueError("phong_pairs: expected texels or vertex_colors, got neither")
     ambient, diffuse, specular = apply_lighting(
