@@ -8,24 +8,23 @@ coordinates centred on the two clouds, as one matrix product per chunk.
 
 - :func:`_brute_force` compares every query with every point, ``_CHUNK_ELEMENTS`` distances
   at a time, keeping only per-block minima. Any K, norm 1 or 2, any dimension.
-- :func:`_pruned` (K = 1, squared L2, 3D) reorders both clouds into the leaves of a balanced
-  k-d tree (blocks of consecutive points), bounds every pair of blocks by their boxes and
-  compares only the pairs of blocks that can hold a nearest neighbour. On surface samples
-  this skips most of the work; when the bounds prune too little it hands over to the brute
-  force, so memory stays bounded either way.
+- :func:`._blocks.pruned_search` (K = 1, squared L2, 3D) reorders both clouds into the leaves
+  of a balanced k-d tree (blocks of consecutive points), bounds every pair of blocks by their
+  boxes and compares each query block with all its candidate blocks in one batched product.
+  On surface samples this skips most of the work; when the bounds prune too little it hands
+  over to the brute force, so memory stays bounded either way.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
+
+from ._blocks import augment, pruned_search
 
 _GROUP = 32  # points per block in the brute-force block selection
 _CHUNK_ELEMENTS = 1 << 17  # distances per chunk (512 KB in float32: stays in cache)
 _PRUNE_MIN_PAIRS = 1 << 20  # below P1 * P2 of this, brute force is as fast
-_PAIR_BUDGET = 1 << 24  # most (pair, point) minima the pruned search keeps at once
 _LEAF = 40  # target points per k-d leaf in the pruned search
 _INF = float("inf")
 
@@ -95,14 +94,6 @@ def _exact_choice(query: Tensor, points: Tensor, blocks: Tensor, valid_points: T
     return torch.cat(out, dim=1)
 
 
-def _augment(x: Tensor, valid: Tensor, query: bool) -> Tensor:
-    """[x, |x|^2, 1] (query) or [-2x, 1, |x|^2] (reference), |x|^2 = inf for padding: the
-    product of a query row and a reference row is the squared distance (inf if either pads)."""
-    sq = (x * x).sum(-1, keepdim=True).masked_fill(~valid[..., None], _INF)
-    one = torch.ones_like(sq)
-    return torch.cat([x, sq, one], dim=-1) if query else torch.cat([-2.0 * x, one, sq], dim=-1)
-
-
 def _brute_force(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, k: int, norm: int,
                  sort: bool, reverse: bool) -> tuple[Tensor, Tensor | None]:
     """Brute-force search on centred, zero-padded clouds whose sizes are multiples of _GROUP.
@@ -112,8 +103,8 @@ def _brute_force(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, k: int, n
     n, p1p, _ = x.shape
     p2p = y.shape[1]
     if norm == 2:
-        xa = _augment(x, valid1, query=True)
-        ya_t = _augment(y, valid2, query=False).transpose(1, 2).contiguous()
+        xa = augment(x, valid1, query=True)
+        ya_t = augment(y, valid2, query=False).transpose(1, 2).contiguous()
     nb2 = p2p // _GROUP
     kb = min(k, nb2)
     chunk = max(_GROUP, (_CHUNK_ELEMENTS // max(1, n * p2p)) // _GROUP * _GROUP)
@@ -146,138 +137,6 @@ def _brute_force(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, k: int, n
     if reverse:
         idx21 = _exact_choice(y, x, col_block.unsqueeze(-1), valid1, 1, norm, sort, _GROUP)[..., 0]
     return idx12, idx21
-
-
-class _Blocks:
-    """A cloud reordered into the leaves of a balanced k-d tree (median splits, axes in turn,
-    one batched sort per level): ``2**levels`` blocks of ``size`` consecutive points with
-    compact bounding boxes.
-
-    Invalid points (padding) must already hold the coordinates of a valid point of their
-    cloud: they then never enlarge the cloud's box, and any box holding them still bounds its
-    valid points, so no masking is needed while building.
-    """
-
-    def __init__(self, points: Tensor, valid: Tensor, levels: int) -> None:
-        n, p, d = points.shape
-        self.num = 1 << levels
-        self.size = size = -(-p // self.num)
-        total = size * self.num
-        pts = torch.cat([points, points[:, :1].expand(-1, total - p, -1)], dim=1)
-        val = _pad_to(valid, total, value=False)
-        # Split axes cycle through the cloud's axes, longest extent first.
-        axes = (pts.amax(1) - pts.amin(1)).argsort(dim=1, descending=True)  # (N, D)
-        flat = pts.reshape(n, total * d)
-        order = torch.arange(total, device=points.device).expand(n, total)
-        for level in range(levels):
-            segments = 1 << level
-            key = flat.gather(1, order * d + axes[:, level % d, None])
-            perm = key.view(n, segments, -1).argsort(dim=2)
-            order = order.reshape(n, segments, -1).gather(2, perm).view(n, total)
-        pts = pts.gather(1, order[..., None].expand(-1, -1, d))
-        val = val.gather(1, order)
-        self.order = order  # (N, total): padded-cloud index of each reordered point
-        self.points = pts
-        self.valid = val
-        blocks = pts.view(n, self.num, size, d)
-        self.nonempty = val.view(n, self.num, size).any(2)  # (N, nb)
-        self.lo = blocks.amin(2)  # (N, nb, D)
-        self.hi = blocks.amax(2)
-        self.centre = 0.5 * (self.lo + self.hi)
-
-    def unsort(self, values: Tensor, length: int) -> Tensor:
-        """(N, total) values per reordered point -> (N, length) in the original order."""
-        out = torch.empty_like(values).scatter_(1, self.order, values)  # order: a permutation
-        return out[:, :length]
-
-
-def _levels(n: int, p: int, other: int) -> int:
-    """Tree depth for a cloud of p points: leaves of about _LEAF points, with the block-pair
-    table of the batch (N * leaves * other cloud's leaves) kept under 2**22 entries."""
-    def wanted(size: int) -> int:
-        return max(0, round(math.log2(max(size, 1) / _LEAF)))
-    cap = 22 - math.ceil(math.log2(max(n, 1))) - min(wanted(other), 11)
-    return max(0, min(wanted(p), cap, 11))
-
-
-def _upper_bounds(a: _Blocks, b: _Blocks, xa: Tensor, ya_t: Tensor, slack: Tensor) -> Tensor:
-    """(N, nb_a) upper bound of the nearest-neighbour distance (in b) of every point of each
-    block of a: the largest distance from a valid point of the block to the valid points of
-    the b block whose box centre is nearest (-inf for blocks without valid points).
-
-    ``xa`` (N * nb_a, size_a, D + 2) and ``ya_t`` (N * nb_b, D + 2, size_b) are the augmented
-    blocks (see :func:`_augment`); ``slack`` (N, 1) covers their rounding error.
-    """
-    n = a.points.shape[0]
-    gap = a.centre[:, :, None] - b.centre[:, None]
-    centre_dist = (gap * gap).sum(-1).masked_fill(~b.nonempty[:, None, :], _INF)
-    nearest = centre_dist.argmin(2)  # (N, nb_a)
-    nearest = nearest + torch.arange(n, device=nearest.device)[:, None] * b.num
-    dist = torch.bmm(xa, ya_t[nearest.view(-1)])  # (N * nb_a, size_a, size_b), inf if padding
-    best = dist.amin(2).view(n, a.num, a.size)
-    best = best.masked_fill(~a.valid.view(n, a.num, a.size), -_INF).amax(2)
-    return best * (1.0 + 1e-5) + slack
-
-
-def _pruned(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, reverse: bool
-            ) -> tuple[Tensor, Tensor | None] | None:
-    """Box-pruned K = 1 search (squared L2, 3D) on centred clouds; None if pruning does not pay.
-
-    Returns (N, P1, 1) indices into y and, if ``reverse``, (N, P2) indices into x.
-    """
-    n, p1_size, _ = x.shape
-    p2_size = y.shape[1]
-    a = _Blocks(x, valid1, _levels(n, p1_size, p2_size))
-    b = _Blocks(y, valid2, _levels(n, p2_size, p1_size))
-    xa = _augment(a.points, a.valid, query=True).view(n * a.num, a.size, -1)
-    ya_t = _augment(b.points, b.valid, query=False).view(n * b.num, b.size, -1).transpose(1, 2)
-    # The expanded form errs by a few ulps of |x|^2 + |y|^2: widen the upper bounds by that.
-    radius = torch.maximum(a.points.abs().amax((1, 2)), b.points.abs().amax((1, 2)))[:, None]
-    slack = 64.0 * torch.finfo(x.dtype).eps * 3.0 * radius * radius
-    gap = torch.maximum(b.lo[:, None] - a.hi[:, :, None], a.lo[:, :, None] - b.hi[:, None])
-    lower = (gap.clamp(min=0) ** 2).sum(-1)  # (N, nb_a, nb_b) box-to-box lower bound
-    wanted = lower <= _upper_bounds(a, b, xa, ya_t, slack)[:, :, None]
-    if reverse:
-        xa_b = _augment(b.points, b.valid, query=True).view(n * b.num, b.size, -1)
-        ya_t_a = _augment(a.points, a.valid, query=False).view(n * a.num, a.size, -1)
-        wanted |= lower <= _upper_bounds(b, a, xa_b, ya_t_a.transpose(1, 2), slack)[:, None, :]
-    wanted &= a.nonempty[:, :, None] & b.nonempty[:, None, :]
-    pairs = wanted.nonzero()  # (M, 3): batch, block of x, block of y
-    num_pairs = pairs.shape[0]
-    work = num_pairs * a.size * b.size
-    if work * 2 > p1_size * p2_size or num_pairs * max(a.size, b.size) > _PAIR_BUDGET:
-        return None
-    row_key = pairs[:, 0] * a.num + pairs[:, 1]  # block of x, batch-global
-    col_key = pairs[:, 0] * b.num + pairs[:, 2]
-    step = max(1, 16 * _CHUNK_ELEMENTS // (a.size * b.size))  # 8 MB of float32 distances
-    row_min, col_min = [], []
-    for s in range(0, num_pairs, step):
-        d = torch.bmm(xa[row_key[s:s + step]], ya_t[col_key[s:s + step]])  # (M', sa, sb)
-        row_min.append(d.amin(2))
-        if reverse:
-            col_min.append(d.amin(1))
-    big = torch.iinfo(torch.int64).max
-
-    def best_block(minima: Tensor, key: Tensor, other: Tensor, size: int, total: int) -> Tensor:
-        """Per point: the block of the other cloud whose pair gave the smallest minimum."""
-        point = (key[:, None] * size + torch.arange(size, device=key.device)).reshape(-1)
-        values = minima.reshape(-1)
-        best = values.new_full((total,), _INF).scatter_reduce(0, point, values, "amin")
-        block = torch.where(values == best[point], other.repeat_interleave(size), big)
-        out = torch.full((total,), big, dtype=torch.int64, device=key.device)
-        out = out.scatter_reduce(0, point, block, "amin")
-        return torch.where(out == big, 0, out)
-
-    blocks12 = best_block(torch.cat(row_min), row_key, pairs[:, 2], a.size, n * a.num * a.size)
-    idx = _exact_choice(a.points, b.points, blocks12.view(n, -1, 1), b.valid, 1, 2, True, b.size)
-    idx12 = a.unsort(b.order.gather(1, idx[..., 0]).clamp(max=p2_size - 1), p1_size)
-    idx21 = None
-    if reverse:
-        blocks21 = best_block(torch.cat(col_min), col_key, pairs[:, 1], b.size, n * b.num * b.size)
-        idx = _exact_choice(b.points, a.points, blocks21.view(n, -1, 1), a.valid, 1, 2, True,
-                            a.size)
-        idx21 = b.unsort(a.order.gather(1, idx[..., 0]).clamp(max=p1_size - 1), p2_size)
-    return idx12.unsqueeze(-1), idx21
 
 
 @torch.no_grad()
@@ -317,9 +176,10 @@ def nearest_indices(p1: Tensor, p2: Tensor, lengths1: Tensor, lengths2: Tensor, 
     y = (y - centre).masked_fill(~valid2[..., None], 0.0)
 
     if norm == 2 and k == 1 and dim == 3 and p1_size * p2_size >= _PRUNE_MIN_PAIRS:
-        # Padding takes the coordinates of a valid point of its cloud (see _Blocks).
-        found = _pruned(torch.where(valid1[..., None], x, x[:, :1]),
-                        torch.where(valid2[..., None], y, y[:, :1]), valid1, valid2, reverse)
+        # Padding takes the coordinates of a valid point of its cloud (see Blocks).
+        found = pruned_search(torch.where(valid1[..., None], x, x[:, :1]),
+                              torch.where(valid2[..., None], y, y[:, :1]), valid1, valid2, _LEAF,
+                              reverse)
         if found is not None:
             return found
     p1p = -(-p1_size // _GROUP) * _GROUP

@@ -1,0 +1,233 @@
+"""Box-pruned K = 1 nearest-neighbour search in 3D (squared L2, no autograd).
+
+Both clouds are sorted along a Morton (z-order) curve and cut into blocks of consecutive
+points with compact bounding boxes. Every pair of blocks is bounded from below by the gap
+between the boxes, every block's nearest-neighbour distances from above by one block of
+the other cloud; only the pairs of blocks that can hold a nearest neighbour are compared.
+
+The comparison is grouped by query block: each query block meets the union of its candidate
+blocks (its row of a padded candidate table) in one batched matrix product of the expanded
+form ``|x|^2 + |y|^2 - 2 x.y``. Per query point the candidate block with the smallest
+minimum wins (and, for the reverse direction, per reference point the query block with the
+smallest minimum); the final choice inside the winning block uses exact coordinate
+differences, so the expanded form only ranks blocks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+_INF = float("inf")
+_TABLE_ENTRIES = 1 << 22  # most (query block, reference block) bounds formed at once
+_PRODUCT_ELEMENTS = 1 << 18  # distances per batched product (1 MB in float32: cache-sized)
+
+
+def augment(x: Tensor, valid: Tensor, query: bool) -> Tensor:
+    """[x, |x|^2, 1] (query) or [-2x, 1, |x|^2] (reference), |x|^2 = inf for padding: the
+    product of a query row and a reference row is the squared distance (inf if either pads)."""
+    sq = (x * x).sum(-1, keepdim=True).masked_fill(~valid[..., None], _INF)
+    one = torch.ones_like(sq)
+    return torch.cat([x, sq, one], dim=-1) if query else torch.cat([-2.0 * x, one, sq], dim=-1)
+
+
+class Blocks:
+    """A 3D cloud reordered into the ``num = 2**levels`` leaves of a balanced k-d tree (each
+    segment split at its median along its longest axis, one batched topk per level): blocks
+    of ``size`` consecutive points with compact bounding boxes.
+
+    Invalid points (padding) must already hold the coordinates of a valid point of their
+    cloud: they never enlarge a box then, so the boxes bound the valid points without masks.
+
+    Attributes:
+        num, size: blocks per cloud and points per block.
+        order: (N, num * size) long, index in the input cloud of each sorted point (the
+            cloud is padded with copies of its first point to ``num * size``).
+        points: (N, num * size, 3) sorted coordinates; valid: (N, num * size) bool.
+        lo, hi: (N, num, 3) box corners; nonempty: (N, num) bool, blocks with a valid point.
+        planes: (N * num, 3, size) coordinates per block as contiguous planes, +inf for
+            padding (an exact distance to padding is +inf).
+    """
+
+    def __init__(self, points: Tensor, valid: Tensor, levels: int) -> None:
+        n, p, _ = points.shape
+        self.num = num = 1 << levels
+        self.size = size = -(-p // num)
+        total = size * num
+        pts = torch.cat([points, points[:, :1].expand(-1, total - p, -1)], dim=1)
+        planes = pts.transpose(1, 2).contiguous()  # (N, 3, total)
+        order = torch.arange(total, device=points.device).expand(n, total)
+        for level in range(levels):
+            # Split every segment at its median along its longest axis.
+            segments, length = 1 << level, total >> level
+            seg = planes.view(n, 3, segments, length)
+            lo, hi = seg.aminmax(dim=3)  # (N, 3, segments)
+            axis = (hi - lo).argmax(1)[:, None, :, None].expand(-1, 1, -1, length)
+            key = seg.gather(1, axis).view(n, segments, length)
+            # A median split needs no sort: the lower half by topk, the rest in index order.
+            low = key.topk(length // 2, dim=2, largest=False, sorted=False).indices
+            high = torch.ones_like(key, dtype=torch.bool).scatter_(2, low, False).nonzero()
+            perm = torch.cat([low, high[:, 2].view(n, segments, -1)], dim=2)
+            planes = seg.gather(3, perm[:, None].expand(-1, 3, -1, -1)).view(n, 3, total)
+            order = order.view(n, segments, length).gather(2, perm).view(n, total)
+        self.order = order
+        self.valid = val = torch.nn.functional.pad(valid, (0, total - p), value=False).gather(
+            1, order)
+        self.points = pts = planes.transpose(1, 2).contiguous()
+        boxes = pts.view(n, num, size, 3)
+        self.lo, self.hi = boxes.amin(2), boxes.amax(2)
+        self.nonempty = val.view(n, num, size).any(2)
+        self.planes = planes.view(n, 3, num, size).transpose(1, 2).masked_fill(
+            ~val.view(n, 1, num, size).transpose(1, 2), _INF).reshape(n * num, 3, size)
+
+    def original(self, block: Tensor, slot: Tensor, length: int) -> Tensor:
+        """(N, R) batch-global block ids and slots in them -> (N, R) input-cloud indices."""
+        n = self.order.shape[0]
+        local = block - torch.arange(n, device=block.device)[:, None] * self.num
+        return self.order.gather(1, local * self.size + slot).clamp_(max=length - 1)
+
+    def unsort(self, values: Tensor, length: int) -> Tensor:
+        """(N, num * size) values per sorted point -> (N, length) in the input order."""
+        out = torch.empty_like(values).scatter_(1, self.order, values)  # order: a permutation
+        return out[:, :length]
+
+
+def _upper_bounds(a: Blocks, b: Blocks, a_aug: Tensor, b_aug: Tensor, slack: Tensor) -> Tensor:
+    """(N, a.num) bound of the squared nearest-neighbour distance (in b) of every valid point
+    of each a block: the largest distance from its valid points to the valid points of the b
+    block whose box centre is nearest (-inf for blocks without valid points).
+
+    ``a_aug`` (N * a.num, a.size, 5) query rows, ``b_aug`` (N * b.num, b.size, 5) reference
+    rows (see :func:`augment`); ``slack`` (N, 1) covers the rounding of the expanded form.
+    """
+    n = a.lo.shape[0]
+    a_centre, b_centre = a.lo + a.hi, b.lo + b.hi  # twice the centres: same ranking
+    gap = a_centre[:, :, None] - b_centre[:, None]
+    centre_dist = (gap * gap).sum(-1).masked_fill_(~b.nonempty[:, None, :], _INF)
+    nearest = centre_dist.argmin(2) + torch.arange(n, device=gap.device)[:, None] * b.num
+    dist = torch.bmm(a_aug, b_aug[nearest.view(-1)].transpose(1, 2))  # inf where padding
+    best = dist.amin(2).view(n, a.num, a.size)
+    best = best.masked_fill_(~a.valid.view(n, a.num, a.size), -_INF).amax(2)
+    return best * (1.0 + 1e-5) + slack
+
+
+def _candidates(a: Blocks, b: Blocks, a_aug: Tensor, b_aug_q: Tensor, a_aug_r: Tensor,
+                b_aug: Tensor, reverse: bool) -> Tensor:
+    """(N, a.num, b.num) bool: the pairs of blocks that can hold a nearest neighbour of an
+    a point (and, with ``reverse``, of a b point)."""
+    radius = torch.maximum(a.points.abs().amax((1, 2)), b.points.abs().amax((1, 2)))[:, None]
+    # The expanded form errs by a few ulps of |x|^2 + |y|^2: widen the upper bounds by that.
+    slack = 64.0 * torch.finfo(a.points.dtype).eps * 3.0 * radius * radius
+    gap = torch.maximum(b.lo[:, None] - a.hi[:, :, None], a.lo[:, :, None] - b.hi[:, None])
+    lower = gap.clamp_(min=0).square_().sum(-1)  # (N, na, nb) box-to-box lower bound
+    wanted = lower <= _upper_bounds(a, b, a_aug, b_aug, slack)[:, :, None]
+    if reverse:
+        wanted |= lower <= _upper_bounds(b, a, b_aug_q, a_aug_r, slack)[:, None, :]
+    return wanted & a.nonempty[:, :, None] & b.nonempty[:, None, :]
+
+
+def _best_blocks(values: Tensor, points: Tensor, blocks: Tensor, default: Tensor) -> Tensor:
+    """Per point, the block whose entry gave it the smallest value (the smallest block id
+    among ties; ``default`` (T,) long for points without entries)."""
+    total = default.shape[0]
+    best = values.new_full((total,), _INF).scatter_reduce_(0, points, values, "amin")
+    big = torch.iinfo(torch.int64).max
+    block = torch.where(values == best[points], blocks, big)
+    out = torch.full((total,), big, dtype=torch.int64, device=values.device)
+    out = out.scatter_reduce_(0, points, block, "amin")
+    return torch.where(out == big, default, out)
+
+
+def _exact_in_blocks(query: Tensor, planes: Tensor, block: Tensor) -> Tensor:
+    """(Q, 3) query points, (B, 3, S) block planes, (Q,) block per query -> (Q,) long slot of
+    the nearest point of that block by exact coordinate differences (first among ties)."""
+    diff = planes.index_select(0, block).sub_(query[:, :, None])  # (Q, 3, S)
+    diff.square_()
+    return (diff[:, 0] + diff[:, 1] + diff[:, 2]).argmin(1)
+
+
+def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: int,
+                  reverse: bool) -> tuple[Tensor, Tensor | None] | None:
+    """Box-pruned K = 1 search (squared L2, 3D) on centred clouds; None if pruning does not pay.
+
+    Args:
+        x: (N, P1, 3) float query points, padding holding the coordinates of a valid point.
+        y: (N, P2, 3) float reference points, padded the same way.
+        valid1, valid2: (N, P1) / (N, P2) bool, False for padding.
+        leaf: target points per block.
+        reverse: also find the nearest x point of every y point.
+
+    Returns:
+        (N, P1, 1) long indices into y and, if ``reverse``, (N, P2) long indices into x
+        (arbitrary for padding); None when the bounds keep more than half of all pairs.
+    """
+    n, p1_size, _ = x.shape
+    p2_size = y.shape[1]
+    levels1 = max(0, round(math.log2(max(p1_size / leaf, 1.0))))
+    levels2 = max(0, round(math.log2(max(p2_size / leaf, 1.0))))
+    while n << (levels1 + levels2) > _TABLE_ENTRIES and levels1 + levels2 > 0:
+        levels1, levels2 = max(0, levels1 - 1), max(0, levels2 - 1)
+    a, b = Blocks(x, valid1, levels1), Blocks(y, valid2, levels2)
+    num1, num2 = a.num, b.num
+    a_aug = augment(a.points, a.valid, query=True).view(n * num1, a.size, 5)
+    b_aug = augment(b.points, b.valid, query=False).view(n * num2, b.size, 5)
+    b_aug_q = a_aug_r = b_aug
+    if reverse:
+        b_aug_q = augment(b.points, b.valid, query=True).view(n * num2, b.size, 5)
+        a_aug_r = augment(a.points, a.valid, query=False).view(n * num1, a.size, 5)
+    wanted = _candidates(a, b, a_aug, b_aug_q, a_aug_r, b_aug, reverse).view(n * num1, num2)
+
+    # The candidate table: row i lists the batch-global b blocks of query block i, padded
+    # with a dummy block whose distances are all +inf.
+    counts = wanted.sum(1)
+    if not bool(counts.any()) or int(counts.sum()) * a.size * b.size * 2 > p1_size * p2_size * n:
+        return None
+    pairs = wanted.nonzero()  # (M, 2) row-major: query block, b block
+    rows = pairs[:, 0]
+    slot = torch.arange(rows.shape[0], device=rows.device) - (counts.cumsum(0) - counts)[rows]
+    dummy = n * num2
+    width = int(counts.max())
+    table = torch.full((n * num1, width), dummy, dtype=torch.int64, device=x.device)
+    table[rows, slot] = pairs[:, 1] + rows // num1 * num2
+    pad_block = b_aug.new_zeros((1, b.size, 5))
+    pad_block[..., 3] = 1.0
+    pad_block[..., 4] = _INF
+    b_aug = torch.cat([b_aug, pad_block])
+
+    # Query blocks by decreasing candidate count, in chunks padded to their largest count.
+    order = counts.argsort(descending=True)
+    active = int((counts > 0).sum())
+    sorted_counts = counts[order[:active]].tolist()
+    first2 = torch.arange(n, device=x.device) * num2  # (N,) batch-global id of each first block
+    best12 = first2.repeat_interleave(num1 * a.size).view(n * num1, a.size)
+    col_values, col_points, col_blocks = [], [], []
+    start = 0
+    while start < active:
+        k = sorted_counts[start]
+        stop = min(active, start + max(1, _PRODUCT_ELEMENTS // (a.size * k * b.size)))
+        query_blocks = order[start:stop]
+        cand = table[query_blocks, :k]  # (m, k)
+        refs = b_aug[cand.view(-1)].view(-1, k * b.size, 5)
+        d = torch.bmm(a_aug[query_blocks], refs.transpose(1, 2))  # (m, a.size, k * b.size)
+        pick = d.view(-1, a.size, k, b.size).amin(3).argmin(2)  # (m, a.size)
+        best12[query_blocks] = cand.gather(1, pick)
+        if reverse:
+            col_values.append(d.amin(1).view(-1))
+            ref_points = cand[:, :, None] * b.size + torch.arange(b.size, device=x.device)
+            col_points.append(ref_points.view(-1))
+            col_blocks.append(query_blocks.repeat_interleave(k * b.size))
+        start = stop
+
+    best12 = best12.view(n, -1)
+    slot12 = _exact_in_blocks(a.points.view(-1, 3), b.planes, best12.view(-1)).view(n, -1)
+    idx12 = a.unsort(b.original(best12, slot12, p2_size), p1_size).unsqueeze(-1)
+    if not reverse:
+        return idx12, None
+    first1 = torch.arange(n, device=x.device) * num1  # (N,) batch-global id of each first block
+    default = torch.cat([first1.repeat_interleave(num2 * b.size), first1.new_zeros(b.size)])
+    best21 = _best_blocks(torch.cat(col_values), torch.cat(col_points), torch.cat(col_blocks),
+                          default)[:dummy * b.size].view(n, -1)
+    slot21 = _exact_in_blocks(b.points.view(-1, 3), a.planes, best21.view(-1)).view(n, -1)
+    return idx12, b.unsort(a.original(best21, slot21, p1_size), p2_size)

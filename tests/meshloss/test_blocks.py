@@ -1,0 +1,96 @@
+"""The box-pruned K = 1 search (``_blocks``) against a float64 brute force."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffmesh.meshloss import _blocks as blocks_module
+from diffmesh.meshloss import _search as search_module
+from diffmesh.meshloss import chamfer_distance, knn_points
+
+
+def _nearest_reference(p1, p2, lengths1, lengths2):
+    """Squared distance from every valid p1 point to its nearest valid p2 point (float64)."""
+    out = []
+    for b in range(p1.shape[0]):
+        d = torch.cdist(p1[b, : lengths1[b]].double(), p2[b, : lengths2[b]].double()) ** 2
+        out.append(d.min(1).values if d.shape[1] > 0 else d.new_zeros(d.shape[0]))
+    return out
+
+
+def _surface(n, points, generator, scale=1.0):
+    p = torch.randn(n, points, 3, generator=generator, dtype=torch.float64)
+    return scale * p / p.norm(dim=-1, keepdim=True)
+
+
+@pytest.mark.parametrize("leaf", [7, 16, 40])
+def test_pruned_search_matches_brute_force(leaf):
+    """Heterogeneous batch with an empty cloud; sizes that are not multiples of the blocks."""
+    g = torch.Generator().manual_seed(leaf)
+    x = _surface(3, 1003, g)
+    y = _surface(3, 777, g, scale=1.1) + 0.05
+    lengths_x, lengths_y = torch.tensor([1003, 0, 641]), torch.tensor([777, 500, 333])
+    valid_x = torch.arange(1003) < lengths_x[:, None]
+    valid_y = torch.arange(777) < lengths_y[:, None]
+    pad_x = torch.where(valid_x[..., None], x, x[:, :1])
+    pad_y = torch.where(valid_y[..., None], y, y[:, :1])
+    found = blocks_module.pruned_search(pad_x, pad_y, valid_x, valid_y, leaf, reverse=True)
+    assert found is not None
+    idx12, idx21 = found
+    assert idx12.shape == (3, 1003, 1) and idx21.shape == (3, 777)
+    ref12 = _nearest_reference(x, y, lengths_x, lengths_y)
+    ref21 = _nearest_reference(y, x, lengths_y, lengths_x)
+    for b in range(3):
+        got12 = ((x[b, : lengths_x[b]] - y[b, idx12[b, : lengths_x[b], 0]]) ** 2).sum(-1)
+        torch.testing.assert_close(got12, ref12[b], rtol=1e-12, atol=0)
+        if lengths_x[b] > 0:
+            got21 = ((y[b, : lengths_y[b]] - x[b, idx21[b, : lengths_y[b]]]) ** 2).sum(-1)
+            torch.testing.assert_close(got21, ref21[b], rtol=1e-12, atol=0)
+        assert (idx12[b] >= 0).all() and (idx12[b] < 777).all()
+        assert (idx21[b] >= 0).all() and (idx21[b] < 1003).all()
+
+
+def test_blocks_are_a_permutation_with_bounding_boxes():
+    g = torch.Generator().manual_seed(0)
+    points = torch.rand(2, 301, 3, generator=g)
+    valid = torch.arange(301) < torch.tensor([301, 120])[:, None]
+    points = torch.where(valid[..., None], points, points[:, :1])
+    blocks = blocks_module.Blocks(points, valid, 4)
+    assert blocks.num == 16 and blocks.size == 19
+    for b in range(2):
+        order = blocks.order[b]
+        assert torch.equal(order.sort().values, torch.arange(16 * 19))
+    grouped = blocks.points.view(2, 16, 19, 3)
+    assert (grouped >= blocks.lo[:, :, None]).all() and (grouped <= blocks.hi[:, :, None]).all()
+    assert torch.equal(blocks.valid.sum(1), torch.tensor([301, 120]))
+
+
+def test_pruned_far_from_origin_float32(monkeypatch):
+    """The pruned path on float32 clouds near (1e3, 1e3, 1e3) with 1e-2 spacing."""
+    monkeypatch.setattr(search_module, "_PRUNE_MIN_PAIRS", 0)
+    g = torch.Generator().manual_seed(0)
+    axis = torch.arange(14, dtype=torch.float64) * 1e-2
+    grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(1, -1, 3)
+    p2 = (grid + 1e3).float()
+    p1 = (grid + 1e3 + (torch.rand(grid.shape, generator=g, dtype=torch.float64) - 0.5) * 6e-3).float()
+    out = knn_points(p1, p2)
+    assert torch.equal(out.idx[0, :, 0], torch.arange(grid.shape[1]))
+    loss_x, loss_y = chamfer_distance(p1, p2, point_reduction=None, batch_reduction=None)[0]
+    exact = ((p1.double() - p2.double()) ** 2).sum(-1)
+    torch.testing.assert_close(loss_x.double(), exact, rtol=1e-6, atol=0)
+    torch.testing.assert_close(loss_y.double(), exact, rtol=1e-6, atol=0)
+
+
+def test_pruned_handles_far_apart_and_empty_clouds(monkeypatch):
+    """All blocks wanted (no pruning pays: brute force takes over) and an all-empty batch."""
+    monkeypatch.setattr(search_module, "_PRUNE_MIN_PAIRS", 0)
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 300, 3, generator=g, dtype=torch.float64)
+    y = torch.rand(2, 200, 3, generator=g, dtype=torch.float64) + 100.0
+    loss, _ = chamfer_distance(x, y, point_reduction=None, batch_reduction=None)
+    ref = torch.cdist(x, y) ** 2
+    torch.testing.assert_close(loss[0], ref.min(2).values, rtol=1e-12, atol=0)
+    torch.testing.assert_close(loss[1], ref.min(1).values, rtol=1e-12, atol=0)
+    empty = torch.zeros(2, dtype=torch.int64)
+    loss, _ = chamfer_distance(x, y, empty, empty, batch_reduction=None)
+    assert (loss == 0).all()
