@@ -20,7 +20,7 @@ combination of the original vertices); ``zbuf`` and ``dists`` stay those of the
 sub-triangle (depth at the pixel; signed squared distance to the sub-triangle's edges,
 including the clipping edge p4-p5 and the diagonal p2-p5 of a split quadrilateral).
 
-Where both halves of a split quadrilateral touch a pixel (only possible with blur), one
+Where both halves of a split quadrilateral touch a pixel (near their diagonal), one
 pair is kept, as PyTorch3D's kernels do: the second half replaces the first only when its
 unsigned distance is strictly smaller. Pixels inside one half near the diagonal are at
 the same distance from both halves, so which half reports them (and whether ``dists`` is
@@ -267,11 +267,13 @@ def rasterize_clipped(
 ) -> RasterPairs:
     """Rasterize a clipped face table and map the pairs back to the original faces.
 
-    With blur, the halves of split faces are rasterized apart and without the K-nearest
-    cut (a pixel keeps all their pairs: one per half, and such faces cross the clipping
-    plane, so they are few), the half shadowed by its twin is dropped, and the K nearest
-    are chosen from the union: the pairing rule applies before the K-nearest choice
-    whatever the number of faces at a pixel.
+    The halves of split faces are rasterized apart and without the K-nearest cut (a pixel
+    keeps all their pairs: at most one per half, and only faces crossing the clipping plane
+    are split, so they are few), the half shadowed by its twin is dropped, and the K
+    nearest are chosen from the union: the pairing rule applies before the K-nearest
+    choice whatever the number of faces at a pixel. (Both halves touch a pixel near their
+    diagonal with blur, and without blur when rounding puts a pixel on the diagonal inside
+    both.)
 
     Returns:
         Pairs with original face ids and barycentrics (each face's pairs contiguous), the
@@ -280,7 +282,7 @@ def rasterize_clipped(
     k = faces_per_pixel
     options = (perspective_correct, clip_barycentric_coords, cull_backfaces)
     all_rows = torch.arange(clipped.source.shape[0], device=clipped.source.device)
-    if blur_radius > 0.0 and clipped.has_split:
+    if clipped.has_split:
         halves = clipped.second_half | torch.roll(clipped.second_half, -1)
         rest = _rasterize_rows(clipped, all_rows[~halves], image_size, blur_radius, k, options)
         split_rows = all_rows[halves]
@@ -294,7 +296,7 @@ def rasterize_clipped(
         idx = _k_nearest(pairs[3], pairs[1].detach(), pairs[4], k)
         if idx is not None:
             pairs = _select(pairs, idx)
-    else:  # without blur the two halves of a split face never share a pixel
+    else:
         pairs = _rasterize_rows(clipped, all_rows, image_size, blur_radius, k, options)
     bary, zbuf, dists, pix, row = pairs
     conv = clipped.row_conversion[row]
