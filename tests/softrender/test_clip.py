@@ -57,10 +57,11 @@ def _clip_by_hand(fv: torch.Tensor, c: float, persp: bool):
         points[4], points[5] = cut(i1, i2), cut(i1, i3)
         groups = [(4, 5, 1)] if n_behind == 2 else [(4, 2, 5), (5, 2, 3)]
         for j, group in enumerate(groups):
+            row = len(tris)
             tris.append(torch.stack([points[g][0] for g in group]))
             conv.append(torch.stack([points[g][1] for g in group]))
             src.append(f)
-            other.append(-1 if len(groups) == 1 else len(tris) + (0 if j == 0 else -2))
+            other.append(-1 if len(groups) == 1 else (row + 1 if j == 0 else row - 1))
     if not tris:
         return fv.new_zeros(0, 3, 3), [], fv.new_zeros(0, 3, 3), []
     return torch.stack(tris), src, torch.stack(conv), other
@@ -167,6 +168,9 @@ def test_matches_by_hand_reference(dense_rasterize, image_size, blur, k, persp):
     size = (image_size, image_size) if isinstance(image_size, int) else image_size
     _assert_matches(fr, _reference(dense_rasterize, meshes, size, blur, k, 1.0, persp, clip))
     assert bool((fr.pix_to_face[1] == -1).all())  # the empty mesh
+    face = fr.pairs.face
+    runs = face[torch.cat((torch.ones(1, dtype=torch.bool), face[1:] != face[:-1]))]
+    assert runs.unique().shape == runs.shape  # each face's pairs are contiguous
     if k == 12:  # no pixel has more than K candidates: PyTorch3D's queue gives the same
         queue = _reference(dense_rasterize, meshes, size, blur, k, 1.0, persp, clip, rule=_pytorch3d_queue)
         _assert_matches(fr, queue)
