@@ -182,14 +182,21 @@ class _PairBuffer:
 
     def ensure(self, need: int) -> None:
         """Make room for ``need`` more pairs (trimming to the K nearest, then growing)."""
-        cap = self.ids.shape[1]
-        if self.size + need <= cap:
+        cap, s = self.ids.shape[1], self.size
+        if s + need <= cap:
             return
-        rows, ids = self.nearest()
-        kept = ids.shape[1]
-        self.__init__(rows.shape[0], max(cap, 2 * kept + need), self.z_row, self.k, rows.dtype, rows.device)
-        self.rows[:, :kept] = rows  # amortised: the capacity at least doubles after a trim
-        self.ids[:, :kept] = ids
+        drop = _k_nearest_drop(self.ids[0, :s], self.rows[self.z_row, :s], self.ids[1, :s], self.k)
+        idx = None if drop is None else _complement(drop, s)
+        kept = s if idx is None else idx.shape[0]
+        old_rows, old_ids = self.rows, self.ids
+        # amortised: after a trim the capacity leaves room for at least as many new pairs
+        self.__init__(old_rows.shape[0], max(cap, 2 * kept + need), self.z_row, self.k, old_rows.dtype, old_rows.device)
+        for new, old in ((self.rows, old_rows), (self.ids, old_ids)):
+            for r in range(old.shape[0]):  # 1-D gathers into contiguous rows (the fast path)
+                if idx is None:
+                    new[r, :kept] = old[r, :kept]
+                else:
+                    torch.index_select(old[r], 0, idx, out=new[r, :kept])
         self.size = kept
 
     def nearest(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,11 +209,16 @@ class _PairBuffer:
         if drop.shape[0] <= _FEW_DROPS:  # copy the runs between the few dropped pairs
             bounds = torch.stack((drop, drop + 1)).t().reshape(-1).tolist()
             runs = [(a, b) for a, b in zip([0, *bounds[1::2]], [*bounds[0::2], s], strict=True) if b > a]
-            return tuple(torch.cat([t[:, a:b] for a, b in runs], dim=1) for t in (rows, ids))  # type: ignore[return-value]
-        keep = torch.ones(s, dtype=torch.bool, device=ids.device)
-        keep[drop] = False
-        idx = keep.nonzero().squeeze(1)
+            return torch.cat([rows[:, a:b] for a, b in runs], 1), torch.cat([ids[:, a:b] for a, b in runs], 1)
+        idx = _complement(drop, s)
         return rows.index_select(1, idx), ids.index_select(1, idx)
+
+
+def _complement(drop: torch.Tensor, size: int) -> torch.Tensor:
+    """Ascending indices in [0, size) not in ``drop``."""
+    keep = torch.ones(size, dtype=torch.bool, device=drop.device)
+    keep[drop] = False
+    return keep.nonzero().squeeze(1)
 
 
 def select_pairs(
@@ -302,8 +314,10 @@ def _empty_pairs(dtype: torch.dtype, device: torch.device, need_grad: bool) -> d
 def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
     """Ascending indices of the pairs beyond the K nearest (by (z, face id)) of their pixel.
 
-    Only pixels with more than K candidates are sorted: stable sorts by face id, then z,
-    then pixel order each such pixel's pairs by (z, face id). Returns None when no pixel is
+    Only the pairs of pixels with more than K of them are sorted: for float32 depths by one
+    int64 key when (pixel rank, z bits, face id) fit in 63 bits, else by (z bits, face id)
+    then stably by pixel (depths are >= 0 here, whose float bits order like the floats);
+    otherwise by stable sorts on face id, z, then pixel. Returns None when no pixel is
     over-full.
     """
     counts = torch.bincount(pix)
@@ -311,10 +325,22 @@ def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k
     if not bool(over.any()):
         return None
     sel = over[pix].nonzero().squeeze(1)
-    sel = sel[torch.sort(face[sel], stable=True).indices]
-    sel = sel[torch.sort(zbuf[sel], stable=True).indices]
-    sel = sel[torch.sort(pix[sel], stable=True).indices]
-    p = pix[sel]
+    z, f, p = zbuf.index_select(0, sel), face.index_select(0, sel), pix.index_select(0, sel)
+    if z.dtype == torch.float32:
+        # (z, face) as one key: +0.0 for -0.0, then the float bits (monotone for z >= 0)
+        face_bits = max(int(f.max()).bit_length(), 1)
+        key = ((z + 0.0).view(torch.int32).long() << face_bits) | f
+        rank = torch.cumsum(over, 0).sub_(1).index_select(0, p)  # dense rank of the pixel
+        if int(rank.max()).bit_length() + 31 + face_bits <= 63:
+            order = torch.sort(key | (rank << (31 + face_bits)), stable=True).indices
+        else:
+            order = torch.sort(key, stable=True).indices
+            order = order[torch.sort(rank.index_select(0, order).int(), stable=True).indices]
+    else:  # stable sorts by face id, then z, then pixel
+        order = torch.sort(f, stable=True).indices
+        order = order[torch.sort(z.index_select(0, order), stable=True).indices]
+        order = order[torch.sort(p.index_select(0, order), stable=True).indices]
+    sel, p = sel.index_select(0, order), p.index_select(0, order)
     # rank within the pixel: position minus the position of the pixel's first pair
     pos = torch.arange(sel.shape[0], device=pix.device)
     is_first = torch.ones_like(p, dtype=torch.bool)
