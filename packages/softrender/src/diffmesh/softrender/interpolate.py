@@ -61,7 +61,13 @@ def interpolate_pairs(face: torch.Tensor, bary: torch.Tensor, face_attributes: t
 
 
 def _csr(crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """A sparse CSR matrix (no invariant checks: callers build valid ones)."""
+    """A sparse CSR matrix (no invariant checks: callers build valid ones).
+
+    Indices are stored as int32 when they fit: the CPU kernels (MKL) take int32 and
+    would otherwise convert both index arrays on every product.
+    """
+    if max(size[0], size[1], values.shape[0]) < 2**31 - 1:
+        crow, cols = crow.to(torch.int32), cols.to(torch.int32)
     with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(crow, cols, values, size=size, check_invariants=False)
@@ -134,9 +140,9 @@ class _InterpolateVertexPairs(torch.autograd.Function):
         corners, weights, *cols = ctx.saved_tensors
         needs = ctx.needs_input_grad
         count = corners.shape[0]
-        grad_rows = [
-            None if g is None or count == 0 else g.to(weights.dtype).t().contiguous() for g in grads
-        ]  # (D_k, P)
+        # (D_k, P) channel rows: contiguous when the gradient is channel-planar, strided
+        # views otherwise (read in place, never transposed into a copy).
+        grad_rows = [None if g is None or count == 0 else g.to(weights.dtype).t() for g in grads]
         grad_bary = None
         if needs[1]:
             acc = weights.new_zeros(3, count)
@@ -156,7 +162,10 @@ class _InterpolateVertexPairs(torch.autograd.Function):
             if rows is not None and col.shape[0]:
                 if run_matrix is None:
                     run_matrix, vertex = _run_matrix(corners, weights)
-                sums = torch.stack([run_matrix @ r for r in rows])  # (D_k, 3 R)
+                if rows.t().is_contiguous():  # (P, D_k) rows: one sparse @ dense product
+                    sums = (run_matrix @ rows.t()).t()
+                else:
+                    sums = torch.stack([run_matrix @ r.contiguous() for r in rows])  # (D_k, 3 R)
                 acc.index_add_(1, vertex, sums)
             grad_attrs.append(acc.t().to(ctx.attr_dtypes[k]))
         return None, grad_bary, *grad_attrs
