@@ -317,7 +317,7 @@ def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k
     Only the pairs of pixels with more than K of them are sorted: for float32 depths by one
     int64 key when (pixel rank, z bits, face id) fit in 63 bits, else by (z bits, face id)
     then stably by pixel (depths are >= 0 here, whose float bits order like the floats);
-    otherwise by stable sorts on face id, z, then pixel. Returns None when no pixel is
+    otherwise (float64, or face ids past 2^32) by stable sorts on face id, z, then pixel. Returns None when no pixel is
     over-full.
     """
     counts = torch.bincount(pix)
@@ -326,9 +326,9 @@ def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k
         return None
     sel = over[pix].nonzero().squeeze(1)
     z, f, p = zbuf.index_select(0, sel), face.index_select(0, sel), pix.index_select(0, sel)
-    if z.dtype == torch.float32:
+    face_bits = max(int(f.max()).bit_length(), 1)
+    if z.dtype == torch.float32 and 31 + face_bits <= 63:
         # (z, face) as one key: +0.0 for -0.0, then the float bits (monotone for z >= 0)
-        face_bits = max(int(f.max()).bit_length(), 1)
         key = ((z + 0.0).view(torch.int32).long() << face_bits) | f
         rank = torch.cumsum(over, 0).sub_(1).index_select(0, p)  # dense rank of the pixel
         if int(rank.max()).bit_length() + 31 + face_bits <= 63:
