@@ -123,11 +123,12 @@ class _SoftmaxBlend(torch.autograd.Function):
         npix = pairs.num_pixels
         pix_q = pairs.pix.index_select(0, bw.needed)
         w_q = bw.weight.index_select(0, bw.needed)
-        weighted = colors.new_zeros(npix, 3).index_add_(0, pix_q, colors * w_q[:, None])
-        out = weighted.new_empty(npix, 4)  # every element written below
-        rgb = out[:, :3]
-        torch.add(weighted, bw.delta[:, None] * background, out=rgb)
-        rgb.div_(bw.denom[:, None])
+        planes = colors.t()  # (3, Q): contiguous rows when the shading wrote component planes
+        out = colors.new_empty(npix, 4)  # every element written below
+        for c in range(3):
+            weighted = colors.new_zeros(npix).index_add_(0, pix_q, planes[c] * w_q)
+            torch.add(weighted, bw.delta * background[c], out=out[:, c])
+        out[:, :3].div_(bw.denom[:, None])
         log_t = F.logsigmoid(dists / sigma)
         transmit = log_t.new_zeros(npix).index_add_(0, pairs.pix, log_t).exp_()  # prod(1 - prob)
         torch.sub(1.0, transmit, out=out[:, 3])
@@ -144,21 +145,27 @@ class _SoftmaxBlend(torch.autograd.Function):
         needs = ctx.needs_input_grad
         grad = grad.contiguous()
         # rgb = num / denom: d/dnum = g / denom, d/ddenom = -(g . rgb) / denom.
-        g_num = grad[:, :3] / bw.denom[:, None]  # (M, 3)
-        g_den = (g_num * out[:, :3]).sum(dim=1).neg_()  # (M,)
-        g_num_q = g_num.index_select(0, pix_q)  # (Q, 3)
-        grad_colors = g_num_q * w_q[:, None] if needs[2] else None
-        grad_bg = (g_num * bw.delta[:, None]).sum(dim=0) if needs[3] else None
-        # d/dweight: g_den for every pair, plus g_num . colour for the coloured ones.
-        g_w = g_den.index_select(0, pix)
-        g_w.index_add_(0, bw.needed, (g_num_q * colors).sum(dim=1))
+        g_num = (grad[:, :3] / bw.denom[:, None]).t().contiguous()  # (3, M)
+        g_den = (g_num * out[:, :3].t()).sum(dim=0).neg_()  # (M,)
+        planes = colors.t()
+        g_w = g_den.index_select(0, pix)  # d/dweight: g_den, plus g_num . colour if coloured
+        g_w_q = torch.zeros_like(w_q)
+        grad_colors = colors.new_empty(3, colors.shape[0]) if needs[2] else None  # rows written below
+        for c in range(3):
+            g_num_q = g_num[c].index_select(0, pix_q)
+            g_w_q.addcmul_(g_num_q, planes[c])
+            if grad_colors is not None:
+                torch.mul(g_num_q, w_q, out=grad_colors[c])
+        g_w.index_add_(0, bw.needed, g_w_q)
+        grad_colors = None if grad_colors is None else grad_colors.t()
+        grad_bg = (g_num * bw.delta).sum(dim=1) if needs[3] else None
         grad_dists = grad_z = None
         if needs[1]:
             # weight = prob exp((z_inv - z_max) / gamma): d/dz_inv = weight / gamma = -d/dz_max.
             g_z = g_w * bw.weight / gamma
             z_clamped = bw.z_max.clamp(min=_EPS)
             raw_delta = torch.exp((_EPS - z_clamped) / gamma)
-            g_delta = (g_num @ background).add_(g_den)
+            g_delta = (background @ g_num).add_(g_den)
             g_zmax = (g_delta * raw_delta).mul_(raw_delta >= _EPS).div_(-gamma)
             g_zmax.index_add_(0, pix, g_z, alpha=-1.0)
             g_zmax.mul_(bw.z_max >= _EPS)  # the clamp at eps passes no gradient below it
