@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from diffmesh.meshcore import Meshes
 from torch import Tensor
 
 __all__ = ["mesh_normal_consistency"]
+
+_EPS = 1e-8  # torch.nn.functional.cosine_similarity's default, as PyTorch3D uses it
 
 
 class _FacePairs(NamedTuple):
@@ -62,6 +63,63 @@ def _pair_weights(meshes: Meshes, dtype: torch.dtype) -> Tensor:
     return meshes.topology.derived(("meshloss", "pair_weights", dtype), compute)
 
 
+def _corners(meshes: Meshes) -> Tensor:
+    """``(4 P,)`` long: edge_v0, edge_v1, opposite_a, opposite_b of every pair, concatenated."""
+    def compute() -> Tensor:
+        pairs = _face_pairs(meshes)
+        return torch.cat([pairs.edge_v0, pairs.edge_v1, pairs.opposite_a, pairs.opposite_b])
+    return meshes.topology.derived(("meshloss", "pair_corners"), compute)
+
+
+def _cross(a: Tensor, b: Tensor) -> Tensor:
+    """Cross products of (3, P) component planes -> (3, P)."""
+    return torch.stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2],
+                        a[0] * b[1] - a[1] * b[0]])
+
+
+class _NormalConsistency(torch.autograd.Function):
+    """``sum_p weight_p (1 - cos(n_a, n_b))`` over face pairs, with a hand-written backward
+    on (3, P) component planes (one gather of the four corners, one index_add back).
+
+    The cosine is ``cosine_similarity``'s: ``n_a . n_b / (max(|n_a|, eps) max(|n_b|, eps))``,
+    and so is its gradient, ``(n_b / r_b - cos n_a / |n_a|) / r_a`` for ``n_a`` (the second
+    term 0 where ``n_a = 0``), ``r = max(|n|, eps)``.
+    """
+
+    @staticmethod
+    def forward(ctx, verts: Tensor, corners: Tensor, weights: Tensor) -> Tensor:  # type: ignore[override]
+        num_pairs = weights.shape[0]
+        corner = verts.t().index_select(1, corners).view(3, 4, num_pairs)
+        v0 = corner[:, 0]
+        edge, side_a, side_b = corner[:, 1] - v0, corner[:, 2] - v0, corner[:, 3] - v0
+        n_a, n_b = _cross(edge, side_a), _cross(side_b, edge)
+        norm_a, norm_b = n_a.square().sum(0).sqrt(), n_b.square().sum(0).sqrt()
+        r_a, r_b = norm_a.clamp(min=_EPS), norm_b.clamp(min=_EPS)
+        cos = (n_a * n_b).sum(0) / (r_a * r_b)
+        ctx.save_for_backward(corners, weights, edge, side_a, side_b, n_a, n_b, norm_a, norm_b,
+                              r_a, r_b, cos)
+        ctx.num_verts = verts.shape[0]
+        return (weights * (1.0 - cos)).sum()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        corners, weights, edge, side_a, side_b, n_a, n_b, norm_a, norm_b, r_a, r_b, cos = (
+            ctx.saved_tensors)
+        grad_cos = -grad * weights
+        unit_a = n_a / torch.where(norm_a > 0, norm_a, 1.0)
+        unit_b = n_b / torch.where(norm_b > 0, norm_b, 1.0)
+        grad_a = (n_b / r_b - cos * unit_a) * (grad_cos / r_a)
+        grad_b = (n_a / r_a - cos * unit_b) * (grad_cos / r_b)
+        grad_edge = _cross(side_a, grad_a) + _cross(grad_b, side_b)
+        grad_side_a = _cross(grad_a, edge)
+        grad_side_b = _cross(edge, grad_b)
+        grad_v0 = -(grad_edge + grad_side_a + grad_side_b)
+        per_corner = torch.stack([grad_v0, grad_edge, grad_side_a, grad_side_b], dim=1)
+        grad_verts = per_corner.new_zeros((3, ctx.num_verts)).index_add_(
+            1, corners, per_corner.view(3, -1))
+        return grad_verts.t(), None, None
+
+
 def mesh_normal_consistency(meshes: Meshes) -> Tensor:
     """Mean ``1 - cos`` of the angle between the normals of faces that share an edge.
 
@@ -93,9 +151,5 @@ def mesh_normal_consistency(meshes: Meshes) -> Tensor:
     pairs = _face_pairs(meshes)
     if pairs.edge_v0.shape[0] == 0:
         return verts.sum() * 0.0
-    v0 = verts.index_select(0, pairs.edge_v0)
-    edge = verts.index_select(0, pairs.edge_v1) - v0
-    n_a = torch.linalg.cross(edge, verts.index_select(0, pairs.opposite_a) - v0, dim=1)
-    n_b = torch.linalg.cross(verts.index_select(0, pairs.opposite_b) - v0, edge, dim=1)
-    loss = 1.0 - F.cosine_similarity(n_a, n_b, dim=1)
-    return (loss * _pair_weights(meshes, verts.dtype)).sum() / len(meshes)
+    weights = _pair_weights(meshes, verts.dtype) / len(meshes)
+    return _NormalConsistency.apply(verts, _corners(meshes), weights)

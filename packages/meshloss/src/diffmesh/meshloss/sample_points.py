@@ -34,6 +34,28 @@ def _face_choice(meshes: Meshes, valid: Tensor, num_samples: int,
         return choice + meshes.mesh_to_faces_packed_first_idx()[valid, None]
 
 
+class _Barycentric(torch.autograd.Function):
+    """``points[s] = sum_k bary[s, k] verts[corners[s, k]]`` with a one-pass backward
+    (``grad_verts[corners[s, k]] += bary[s, k] grad[s]``, one index_add)."""
+
+    @staticmethod
+    def forward(ctx, verts: Tensor, corners: Tensor, bary: Tensor) -> Tensor:  # type: ignore[override]
+        face_verts = verts.index_select(0, corners.view(-1)).view(-1, 3, 3)  # (S, corner, xyz)
+        points = face_verts[:, 0] * bary[:, 0:1]
+        points.addcmul_(face_verts[:, 1], bary[:, 1:2]).addcmul_(face_verts[:, 2], bary[:, 2:3])
+        ctx.save_for_backward(corners, bary)
+        ctx.num_verts = verts.shape[0]
+        return points
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        corners, bary = ctx.saved_tensors
+        per_corner = bary.unsqueeze(2) * grad.unsqueeze(1)  # (S, 3, 3)
+        grad_verts = grad.new_zeros((ctx.num_verts, 3)).index_add_(
+            0, corners.view(-1), per_corner.view(-1, 3))
+        return grad_verts, None, None
+
+
 def sample_points_from_meshes(
     meshes: Meshes,
     num_samples: int = 10000,
@@ -104,9 +126,8 @@ def sample_points_from_meshes(
     sqrt_u = uv[0].sqrt()
     bary = torch.stack([1.0 - sqrt_u, sqrt_u * (1.0 - uv[1]), sqrt_u * uv[1]], dim=-1)  # (Nv, S, 3)
 
-    corners = meshes.faces_packed()[face_idx.reshape(-1)].reshape(-1)  # (Nv * S * 3,)
-    face_verts = verts.index_select(0, corners).view(num_valid, num_samples, 3, 3)
-    points = (bary.unsqueeze(-1) * face_verts).sum(2)
+    corners = meshes.faces_packed().index_select(0, face_idx.view(-1))  # (Nv * S, 3)
+    points = _Barycentric.apply(verts, corners, bary.view(-1, 3)).view(num_valid, num_samples, 3)
     all_valid = num_valid == n
     samples = points if all_valid else samples.index_put((valid,), points)
     if normals is not None:
