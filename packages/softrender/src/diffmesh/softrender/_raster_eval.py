@@ -1,8 +1,9 @@
 """Per-candidate arithmetic of the pair rasterizer: one (cells, faces) grid of candidates at a time.
 
-A grid holds ``w`` cells for each of ``m`` faces (cell-major: the face axis is innermost, so
-per-face constants broadcast along it); cell ``j`` of face ``f`` is the pixel at row
-``j // nx_f`` and column ``j % nx_f`` of the face's box. Every value is computed with
+A grid holds ``w`` cells for each of ``m`` faces (face-major, so that the kept cells are
+compacted in increasing memory order; per-face constants broadcast along the rows); cell
+``j`` of face ``f`` is the pixel at row ``j // nx_f`` and column ``j % nx_f`` of the face's
+box. Every value is computed with
 PyTorch3D's CPU operations in its order so that float32 results are bit-identical: edge
 functions first, then a division by the face's signed area plus 1e-8; barycentrics clipped
 to [0, 1] and renormalised (sum clamped at 1e-5) when asked; depth from the clipped
@@ -143,7 +144,7 @@ def eval_grid(
     need_grad: bool,
     degenerate: bool,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Evaluate a (width, m) grid of candidates for the m faces whose constants are ``tb``.
+    """Evaluate an (m, width) grid of candidates for the m faces whose constants are ``tb``.
 
     Args:
         tb: (T, m) per-face table (``face_table``) of the grid's faces.
@@ -155,14 +156,14 @@ def eval_grid(
         degenerate: some face has an edge of squared length <= 1e-8.
 
     Returns:
-        (keep (width, m) bool, rows): the (width, m) float rows named by ``stored_rows``;
+        (keep (m, width) bool, rows): the (m, width) float rows named by ``stored_rows``;
         ``pixoff`` is ``row * W + column`` of the pixel (exact integers), ``edge`` the
         nearest edge as 0.0, 1.0, 2.0 for (0, 1), (0, 2), (1, 2).
     """
-    t = {name: tb[i][None, :] for i, name in enumerate(FACE_ROWS)}
+    t = {name: tb[i][:, None] for i, name in enumerate(FACE_ROWS)}
     x0, y0, z0, x1, y1, z1, x2, y2, z2 = (t[n] for n in ("x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2"))
     device, dtype = tb.device, tb.dtype
-    j = torch.arange(width, dtype=dtype, device=device)[:, None]
+    j = torch.arange(width, dtype=dtype, device=device)[None, :]
     nx = t["nx"]
     row = (j + 0.5).div(nx).floor_()  # exact: cell indices are small integers
     col = torch.addcmul(j, row, nx, value=-1.0)  # j - row * nx, exact on small integers

@@ -166,7 +166,7 @@ class _PairBuffer:
 
     def append(self, rows: list[torch.Tensor], idx: torch.Tensor, local: torch.Tensor,
                face_ids: torch.Tensor, base: torch.Tensor) -> None:
-        """Append the grid cells ``idx`` (flat indices into each (w, m) row of ``rows``, whose
+        """Append the grid cells ``idx`` (flat indices into each (m, w) row of ``rows``, whose
         first row is the pixel offset) of the faces ``local`` (indices into ``face_ids`` and
         ``base``, the faces' packed ids and first-pixel indices)."""
         n = idx.shape[0]
@@ -278,9 +278,9 @@ def select_pairs(
         )
         prev_deg = deg
         # kept cells in face-major order, so that each face's pairs are contiguous
-        nz = keep.t().nonzero()
+        nz = keep.nonzero()
         local = nz[:, 0]
-        buf.append(rows, nz[:, 1] * (b - a) + local, local, faces[a:b], base[a:b])
+        buf.append(rows, (local * w).add_(nz[:, 1]), local, faces[a:b], base[a:b])
     data, (pix, face) = buf.nearest()
     row = {name: data[i] for i, name in enumerate(stored)}
 
