@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ._phong_pairs import fast_phong_scene, phong_colors
 from .fragments import Fragments, RasterPairs
 from .interpolate import interpolate_vertex_groups, interpolate_vertex_pairs
 
@@ -95,6 +96,10 @@ def phong_pairs(
         texels = colors[0]
     if texels is None:
         raise ValueError("phong_pairs: expected texels or vertex_colors, got neither")
+    scene = fast_phong_scene(lights, cameras, materials, pairs.num_images, points.dtype)
+    if scene is not None:  # one fused function (same values; see _phong_pairs)
+        image_idx = None if scene.camera.shape[0] == 1 else pairs.image_index().index_select(0, idx)
+        return phong_colors(points, normals, texels, image_idx, scene)
     ambient, diffuse, specular = apply_lighting(
         points, normals, pairs.image_index()[idx], pairs.num_images, lights, cameras, materials
     )
