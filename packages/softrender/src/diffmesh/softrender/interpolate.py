@@ -73,6 +73,15 @@ def _csr(crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tup
         return torch.sparse_csr_tensor(crow, cols, values, size=size, check_invariants=False)
 
 
+def _transpose(x: torch.Tensor) -> torch.Tensor:
+    """``x.t().contiguous()`` for a narrow (P, C) tensor, one strided row copy per column
+    (several times faster on a CPU than the generic transposing copy)."""
+    out = x.new_empty(x.shape[1], x.shape[0])  # every row written below
+    for i in range(x.shape[1]):
+        out[i].copy_(x[:, i])
+    return out
+
+
 def _corner_matrix(corners: torch.Tensor, weights: torch.Tensor, num_verts: int) -> torch.Tensor:
     """(P, V) sparse CSR matrix with ``weights[p, i]`` at column ``corners[p, i]``."""
     crow = torch.arange(0, 3 * corners.shape[0] + 1, 3, device=corners.device)
@@ -92,7 +101,7 @@ def _run_matrix(corners: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Ten
     bounds = torch.cat((starts, starts.new_full((1,), count)))
     crow = torch.cat((bounds[:-1], bounds[:-1] + count, bounds + 2 * count))  # one block per corner
     cols = torch.arange(count, device=corners.device).repeat(3)
-    matrix = _csr(crow, cols, weights.t().reshape(-1), (3 * starts.shape[0], count))
+    matrix = _csr(crow, cols, _transpose(weights).view(-1), (3 * starts.shape[0], count))
     return matrix, corners.index_select(0, starts).t().reshape(-1)
 
 
@@ -146,12 +155,15 @@ class _InterpolateVertexPairs(torch.autograd.Function):
         grad_bary = None
         if needs[1]:
             acc = weights.new_zeros(3, count)
-            corner_rows = corners.t().contiguous()  # (3, P)
+            corner_rows = _transpose(corners)  # (3, P)
             for col, rows in zip(cols, grad_rows, strict=True):
                 for d in range(0 if rows is None else col.shape[0]):
                     for i in range(3):
                         acc[i].addcmul_(rows[d], col[d].index_select(0, corner_rows[i]))
-            grad_bary = acc.t().to(ctx.bary_dtype)
+            grad_bary = weights.new_empty(count, 3)  # (P, 3) rows, as bary; every column written
+            for i in range(3):
+                grad_bary[:, i].copy_(acc[i])
+            grad_bary = grad_bary.to(ctx.bary_dtype)
         grad_attrs: list[torch.Tensor | None] = []
         run_matrix = vertex = None
         for k, (col, rows) in enumerate(zip(cols, grad_rows, strict=True)):
