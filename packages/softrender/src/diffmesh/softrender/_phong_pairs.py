@@ -169,7 +169,7 @@ class _PhongPairs(torch.autograd.Function):
             g_s = (g_spec * spec).div_(alpha).mul_(2.0**scene.squarings)
         else:
             g_s = (g_spec * spec).div_(alpha).mul_(scene.shininess)
-        g_s = torch.where(live, g_s, 0.0)
+        g_s.masked_fill_(~live, 0.0)  # also the 0 / 0 of dead elements
         # dA/dn^ = 2 Vn l^ + 2 C v^, dA/dl^ = 2 Vn n^ - v^, dA/dv^ = 2 C n^ - l^, chained
         # through x^ = x a: dx^ = a (I - x^ x^T) dx (no projection where |x| <= eps).
         k_ab = (g_l * a).mul_(b)  # Lambert along d (for n) and n (for d)

@@ -192,7 +192,9 @@ def softmax_blend_pairs(
     zbuf = pairs.zbuf
     z_inv = z_inverse(zbuf, _per_image(znear, pairs, zbuf), _per_image(zfar, pairs, zbuf))
     bw = blend_weights(pairs, z_inv, blend_params.sigma, blend_params.gamma)
-    colors = colors_fn(bw.needed)[:, :3]
+    colors = colors_fn(bw.needed)
+    if colors.shape[1] != 3:  # (a full slice would cost a zero-fill and copy in backward)
+        colors = colors[:, :3]
     bg = _background(blend_params, colors)
     rgba = softmax_blend_image(pairs, z_inv, colors, bg, bw, blend_params.sigma, blend_params.gamma)
     height, width = pairs.image_size

@@ -100,7 +100,8 @@ def _run_matrix(corners: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Ten
     starts = starts.nonzero().squeeze(1)
     bounds = torch.cat((starts, starts.new_full((1,), count)))
     crow = torch.cat((bounds[:-1], bounds[:-1] + count, bounds + 2 * count))  # one block per corner
-    cols = torch.arange(count, device=corners.device).repeat(3)
+    pair = torch.arange(count, device=corners.device, dtype=torch.int32 if 3 * count < 2**31 else torch.long)
+    cols = torch.cat((pair, pair, pair))  # (repeat() is a slow strided copy)
     matrix = _csr(crow, cols, _transpose(weights).view(-1), (3 * starts.shape[0], count))
     return matrix, corners.index_select(0, starts).t().reshape(-1)
 
