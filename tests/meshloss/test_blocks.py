@@ -24,20 +24,22 @@ def _surface(n, points, generator, scale=1.0):
 
 
 @pytest.mark.parametrize("leaf", [7, 16, 40])
-def test_pruned_search_matches_brute_force(leaf):
-    """Heterogeneous batch with an empty cloud; sizes that are not multiples of the blocks."""
+@pytest.mark.parametrize(("size_x", "size_y"), [(1003, 777), (777, 777)])
+def test_pruned_search_matches_brute_force(leaf, size_x, size_y):
+    """Heterogeneous batch with an empty cloud; sizes that are not multiples of the blocks;
+    equal sizes (both clouds built as one batch) and different ones."""
     g = torch.Generator().manual_seed(leaf)
-    x = _surface(3, 1003, g)
-    y = _surface(3, 777, g, scale=1.1) + 0.05
-    lengths_x, lengths_y = torch.tensor([1003, 0, 641]), torch.tensor([777, 500, 333])
-    valid_x = torch.arange(1003) < lengths_x[:, None]
-    valid_y = torch.arange(777) < lengths_y[:, None]
+    x = _surface(3, size_x, g)
+    y = _surface(3, size_y, g, scale=1.1) + 0.05
+    lengths_x, lengths_y = torch.tensor([size_x, 0, 641]), torch.tensor([777, 500, 333])
+    valid_x = torch.arange(size_x) < lengths_x[:, None]
+    valid_y = torch.arange(size_y) < lengths_y[:, None]
     pad_x = torch.where(valid_x[..., None], x, x[:, :1])
     pad_y = torch.where(valid_y[..., None], y, y[:, :1])
     found = blocks_module.pruned_search(pad_x, pad_y, valid_x, valid_y, leaf, reverse=True)
     assert found is not None
     idx12, idx21 = found
-    assert idx12.shape == (3, 1003, 1) and idx21.shape == (3, 777)
+    assert idx12.shape == (3, size_x, 1) and idx21.shape == (3, size_y)
     ref12 = _nearest_reference(x, y, lengths_x, lengths_y)
     ref21 = _nearest_reference(y, x, lengths_y, lengths_x)
     for b in range(3):
@@ -46,8 +48,8 @@ def test_pruned_search_matches_brute_force(leaf):
         if lengths_x[b] > 0:
             got21 = ((y[b, : lengths_y[b]] - x[b, idx21[b, : lengths_y[b]]]) ** 2).sum(-1)
             torch.testing.assert_close(got21, ref21[b], rtol=1e-12, atol=0)
-        assert (idx12[b] >= 0).all() and (idx12[b] < 777).all()
-        assert (idx21[b] >= 0).all() and (idx21[b] < 1003).all()
+        assert (idx12[b] >= 0).all() and (idx12[b] < size_y).all()
+        assert (idx21[b] >= 0).all() and (idx21[b] < size_x).all()
 
 
 def test_blocks_are_a_permutation_with_bounding_boxes():

@@ -82,6 +82,20 @@ class Blocks:
         self.planes = planes.view(n, 3, num, size).transpose(1, 2).masked_fill(
             ~val.view(n, 1, num, size).transpose(1, 2), _INF).reshape(n * num, 3, size)
 
+    def split(self) -> tuple[Blocks, Blocks]:
+        """The first and second halves of the batch, as two Blocks (built together once)."""
+        n = self.order.shape[0] // 2
+        halves = []
+        for part in (slice(0, n), slice(n, 2 * n)):
+            half = object.__new__(Blocks)
+            half.num, half.size = self.num, self.size
+            for name in ("order", "points", "valid", "lo", "hi", "nonempty"):
+                setattr(half, name, getattr(self, name)[part])
+            planes = self.planes.view(2 * n, self.num, 3, self.size)[part]
+            half.planes = planes.reshape(n * self.num, 3, self.size)
+            halves.append(half)
+        return halves[0], halves[1]
+
     def original(self, block: Tensor, slot: Tensor, length: int) -> Tensor:
         """(N, R) batch-global block ids and slots in them -> (N, R) input-cloud indices."""
         n = self.order.shape[0]
@@ -169,7 +183,10 @@ def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: in
     levels2 = max(0, round(math.log2(max(p2_size / leaf, 1.0))))
     while n << (levels1 + levels2) > _TABLE_ENTRIES and levels1 + levels2 > 0:
         levels1, levels2 = max(0, levels1 - 1), max(0, levels2 - 1)
-    a, b = Blocks(x, valid1, levels1), Blocks(y, valid2, levels2)
+    if p1_size == p2_size:  # one build for both clouds: half the small ops
+        a, b = Blocks(torch.cat([x, y]), torch.cat([valid1, valid2]), levels1).split()
+    else:
+        a, b = Blocks(x, valid1, levels1), Blocks(y, valid2, levels2)
     num1, num2 = a.num, b.num
     a_aug = augment(a.points, a.valid, query=True).view(n * num1, a.size, 5)
     b_aug = augment(b.points, b.valid, query=False).view(n * num2, b.size, 5)
