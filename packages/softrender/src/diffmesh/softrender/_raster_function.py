@@ -27,11 +27,17 @@ def _clip_backward(bary1: list[torch.Tensor], grad: list[torch.Tensor]) -> list[
     """Gradient through ``c = max(b, 0); bary = c / max(sum(c), 1e-5)``, on (P,) component rows."""
     c = [b.clamp(min=0.0) for b in bary1]
     s = c[0] + c[1] + c[2]
-    unclamped = (s >= 1e-5).to(s.dtype)
+    unclamped = _nonneg(s - 1e-5)  # s >= 1e-5
     s = s.clamp_(min=1e-5)
     # d bary_j / d c_i = delta_ij / s - c_j / s^2 (the second term only if the sum is not clamped)
     dot = (grad[0] * c[0]).addcmul_(grad[1], c[1]).addcmul_(grad[2], c[2]).div_(s * s).mul_(unclamped)
-    return [(g / s).sub_(dot).mul_((b >= 0).to(s.dtype)) for g, b in zip(grad, bary1, strict=True)]
+    return [(g / s).sub_(dot).mul_(_nonneg(b.clone())) for g, b in zip(grad, bary1, strict=True)]
+
+
+def _nonneg(x: torch.Tensor) -> torch.Tensor:
+    """1.0 where ``x >= 0`` (either zero), else 0.0, computed in place in ``x`` (finite ``x``;
+    float arithmetic: bool -> float conversions are several times slower on a CPU)."""
+    return x.sign_().add_(1.0).clamp_(max=1.0)
 
 
 def _perspective_backward(
@@ -152,9 +158,8 @@ def _pair_channel_sums(
         rows += g + [gi * qx for gi in g] + [gi * qy for gi in g]
     if grad_dists is not None:
         # distance: d(|r|^2)/d(a) = 2 (1 - t) r, d/d(b) = 2 t r, signed like the output
-        gd = torch.signbit(dists).to(dists.dtype).mul_(-4.0).add_(2.0).mul_(grad_dists)
-        dtype = gd.dtype
-        on0, on2 = (edge == 0).to(dtype), (edge == 2).to(dtype)
+        gd = torch.copysign(torch.full_like(dists, 2.0), dists).mul_(grad_dists)
+        on0, on2 = torch.rsub(edge, 1.0).clamp_(min=0.0), (edge - 1.0).clamp_(min=0.0)  # edge is 0., 1. or 2.
         off0, off2 = 1.0 - on0, 1.0 - on2
         # edge 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2): v0 takes ua on edges 0 and 1, v1
         # takes ub on edge 0 and ua on edge 2, v2 takes ub on edges 1 and 2
