@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -97,6 +98,46 @@ def _uniform_operator(meshes: Meshes, dtype: torch.dtype) -> tuple[_Directed, Te
     return meshes.topology.derived(("meshloss", "uniform_laplacian", dtype), compute)
 
 
+def _csr(rows: Tensor, cols: Tensor, values: Tensor, size: int) -> Tensor:
+    """A (size, size) sparse CSR matrix from COO entries without duplicates (int32 indices,
+    which the CPU kernels take as they are)."""
+    order = (rows * size + cols).argsort()
+    crow = torch.zeros(size + 1, dtype=torch.int64, device=rows.device)
+    crow[1:] = torch.bincount(rows, minlength=size).cumsum(0)
+    with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow.to(torch.int32), cols[order].to(torch.int32),
+                                       values[order], (size, size), check_invariants=False)
+
+
+def _uniform_matrices(meshes: Meshes, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """The uniform Laplacian ``L = D^-1 A - I`` (rows of isolated vertices: ``-I``) and its
+    transpose as (V, V) sparse CSR matrices, once per topology."""
+    def compute() -> tuple[Tensor, Tensor]:
+        directed, inv_degree = _uniform_operator(meshes, dtype)
+        num_verts = inv_degree.shape[0]
+        diagonal = torch.arange(num_verts, device=inv_degree.device)
+        rows = torch.cat([directed.rows, diagonal])
+        cols = torch.cat([directed.cols, diagonal])
+        values = torch.cat([inv_degree[directed.rows, 0], -torch.ones_like(inv_degree[:, 0])])
+        return _csr(rows, cols, values, num_verts), _csr(cols, rows, values, num_verts)
+    return meshes.topology.derived(("meshloss", "uniform_matrices", dtype), compute)
+
+
+class _SparseProduct(torch.autograd.Function):
+    """``matrix @ x`` for a constant sparse ``matrix`` whose transpose is given (the backward
+    is one more sparse product, no scatter)."""
+
+    @staticmethod
+    def forward(ctx, matrix: Tensor, matrix_t: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.matrix_t = matrix_t
+        return matrix @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor]:  # type: ignore[override]
+        return None, None, ctx.matrix_t @ grad.contiguous()
+
+
 def _vertex_weights(meshes: Meshes, dtype: torch.dtype) -> Tensor:
     """``(sum V_n,)`` weight of each vertex: 1 / (number of vertices of its mesh)."""
     def compute() -> Tensor:
@@ -149,7 +190,11 @@ def mesh_laplacian_smoothing(meshes: Meshes, method: str = "uniform") -> Tensor:
     if meshes.isempty():
         return verts.sum() * 0.0
     num_verts = verts.shape[0]
-    if method == "uniform":
+    sparse_ok = verts.device.type in ("cpu", "cuda") and verts.dtype in (torch.float32,
+                                                                          torch.float64)
+    if method == "uniform" and sparse_ok:
+        term = _SparseProduct.apply(*_uniform_matrices(meshes, verts.dtype), verts)
+    elif method == "uniform":  # devices and dtypes without sparse CSR products
         directed, inv_degree = _uniform_operator(meshes, verts.dtype)
         neighbours = verts.new_zeros((num_verts, 3)).index_add(
             0, directed.rows, verts.index_select(0, directed.cols))
