@@ -14,6 +14,7 @@ in the output; ties in depth are broken by face id when a pixel has more than K 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 
@@ -25,7 +26,8 @@ _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
 _CHUNK_PAIRS = 1 << 16  # candidates evaluated at once: cache-sized temporaries (fewer page faults)
 _TRIM_PAIRS = 1 << 20  # pairs stored before the first K-nearest trim
 _MAX_SPREAD = 2.0  # largest box size ratio within one grid (bounds the padding cells)
-_FEW_DROPS = 64  # up to this many pairs beyond the K nearest are removed by copying runs
+_FEW_DROPS = 64  # up to this many pairs beyond the K nearest are removed by shifting in place
+_SHIFT_BLOCK = 1 << 14  # columns moved at once when shifting pairs in place
 
 
 def ndc_pixel_centers(size: int, other: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -206,12 +208,28 @@ class _PairBuffer:
         drop = _k_nearest_drop(ids[0], rows[self.z_row], ids[1], self.k)
         if drop is None:
             return rows, ids
-        if drop.shape[0] <= _FEW_DROPS:  # copy the runs between the few dropped pairs
-            bounds = torch.stack((drop, drop + 1)).t().reshape(-1).tolist()
-            runs = [(a, b) for a, b in zip([0, *bounds[1::2]], [*bounds[0::2], s], strict=True) if b > a]
-            return torch.cat([rows[:, a:b] for a, b in runs], 1), torch.cat([ids[:, a:b] for a, b in runs], 1)
+        if drop.shape[0] <= _FEW_DROPS:  # shift the pairs after each of the few dropped ones
+            kept = _shift_out(self.rows, drop, s)
+            _shift_out(self.ids, drop, s)
+            return self.rows[:, :kept], self.ids[:, :kept]
         idx = _complement(drop, s)
         return rows.index_select(1, idx), ids.index_select(1, idx)
+
+
+def _shift_out(t: torch.Tensor, drop: torch.Tensor, size: int) -> int:
+    """Remove the columns ``drop`` (ascending) of ``t[:, :size]`` in place; returns the new size.
+
+    The columns after each dropped one move left through a small reused temporary (torch
+    copies between overlapping views are not allowed), so no output-sized tensor is made.
+    """
+    bounds = [*drop.tolist(), size]
+    dst = bounds[0]
+    for a, b in pairwise(bounds):
+        for lo in range(a + 1, b, _SHIFT_BLOCK):
+            hi = min(lo + _SHIFT_BLOCK, b)
+            t[:, dst : dst + hi - lo] = t[:, lo:hi].clone()
+            dst += hi - lo
+    return dst
 
 
 def _complement(drop: torch.Tensor, size: int) -> torch.Tensor:
@@ -324,7 +342,7 @@ def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k
     over = counts > k
     if not bool(over.any()):
         return None
-    sel = over[pix].nonzero().squeeze(1)
+    sel = over.index_select(0, pix).nonzero().squeeze(1)
     z, f, p = zbuf.index_select(0, sel), face.index_select(0, sel), pix.index_select(0, sel)
     face_bits = max(int(f.max()).bit_length(), 1)
     if z.dtype == torch.float32 and 31 + face_bits <= 63:
