@@ -135,7 +135,10 @@ class _InterpolateVertexPairs(torch.autograd.Function):
             if matrix is None or col.shape[0] == 0:
                 outs.append(col.new_zeros(count, col.shape[0]))
             else:
-                outs.append(torch.stack([matrix @ c for c in col]).t())
+                out = col.new_empty(col.shape[0], count)  # (D_k, P), every row written
+                for c, row in zip(col, out, strict=True):
+                    torch.mv(matrix, c, out=row)
+                outs.append(out.t())
         ctx.save_for_backward(corners, weights, *cols)
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None
         ctx.bary_dtype = bary.dtype
@@ -178,7 +181,9 @@ class _InterpolateVertexPairs(torch.autograd.Function):
                 if rows.t().is_contiguous():  # (P, D_k) rows: one sparse @ dense product
                     sums = (run_matrix @ rows.t()).t()
                 else:
-                    sums = torch.stack([run_matrix @ r.contiguous() for r in rows])  # (D_k, 3 R)
+                    sums = col.new_empty(col.shape[0], run_matrix.shape[0])  # (D_k, 3 R), all written
+                    for r, row in zip(rows, sums, strict=True):
+                        torch.mv(run_matrix, r.contiguous(), out=row)
                 acc.index_add_(1, vertex, sums)
             grad_attrs.append(acc.t().to(ctx.attr_dtypes[k]))
         return None, grad_bary, *grad_attrs
