@@ -160,7 +160,7 @@ def eval_grid(
         ``pixoff`` is ``row * W + column`` of the pixel (exact integers), ``edge`` the
         nearest edge as 0.0, 1.0, 2.0 for (0, 1), (0, 2), (1, 2).
     """
-    t = {name: tb[i][:, None] for i, name in enumerate(FACE_ROWS)}
+    t = dict(zip(FACE_ROWS, tb[:, :, None].unbind(0), strict=True))  # (m, 1) columns
     x0, y0, z0, x1, y1, z1, x2, y2, z2 = (t[n] for n in ("x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2"))
     device, dtype = tb.device, tb.dtype
     j = torch.arange(width, dtype=dtype, device=device)[None, :]
