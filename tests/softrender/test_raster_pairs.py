@@ -7,7 +7,13 @@ import pytest
 import torch
 from diffmesh.meshcore import Meshes
 from diffmesh.softrender import _raster_pairs, rasterize_meshes
-from diffmesh.softrender._raster_pairs import _k_nearest_drop, _plan_chunks, ndc_pixel_centers
+from diffmesh.softrender._raster_eval import GridAxes
+from diffmesh.softrender._raster_pairs import (
+    _count_above,
+    _k_nearest_drop,
+    _plan_chunks,
+    ndc_pixel_centers,
+)
 
 
 def _crowded_scene() -> Meshes:
@@ -123,3 +129,21 @@ def test_pixel_indices_past_float32_integers():
     inside = ((e0 > 0) & (e1 > 0) & (e2 > 0)) | ((e0 < 0) & (e1 < 0) & (e2 < 0))
     expected = sorted((yy[inside] * size + xx[inside]).tolist())
     assert sorted(pix.tolist()) == expected
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("size", "other"), [(512, 512), (7, 5), (5, 7), (1, 3), (2, 9), (300, 17), (4100, 4100)])
+def test_box_bounds_match_a_search(dtype, size, other):
+    """Face boxes in pixels: the estimate-and-correct count of centres above a value equals
+    a binary search of the float centres, at and next to every centre and at infinities."""
+    xs = ndc_pixel_centers(size, other, dtype, torch.device("cpu"))
+    axis = GridAxes(other, size, dtype, torch.device("cpu")).x  # an axis of `size` pixels
+    g = torch.Generator().manual_seed(size)
+    v = torch.cat([
+        torch.rand(5000, generator=g, dtype=dtype) * 6 - 3, xs, xs.nextafter(xs + 1), xs.nextafter(xs - 1),
+        torch.tensor([float("inf"), -float("inf")], dtype=dtype),
+    ])
+    up = xs.flip(0)
+    for strict in (True, False):
+        want = size - torch.searchsorted(up, v, side="right" if strict else "left")
+        assert torch.equal(_count_above(axis, v.clone(), strict).long(), want)

@@ -116,16 +116,51 @@ def _face_filter(
     xmax = x.max(dim=1).values + radius
     ymin = y.min(dim=1).values - radius
     ymax = y.max(dim=1).values + radius
-    # xs/ys are decreasing with the pixel index; flip to search in ascending order.
-    xs_up, ys_up = xs.flip(0), ys.flip(0)
+    # pixel centres decrease with the pixel index: x_lo is the number of centres > xmax,
+    # x_hi the number >= xmin (as a search of the float centres would count them)
     width, height = xs.shape[0], ys.shape[0]
-    x_lo = width - torch.searchsorted(xs_up, xmax, side="right")
-    x_hi = width - torch.searchsorted(xs_up, xmin, side="left")
-    y_lo = height - torch.searchsorted(ys_up, ymax, side="right")
-    y_hi = height - torch.searchsorted(ys_up, ymin, side="left")
+    axes = GridAxes(height, width, fv.dtype, fv.device)
+    x_axis, y_axis = axes.x, axes.y
+    x_lo, x_hi = _count_above(x_axis, xmax, strict=True), _count_above(x_axis, xmin, strict=False)
+    y_lo, y_hi = _count_above(y_axis, ymax, strict=True), _count_above(y_axis, ymin, strict=False)
     ok &= (x_hi > x_lo) & (y_hi > y_lo)
     faces = ok.nonzero().squeeze(1)
-    return faces, x_lo[faces], x_hi[faces], y_lo[faces], y_hi[faces]
+    return faces, *(t.index_select(0, faces).long() for t in (x_lo, x_hi, y_lo, y_hi))  # type: ignore[return-value]
+
+
+def _count_above(axis: tuple[torch.Tensor, torch.Tensor, int], v: torch.Tensor, strict: bool) -> torch.Tensor:
+    """Number of an axis' pixel centres above ``v`` (``> v`` if ``strict``, else ``>= v``), as
+    float integers, exactly as a search of the float centres counts them.
+
+    The count is estimated from the spacing, then corrected once each way by comparing
+    ``v`` with the centres next to the estimate, computed by the very formula of
+    ``ndc_pixel_centers`` (0/1 steps in float arithmetic: no gathers, no bool tensors).
+    """
+    rng, offset, size = axis
+    # flipped index k = size - 1 - i: centre(k) increases with k; ``below`` counts the
+    # centres <= v (strict) or < v (not strict)
+    below = (v + offset).mul_(size).sub_(offset).div_(rng).floor_().add_(1.0).clamp_(0.0, size)
+
+    def centre(k: torch.Tensor) -> torch.Tensor:  # in place in k
+        return GridAxes.centres(axis, k)
+
+    last = centre(below - 1.0).sub_(v)  # the last centre counted, minus v: must be <= 0 (< 0)
+    below -= _positive(last) if strict else _nonnegative(last)
+    below.clamp_(0.0, size)
+    first = torch.rsub(centre(below.clone()), v)
+    # v minus the first centre not counted: must be < 0 (<= 0)
+    below += _nonnegative(first) if strict else _positive(first)
+    return below.clamp_(0.0, size).neg_().add_(size)
+
+
+def _positive(x: torch.Tensor) -> torch.Tensor:
+    """1.0 where ``x > 0``, else 0.0 (in place)."""
+    return x.sign_().clamp_(min=0.0)
+
+
+def _nonnegative(x: torch.Tensor) -> torch.Tensor:
+    """1.0 where ``x >= 0`` (either zero), else 0.0 (in place)."""
+    return x.sign_().add_(1.0).clamp_(max=1.0)
 
 
 def _plan_chunks(counts: torch.Tensor) -> list[tuple[int, int, int]]:
