@@ -110,12 +110,13 @@ def _face_filter(
     ok = (area > _EPS) | (area < -_EPS)
     if cull_backfaces:
         ok &= area >= 0.0
-    ok &= z.min(dim=1).values.double() >= _EPS  # faces reaching behind the camera are dropped
+    z0, z1, z2 = z.unbind(1)  # min/max as element-wise chains: reductions over 3 are slow
+    ok &= torch.minimum(torch.minimum(z0, z1), z2).double() >= _EPS  # faces reaching behind the camera
     radius = torch.tensor(blur_radius, dtype=torch.float32).sqrt().to(fv.dtype).to(fv.device)
-    xmin = x.min(dim=1).values - radius
-    xmax = x.max(dim=1).values + radius
-    ymin = y.min(dim=1).values - radius
-    ymax = y.max(dim=1).values + radius
+    xmin = torch.minimum(torch.minimum(x0, x1), x2).sub_(radius)
+    xmax = torch.maximum(torch.maximum(x0, x1), x2).add_(radius)
+    ymin = torch.minimum(torch.minimum(y0, y1), y2).sub_(radius)
+    ymax = torch.maximum(torch.maximum(y0, y1), y2).add_(radius)
     # pixel centres decrease with the pixel index: x_lo is the number of centres > xmax,
     # x_hi the number >= xmin (as a search of the float centres would count them)
     width, height = xs.shape[0], ys.shape[0]
@@ -314,7 +315,7 @@ def select_pairs(
     counts, order = torch.sort(nx * ny, stable=True)  # grids of faces with similar boxes
     faces, x_lo, y_lo, nx, ny = faces[order], x_lo[order], y_lo[order], nx[order], ny[order]
     axes = GridAxes(height, width, dtype, device)
-    table = face_table(fv[faces], x_lo, y_lo, nx, ny, axes)
+    table = face_table(fv.index_select(0, faces), x_lo, y_lo, nx, ny, axes)
     base = (face_to_mesh[faces] * height + y_lo) * width + x_lo
     plan = _plan_chunks(counts)
     stops = torch.tensor([b for _, b, _ in plan], device=device) - 1

@@ -95,7 +95,7 @@ class MeshRasterizer(nn.Module):
             clip = settings.blur_radius > 0.0
         faces = meshes_world.faces_packed()
         return rasterize_face_verts(
-            verts_ndc[faces],
+            verts_ndc.index_select(0, faces.reshape(-1)).view(-1, 3, 3),  # faster than verts_ndc[faces]
             meshes_world.faces_packed_to_mesh_idx(),
             len(meshes_world),
             image_size=settings.image_size,
