@@ -169,6 +169,21 @@ def test_degenerate_faces_are_finite(method):
     assert torch.isfinite(loss) and torch.isfinite(verts.grad).all()
 
 
+def test_uniform_sparse_and_scatter_paths_agree(mesh_lists):
+    """float32/64 use the cached CSR product, other dtypes the index_add path: same loss and
+    gradients (compared in bfloat16 against the float32 path, with its tolerance)."""
+    verts, faces = mesh_lists
+    fine = [v.float().requires_grad_(True) for v in verts]
+    coarse = [v.bfloat16().requires_grad_(True) for v in verts]
+    loss_fine = mesh_laplacian_smoothing(Meshes(fine, faces), "uniform")
+    loss_coarse = mesh_laplacian_smoothing(Meshes(coarse, faces), "uniform")
+    loss_fine.backward()
+    loss_coarse.backward()
+    torch.testing.assert_close(loss_coarse.float(), loss_fine, rtol=2e-2, atol=1e-3)
+    for a, b in zip(coarse, fine, strict=True):
+        torch.testing.assert_close(a.grad.float(), b.grad, rtol=5e-2, atol=5e-2)
+
+
 def test_single_triangle_and_empty():
     tri = Meshes([torch.rand(3, 3, dtype=torch.float64)], [torch.tensor([[0, 1, 2]])])
     for method in ("uniform", "cot", "cotcurv"):
