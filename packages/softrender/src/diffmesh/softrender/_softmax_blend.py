@@ -85,7 +85,7 @@ def blend_weights(pairs: RasterPairs, z_inv: torch.Tensor, sigma: float, gamma: 
     """
     npix = pairs.num_pixels
     pix = pairs.pix
-    prob = torch.sigmoid(-pairs.dists / sigma)
+    prob = torch.sigmoid(pairs.dists / -sigma)  # (-d) / s and d / (-s) round alike
     z_inv = z_inv.detach()
     # The max over the pixel's K slots; a pixel with fewer than K faces also has padded
     # slots with z 0, and clamping at eps > 0 makes the two cases the same value.
