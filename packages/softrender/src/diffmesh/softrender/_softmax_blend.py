@@ -142,7 +142,7 @@ class _SoftmaxBlend(torch.autograd.Function):
             torch.add(weighted, bw.delta * background[c], out=out[:, c])
         out[:, :3].div_(bw.denom[:, None])
         log_t = F.logsigmoid(dists / sigma)
-        transmit = log_t.new_zeros(npix).index_add_(0, pairs.pix, log_t).exp_()  # prod(1 - prob)
+        transmit = _exp_or_zero(log_t.new_zeros(npix).index_add_(0, pairs.pix, log_t))  # prod(1 - prob)
         torch.sub(1.0, transmit, out=out[:, 3])
         ctx.save_for_backward(colors, background, z_inv, pix_q, w_q, out, transmit)
         ctx.bw, ctx.pairs, ctx.sigma, ctx.gamma = bw, pairs, sigma, gamma
