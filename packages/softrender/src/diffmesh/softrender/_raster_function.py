@@ -57,25 +57,24 @@ def _perspective_backward(
     return g_bary0, g_z
 
 
-def _face_sums(face: torch.Tensor, rows: list[torch.Tensor], num_faces: int) -> torch.Tensor:
+def _face_sums(face: torch.Tensor, runs: torch.Tensor, rows: list[torch.Tensor], num_faces: int) -> torch.Tensor:
     """Sum each (P,) row of ``rows`` per face: (F, C) for C rows.
 
-    Each face's pairs are contiguous, so the sums are CSR (runs x pairs) @ (pairs,) products
-    over the runs of equal ``face`` (one per row: the rows stay contiguous, no (P, C)
-    transposition), then one small scatter of the runs to faces.
+    The pairs come in runs of one face each, in the order of ``runs`` (M,), so the sums are
+    CSR (runs x pairs) @ (pairs,) products (one per row: the rows stay contiguous, no (P, C)
+    transposition) whose row pointers are the cumulated pair counts of the runs' faces,
+    then one small copy of the runs to faces.
     """
     pairs = face.shape[0]
-    starts = torch.ones(pairs, dtype=torch.bool, device=face.device)
-    starts[1:] = face[1:] != face[:-1]
-    starts = starts.nonzero().squeeze(1)
-    crow = torch.cat((starts, starts.new_full((1,), pairs)))
+    counts = torch.bincount(face, minlength=num_faces).index_select(0, runs)
+    crow = torch.cat((counts.new_zeros(1), counts.cumsum(0)))
     cols = torch.arange(pairs, device=face.device)
     ones = torch.ones(pairs, dtype=rows[0].dtype, device=face.device)
     with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        matrix = torch.sparse_csr_tensor(crow, cols, ones, size=(starts.shape[0], pairs), check_invariants=False)
+        matrix = torch.sparse_csr_tensor(crow, cols, ones, size=(runs.shape[0], pairs), check_invariants=False)
     sums = torch.stack([matrix @ row for row in rows], dim=1)
-    return sums.new_zeros(num_faces, len(rows)).index_add_(0, face[starts], sums)
+    return sums.new_zeros(num_faces, len(rows)).index_copy_(0, runs, sums)
 
 
 def _barycentric_vertex_grad(fv: torch.Tensor, sg: torch.Tensor, sgx: torch.Tensor, sgy: torch.Tensor) -> torch.Tensor:
@@ -123,6 +122,7 @@ def _pair_channel_sums(
     grad_bary: torch.Tensor | None,
     grad_zbuf: torch.Tensor | None,
     grad_dists: torch.Tensor | None,
+    runs: torch.Tensor,
 ) -> torch.Tensor:
     """Per-face sums (F, C) of the per-pair gradient channels of a run of pairs.
 
@@ -133,7 +133,7 @@ def _pair_channel_sums(
     Channels, each present only when its upstream gradient is not None: G (3), G * qx (3),
     G * qy (3) with G the gradient w.r.t. the screen-space barycentrics (from bary_coords
     and zbuf); the distance gradient w.r.t. each vertex's x, y (6); the gradient w.r.t.
-    each vertex's z (3).
+    each vertex's z (3). ``runs`` lists the faces in the order of their runs of pairs.
     """
     rows: list[torch.Tensor] = []
     g_z: list[torch.Tensor] | None = None
@@ -174,7 +174,7 @@ def _pair_channel_sums(
         rows += [v0[0], v0[1], v1[0], v1[1], v2[0], v2[1]]
     if g_z is not None:
         rows += g_z
-    return _face_sums(face, rows, num_faces)
+    return _face_sums(face, runs, rows, num_faces)
 
 
 class _RasterizePairs(torch.autograd.Function):
@@ -207,7 +207,7 @@ class _RasterizePairs(torch.autograd.Function):
         ctx.clip = clip_barycentric_coords
         ctx.save_for_backward(
             face_verts, g.face, g.qx, g.qy, g.bary0, g.bary1, g.bary_rows, g.dists, g.edge, g.edge_t,
-            g.edge_r,
+            g.edge_r, g.runs,
         )
         ctx.mark_non_differentiable(g.pix, g.face)
         ctx.set_materialize_grads(False)  # unused outputs get None: their channels are skipped
@@ -222,7 +222,7 @@ class _RasterizePairs(torch.autograd.Function):
         _grad_pix: torch.Tensor | None,
         _grad_face: torch.Tensor | None,
     ) -> tuple[torch.Tensor | None, ...]:
-        fv, face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r = ctx.saved_tensors
+        fv, face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r, runs = ctx.saved_tensors
         num_faces = fv.shape[0]
         grad_fv = torch.zeros_like(fv)
         grads = (grad_bary, grad_zbuf, grad_dists)
@@ -234,7 +234,7 @@ class _RasterizePairs(torch.autograd.Function):
         for lo in range(0, total, _BACKWARD_CHUNK):  # bounded (chunk, channels) temporaries
             part = [t[..., lo : lo + _BACKWARD_CHUNK] for t in saved]  # P is the last dim
             part += [None if t is None else t[lo : lo + _BACKWARD_CHUNK] for t in grads]
-            block = _pair_channel_sums(fv, num_faces, ctx.clip, ctx.perspective_correct, *part)
+            block = _pair_channel_sums(fv, num_faces, ctx.clip, ctx.perspective_correct, *part, runs=runs)
             sums = block if sums is None else sums + block
         if sums is None:  # no pairs
             return grad_fv, None, None, None, None, None, None, None

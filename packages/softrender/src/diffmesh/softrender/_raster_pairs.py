@@ -76,6 +76,8 @@ class PairGeometry:
         edge: (P,) float index of the nearest edge: 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2).
         edge_t: (P,) position of the nearest point on that edge (0 at its first vertex).
         edge_r: (2, P) nearest point on the edge minus the pixel centre (x and y rows).
+        runs: (M,) long packed ids of the faces in the order their runs of pairs appear
+            (each face at most once; faces without pairs may be listed).
     """
 
     pix: torch.Tensor
@@ -91,6 +93,7 @@ class PairGeometry:
     edge: torch.Tensor | None
     edge_t: torch.Tensor | None
     edge_r: torch.Tensor | None
+    runs: torch.Tensor
 
 
 def _face_filter(
@@ -348,7 +351,7 @@ def select_pairs(
     return PairGeometry(
         pix=pix, face=face, qx=row.get("qx"), qy=row.get("qy"), bary0=bary0, bary1=bary1,
         bary_rows=bary_rows, bary=bary_rows.t().contiguous(), zbuf=row["zbuf"], dists=row["dists"],
-        edge=row.get("edge"), edge_t=row.get("edge_t"), edge_r=edge_r,
+        edge=row.get("edge"), edge_t=row.get("edge_t"), edge_r=edge_r, runs=faces,
     )
 
 
@@ -361,7 +364,7 @@ def _empty_pairs(dtype: torch.dtype, device: torch.device, need_grad: bool) -> d
     }
     return {
         "pix": long, "face": long, "bary_rows": one.reshape(3, 0), "bary": one.reshape(0, 3),
-        "zbuf": one, "dists": one, **{k: (v if need_grad else None) for k, v in grad.items()},
+        "zbuf": one, "dists": one, "runs": long, **{k: (v if need_grad else None) for k, v in grad.items()},
     }
 
 
