@@ -36,7 +36,7 @@ def _face_choice(meshes: Meshes, valid: Tensor, num_samples: int,
 
 class _Barycentric(torch.autograd.Function):
     """``points[s] = sum_k bary[s, k] verts[corners[s, k]]`` with a one-pass backward
-    (``grad_verts[corners[s, k]] += bary[s, k] grad[s]``, one index_add)."""
+    (``grad_verts[corners[s, k]] += bary[s, k] grad[s]``, one index_add on planes)."""
 
     @staticmethod
     def forward(ctx, verts: Tensor, corners: Tensor, bary: Tensor) -> Tensor:  # type: ignore[override]
@@ -50,10 +50,12 @@ class _Barycentric(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
         corners, bary = ctx.saved_tensors
-        per_corner = bary.unsqueeze(2) * grad.unsqueeze(1)  # (S, 3, 3)
-        grad_verts = grad.new_zeros((ctx.num_verts, 3)).index_add_(
-            0, corners.view(-1), per_corner.view(-1, 3))
-        return grad_verts, None, None
+        # On (xyz, S * 3) component planes: index_add along dim 1 is several times faster
+        # than adding (S * 3) rows of 3.
+        per_corner = grad.t().contiguous().unsqueeze(2) * bary.unsqueeze(0)  # (xyz, S, corner)
+        grad_verts = grad.new_zeros((3, ctx.num_verts)).index_add_(
+            1, corners.view(-1), per_corner.reshape(3, -1))
+        return grad_verts.t(), None, None
 
 
 def sample_points_from_meshes(
