@@ -1,4 +1,4 @@
-"""Per-candidate arithmetic of the pair rasterizer: one (cells, faces) grid of candidates at a time.
+"""Per-candidate arithmetic of the pair rasterizer: one (faces, cells) grid of candidates at a time.
 
 A grid holds ``w`` cells for each of ``m`` faces (face-major, so that the kept cells are
 compacted in increasing memory order; per-face constants broadcast along the rows); cell
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["FACE_ROWS", "GridAxes", "eval_grid", "face_table", "stored_rows"]
+__all__ = ["FACE_ROWS", "GridAxes", "eval_grid", "face_table", "nonnegative", "positive", "stored_rows"]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
 
@@ -105,9 +105,15 @@ def stored_rows(perspective_correct: bool, clip: bool, need_grad: bool) -> list[
     return names
 
 
-def _step(x: torch.Tensor) -> torch.Tensor:
-    """1.0 where ``x >= 0`` (either zero), else 0.0, in place (finite ``x``)."""
+def nonnegative(x: torch.Tensor) -> torch.Tensor:
+    """1.0 where ``x >= 0`` (either zero), else 0.0, computed in place in ``x`` (finite ``x``;
+    float arithmetic: bool -> float conversions are several times slower on a CPU)."""
     return x.sign_().add_(1.0).clamp_(max=1.0)
+
+
+def positive(x: torch.Tensor) -> torch.Tensor:
+    """1.0 where ``x > 0``, else 0.0, computed in place in ``x`` (finite ``x``)."""
+    return x.sign_().clamp_(min=0.0)
 
 
 def _edge(
@@ -216,9 +222,9 @@ def eval_grid(
             rows += list(b1)
         # nearest edge, first minimum wins in the order (0, 1), (0, 2), (1, 2); per-edge values
         # picked by exact 0/1 weights
-        f0 = _step(m12.sub_(d01))  # d01 <= d02 and d01 <= d12
+        f0 = nonnegative(m12.sub_(d01))  # d01 <= d02 and d01 <= d12
         g0 = torch.rsub(f0, 1.0)
-        f1 = _step(d12.sub_(d02)).mul_(g0)  # d02 <= d12, edge 0 not chosen
+        f1 = nonnegative(d12.sub_(d02)).mul_(g0)  # d02 <= d12, edge 0 not chosen
         f2 = g0.sub_(f1)
         rows += [
             f2 * 2.0 + f1,

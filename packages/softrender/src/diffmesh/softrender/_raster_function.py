@@ -15,6 +15,7 @@ import warnings
 
 import torch
 
+from ._raster_eval import nonnegative
 from ._raster_pairs import PairGeometry, select_pairs
 
 __all__ = ["rasterize_pairs"]
@@ -27,17 +28,11 @@ def _clip_backward(bary1: list[torch.Tensor], grad: list[torch.Tensor]) -> list[
     """Gradient through ``c = max(b, 0); bary = c / max(sum(c), 1e-5)``, on (P,) component rows."""
     c = [b.clamp(min=0.0) for b in bary1]
     s = c[0] + c[1] + c[2]
-    unclamped = _nonneg(s - 1e-5)  # s >= 1e-5
+    unclamped = nonnegative(s - 1e-5)  # s >= 1e-5
     s = s.clamp_(min=1e-5)
     # d bary_j / d c_i = delta_ij / s - c_j / s^2 (the second term only if the sum is not clamped)
     dot = (grad[0] * c[0]).addcmul_(grad[1], c[1]).addcmul_(grad[2], c[2]).div_(s * s).mul_(unclamped)
-    return [(g / s).sub_(dot).mul_(_nonneg(b.clone())) for g, b in zip(grad, bary1, strict=True)]
-
-
-def _nonneg(x: torch.Tensor) -> torch.Tensor:
-    """1.0 where ``x >= 0`` (either zero), else 0.0, computed in place in ``x`` (finite ``x``;
-    float arithmetic: bool -> float conversions are several times slower on a CPU)."""
-    return x.sign_().add_(1.0).clamp_(max=1.0)
+    return [(g / s).sub_(dot).mul_(nonnegative(b.clone())) for g, b in zip(grad, bary1, strict=True)]
 
 
 def _perspective_backward(

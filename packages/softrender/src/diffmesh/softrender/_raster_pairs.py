@@ -4,7 +4,7 @@ A *pair* is one (pixel, face) combination that the rasterizer keeps: the face co
 pixel centre, or the pixel centre lies within ``blur_radius`` (squared NDC distance) of the
 face. Pairs are never produced as a dense pixels x faces product: every face only visits
 the pixels inside its screen bounding box grown by ``sqrt(blur_radius)``. Faces are sorted
-by the size of that box and evaluated as (cells, faces) grids of about ``_CHUNK_PAIRS``
+by the size of that box and evaluated as (faces, cells) grids of about ``_CHUNK_PAIRS``
 candidates (``_raster_eval``), so per-face constants broadcast instead of being gathered
 per candidate and the temporaries stay cache-sized. The kept cells of each grid are
 compacted straight into one growing buffer, face-major, so each face's pairs are contiguous
@@ -18,7 +18,15 @@ from itertools import pairwise
 
 import torch
 
-from ._raster_eval import FACE_ROWS, GridAxes, eval_grid, face_table, stored_rows
+from ._raster_eval import (
+    FACE_ROWS,
+    GridAxes,
+    eval_grid,
+    face_table,
+    nonnegative,
+    positive,
+    stored_rows,
+)
 
 __all__ = ["PairGeometry", "ndc_pixel_centers", "select_pairs"]
 
@@ -149,22 +157,12 @@ def _count_above(axis: tuple[torch.Tensor, torch.Tensor, int], v: torch.Tensor, 
         return GridAxes.centres(axis, k)
 
     last = centre(below - 1.0).sub_(v)  # the last centre counted, minus v: must be <= 0 (< 0)
-    below -= _positive(last) if strict else _nonnegative(last)
+    below -= positive(last) if strict else nonnegative(last)
     below.clamp_(0.0, size)
     first = torch.rsub(centre(below.clone()), v)
     # v minus the first centre not counted: must be < 0 (<= 0)
-    below += _nonnegative(first) if strict else _positive(first)
+    below += nonnegative(first) if strict else positive(first)
     return below.clamp_(0.0, size).neg_().add_(size)
-
-
-def _positive(x: torch.Tensor) -> torch.Tensor:
-    """1.0 where ``x > 0``, else 0.0 (in place)."""
-    return x.sign_().clamp_(min=0.0)
-
-
-def _nonnegative(x: torch.Tensor) -> torch.Tensor:
-    """1.0 where ``x >= 0`` (either zero), else 0.0 (in place)."""
-    return x.sign_().add_(1.0).clamp_(max=1.0)
 
 
 def _plan_chunks(counts: torch.Tensor) -> list[tuple[int, int, int]]:
