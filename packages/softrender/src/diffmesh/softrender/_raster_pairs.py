@@ -250,7 +250,17 @@ class _PairBuffer:
             _shift_out(self.ids, drop, s)
             return self.rows[:, :kept], self.ids[:, :kept]
         idx = _complement(drop, s)
-        return rows.index_select(1, idx), ids.index_select(1, idx)
+        return _gather_columns(rows, idx), _gather_columns(ids, idx)
+
+
+def _gather_columns(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``t[:, idx]`` for a (C, S) view with contiguous rows, by 1-D gathers row by row
+    (``index_select`` along dim 1 of a strided view first copies the whole view)."""
+    # written before read: each of the C rows is filled by its gather
+    out = torch.empty(t.shape[0], idx.shape[0], dtype=t.dtype, device=t.device)
+    for r in range(t.shape[0]):
+        torch.index_select(t[r], 0, idx, out=out[r])
+    return out
 
 
 def _shift_out(t: torch.Tensor, drop: torch.Tensor, size: int) -> int:
