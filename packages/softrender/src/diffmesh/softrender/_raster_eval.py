@@ -137,7 +137,7 @@ def _edge(
         # the nearest point is b itself (b - p, not a + 1 * (b - a) - p)
         rx = torch.where(bad, bx - px, rx)
         ry = torch.where(bad, by - py, ry)
-    return rx * rx + ry * ry, t, rx, ry
+    return (rx * rx).add_(ry * ry), t, rx, ry
 
 
 def eval_grid(
@@ -178,13 +178,14 @@ def eval_grid(
         pixoff = (row * axes.width).add_(col)
     else:  # pixel offsets past float32's exact integers
         pixoff = (row.double() * axes.width).add_(col)
-    px = GridAxes.centres(axes.x, t["xb"] - col)
-    py = GridAxes.centres(axes.y, t["yb"] - row)
+    # (in place: row and col are not needed again) centres of columns xb - col, rows yb - row
+    px = GridAxes.centres(axes.x, col.neg_().add_(t["xb"]))
+    py = GridAxes.centres(axes.y, row.neg_().add_(t["yb"]))
     area = t["area"]
     # e0 = EdgeFunction(p, v1, v2), e1 = EdgeFunction(p, v2, v0), e2 = EdgeFunction(p, v0, v1)
     px0, py0, px1, py1 = px - x0, py - y0, px - x1, py - y1
     w0 = (px1 * t["d21y"]).sub_(py1 * t["d21x"]).div_(area)
-    w1 = ((px - x2) * t["d02y"]).sub_((py - y2) * t["d02x"]).div_(area)
+    w1 = (px - x2).mul_(t["d02y"]).sub_((py - y2).mul_(t["d02x"])).div_(area)
     w2 = (px0 * t["d10y"]).sub_(py0 * t["d10x"]).div_(area)
     b0 = (w0, w1, w2)
     if perspective_correct:
@@ -214,7 +215,7 @@ def eval_grid(
     if perspective_correct or not clip:  # clipped barycentrics always give zbuf >= 0
         keep &= zbuf >= 0
     # signed distance, negative inside: 0 - min_b is negative exactly when min_b > 0
-    dists = torch.copysign(dist, torch.rsub(min_b, 0.0))
+    dists = dist.copysign_(min_b.neg_().add_(0.0))  # -min_b + 0.0: +0.0 for either zero
     rows = [pixoff, zbuf, dists]
     if need_grad:
         rows += [px0, py0, *b0]
@@ -227,7 +228,7 @@ def eval_grid(
         f1 = nonnegative(d12.sub_(d02)).mul_(g0)  # d02 <= d12, edge 0 not chosen
         f2 = g0.sub_(f1)
         rows += [
-            f2 * 2.0 + f1,
+            (f2 * 2.0).add_(f1),
             (t01 * f0).addcmul_(t02, f1).addcmul_(t12, f2),
             (rx01 * f0).addcmul_(rx02, f1).addcmul_(rx12, f2),
             (ry01 * f0).addcmul_(ry02, f1).addcmul_(ry12, f2),
