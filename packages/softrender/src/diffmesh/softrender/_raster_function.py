@@ -134,14 +134,14 @@ def _pair_channel_sums(
     g_z: list[torch.Tensor] | None = None
     b1, b2 = bary1.unbind(0), bary.unbind(0)  # (3, P) -> contiguous rows
     if grad_bary is not None or grad_zbuf is not None:  # None: the output was not used
-        g = list(grad_bary.t().contiguous().unbind(0)) if grad_bary is not None else [
-            torch.zeros_like(qx) for _ in range(3)
-        ]
+        # (P, 3) columns as strided views: the first op on each writes a contiguous row
+        g = list(grad_bary.unbind(1)) if grad_bary is not None else [torch.zeros_like(qx) for _ in range(3)]
         if grad_zbuf is not None:
             z = [col.index_select(0, face) for col in fv[:, :, 2].t().contiguous().unbind(0)]
-            g = [gi.addcmul(grad_zbuf, zi) for gi, zi in zip(g, z, strict=True)]  # zbuf = bary . z
+            g = [zi.mul_(grad_zbuf).add_(gi) for gi, zi in zip(g, z, strict=True)]  # zbuf = bary . z
             g_z = [grad_zbuf * bi for bi in b2]
         else:
+            g = [gi.contiguous() for gi in g]
             g_z = [torch.zeros_like(qx) for _ in range(3)]
         if clip:
             g = _clip_backward(list(b1), g)
