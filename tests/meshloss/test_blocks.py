@@ -96,3 +96,19 @@ def test_pruned_handles_far_apart_and_empty_clouds(monkeypatch):
     empty = torch.zeros(2, dtype=torch.int64)
     loss, _ = chamfer_distance(x, y, empty, empty, batch_reduction=None)
     assert (loss == 0).all()
+
+
+def test_pruned_with_an_outlier_block():
+    """One far point makes one block a candidate of every other: a wide table row."""
+    g = torch.Generator().manual_seed(2)
+    x = _surface(1, 2000, g)
+    y = _surface(1, 1500, g, scale=1.05)
+    x[0, 0] = torch.tensor([40.0, 0.0, 0.0], dtype=torch.float64)
+    valid_x, valid_y = torch.ones(1, 2000, dtype=torch.bool), torch.ones(1, 1500, dtype=torch.bool)
+    found = blocks_module.pruned_search(x, y, valid_x, valid_y, 40, reverse=True)
+    assert found is not None
+    d = torch.cdist(x[0], y[0]) ** 2
+    got12 = ((x[0] - y[0, found[0][0, :, 0]]) ** 2).sum(-1)
+    got21 = ((y[0] - x[0, found[1][0]]) ** 2).sum(-1)
+    torch.testing.assert_close(got12, d.min(1).values, rtol=1e-12, atol=0)
+    torch.testing.assert_close(got21, d.min(0).values, rtol=1e-12, atol=0)

@@ -219,7 +219,8 @@ def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: in
     sorted_counts = counts[order].tolist()
     queries, cands = a_aug.index_select(0, order), table.index_select(0, order)
     picked = torch.zeros((active, a.size), dtype=torch.int64, device=x.device)
-    col_min = x.new_full((active, width * b.size), _INF) if reverse else None
+    col_values, col_points, col_blocks = [], [], []  # reverse direction, per chunk
+    offsets = torch.arange(b.size, device=x.device)
     start = 0
     while start < active:
         k = sorted_counts[start]
@@ -228,8 +229,10 @@ def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: in
         refs = b_aug.index_select(0, cand.reshape(-1)).view(-1, k * b.size, 5)
         d = torch.bmm(queries[start:stop], refs.transpose(1, 2))  # (m, a.size, k * b.size)
         picked[start:stop] = cand.gather(1, d.view(-1, a.size, k, b.size).amin(3).argmin(2))
-        if col_min is not None:
-            col_min[start:stop, :k * b.size] = d.amin(1)
+        if reverse:  # column minima: per b point, the best of this query block
+            col_values.append(d.amin(1).view(-1))
+            col_points.append((cand[:, :, None] * b.size + offsets).view(-1))
+            col_blocks.append(order[start:stop].repeat_interleave(k * b.size))
         start = stop
     first2 = torch.arange(n, device=x.device) * num2  # (N,) batch-global id of each first block
     best12 = first2.repeat_interleave(num1 * a.size).view(n * num1, a.size)
@@ -242,12 +245,7 @@ def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: in
         return idx12, None
     first1 = torch.arange(n, device=x.device) * num1  # (N,) batch-global id of each first block
     default = torch.cat([first1.repeat_interleave(num2 * b.size), first1.new_zeros(b.size)])
-    assert col_min is not None
-    kept = torch.arange(width, device=x.device) < counts[order][:, None]  # (active, width)
-    ref_points = cands[kept][:, None] * b.size + torch.arange(b.size, device=x.device)
-    query_blocks = order[:, None].expand(-1, width)[kept]
-    best21 = _best_blocks(col_min.view(active, width, b.size)[kept].view(-1),
-                          ref_points.view(-1), query_blocks.repeat_interleave(b.size), default)
-    best21 = best21[:dummy * b.size].view(n, -1)
+    best21 = _best_blocks(torch.cat(col_values), torch.cat(col_points), torch.cat(col_blocks),
+                          default)[:dummy * b.size].view(n, -1)
     slot21 = _exact_in_blocks(b.points.view(-1, 3), a.planes, best21.view(-1)).view(n, -1)
     return idx12, b.unsort(a.original(best21, slot21, p1_size), p2_size)
