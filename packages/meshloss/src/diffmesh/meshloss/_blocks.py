@@ -1,6 +1,6 @@
 """Box-pruned K = 1 nearest-neighbour search in 3D (squared L2, no autograd).
 
-Both clouds are sorted along a Morton (z-order) curve and cut into blocks of consecutive
+Both clouds are reordered into the leaves of a balanced k-d tree: blocks of consecutive
 points with compact bounding boxes. Every pair of blocks is bounded from below by the gap
 between the boxes, every block's nearest-neighbour distances from above by one block of
 the other cloud; only the pairs of blocks that can hold a nearest neighbour are compared.

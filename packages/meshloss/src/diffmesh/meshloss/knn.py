@@ -1,7 +1,7 @@
 """K nearest neighbours between batches of point clouds.
 
 The neighbour choice is made without autograd by :mod:`._search` (chunked brute force, or
-box-pruned blocks of Morton-sorted points for K = 1 in 3D; bounded memory at any size; the
+box-pruned k-d leaves for K = 1 in 3D; bounded memory at any size; the
 final choice among a few candidates uses exact coordinate differences). The returned
 distances are then recomputed with autograd from the inputs,
 ``dists = sum((p1[i] - p2[idx])**2)``, so gradients are exact and flow through plain indexing.
