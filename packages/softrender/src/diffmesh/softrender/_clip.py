@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import torch
 
 from ._raster_function import rasterize_pairs
+from ._raster_pairs import k_nearest_keep
 from .fragments import RasterPairs
 
 __all__ = ["ClippedFaces", "check_z_clip_value", "clip_faces", "rasterize_clipped"]
@@ -201,26 +202,6 @@ def _shadowed_halves(pix: torch.Tensor, face: torch.Tensor, dists: torch.Tensor,
     return torch.where(d1 < d0, h0, h1)
 
 
-def _k_nearest(pix: torch.Tensor, z: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
-    """(M,) long pairs among the K nearest of their pixel by (z, face row), or None if all are."""
-    counts = torch.bincount(pix)
-    over = counts > k
-    if not bool(over.any()):
-        return None
-    sel = over[pix].nonzero().squeeze(1)
-    sel = sel[torch.sort(face[sel], stable=True).indices]
-    sel = sel[torch.sort(z[sel], stable=True).indices]
-    sel = sel[torch.sort(pix[sel], stable=True).indices]
-    p = pix[sel]
-    pos = torch.arange(sel.shape[0], device=pix.device)
-    starts = torch.ones_like(p, dtype=torch.bool)
-    starts[1:] = p[1:] != p[:-1]
-    rank = pos - torch.cummax(torch.where(starts, pos, torch.zeros_like(pos)), 0).values
-    keep = torch.ones_like(pix, dtype=torch.bool)
-    keep[sel[rank >= k]] = False
-    return keep.nonzero().squeeze(1)
-
-
 def _face_major(face: torch.Tensor) -> torch.Tensor | None:
     """(P,) long permutation making each face's pairs contiguous (runs ordered by face id,
     stable), or None when they already are. ``face`` holds runs of equal ids."""
@@ -293,7 +274,7 @@ def rasterize_clipped(
             keep[drop] = False
             split = _select(split, keep.nonzero().squeeze(1))
         pairs = [torch.cat((a, b)) for a, b in zip(rest, split, strict=True)]
-        idx = _k_nearest(pairs[3], pairs[1].detach(), pairs[4], k)
+        idx = k_nearest_keep(pairs[3], pairs[1].detach(), pairs[4], k)
         if idx is not None:
             pairs = _select(pairs, idx)
     else:

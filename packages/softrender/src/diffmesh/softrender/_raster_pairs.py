@@ -28,7 +28,7 @@ from ._raster_eval import (
     stored_rows,
 )
 
-__all__ = ["PairGeometry", "ndc_pixel_centers", "select_pairs"]
+__all__ = ["PairGeometry", "k_nearest_keep", "ndc_pixel_centers", "select_pairs"]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
 _CHUNK_PAIRS = 1 << 16  # candidates evaluated at once: cache-sized temporaries (fewer page faults)
@@ -374,6 +374,13 @@ def _empty_pairs(dtype: torch.dtype, device: torch.device, need_grad: bool) -> d
         "pix": long, "face": long, "bary_rows": one.reshape(3, 0), "bary": one.reshape(0, 3),
         "zbuf": one, "dists": one, "runs": long, **{k: (v if need_grad else None) for k, v in grad.items()},
     }
+
+
+def k_nearest_keep(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
+    """(M,) ascending indices of the pairs among the K nearest (by (z, face id)) of their
+    pixel, or None when every pair is; ``pix``, ``zbuf`` (>= 0), ``face`` are (P,)."""
+    drop = _k_nearest_drop(pix, zbuf, face, k)
+    return None if drop is None else _complement(drop, pix.shape[0])
 
 
 def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
