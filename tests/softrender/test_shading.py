@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import pytest
 import torch
+from diffmesh.meshcore import Meshes, TexturesVertex
+from diffmesh.meshio import ico_sphere
 from diffmesh.softrender import (
     AmbientLights,
     DirectionalLights,
     FoVPerspectiveCameras,
+    HardPhongShader,
     Materials,
+    MeshRasterizer,
+    MeshRenderer,
     PointLights,
+    RasterizationSettings,
+    SoftPhongShader,
     look_at_view_transform,
 )
+from diffmesh.softrender import shading as shading_module
 from diffmesh.softrender._phong_pairs import fast_phong_scene, phong_colors
 from diffmesh.softrender.shading import apply_lighting
 
@@ -50,7 +58,7 @@ def _general(points, normals, texels, image_idx, num_images, lights, cameras, ma
 
 
 @pytest.mark.parametrize("kind", ["point", "directional"])
-@pytest.mark.parametrize("shininess", [64.0, 10.0, 1.0])
+@pytest.mark.parametrize("shininess", [64.0, 10.0, 1.0, 0.5, 0.0])
 @pytest.mark.parametrize("num_cameras", [1, 2])
 def test_fused_phong_matches_general_path(kind, shininess, num_cameras):
     lights, cameras, materials = _scene(kind, shininess, num_cameras)
@@ -84,3 +92,38 @@ def test_fused_phong_only_for_constant_simple_scenes():
     learnt = FoVPerspectiveCameras(R=R.to(F64), T=T.to(F64).requires_grad_())
     assert fast_phong_scene(lights, learnt, materials, 1, F64) is None  # a camera that learns
     assert fast_phong_scene(lights, cameras, materials, 3, F64) is not None
+
+
+def _render_batch(shader_cls, blur: float, k: int):
+    """Render a batch (a sphere, a smaller partial sphere, an empty mesh; three cameras,
+    a non-square image) and return the image and the gradients of its leaves."""
+    sphere = ico_sphere(1)
+    v1, f1 = sphere.verts_packed().to(F64), sphere.faces_packed()
+    f2 = f1[(f1 < 20).all(dim=1)]
+    verts = [v1.clone().requires_grad_(), (v1[:20] * 0.7 + 0.2).requires_grad_(), torch.zeros(0, 3, dtype=F64)]
+    g = torch.Generator().manual_seed(2)
+    colors = [torch.rand(v.shape[0], 3, generator=g, dtype=F64).requires_grad_() for v in verts[:2]]
+    colors.append(torch.zeros(0, 3, dtype=F64))
+    meshes = Meshes(verts, [f1, f2, f1[:0]], textures=TexturesVertex(colors))
+    R, T = look_at_view_transform(2.7, torch.tensor([10.0, 30.0, 50.0]), torch.tensor([20.0, -30.0, 60.0]))
+    cameras = FoVPerspectiveCameras(R=R, T=T).to(F64)
+    settings = RasterizationSettings(image_size=(20, 27), blur_radius=blur, faces_per_pixel=k)
+    lights = PointLights(location=((0.0, 1.0, -3.0),)).to(F64)
+    shader = shader_cls(cameras=cameras, lights=lights, materials=Materials().to(F64))
+    image = MeshRenderer(MeshRasterizer(cameras, settings), shader)(meshes)
+    weights = torch.randn(image.shape, generator=g, dtype=F64)
+    leaves = verts[:2] + colors[:2]
+    return image.detach(), torch.autograd.grad((image * weights).sum(), leaves)
+
+
+@pytest.mark.parametrize(("shader_cls", "blur", "k"), [(SoftPhongShader, 1e-3, 5), (HardPhongShader, 0.0, 1)])
+def test_fused_phong_renders_batches_like_the_general_path(monkeypatch, shader_cls, blur, k):
+    """Meshes of different face counts, an empty mesh and a camera per image: the shaders'
+    fused path gives the general path's image and gradients."""
+    fused = _render_batch(shader_cls, blur, k)
+    monkeypatch.setattr(shading_module, "fast_phong_scene", lambda *args: None)
+    general = _render_batch(shader_cls, blur, k)
+    assert bool((fused[0][0, ..., 3] > 0).any()) and bool((fused[0][1, ..., 3] > 0).any())
+    torch.testing.assert_close(fused[0], general[0], rtol=0, atol=0)
+    for got, want in zip(fused[1], general[1], strict=True):
+        torch.testing.assert_close(got, want)
