@@ -7,6 +7,7 @@ import pytest
 import torch
 from diffmesh.meshcore import Meshes
 from diffmesh.softrender import BlendParams, Fragments, rasterize_meshes, softmax_rgb_blend
+from diffmesh.softrender.blending import softmax_blend_pairs
 
 
 def _reference(dense, meshes: Meshes, image_size, blur, k, persp=False, clip=False, cull=False):
@@ -229,3 +230,21 @@ def test_bad_arguments():
         rasterize_meshes(meshes, "big", 0.0, 1)
     with pytest.raises(TypeError, match="meshes"):
         rasterize_meshes(torch.zeros(3, 3), 8, 0.0, 1)
+
+
+def test_double_backward_is_refused():
+    """The hand-written backward passes are not themselves differentiable: a second-order
+    gradient must raise, not silently miss the terms through the saved per-pair values
+    (as ``once_differentiable`` does when another path reaches the inputs)."""
+    verts = torch.tensor(
+        [[-0.5, -0.5, 1.0], [0.5, -0.4, 1.2], [0.0, 0.6, 1.1]], dtype=torch.float64, requires_grad=True
+    )
+    fr = rasterize_meshes(Meshes([verts], [torch.tensor([[0, 1, 2]])]), 8, 0.01, 2)
+    with pytest.raises(RuntimeError, match="second-order"):
+        torch.autograd.grad((fr.zbuf**2).sum() + (verts**3).sum(), verts, create_graph=True)
+    colors = torch.rand(fr.pairs.pix.shape[0], 3, dtype=torch.float64, requires_grad=True)
+    image = softmax_blend_pairs(fr.pairs.detach(), lambda idx: colors[idx], BlendParams())
+    with pytest.raises(RuntimeError, match="second-order"):  # the sparse blend's own backward
+        torch.autograd.grad(image.sum(), colors, create_graph=True)
+    (grad,) = torch.autograd.grad((fr.zbuf**2).sum(), verts)  # first order as usual
+    assert bool(torch.isfinite(grad).all())

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
 
+from ._autograd import first_order_only
 from .lights import DirectionalLights, PointLights
 from .lights_phong import (
     _combine,
@@ -143,7 +144,7 @@ class _PhongPairs(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
+    @first_order_only
     def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
         scene: PhongScene = ctx.scene
         saved = ctx.saved_tensors

@@ -15,6 +15,7 @@ import warnings
 
 import torch
 
+from ._autograd import first_order_only
 from ._raster_eval import nonnegative
 from ._raster_pairs import PairGeometry, select_pairs
 
@@ -209,6 +210,7 @@ class _RasterizePairs(torch.autograd.Function):
         return g.bary, g.zbuf, g.dists, g.pix, g.face
 
     @staticmethod
+    @first_order_only
     def backward(  # type: ignore[override]
         ctx: torch.autograd.function.FunctionCtx,
         grad_bary: torch.Tensor | None,

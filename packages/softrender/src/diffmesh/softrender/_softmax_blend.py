@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
 
+from ._autograd import first_order_only
 from .fragments import RasterPairs
 
 __all__ = ["BlendWeights", "blend_weights", "softmax_blend_image"]
@@ -149,7 +150,7 @@ class _SoftmaxBlend(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
+    @first_order_only
     def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
         colors, background, z_inv, pix_q, w_q, out, transmit = ctx.saved_tensors
         bw, pairs, sigma, gamma = ctx.bw, ctx.pairs, ctx.sigma, ctx.gamma

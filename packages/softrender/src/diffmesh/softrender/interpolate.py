@@ -6,6 +6,8 @@ import warnings
 
 import torch
 
+from ._autograd import first_order_only
+
 __all__ = [
     "interpolate_face_attributes",
     "interpolate_pairs",
@@ -146,7 +148,7 @@ class _InterpolateVertexPairs(torch.autograd.Function):
         return tuple(outs)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @first_order_only
     def backward(  # type: ignore[override]
         ctx: torch.autograd.function.FunctionCtx, *grads: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, ...]:

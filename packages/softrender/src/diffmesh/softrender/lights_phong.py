@@ -21,7 +21,9 @@ is applied by repeated squaring.
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
+
+from ._autograd import first_order_only
 
 __all__ = ["diffuse", "specular"]
 
@@ -211,7 +213,7 @@ class _LambertTerm(torch.autograd.Function):
         return _colorize(term, _vec(color))
 
     @staticmethod
-    @once_differentiable
+    @first_order_only
     def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         normals, dx, dy, dz, inv_n, inv_d, cos, term, color = ctx.saved_tensors
         n, d = _vec(normals), (dx, dy, dz)
@@ -285,7 +287,7 @@ class _PhongTerm(torch.autograd.Function):
         return term if color is None else _colorize(term, _vec(color))
 
     @staticmethod
-    @once_differentiable
+    @first_order_only
     def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         saved = ctx.saved_tensors
         normals, (dx, dy, dz, vx, vy, vz) = saved[0], saved[1:7]
