@@ -233,6 +233,7 @@ def _rasterize_rows(
 
 
 def _select(pairs: list[torch.Tensor], idx: torch.Tensor) -> list[torch.Tensor]:
+    """The pairs ``idx`` (M,) of each per-pair tensor in ``pairs`` (P, ...) -> (M, ...)."""
     return [t.index_select(0, idx) for t in pairs]
 
 

@@ -49,6 +49,7 @@ class GridAxes:
 
     @staticmethod
     def _axis(size: int, other: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(rng, offset, size) of an axis of ``size`` pixels across ``other`` (0-dim tensors)."""
         rng = torch.tensor(2.0, dtype=dtype, device=device)
         if size > other:
             rng = (rng * size) / other

@@ -364,6 +364,7 @@ def select_pairs(
 
 
 def _empty_pairs(dtype: torch.dtype, device: torch.device, need_grad: bool) -> dict[str, torch.Tensor | None]:
+    """The :class:`PairGeometry` fields for no pairs (P = 0), backward rows None without grad."""
     long = torch.zeros(0, dtype=torch.long, device=device)
     one = torch.zeros(0, dtype=dtype, device=device)
     grad = {

@@ -47,10 +47,11 @@ class RasterPairs:
         """N * H * W."""
         return self.num_images * self.image_size[0] * self.image_size[1]
 
-    def image_index(self) -> torch.Tensor:
-        """(P,) long batch index n of each pair."""
+    def image_index(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """(P,) long batch index n of each pair, or (len(idx),) of the pairs ``idx`` only."""
         height, width = self.image_size
-        return torch.div(self.pix, height * width, rounding_mode="floor")
+        pix = self.pix if idx is None else self.pix.index_select(0, idx)
+        return torch.div(pix, height * width, rounding_mode="floor")
 
     def slots(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Order the pairs by (pixel, depth, face id) and give each its slot k.

@@ -30,12 +30,6 @@ def _select(batched: Any, index: torch.Tensor, count: int) -> Any:
     return batched[index]
 
 
-def _image_of(pairs: RasterPairs, idx: torch.Tensor) -> torch.Tensor:
-    """(len(idx),) long image index of the pairs ``idx``."""
-    height, width = pairs.image_size
-    return torch.div(pairs.pix.index_select(0, idx), height * width, rounding_mode="floor")
-
-
 def apply_lighting(
     points: torch.Tensor,
     normals: torch.Tensor,
@@ -104,10 +98,10 @@ def phong_pairs(
         raise ValueError("phong_pairs: expected texels or vertex_colors, got neither")
     scene = fast_phong_scene(lights, cameras, materials, pairs.num_images, points.dtype)
     if scene is not None:  # one fused function (same values; see _phong_pairs)
-        image_idx = None if scene.camera.shape[0] == 1 else _image_of(pairs, idx)
+        image_idx = None if scene.camera.shape[0] == 1 else pairs.image_index(idx)
         return phong_colors(points, normals, texels, image_idx, scene)
     ambient, diffuse, specular = apply_lighting(
-        points, normals, _image_of(pairs, idx), pairs.num_images, lights, cameras, materials
+        points, normals, pairs.image_index(idx), pairs.num_images, lights, cameras, materials
     )
     return (ambient + diffuse) * texels + specular
 
@@ -121,7 +115,7 @@ def flat_pairs(
     points = meshes.verts_packed()[faces].mean(dim=1).index_select(0, face)
     normals = meshes.faces_normals_packed().index_select(0, face)
     ambient, diffuse, specular = apply_lighting(
-        points, normals, _image_of(pairs, idx), pairs.num_images, lights, cameras, materials
+        points, normals, pairs.image_index(idx), pairs.num_images, lights, cameras, materials
     )
     return (ambient + diffuse) * texels + specular
 
