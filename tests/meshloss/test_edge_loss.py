@@ -53,6 +53,19 @@ def test_gradcheck(mesh_lists, target):
 
 
 @pytest.mark.parametrize("target", [0.0, 0.5])
+def test_gradgradcheck(mesh_lists, target):
+    """Second-order gradients (create_graph=True) through the hand-written backward."""
+    verts_list, faces_list = mesh_lists
+    sizes = [v.shape[0] for v in verts_list]
+    packed = torch.cat(verts_list).requires_grad_(True)
+
+    def fn(v):
+        return mesh_edge_loss(Meshes(list(torch.split(v, sizes)), faces_list), target)
+
+    assert torch.autograd.gradgradcheck(fn, (packed,))
+
+
+@pytest.mark.parametrize("target", [0.0, 0.5])
 def test_degenerate_faces_are_finite(target):
     """Duplicate vertices (zero-length edges), a collinear face, a single triangle."""
     verts = torch.tensor([[0.0, 0, 0], [0.0, 0, 0], [1.0, 0, 0], [2.0, 0, 0], [0.0, 1, 0]],

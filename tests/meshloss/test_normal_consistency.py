@@ -73,6 +73,18 @@ def test_gradcheck(mesh_lists):
     assert torch.autograd.gradcheck(fn, (packed,))
 
 
+def test_gradgradcheck(mesh_lists):
+    """Second-order gradients (create_graph=True) through the hand-written backward."""
+    verts_list, faces_list = mesh_lists
+    sizes = [v.shape[0] for v in verts_list]
+    packed = torch.cat(verts_list).requires_grad_(True)
+
+    def fn(v):
+        return mesh_normal_consistency(Meshes(list(torch.split(v, sizes)), faces_list))
+
+    assert torch.autograd.gradgradcheck(fn, (packed,))
+
+
 def test_degenerate_faces_are_finite():
     """A zero-area face (duplicate vertex) and a collinear face next to normal ones."""
     verts = torch.tensor([[0.0, 0, 0], [1.0, 0, 0], [0.5, 1, 0], [1.0, 0, 0], [2.0, 0, 0],

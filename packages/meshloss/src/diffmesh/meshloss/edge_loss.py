@@ -25,34 +25,43 @@ def _endpoints(meshes: Meshes) -> Tensor:
     return meshes.topology.derived(("meshloss", "edge_endpoints"), compute)
 
 
+def _edge_terms(verts: Tensor, endpoints: Tensor, weights: Tensor,
+                target: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``(E,)`` weighted per-edge loss, ``(3, E)`` edge vectors ``v_a - v_b`` and ``(E,)``
+    slope, ``d loss_e / d diff_e = slope_e * diff_e`` (0 at zero length when ``target > 0``)."""
+    ends = verts.t().index_select(1, endpoints).view(3, 2, -1)
+    diff = ends[:, 0] - ends[:, 1]  # (3, E)
+    sq = diff.square().sum(0)
+    if target == 0.0:
+        return sq * weights, diff, 2.0 * weights
+    nonzero = sq > 0
+    length = torch.where(nonzero, torch.where(nonzero, sq, 1.0).sqrt(), 0.0)
+    slope = torch.where(nonzero, 2.0 * weights * (length - target)
+                        / torch.where(nonzero, length, 1.0), 0.0)
+    return (length - target) ** 2 * weights, diff, slope
+
+
 class _EdgeLoss(torch.autograd.Function):
     """``sum_e weight_e (|v_a - v_b| - target)^2`` on (3, E) component planes, with a
     hand-written backward (one index_add); zero-length edges get a zero gradient when
-    ``target > 0`` (no square root is differentiated at 0)."""
+    ``target > 0`` (no square root is differentiated at 0). Under ``create_graph=True`` the
+    backward recomputes its terms from ``verts`` with autograd, so higher orders are exact."""
 
     @staticmethod
     def forward(ctx, verts: Tensor, endpoints: Tensor, weights: Tensor,  # type: ignore[override]
                 target: float) -> Tensor:
-        ends = verts.t().index_select(1, endpoints).view(3, 2, -1)
-        diff = ends[:, 0] - ends[:, 1]  # (3, E)
-        sq = diff.square().sum(0)
-        if target == 0.0:
-            per_edge, slope = sq, 2.0 * weights  # d per_edge / d diff = slope * diff
-        else:
-            nonzero = sq > 0
-            length = torch.where(nonzero, torch.where(nonzero, sq, 1.0).sqrt(), 0.0)
-            per_edge = (length - target) ** 2
-            slope = torch.where(nonzero, 2.0 * weights * (length - target)
-                                / torch.where(nonzero, length, 1.0), 0.0)
-        ctx.save_for_backward(endpoints, diff, slope)
-        ctx.num_verts = verts.shape[0]
-        return (per_edge * weights).sum()
+        per_edge, diff, slope = _edge_terms(verts, endpoints, weights, target)
+        ctx.save_for_backward(verts, endpoints, weights, diff, slope)
+        ctx.target = target
+        return per_edge.sum()
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
-        endpoints, diff, slope = ctx.saved_tensors
+        verts, endpoints, weights, diff, slope = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: a differentiable backward
+            _, diff, slope = _edge_terms(verts, endpoints, weights, ctx.target)
         g = diff * (slope * grad)
-        grad_verts = g.new_zeros((3, ctx.num_verts)).index_add_(1, endpoints, torch.cat([g, -g], 1))
+        grad_verts = g.new_zeros((3, verts.shape[0])).index_add_(1, endpoints, torch.cat([g, -g], 1))
         return grad_verts.t(), None, None, None
 
 

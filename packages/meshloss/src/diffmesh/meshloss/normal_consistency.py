@@ -77,34 +77,41 @@ def _cross(a: Tensor, b: Tensor) -> Tensor:
                         a[0] * b[1] - a[1] * b[0]])
 
 
+def _pair_terms(verts: Tensor, corners: Tensor, num_pairs: int) -> tuple[Tensor, ...]:
+    """The (3, P) planes ``edge, side_a, side_b, n_a, n_b`` and the (P,) ``norm_a, norm_b,
+    r_a, r_b, cos`` of every face pair (see :class:`_NormalConsistency`)."""
+    corner = verts.t().index_select(1, corners).view(3, 4, num_pairs)
+    v0 = corner[:, 0]
+    edge, side_a, side_b = corner[:, 1] - v0, corner[:, 2] - v0, corner[:, 3] - v0
+    n_a, n_b = _cross(edge, side_a), _cross(side_b, edge)
+    norm_a, norm_b = n_a.square().sum(0).sqrt(), n_b.square().sum(0).sqrt()
+    r_a, r_b = norm_a.clamp(min=_EPS), norm_b.clamp(min=_EPS)
+    cos = (n_a * n_b).sum(0) / (r_a * r_b)
+    return edge, side_a, side_b, n_a, n_b, norm_a, norm_b, r_a, r_b, cos
+
+
 class _NormalConsistency(torch.autograd.Function):
     """``sum_p weight_p (1 - cos(n_a, n_b))`` over face pairs, with a hand-written backward
     on (3, P) component planes (one gather of the four corners, one index_add back).
 
     The cosine is ``cosine_similarity``'s: ``n_a . n_b / (max(|n_a|, eps) max(|n_b|, eps))``,
     and so is its gradient, ``(n_b / r_b - cos n_a / |n_a|) / r_a`` for ``n_a`` (the second
-    term 0 where ``n_a = 0``), ``r = max(|n|, eps)``.
+    term 0 where ``n_a = 0``), ``r = max(|n|, eps)``. Under ``create_graph=True`` the
+    backward recomputes its terms from ``verts`` with autograd, so higher orders are exact.
     """
 
     @staticmethod
     def forward(ctx, verts: Tensor, corners: Tensor, weights: Tensor) -> Tensor:  # type: ignore[override]
-        num_pairs = weights.shape[0]
-        corner = verts.t().index_select(1, corners).view(3, 4, num_pairs)
-        v0 = corner[:, 0]
-        edge, side_a, side_b = corner[:, 1] - v0, corner[:, 2] - v0, corner[:, 3] - v0
-        n_a, n_b = _cross(edge, side_a), _cross(side_b, edge)
-        norm_a, norm_b = n_a.square().sum(0).sqrt(), n_b.square().sum(0).sqrt()
-        r_a, r_b = norm_a.clamp(min=_EPS), norm_b.clamp(min=_EPS)
-        cos = (n_a * n_b).sum(0) / (r_a * r_b)
-        ctx.save_for_backward(corners, weights, edge, side_a, side_b, n_a, n_b, norm_a, norm_b,
-                              r_a, r_b, cos)
-        ctx.num_verts = verts.shape[0]
-        return (weights * (1.0 - cos)).sum()
+        terms = _pair_terms(verts, corners, weights.shape[0])
+        ctx.save_for_backward(verts, corners, weights, *terms)
+        return (weights * (1.0 - terms[-1])).sum()
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
-        corners, weights, edge, side_a, side_b, n_a, n_b, norm_a, norm_b, r_a, r_b, cos = (
-            ctx.saved_tensors)
+        verts, corners, weights, *terms = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: a differentiable backward
+            terms = list(_pair_terms(verts, corners, weights.shape[0]))
+        edge, side_a, side_b, n_a, n_b, norm_a, norm_b, r_a, r_b, cos = terms
         grad_cos = -grad * weights
         unit_a = n_a / torch.where(norm_a > 0, norm_a, 1.0)
         unit_b = n_b / torch.where(norm_b > 0, norm_b, 1.0)
@@ -115,7 +122,7 @@ class _NormalConsistency(torch.autograd.Function):
         grad_side_b = _cross(edge, grad_b)
         grad_v0 = -(grad_edge + grad_side_a + grad_side_b)
         per_corner = torch.stack([grad_v0, grad_edge, grad_side_a, grad_side_b], dim=1)
-        grad_verts = per_corner.new_zeros((3, ctx.num_verts)).index_add_(
+        grad_verts = per_corner.new_zeros((3, verts.shape[0])).index_add_(
             1, corners, per_corner.view(3, -1))
         return grad_verts.t(), None, None
 
