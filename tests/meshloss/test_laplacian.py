@@ -6,6 +6,7 @@ import pytest
 import torch
 from diffmesh.meshcore import Meshes
 from diffmesh.meshloss import cot_laplacian, mesh_laplacian_smoothing
+from diffmesh.meshloss.laplacian import _uniform_matrices
 
 
 def _corner_cot(verts, face, k):
@@ -167,6 +168,30 @@ def test_degenerate_faces_are_finite(method):
     loss = mesh_laplacian_smoothing(Meshes([verts], [faces]), method=method)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(verts.grad).all()
+
+
+def test_uniform_csr_is_valid_with_repeated_face_indices():
+    """Faces with a repeated vertex index give self-loop edges: the cached CSR matrices must
+    still have sorted, distinct columns per row (duplicates summed), as sparse CSR kernels
+    assume, and the loss must match the reference."""
+    verts = torch.rand(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    faces = torch.tensor([[0, 0, 1], [1, 2, 3], [2, 2, 2], [3, 4, 4]])
+    mesh = Meshes([verts], [faces])
+    for matrix in _uniform_matrices(mesh, torch.float64):
+        crow, cols = matrix.crow_indices().long(), matrix.col_indices().long()
+        rows = torch.repeat_interleave(torch.arange(5), crow.diff())
+        key = rows * 5 + cols
+        assert (key[1:] > key[:-1]).all()
+    # PyTorch3D's uniform Laplacian from the edges: a self-loop edge (i, i) enters row i twice.
+    edges = mesh.edges_packed()
+    adjacency = torch.zeros(5, 5, dtype=torch.float64)
+    ones = torch.ones(edges.shape[0], dtype=torch.float64)
+    adjacency.index_put_((edges[:, 0], edges[:, 1]), ones, accumulate=True)
+    adjacency.index_put_((edges[:, 1], edges[:, 0]), ones, accumulate=True)
+    degree = adjacency.sum(1, keepdim=True)
+    term = torch.where(degree > 0, adjacency @ verts / degree.clamp(min=1), 0.0) - verts
+    assert float(mesh_laplacian_smoothing(mesh)) == pytest.approx(
+        float(term.norm(dim=1).mean()), rel=1e-12)
 
 
 def test_uniform_sparse_and_scatter_paths_agree(mesh_lists):

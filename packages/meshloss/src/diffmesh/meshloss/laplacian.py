@@ -99,15 +99,17 @@ def _uniform_operator(meshes: Meshes, dtype: torch.dtype) -> tuple[_Directed, Te
 
 
 def _csr(rows: Tensor, cols: Tensor, values: Tensor, size: int) -> Tensor:
-    """A (size, size) sparse CSR matrix from COO entries without duplicates (int32 indices,
-    which the CPU kernels take as they are)."""
-    order = (rows * size + cols).argsort()
+    """A (size, size) sparse CSR matrix from COO entries, duplicates summed (faces with a
+    repeated vertex index give self-loop edges; CSR kernels assume distinct sorted columns
+    per row). int32 indices, which the CPU kernels take as they are."""
+    keys, inverse = torch.unique(rows * size + cols, sorted=True, return_inverse=True)
+    summed = values.new_zeros(keys.shape[0]).index_add_(0, inverse, values)
     crow = torch.zeros(size + 1, dtype=torch.int64, device=rows.device)
-    crow[1:] = torch.bincount(rows, minlength=size).cumsum(0)
+    crow[1:] = torch.bincount(keys // size, minlength=size).cumsum(0)
     with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(crow.to(torch.int32), cols[order].to(torch.int32),
-                                       values[order], (size, size), check_invariants=False)
+        return torch.sparse_csr_tensor(crow.to(torch.int32), (keys % size).to(torch.int32),
+                                       summed, (size, size), check_invariants=False)
 
 
 def _uniform_matrices(meshes: Meshes, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
