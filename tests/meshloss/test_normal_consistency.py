@@ -95,6 +95,17 @@ def test_degenerate_faces_are_finite():
     assert torch.isfinite(loss) and torch.isfinite(verts.grad).all()
 
 
+def test_degenerate_faces_have_finite_second_order_gradients():
+    """Zero-area faces (n = 0) under create_graph=True: a Hessian-vector product is finite."""
+    verts = torch.tensor([[0.0, 0, 0], [1.0, 0, 0], [0.5, 1, 0], [1.0, 0, 0], [2.0, 0, 0],
+                          [0.5, -1, 0.3]], dtype=torch.float64, requires_grad=True)
+    faces = torch.tensor([[0, 1, 2], [1, 0, 3], [0, 1, 4], [1, 0, 5]])
+    grad, = torch.autograd.grad(mesh_normal_consistency(Meshes([verts], [faces])), verts,
+                                create_graph=True)
+    hvp, = torch.autograd.grad(grad.sum(), verts)
+    assert torch.isfinite(grad).all() and torch.isfinite(hvp).all()
+
+
 def test_single_triangle_and_empty():
     single = Meshes([torch.rand(3, 3, requires_grad=True)], [torch.tensor([[0, 1, 2]])])
     assert float(mesh_normal_consistency(single).detach()) == 0.0

@@ -77,6 +77,13 @@ def _cross(a: Tensor, b: Tensor) -> Tensor:
                         a[0] * b[1] - a[1] * b[0]])
 
 
+def _safe_norm(n: Tensor) -> Tensor:
+    """(P,) lengths of (3, P) vectors, with a finite derivative (0) at n = 0."""
+    sq = n.square().sum(0)
+    nonzero = sq > 0
+    return torch.where(nonzero, torch.where(nonzero, sq, 1.0).sqrt(), 0.0)
+
+
 def _pair_terms(verts: Tensor, corners: Tensor, num_pairs: int) -> tuple[Tensor, ...]:
     """The (3, P) planes ``edge, side_a, side_b, n_a, n_b`` and the (P,) ``norm_a, norm_b,
     r_a, r_b, cos`` of every face pair (see :class:`_NormalConsistency`)."""
@@ -84,7 +91,7 @@ def _pair_terms(verts: Tensor, corners: Tensor, num_pairs: int) -> tuple[Tensor,
     v0 = corner[:, 0]
     edge, side_a, side_b = corner[:, 1] - v0, corner[:, 2] - v0, corner[:, 3] - v0
     n_a, n_b = _cross(edge, side_a), _cross(side_b, edge)
-    norm_a, norm_b = n_a.square().sum(0).sqrt(), n_b.square().sum(0).sqrt()
+    norm_a, norm_b = _safe_norm(n_a), _safe_norm(n_b)
     r_a, r_b = norm_a.clamp(min=_EPS), norm_b.clamp(min=_EPS)
     cos = (n_a * n_b).sum(0) / (r_a * r_b)
     return edge, side_a, side_b, n_a, n_b, norm_a, norm_b, r_a, r_b, cos
