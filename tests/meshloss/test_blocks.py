@@ -89,6 +89,9 @@ def test_pruned_handles_far_apart_and_empty_clouds(monkeypatch):
     g = torch.Generator().manual_seed(1)
     x = torch.rand(2, 300, 3, generator=g, dtype=torch.float64)
     y = torch.rand(2, 200, 3, generator=g, dtype=torch.float64) + 100.0
+    valid_x, valid_y = torch.ones(2, 300, dtype=torch.bool), torch.ones(2, 200, dtype=torch.bool)
+    assert blocks_module.pruned_search(x, y, valid_x, valid_y, 40, reverse=True) is None
+    assert blocks_module.pruned_search(x, y, ~valid_x, ~valid_y, 40, reverse=True) is None
     loss, _ = chamfer_distance(x, y, point_reduction=None, batch_reduction=None)
     ref = torch.cdist(x, y) ** 2
     torch.testing.assert_close(loss[0], ref.min(2).values, rtol=1e-12, atol=0)
