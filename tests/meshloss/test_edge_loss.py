@@ -41,7 +41,9 @@ def test_unit_edge_triangle():
 
 
 @pytest.mark.parametrize("target", [0.0, 0.5])
-def test_gradcheck(mesh_lists, target):
+@pytest.mark.parametrize("check", [torch.autograd.gradcheck, torch.autograd.gradgradcheck])
+def test_gradcheck(mesh_lists, target, check):
+    """First- and second-order gradients (create_graph=True) through the hand-written backward."""
     verts_list, faces_list = mesh_lists
     sizes = [v.shape[0] for v in verts_list]
     packed = torch.cat(verts_list).requires_grad_(True)
@@ -49,20 +51,7 @@ def test_gradcheck(mesh_lists, target):
     def fn(v):
         return mesh_edge_loss(Meshes(list(torch.split(v, sizes)), faces_list), target)
 
-    assert torch.autograd.gradcheck(fn, (packed,))
-
-
-@pytest.mark.parametrize("target", [0.0, 0.5])
-def test_gradgradcheck(mesh_lists, target):
-    """Second-order gradients (create_graph=True) through the hand-written backward."""
-    verts_list, faces_list = mesh_lists
-    sizes = [v.shape[0] for v in verts_list]
-    packed = torch.cat(verts_list).requires_grad_(True)
-
-    def fn(v):
-        return mesh_edge_loss(Meshes(list(torch.split(v, sizes)), faces_list), target)
-
-    assert torch.autograd.gradgradcheck(fn, (packed,))
+    assert check(fn, (packed,))
 
 
 @pytest.mark.parametrize("target", [0.0, 0.5])

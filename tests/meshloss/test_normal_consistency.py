@@ -62,7 +62,9 @@ def test_non_manifold_edge_counts_every_pair():
     assert float(mesh_normal_consistency(Meshes([verts], [faces]))) == pytest.approx(2.0 / 3.0)
 
 
-def test_gradcheck(mesh_lists):
+@pytest.mark.parametrize("check", [torch.autograd.gradcheck, torch.autograd.gradgradcheck])
+def test_gradcheck(mesh_lists, check):
+    """First- and second-order gradients (create_graph=True) through the hand-written backward."""
     verts_list, faces_list = mesh_lists
     sizes = [v.shape[0] for v in verts_list]
     packed = torch.cat(verts_list).requires_grad_(True)
@@ -70,19 +72,7 @@ def test_gradcheck(mesh_lists):
     def fn(v):
         return mesh_normal_consistency(Meshes(list(torch.split(v, sizes)), faces_list))
 
-    assert torch.autograd.gradcheck(fn, (packed,))
-
-
-def test_gradgradcheck(mesh_lists):
-    """Second-order gradients (create_graph=True) through the hand-written backward."""
-    verts_list, faces_list = mesh_lists
-    sizes = [v.shape[0] for v in verts_list]
-    packed = torch.cat(verts_list).requires_grad_(True)
-
-    def fn(v):
-        return mesh_normal_consistency(Meshes(list(torch.split(v, sizes)), faces_list))
-
-    assert torch.autograd.gradgradcheck(fn, (packed,))
+    assert check(fn, (packed,))
 
 
 def test_degenerate_faces_are_finite():
