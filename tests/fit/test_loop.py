@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
-from diffmesh.fit.loop import optimize
+from diffmesh.fit.loop import MomentumSGD, optimize
 
 
 def _toy():
@@ -35,7 +38,32 @@ def test_loop_records_every_iteration_and_snapshots():
         opt.zero_grad()
         (((y - 1.0) ** 2).sum() + 0.1 * (y**2).sum()).backward()
         opt.step()
-    assert torch.allclose(x, y)
+    assert torch.equal(x, y)  # bit for bit: MomentumSGD is torch.optim.SGD written out
+
+
+def test_momentum_sgd_matches_torch_sgd_with_skipped_and_zero_momentum_params():
+    a, b = torch.tensor([1.0, -4.0, 2.5], requires_grad=True), torch.tensor([0.5], requires_grad=True)
+    a_ref, b_ref = a.detach().clone().requires_grad_(True), b.detach().clone().requires_grad_(True)
+    for momentum in (0.0, 0.9):
+        mine = MomentumSGD([a, b], lr=0.3, momentum=momentum)
+        ref = torch.optim.SGD([a_ref, b_ref], lr=0.3, momentum=momentum)
+        for i in range(6):
+            for opt, (p, q) in ((mine, (a, b)), (ref, (a_ref, b_ref))):
+                opt.zero_grad()
+                loss = (p**3).sum() if i % 2 else (p**2).sum() + (q * p[0]).sum()
+                loss.backward()  # odd steps: q has no gradient and must be skipped
+                opt.step()
+            assert torch.equal(a, a_ref) and torch.equal(b, b_ref)
+
+
+def test_the_loop_does_not_import_dynamo():
+    """torch.optim would import torch._dynamo: seconds at every start of the app."""
+    code = ("import sys, torch\n"
+            "from diffmesh.fit.loop import MomentumSGD, optimize\n"
+            "x = torch.zeros(2, requires_grad=True)\n"
+            "optimize([x], lambda i: {'total': ((x - 1) ** 2).sum()}, iters=3, lr=0.1, momentum=0.9)\n"
+            "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_loss_scale_scales_the_gradient_only():
