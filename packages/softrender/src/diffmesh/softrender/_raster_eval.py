@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["FACE_ROWS", "GridAxes", "eval_grid", "face_table", "nonnegative", "positive", "stored_rows"]
+__all__ = [
+    "FACE_ROWS", "GridAxes", "eval_grid", "face_table", "nonnegative", "pair_barycentrics", "positive", "stored_rows",
+]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
 
@@ -62,6 +64,20 @@ class GridAxes:
         return flipped.mul_(rng).add_(offset).div_(size).sub_(offset)
 
 
+def _face_constants(fv: torch.Tensor) -> list[torch.Tensor]:
+    """The per-face rows ``FACE_ROWS[:21]`` (vertex coordinates to squared edge lengths), (M,) each."""
+    f = fv.reshape(-1, 9).t()
+    x0, y0, _, x1, y1, _, x2, y2, _ = f
+    # BarycentricCoordinatesForward: area = EdgeFunctionForward(v2, v0, v1) + kEpsilon (a double).
+    area = ((x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0)).double().add_(_EPS).to(fv.dtype)
+    d21x, d21y, d02x, d02y, d10x, d10y = x2 - x1, y2 - y1, x0 - x2, y0 - y2, x1 - x0, y1 - y0
+    e02x, e02y = x2 - x0, y2 - y0
+    l01 = d10x * d10x + d10y * d10y
+    l02 = e02x * e02x + e02y * e02y
+    l12 = d21x * d21x + d21y * d21y
+    return [*f, area, d21x, d21y, d02x, d02y, d10x, d10y, e02x, e02y, l01, l02, l12]
+
+
 def face_table(
     fv: torch.Tensor, x_lo: torch.Tensor, y_lo: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, axes: GridAxes
 ) -> torch.Tensor:
@@ -73,35 +89,29 @@ def face_table(
         nx, ny: (M,) long box width and height in pixels.
         axes: the image's pixel-centre mapping.
     """
-    f = fv.reshape(-1, 9).t()
-    x0, y0, _, x1, y1, _, x2, y2, _ = f
-    # BarycentricCoordinatesForward: area = EdgeFunctionForward(v2, v0, v1) + kEpsilon (a double).
-    area = ((x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0)).double().add_(_EPS).to(fv.dtype)
-    d21x, d21y, d02x, d02y, d10x, d10y = x2 - x1, y2 - y1, x0 - x2, y0 - y2, x1 - x0, y1 - y0
-    e02x, e02y = x2 - x0, y2 - y0
-    l01 = d10x * d10x + d10y * d10y
-    l02 = e02x * e02x + e02y * e02y
-    l12 = d21x * d21x + d21y * d21y
+    rows = _face_constants(fv)
+    l01, l02, l12 = rows[-3:]
     degenerate = (torch.stack((l01, l02, l12)).double() <= _EPS).any(dim=0).to(fv.dtype)
     box = torch.stack(((axes.width - 1) - x_lo, (axes.height - 1) - y_lo, nx, ny)).to(fv.dtype)
-    rows = (area, d21x, d21y, d02x, d02y, d10x, d10y, e02x, e02y, l01, l02, l12)
-    return torch.cat((f, torch.stack(rows), box, degenerate[None]))
+    return torch.cat((torch.stack(rows), box, degenerate[None]))
 
 
-def stored_rows(perspective_correct: bool, clip: bool, need_grad: bool) -> list[str]:
+def stored_rows(perspective_correct: bool, clip: bool, need_grad: bool, need_bary: bool = True) -> list[str]:
     """Names of the per-pair rows ``eval_grid`` returns, in order.
 
     ``b0_*`` are the screen-space barycentrics, ``b1_*`` the perspective-corrected ones and
     ``b_*`` the output ones; a set equal to an earlier one is not repeated (the output
-    barycentrics are the last set present).
+    barycentrics are the last set present). Without ``need_bary`` no barycentric row is
+    kept (nor ``qx``, ``qy``): only the depth, the distance and the distance's gradient rows.
     """
     names = ["pixoff", "zbuf", "dists"]
-    if need_grad:
+    if need_grad and need_bary:
         names += ["qx", "qy", "b0_0", "b0_1", "b0_2"]
         if perspective_correct:
             names += ["b1_0", "b1_1", "b1_2"]
+    if need_grad:
         names += ["edge", "edge_t", "edge_rx", "edge_ry"]
-    if clip or not need_grad:
+    if need_bary and (clip or not need_grad):
         names += ["b_0", "b_1", "b_2"]
     return names
 
@@ -150,6 +160,7 @@ def eval_grid(
     clip: bool,
     need_grad: bool,
     degenerate: bool,
+    need_bary: bool = True,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Evaluate an (m, width) grid of candidates for the m faces whose constants are ``tb``.
 
@@ -161,6 +172,7 @@ def eval_grid(
         perspective_correct, clip: PyTorch3D's options.
         need_grad: also return the rows the backward pass needs.
         degenerate: some face has an edge of squared length <= 1e-8.
+        need_bary: also return the barycentric rows (see ``stored_rows``).
 
     Returns:
         (keep (m, width) bool, rows): the (m, width) float rows named by ``stored_rows``;
@@ -182,25 +194,7 @@ def eval_grid(
     # (in place: row and col are not needed again) centres of columns xb - col, rows yb - row
     px = GridAxes.centres(axes.x, col.neg_().add_(t["xb"]))
     py = GridAxes.centres(axes.y, row.neg_().add_(t["yb"]))
-    area = t["area"]
-    # e0 = EdgeFunction(p, v1, v2), e1 = EdgeFunction(p, v2, v0), e2 = EdgeFunction(p, v0, v1)
-    px0, py0, px1, py1 = px - x0, py - y0, px - x1, py - y1
-    w0 = (px1 * t["d21y"]).sub_(py1 * t["d21x"]).div_(area)
-    w1 = (px - x2).mul_(t["d02y"]).sub_((py - y2).mul_(t["d02x"])).div_(area)
-    w2 = (px0 * t["d10y"]).sub_(py0 * t["d10x"]).div_(area)
-    b0 = (w0, w1, w2)
-    if perspective_correct:
-        p0, p1, p2 = w0 * z1 * z2, w1 * z0 * z2, w2 * z0 * z1
-        denom = p0 + p1 + p2
-        b1 = (p0.div_(denom), p1.div_(denom), p2.div_(denom))
-    else:
-        b1 = b0
-    if clip:
-        c0, c1, c2 = b1[0].clamp(min=0.0), b1[1].clamp(min=0.0), b1[2].clamp(min=0.0)
-        total = (c0 + c1).add_(c2).clamp_(min=1e-5)
-        b2 = (c0.div_(total), c1.div_(total), c2.div_(total))
-    else:
-        b2 = b1
+    (px0, py0, px1, py1), b0, b1, b2 = _barycentrics(px, py, t, perspective_correct, clip)
     zbuf = (b2[0] * z0).add_(b2[1] * z1).add_(b2[2] * z2)
     d01, t01, rx01, ry01 = _edge(px, py, px0, py0, x0, y0, x1, y1, t["d10x"], t["d10y"], t["l01"], degenerate)
     d02, t02, rx02, ry02 = _edge(px, py, px0, py0, x0, y0, x2, y2, t["e02x"], t["e02y"], t["l02"], degenerate)
@@ -218,10 +212,11 @@ def eval_grid(
     # signed distance, negative inside: 0 - min_b is negative exactly when min_b > 0
     dists = dist.copysign_(min_b.neg_().add_(0.0))  # -min_b + 0.0: +0.0 for either zero
     rows = [pixoff, zbuf, dists]
-    if need_grad:
+    if need_grad and need_bary:
         rows += [px0, py0, *b0]
         if perspective_correct:
             rows += list(b1)
+    if need_grad:
         # nearest edge, first minimum wins in the order (0, 1), (0, 2), (1, 2); per-edge values
         # picked by exact 0/1 weights
         f0 = nonnegative(m12.sub_(d01))  # d01 <= d02 and d01 <= d12
@@ -234,6 +229,78 @@ def eval_grid(
             (rx01 * f0).addcmul_(rx02, f1).addcmul_(rx12, f2),
             (ry01 * f0).addcmul_(ry02, f1).addcmul_(ry12, f2),
         ]
-    if clip or not need_grad:
+    if need_bary and (clip or not need_grad):
         rows += list(b2)
     return keep, rows
+
+
+Bary = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _barycentrics(
+    px: torch.Tensor, py: torch.Tensor, t: dict[str, torch.Tensor], perspective_correct: bool, clip: bool
+) -> tuple[tuple[torch.Tensor, ...], Bary, Bary, Bary]:
+    """PyTorch3D's barycentrics of pixel centres ``px, py`` in faces whose constants ``t``
+    (``FACE_ROWS`` names) broadcast against them; the one implementation of this arithmetic.
+
+    Returns:
+        ((px - x0, py - y0, px - x1, py - y1), screen-space, perspective-corrected and
+        output (clipped) barycentrics); a set equal to the one before is the same tensors.
+    """
+    x0, y0, x1, y1, x2, y2, area = (t[n] for n in ("x0", "y0", "x1", "y1", "x2", "y2", "area"))
+    # e0 = EdgeFunction(p, v1, v2), e1 = EdgeFunction(p, v2, v0), e2 = EdgeFunction(p, v0, v1)
+    px0, py0, px1, py1 = px - x0, py - y0, px - x1, py - y1
+    w0 = (px1 * t["d21y"]).sub_(py1 * t["d21x"]).div_(area)
+    w1 = (px - x2).mul_(t["d02y"]).sub_((py - y2).mul_(t["d02x"])).div_(area)
+    w2 = (px0 * t["d10y"]).sub_(py0 * t["d10x"]).div_(area)
+    b0 = (w0, w1, w2)
+    if perspective_correct:
+        z0, z1, z2 = t["z0"], t["z1"], t["z2"]
+        p0, p1, p2 = w0 * z1 * z2, w1 * z0 * z2, w2 * z0 * z1
+        denom = p0 + p1 + p2
+        b1 = (p0.div_(denom), p1.div_(denom), p2.div_(denom))
+    else:
+        b1 = b0
+    if clip:
+        c0, c1, c2 = b1[0].clamp(min=0.0), b1[1].clamp(min=0.0), b1[2].clamp(min=0.0)
+        total = (c0 + c1).add_(c2).clamp_(min=1e-5)
+        b2 = (c0.div_(total), c1.div_(total), c2.div_(total))
+    else:
+        b2 = b1
+    return (px0, py0, px1, py1), b0, b1, b2
+
+
+def pair_barycentrics(
+    fv: torch.Tensor, pix: torch.Tensor, face: torch.Tensor, image_size: tuple[int, int],
+    perspective_correct: bool, clip: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The barycentric rows of given pairs, recomputed bit for bit as ``eval_grid`` computes them.
+
+    Args:
+        fv: (F, 3, 3) float packed face vertices (NDC x, y, view z), detached.
+        pix: (P,) long global pixel index ``n * H * W + y * W + x`` of each pair.
+        face: (P,) long packed face id of each pair.
+        image_size: (H, W).
+        perspective_correct, clip: PyTorch3D's options.
+
+    Returns:
+        (qx, qy, bary0, bary1, bary): (P,) pixel centre minus vertex 0, then (3, P)
+        screen-space, perspective-corrected and output barycentrics (``bary1`` is ``bary0``
+        when not corrected, ``bary`` is ``bary1`` when not clipped).
+    """
+    height, width = image_size
+    dtype, device = fv.dtype, fv.device
+    axes = GridAxes(height, width, dtype, device)
+    local = torch.remainder(pix, height * width)
+    row = torch.div(local, width, rounding_mode="floor")
+    col = local - row * width
+    # flipped indices W - 1 - x and H - 1 - y: the same exact floats the grids use
+    px = GridAxes.centres(axes.x, col.neg_().add_(width - 1).to(dtype))
+    py = GridAxes.centres(axes.y, row.neg_().add_(height - 1).to(dtype))
+    names = ("x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2", "area", "d21x", "d21y", "d02x", "d02y", "d10x", "d10y")
+    const = _face_constants(fv)
+    t = {n: const[_R[n]].index_select(0, face) for n in names if perspective_correct or n[0] != "z"}
+    (qx, qy, _, _), b0, b1, b2 = _barycentrics(px, py, t, perspective_correct, clip)
+    bary0 = torch.stack(b0)
+    bary1 = torch.stack(b1) if perspective_correct else bary0
+    return qx, qy, bary0, bary1, torch.stack(b2) if clip else bary1

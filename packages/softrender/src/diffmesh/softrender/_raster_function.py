@@ -16,10 +16,10 @@ import warnings
 import torch
 
 from ._autograd import first_order_only
-from ._raster_eval import nonnegative
+from ._raster_eval import nonnegative, pair_barycentrics
 from ._raster_pairs import PairGeometry, select_pairs
 
-__all__ = ["rasterize_pairs"]
+__all__ = ["pair_barycentrics_of", "rasterize_pairs"]
 
 _EPS = 1e-8
 _BACKWARD_CHUNK = 1 << 18  # pairs per block of gradient channels: bounds the 18 (P,) temporaries
@@ -62,9 +62,12 @@ def _face_sums(face: torch.Tensor, runs: torch.Tensor, rows: list[torch.Tensor],
     then one small copy of the runs to faces.
     """
     pairs = face.shape[0]
+    # int32 indices when they fit: the CPU mat-vec takes int32 (int64 ones are converted on
+    # every product, about 1.5x the product's time)
+    index = torch.int32 if pairs < 2**31 - 1 else torch.long
     counts = torch.bincount(face, minlength=num_faces).index_select(0, runs)
-    crow = torch.cat((counts.new_zeros(1), counts.cumsum(0)))
-    cols = torch.arange(pairs, device=face.device)
+    crow = torch.cat((counts.new_zeros(1), counts.cumsum(0))).to(index)
+    cols = torch.arange(pairs, device=face.device, dtype=index)
     ones = torch.ones(pairs, dtype=rows[0].dtype, device=face.device)
     with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -106,15 +109,15 @@ def _pair_channel_sums(
     clip: bool,
     perspective_correct: bool,
     face: torch.Tensor,
-    qx: torch.Tensor,
-    qy: torch.Tensor,
-    bary0: torch.Tensor,
-    bary1: torch.Tensor,
-    bary: torch.Tensor,
-    dists: torch.Tensor,
-    edge: torch.Tensor,
-    edge_t: torch.Tensor,
-    edge_r: torch.Tensor,
+    qx: torch.Tensor | None,
+    qy: torch.Tensor | None,
+    bary0: torch.Tensor | None,
+    bary1: torch.Tensor | None,
+    bary: torch.Tensor | None,
+    dists: torch.Tensor | None,
+    edge: torch.Tensor | None,
+    edge_t: torch.Tensor | None,
+    edge_r: torch.Tensor | None,
     grad_bary: torch.Tensor | None,
     grad_zbuf: torch.Tensor | None,
     grad_dists: torch.Tensor | None,
@@ -133,8 +136,9 @@ def _pair_channel_sums(
     """
     rows: list[torch.Tensor] = []
     g_z: list[torch.Tensor] | None = None
-    b1, b2 = bary1.unbind(0), bary.unbind(0)  # (3, P) -> contiguous rows
     if grad_bary is not None or grad_zbuf is not None:  # None: the output was not used
+        assert qx is not None and qy is not None and bary0 is not None and bary1 is not None and bary is not None
+        b1, b2 = bary1.unbind(0), bary.unbind(0)  # (3, P) -> contiguous rows
         # (P, 3) columns as strided views: the first op on each writes a contiguous row
         g = list(grad_bary.unbind(1)) if grad_bary is not None else [torch.zeros_like(qx) for _ in range(3)]
         if grad_zbuf is not None:
@@ -153,6 +157,7 @@ def _pair_channel_sums(
             g_z = [gz + gp for gz, gp in zip(g_z, g_zp.t().contiguous().unbind(0), strict=True)]
         rows += g + [gi * qx for gi in g] + [gi * qy for gi in g]
     if grad_dists is not None:
+        assert dists is not None and edge is not None and edge_t is not None and edge_r is not None
         # distance: d(|r|^2)/d(a) = 2 (1 - t) r, d/d(b) = 2 t r, signed like the output
         gd = torch.copysign(torch.full_like(dists, 2.0), dists).mul_(grad_dists)
         on0, on2 = torch.rsub(edge, 1.0).clamp_(min=0.0), (edge - 1.0).clamp_(min=0.0)  # edge is 0., 1. or 2.
@@ -173,8 +178,44 @@ def _pair_channel_sums(
     return _face_sums(face, runs, rows, num_faces)
 
 
+def _vertex_grad(fv: torch.Tensor, sums: torch.Tensor, bary_channels: bool, dist_channels: bool) -> torch.Tensor:
+    """(F, 3, 3) gradient w.r.t. the face vertices from the per-face channel sums (F, C)
+    of :func:`_pair_channel_sums` (which channels are present: barycentric ones, distance ones)."""
+    grad_fv = torch.zeros_like(fv)
+    col = 0
+    if bary_channels:
+        grad_fv[..., :2] = _barycentric_vertex_grad(fv, sums[:, 0:3], sums[:, 3:6], sums[:, 6:9])
+        col = 9
+    if dist_channels:
+        grad_fv[..., :2] += sums[:, col : col + 6].reshape(fv.shape[0], 3, 2)
+        col += 6
+    if bary_channels:
+        grad_fv[..., 2] = sums[:, col : col + 3]
+    return grad_fv
+
+
+def _chunked_sums(
+    fv: torch.Tensor, clip: bool, perspective_correct: bool, saved: tuple[torch.Tensor | None, ...],
+    grads: tuple[torch.Tensor | None, ...], runs: torch.Tensor,
+) -> torch.Tensor:
+    """:func:`_pair_channel_sums` over blocks of pairs (bounded (chunk, channels) temporaries)."""
+    total = saved[0].shape[0]  # type: ignore[union-attr]
+    sums: torch.Tensor | None = None
+    for lo in range(0, total, _BACKWARD_CHUNK):
+        part = [None if t is None else t[..., lo : lo + _BACKWARD_CHUNK] for t in saved]  # P is the last dim
+        part += [None if t is None else t[lo : lo + _BACKWARD_CHUNK] for t in grads]
+        block = _pair_channel_sums(fv, fv.shape[0], clip, perspective_correct, *part, runs=runs)
+        sums = block if sums is None else sums + block
+    assert sums is not None  # total > 0
+    return sums
+
+
 class _RasterizePairs(torch.autograd.Function):
-    """Pairs forward; hand-written backward to the packed face vertices."""
+    """Pairs forward; hand-written backward to the packed face vertices.
+
+    With ``need_bary`` False the barycentrics are not returned (None) and their gradient
+    rows are not stored: a depth gradient then recomputes them (``pair_barycentrics``).
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -187,7 +228,8 @@ class _RasterizePairs(torch.autograd.Function):
         perspective_correct: bool,
         clip_barycentric_coords: bool,
         cull_backfaces: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        need_bary: bool,
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         g: PairGeometry = select_pairs(
             face_verts,
             face_to_mesh,
@@ -198,12 +240,14 @@ class _RasterizePairs(torch.autograd.Function):
             clip_barycentric_coords,
             cull_backfaces,
             need_grad=bool(ctx.needs_input_grad[0]),
+            need_bary=need_bary,
         )
         ctx.perspective_correct = perspective_correct
         ctx.clip = clip_barycentric_coords
+        ctx.image_size = image_size
         ctx.save_for_backward(
             face_verts, g.face, g.qx, g.qy, g.bary0, g.bary1, g.bary_rows, g.dists, g.edge, g.edge_t,
-            g.edge_r, g.runs,
+            g.edge_r, g.runs, None if need_bary else g.pix,
         )
         ctx.mark_non_differentiable(g.pix, g.face)
         ctx.set_materialize_grads(False)  # unused outputs get None: their channels are skipped
@@ -219,32 +263,63 @@ class _RasterizePairs(torch.autograd.Function):
         _grad_pix: torch.Tensor | None,
         _grad_face: torch.Tensor | None,
     ) -> tuple[torch.Tensor | None, ...]:
-        fv, face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r, runs = ctx.saved_tensors
-        num_faces = fv.shape[0]
-        grad_fv = torch.zeros_like(fv)
+        fv, face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r, runs, pix = ctx.saved_tensors
+        none = (None,) * 8
         grads = (grad_bary, grad_zbuf, grad_dists)
         if face.shape[0] == 0 or all(t is None for t in grads):
-            return grad_fv, None, None, None, None, None, None, None
+            return torch.zeros_like(fv), *none
+        bary_channels = grad_bary is not None or grad_zbuf is not None
+        if bary_channels and qx is None:  # not stored (need_bary False): recompute them
+            qx, qy, bary0, bary1, bary = pair_barycentrics(
+                fv.detach(), pix, face, ctx.image_size, ctx.perspective_correct, ctx.clip
+            )
         saved = (face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r)
-        total = face.shape[0]
-        sums: torch.Tensor | None = None
-        for lo in range(0, total, _BACKWARD_CHUNK):  # bounded (chunk, channels) temporaries
-            part = [t[..., lo : lo + _BACKWARD_CHUNK] for t in saved]  # P is the last dim
-            part += [None if t is None else t[lo : lo + _BACKWARD_CHUNK] for t in grads]
-            block = _pair_channel_sums(fv, num_faces, ctx.clip, ctx.perspective_correct, *part, runs=runs)
-            sums = block if sums is None else sums + block
-        if sums is None:  # no pairs
-            return grad_fv, None, None, None, None, None, None, None
-        col = 0
-        if grad_bary is not None or grad_zbuf is not None:
-            grad_fv[..., :2] = _barycentric_vertex_grad(fv, sums[:, 0:3], sums[:, 3:6], sums[:, 6:9])
-            col = 9
-        if grad_dists is not None:
-            grad_fv[..., :2] += sums[:, col : col + 6].reshape(num_faces, 3, 2)
-            col += 6
-        if grad_bary is not None or grad_zbuf is not None:
-            grad_fv[..., 2] = sums[:, col : col + 3]
-        return grad_fv, None, None, None, None, None, None, None
+        sums = _chunked_sums(fv, ctx.clip, ctx.perspective_correct, saved, grads, runs)
+        return _vertex_grad(fv, sums, bary_channels, grad_dists is not None), *none
+
+
+class _PairBarycentrics(torch.autograd.Function):
+    """(P, 3) barycentrics of given pairs, recomputed exactly, with the rasterizer's backward."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx,
+        face_verts: torch.Tensor,
+        pix: torch.Tensor,
+        face: torch.Tensor,
+        image_size: tuple[int, int],
+        perspective_correct: bool,
+        clip: bool,
+    ) -> torch.Tensor:
+        qx, qy, bary0, bary1, bary = pair_barycentrics(
+            face_verts.detach(), pix, face, image_size, perspective_correct, clip
+        )
+        ctx.perspective_correct, ctx.clip = perspective_correct, clip
+        ctx.save_for_backward(face_verts, face, qx, qy, bary0, bary1, bary)
+        return bary.t().contiguous()
+
+    @staticmethod
+    @first_order_only
+    def backward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor | None, ...]:
+        fv, face, qx, qy, bary0, bary1, bary = ctx.saved_tensors
+        if face.shape[0] == 0:
+            return torch.zeros_like(fv), None, None, None, None, None
+        runs = torch.unique_consecutive(face)  # each face's pairs are contiguous
+        saved = (face, qx, qy, bary0, bary1, bary, None, None, None, None)
+        sums = _chunked_sums(fv, ctx.clip, ctx.perspective_correct, saved, (grad, None, None), runs)
+        return _vertex_grad(fv, sums, True, False), None, None, None, None, None
+
+
+def pair_barycentrics_of(
+    face_verts: torch.Tensor, pix: torch.Tensor, face: torch.Tensor, image_size: tuple[int, int],
+    perspective_correct: bool, clip_barycentric_coords: bool,
+) -> torch.Tensor:
+    """(P, 3) barycentrics of the pairs (pix, face) that :func:`rasterize_pairs` returned with
+    ``need_bary=False``: the values it would have returned, differentiable w.r.t. ``face_verts``.
+    """
+    return _PairBarycentrics.apply(face_verts, pix, face, image_size, perspective_correct, clip_barycentric_coords)
 
 
 def rasterize_pairs(
@@ -256,7 +331,8 @@ def rasterize_pairs(
     perspective_correct: bool,
     clip_barycentric_coords: bool,
     cull_backfaces: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    need_bary: bool = True,
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rasterize packed faces into sparse pairs (differentiable w.r.t. ``face_verts``).
 
     Args:
@@ -268,6 +344,8 @@ def rasterize_pairs(
         perspective_correct: perspective-correct barycentrics.
         clip_barycentric_coords: clip barycentrics to [0, 1] and renormalise.
         cull_backfaces: drop clockwise (back-facing) faces.
+        need_bary: return the barycentrics; when False ``bary`` is None and only depths
+            and distances are stored (:func:`pair_barycentrics_of` gives the barycentrics).
 
     Returns:
         (bary (P, 3), zbuf (P,), dists (P,), pix (P,) long, face (P,) long), each face's
@@ -283,4 +361,5 @@ def rasterize_pairs(
         perspective_correct,
         clip_barycentric_coords,
         cull_backfaces,
+        need_bary,
     )

@@ -67,8 +67,10 @@ class PairGeometry:
 
     All tensors have P rows; the pairs of one face are contiguous. The fields only the
     backward pass reads (``qx`` to ``bary1``, ``edge`` to ``edge_r``) are None when
-    ``select_pairs`` was told no gradient is needed; (3, P) and (2, P) fields may be row
-    views of a larger buffer (each row contiguous).
+    ``select_pairs`` was told no gradient is needed, and the barycentric ones (``qx`` to
+    ``bary``) when it was told no barycentrics are needed (``_raster_eval.pair_barycentrics``
+    recomputes them exactly); (3, P) and (2, P) fields may be row views of a larger buffer
+    (each row contiguous).
 
     Attributes:
         pix: (P,) long global pixel index ``n * H * W + y * W + x``.
@@ -94,8 +96,8 @@ class PairGeometry:
     qy: torch.Tensor | None
     bary0: torch.Tensor | None
     bary1: torch.Tensor | None
-    bary_rows: torch.Tensor
-    bary: torch.Tensor
+    bary_rows: torch.Tensor | None
+    bary: torch.Tensor | None
     zbuf: torch.Tensor
     dists: torch.Tensor
     edge: torch.Tensor | None
@@ -296,6 +298,7 @@ def select_pairs(
     clip_barycentric_coords: bool,
     cull_backfaces: bool,
     need_grad: bool = True,
+    need_bary: bool = True,
 ) -> PairGeometry:
     """Find the K nearest faces of every pixel, as sparse (pixel, face) pairs.
 
@@ -309,6 +312,8 @@ def select_pairs(
         clip_barycentric_coords: clip barycentrics to [0, 1] and renormalise.
         cull_backfaces: drop faces whose screen-space winding is clockwise.
         need_grad: also keep what the backward pass needs (else those fields are None).
+        need_bary: also keep the barycentrics and their gradient rows (else those fields
+            are None: only depths, distances and the distances' gradient rows are stored).
 
     Returns:
         The kept pairs (each face's contiguous), with the values the autograd function
@@ -321,7 +326,7 @@ def select_pairs(
     ys = ndc_pixel_centers(height, width, dtype, device)
     faces, x_lo, x_hi, y_lo, y_hi = _face_filter(fv, blur_radius, cull_backfaces, xs, ys)
     if faces.shape[0] == 0:
-        return PairGeometry(**_empty_pairs(dtype, device, need_grad))
+        return PairGeometry(**_empty_pairs(dtype, device, need_grad, need_bary))
     nx, ny = x_hi - x_lo, y_hi - y_lo
     counts, order = torch.sort(nx * ny, stable=True)  # grids of faces with similar boxes
     faces, x_lo, y_lo, nx, ny = faces[order], x_lo[order], y_lo[order], nx[order], ny[order]
@@ -331,7 +336,7 @@ def select_pairs(
     plan = _plan_chunks(counts)
     stops = torch.tensor([b for _, b, _ in plan], device=device) - 1
     cum_deg = table[FACE_ROWS.index("deg")].cumsum(0).index_select(0, stops).tolist()
-    names = stored_rows(perspective_correct, clip_barycentric_coords, need_grad)
+    names = stored_rows(perspective_correct, clip_barycentric_coords, need_grad, need_bary)
     stored = names[1:]  # the pixel offset row goes to the pixel buffer
     cap = min(int(counts.sum()), max(_TRIM_PAIRS, max(w * (b - a) for a, b, w in plan)))
     buf = _PairBuffer(len(stored), cap, stored.index("zbuf"), faces_per_pixel, dtype, device)
@@ -339,7 +344,7 @@ def select_pairs(
     for (a, b, w), deg in zip(plan, cum_deg, strict=True):
         keep, rows = eval_grid(
             table[:, a:b], w, axes, blur_radius, perspective_correct, clip_barycentric_coords,
-            need_grad, deg > prev_deg,
+            need_grad, deg > prev_deg, need_bary,
         )
         prev_deg = deg
         # kept cells in face-major order, so that each face's pairs are contiguous
@@ -354,27 +359,33 @@ def select_pairs(
 
     bary0, bary1, out = rows3("b0_0"), rows3("b1_0"), rows3("b_0")
     bary1 = bary0 if bary1 is None else bary1
-    bary_rows = next(r for r in (out, bary1) if r is not None)  # stored_rows always has a set
+    bary_rows = next((r for r in (out, bary1) if r is not None), None)  # a set unless not need_bary
     edge_r = data[stored.index("edge_rx") : stored.index("edge_rx") + 2] if need_grad else None
     return PairGeometry(
         pix=pix, face=face, qx=row.get("qx"), qy=row.get("qy"), bary0=bary0, bary1=bary1,
-        bary_rows=bary_rows, bary=bary_rows.t().contiguous(), zbuf=row["zbuf"], dists=row["dists"],
+        bary_rows=bary_rows, bary=None if bary_rows is None else bary_rows.t().contiguous(), zbuf=row["zbuf"], dists=row["dists"],
         edge=row.get("edge"), edge_t=row.get("edge_t"), edge_r=edge_r, runs=faces,
     )
 
 
-def _empty_pairs(dtype: torch.dtype, device: torch.device, need_grad: bool) -> dict[str, torch.Tensor | None]:
-    """The :class:`PairGeometry` fields for no pairs (P = 0), backward rows None without grad."""
+def _empty_pairs(
+    dtype: torch.dtype, device: torch.device, need_grad: bool, need_bary: bool
+) -> dict[str, torch.Tensor | None]:
+    """The :class:`PairGeometry` fields for no pairs (P = 0), backward rows None without grad,
+    barycentric ones None without ``need_bary``."""
     long = torch.zeros(0, dtype=torch.long, device=device)
     one = torch.zeros(0, dtype=dtype, device=device)
     grad = {
         "qx": one, "qy": one, "bary0": one.reshape(3, 0), "bary1": one.reshape(3, 0),
         "edge": one, "edge_t": one, "edge_r": one.reshape(2, 0),
     }
-    return {
+    fields: dict[str, torch.Tensor | None] = {
         "pix": long, "face": long, "bary_rows": one.reshape(3, 0), "bary": one.reshape(0, 3),
         "zbuf": one, "dists": one, "runs": long, **{k: (v if need_grad else None) for k, v in grad.items()},
     }
+    if not need_bary:
+        fields.update(dict.fromkeys(("qx", "qy", "bary0", "bary1", "bary_rows", "bary")))
+    return fields
 
 
 def k_nearest_keep(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:

@@ -8,8 +8,7 @@ when it was made by the rasterizer they are materialised from the pairs on first
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import cast
 
 import torch
@@ -17,30 +16,67 @@ import torch
 __all__ = ["Fragments", "RasterPairs"]
 
 
-@dataclass(frozen=True)
 class RasterPairs:
     """Sparse rasterizer output: the kept (pixel, face) pairs (each face's contiguous).
 
     Attributes:
         pix: (P,) long global pixel index ``n * H * W + y * W + x``.
         face: (P,) long packed face id.
-        bary: (P, 3) float barycentric coordinates of the pixel centre in the face.
+        bary: (P, 3) float barycentric coordinates of the pixel centre in the face. When
+            the pairs were made with ``bary=None`` and ``bary_fn``, computed by ``bary_fn()``
+            on first access (the rasterizer's deferred barycentrics: same values, same
+            gradients).
         zbuf: (P,) float view-space depth of the face at the pixel centre.
         dists: (P,) float signed squared NDC distance from the pixel centre to the face
             (negative inside).
         num_images: N, the batch size.
         image_size: (H, W) in pixels.
         faces_per_pixel: K, the most pairs any pixel has.
+
+    Raises:
+        ValueError: neither ``bary`` nor ``bary_fn`` given.
     """
 
-    pix: torch.Tensor
-    face: torch.Tensor
-    bary: torch.Tensor
-    zbuf: torch.Tensor
-    dists: torch.Tensor
-    num_images: int
-    image_size: tuple[int, int]
-    faces_per_pixel: int
+    __slots__ = ("_bary", "_bary_fn", "dists", "face", "faces_per_pixel", "image_size", "num_images", "pix", "zbuf")
+
+    def __init__(
+        self,
+        pix: torch.Tensor,
+        face: torch.Tensor,
+        bary: torch.Tensor | None,
+        zbuf: torch.Tensor,
+        dists: torch.Tensor,
+        num_images: int,
+        image_size: tuple[int, int],
+        faces_per_pixel: int,
+        *,
+        bary_fn: Callable[[], torch.Tensor] | None = None,
+    ) -> None:
+        if bary is None and bary_fn is None:
+            raise ValueError("RasterPairs: expected bary (a (P, 3) tensor) or bary_fn, got neither")
+        self.pix, self.face, self.zbuf, self.dists = pix, face, zbuf, dists
+        self.num_images, self.image_size, self.faces_per_pixel = num_images, image_size, faces_per_pixel
+        self._bary, self._bary_fn = bary, bary_fn
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if not name.startswith("_") and hasattr(self, name):  # set once, in __init__
+            raise AttributeError(f"RasterPairs is immutable: cannot assign to {name!r}")
+        object.__setattr__(self, name, value)
+
+    @property
+    def bary(self) -> torch.Tensor:
+        """(P, 3) float barycentric coordinates (computed on first access when deferred)."""
+        if self._bary is None:
+            self._bary = cast(Callable[[], torch.Tensor], self._bary_fn)()
+            self._bary_fn = None
+        return self._bary
+
+    def __repr__(self) -> str:
+        h, w = self.image_size
+        return (
+            f"RasterPairs(pairs={self.pix.shape[0]}, N={self.num_images}, H={h}, W={w}, "
+            f"K={self.faces_per_pixel})"
+        )
 
     @property
     def num_pixels(self) -> int:
@@ -96,9 +132,15 @@ class RasterPairs:
         return pix_to_face.view(shape), zbuf.view(shape), bary.view(*shape, 3), dists.view(shape)
 
     def detach(self) -> RasterPairs:
-        """The same pairs with the float fields detached from the graph."""
+        """The same pairs with the float fields detached from the graph (deferred barycentrics
+        stay deferred)."""
+        if self._bary is None:
+            return RasterPairs(
+                self.pix, self.face, None, self.zbuf.detach(), self.dists.detach(),
+                self.num_images, self.image_size, self.faces_per_pixel, bary_fn=lambda: self.bary.detach(),
+            )
         return RasterPairs(
-            self.pix, self.face, self.bary.detach(), self.zbuf.detach(), self.dists.detach(),
+            self.pix, self.face, self._bary.detach(), self.zbuf.detach(), self.dists.detach(),
             self.num_images, self.image_size, self.faces_per_pixel,
         )
 

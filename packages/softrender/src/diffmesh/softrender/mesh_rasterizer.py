@@ -71,13 +71,18 @@ class MeshRasterizer(nn.Module):
         local = local - meshes_world.mesh_to_verts_packed_first_idx()[mesh_idx]
         return verts_ndc[mesh_idx, local]
 
-    def forward(self, meshes_world: Any, *, cameras: Any = None, raster_settings: Any = None) -> Fragments:
+    def forward(
+        self, meshes_world: Any, *, cameras: Any = None, raster_settings: Any = None, defer_barycentrics: bool = False
+    ) -> Fragments:
         """Rasterize ``meshes_world``.
 
         Args:
             meshes_world: Meshes of batch N in world coordinates.
             cameras: overrides the default cameras.
             raster_settings: overrides the default settings.
+            defer_barycentrics: compute the barycentric coordinates only when first read
+                (a speed hint for shaders that read only ``dists``; see
+                :func:`rasterize_face_verts`). The fragments are the same either way.
 
         Returns:
             Fragments with (N, H, W, K) fields (built lazily from sparse pairs).
@@ -105,4 +110,5 @@ class MeshRasterizer(nn.Module):
             clip_barycentric_coords=clip,
             cull_backfaces=settings.cull_backfaces,
             z_clip_value=resolve_z_clip_value(settings.z_clip_value, cameras, perspective),
+            defer_barycentrics=defer_barycentrics,
         )

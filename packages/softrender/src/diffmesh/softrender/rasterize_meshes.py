@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
 
 from ._clip import check_z_clip_value, clip_faces, rasterize_clipped
-from ._raster_function import rasterize_pairs
+from ._raster_function import pair_barycentrics_of, rasterize_pairs
 from .fragments import Fragments, RasterPairs
 
 __all__ = ["parse_image_size", "rasterize_face_verts", "rasterize_meshes"]
@@ -57,6 +58,8 @@ def rasterize_face_verts(
     clip_barycentric_coords: bool = False,
     cull_backfaces: bool = False,
     z_clip_value: float | None = None,
+    *,
+    defer_barycentrics: bool = False,
 ) -> Fragments:
     """Rasterize packed faces given directly as vertex triples (the core of ``rasterize_meshes``).
 
@@ -67,6 +70,10 @@ def rasterize_face_verts(
         image_size, blur_radius, faces_per_pixel, perspective_correct,
             clip_barycentric_coords, cull_backfaces, z_clip_value: as in
             :func:`rasterize_meshes`.
+        defer_barycentrics: a speed hint for consumers that read only ``dists`` (and
+            ``zbuf`` values): the barycentric coordinates and their gradient terms are not
+            stored but recomputed, bit for bit, when first read (``bary_coords``,
+            ``pairs.bary``) or when ``zbuf`` gets a gradient. Results are the same either way.
 
     Returns:
         Fragments carrying the sparse pairs (dense fields built on first access).
@@ -85,12 +92,12 @@ def rasterize_face_verts(
             clipped, num_meshes, size, blur, k,
             bool(perspective_correct), bool(clip_barycentric_coords), bool(cull_backfaces),
         ))
+    options = (bool(perspective_correct), bool(clip_barycentric_coords))
     bary, zbuf, dists, pix, face = rasterize_pairs(
-        face_verts, face_to_mesh, size, blur, k,
-        bool(perspective_correct), bool(clip_barycentric_coords), bool(cull_backfaces),
+        face_verts, face_to_mesh, size, blur, k, *options, bool(cull_backfaces), need_bary=not defer_barycentrics,
     )
-    pairs = RasterPairs(pix, face, bary, zbuf, dists, num_meshes, size, k)
-    return Fragments(pairs=pairs)
+    bary_fn = None if bary is not None else partial(pair_barycentrics_of, face_verts, pix, face, size, *options)
+    return Fragments(pairs=RasterPairs(pix, face, bary, zbuf, dists, num_meshes, size, k, bary_fn=bary_fn))
 
 
 def rasterize_meshes(

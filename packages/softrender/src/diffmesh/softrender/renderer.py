@@ -8,12 +8,17 @@ import torch
 from torch import nn
 
 from .blending import BlendParams
+from .mesh_rasterizer import MeshRasterizer
 
 __all__ = ["MeshRenderer"]
 
 
 class MeshRenderer(nn.Module):
     """Render meshes: ``shader(rasterizer(meshes), meshes)``.
+
+    A shader whose ``reads_barycentrics`` attribute is False (``SoftSilhouetteShader``)
+    gets fragments whose barycentrics are computed only if read (a :class:`MeshRasterizer`
+    is asked to defer them); the images are the same.
 
     Args:
         rasterizer: a :class:`MeshRasterizer`.
@@ -44,7 +49,11 @@ class MeshRenderer(nn.Module):
         Returns:
             (N, H, W, 4) float RGBA images.
         """
-        fragments = self.rasterizer(meshes_world, cameras=cameras)
+        if isinstance(self.rasterizer, MeshRasterizer) and not getattr(self.shader, "reads_barycentrics", True):
+            # the shader reads only distances (and depth order): skip storing barycentrics
+            fragments = self.rasterizer(meshes_world, cameras=cameras, defer_barycentrics=True)
+        else:
+            fragments = self.rasterizer(meshes_world, cameras=cameras)
         if cameras is None and getattr(self.shader, "cameras", None) is None:
             cameras = getattr(self.rasterizer, "cameras", None)  # one camera for both stages
         return self.shader(

@@ -196,7 +196,13 @@ class SoftSilhouetteShader(nn.Module):
 
     Args:
         blend_params: sigma (default ``BlendParams()``).
+
+    Attributes:
+        reads_barycentrics: False: the shader reads only ``dists`` (``MeshRenderer`` lets
+            the rasterizer defer the barycentric coordinates).
     """
+
+    reads_barycentrics = False
 
     def __init__(self, blend_params: BlendParams | None = None) -> None:
         super().__init__()
