@@ -147,3 +147,19 @@ def test_box_bounds_match_a_search(dtype, size, other):
     for strict in (True, False):
         want = size - torch.searchsorted(up, v, side="right" if strict else "left")
         assert torch.equal(_count_above(axis, v.clone(), strict).long(), want)
+
+
+@pytest.mark.parametrize(
+    "drop", [[0], [9], [38], [39], [2, 3, 30], [30, 31, 37], [0, 39], [5, 20, 21, 22]]
+)
+@pytest.mark.parametrize("block", [1, 3, 1 << 14])
+def test_shift_out_either_side(monkeypatch, drop, block):
+    """Dropped columns are removed in place, from the shorter side, with the others in order."""
+    monkeypatch.setattr(_raster_pairs, "_SHIFT_BLOCK", block)
+    t = torch.arange(2 * 50).view(2, 50).clone()
+    lo, hi = _raster_pairs._shift_out(t, drop, 40)
+    want = [c for c in range(40) if c not in drop]
+    assert hi - lo == len(want)
+    assert torch.equal(t[0, lo:hi], torch.tensor(want)) and torch.equal(t[1, lo:hi], torch.tensor(want) + 50)
+    assert (lo == 0) == (40 - drop[0] <= drop[-1])
+    assert torch.equal(t[:, 40:], torch.arange(100).view(2, 50)[:, 40:])  # past size: untouched

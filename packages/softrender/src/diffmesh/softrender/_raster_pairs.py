@@ -247,10 +247,11 @@ class _PairBuffer:
         drop = _k_nearest_drop(ids[0], rows[self.z_row], ids[1], self.k)
         if drop is None:
             return rows, ids
-        if drop.shape[0] <= _FEW_DROPS:  # shift the pairs after each of the few dropped ones
-            kept = _shift_out(self.rows, drop, s)
-            _shift_out(self.ids, drop, s)
-            return self.rows[:, :kept], self.ids[:, :kept]
+        if drop.shape[0] <= _FEW_DROPS:  # shift the pairs on the shorter side of the few dropped ones
+            bounds = drop.tolist()
+            lo, hi = _shift_out(self.rows, bounds, s)
+            _shift_out(self.ids, bounds, s)
+            return self.rows[:, lo:hi], self.ids[:, lo:hi]
         idx = _complement(drop, s)
         return _gather_columns(rows, idx), _gather_columns(ids, idx)
 
@@ -265,20 +266,30 @@ def _gather_columns(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _shift_out(t: torch.Tensor, drop: torch.Tensor, size: int) -> int:
-    """Remove the columns ``drop`` (ascending) of ``t[:, :size]`` in place; returns the new size.
+def _shift_out(t: torch.Tensor, drop: list[int], size: int) -> tuple[int, int]:
+    """Remove the columns ``drop`` (ascending) of ``t[:, :size]`` in place, keeping the order
+    of the others; returns the range ``(lo, hi)`` of columns that now hold them.
 
-    The columns after each dropped one move left through a small reused temporary (torch
-    copies between overlapping views are not allowed), so no output-sized tensor is made.
+    Whichever side of the dropped columns is shorter moves: the columns after them shift
+    left (``lo = 0``) or the columns before them shift right (``hi = size``). They move
+    through a small temporary per block (torch copies between overlapping views are not
+    allowed), so no output-sized tensor is made.
     """
-    bounds = [*drop.tolist(), size]
-    dst = bounds[0]
-    for a, b in pairwise(bounds):
-        for lo in range(a + 1, b, _SHIFT_BLOCK):
-            hi = min(lo + _SHIFT_BLOCK, b)
-            t[:, dst : dst + hi - lo] = t[:, lo:hi].clone()
-            dst += hi - lo
-    return dst
+    if size - drop[0] <= drop[-1]:  # shift the tail left, block by block from the left
+        bounds, dst = [*drop, size], drop[0]
+        for a, b in pairwise(bounds):
+            for lo in range(a + 1, b, _SHIFT_BLOCK):
+                hi = min(lo + _SHIFT_BLOCK, b)
+                t[:, dst : dst + hi - lo] = t[:, lo:hi].clone()
+                dst += hi - lo
+        return 0, dst
+    bounds, end = [-1, *drop], drop[-1] + 1  # shift the head right, block by block from the right
+    for a, b in reversed(list(pairwise(bounds))):
+        for hi in range(b, a + 1, -_SHIFT_BLOCK):
+            lo = max(hi - _SHIFT_BLOCK, a + 1)
+            t[:, end - (hi - lo) : end] = t[:, lo:hi].clone()
+            end -= hi - lo
+    return end, size
 
 
 def _complement(drop: torch.Tensor, size: int) -> torch.Tensor:
