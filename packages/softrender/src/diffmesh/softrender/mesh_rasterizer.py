@@ -66,6 +66,8 @@ class MeshRasterizer(nn.Module):
             projection = projection.compose(cameras.get_ndc_camera_transform())
         verts_ndc = projection.transform_points(verts_view)
         verts_ndc = torch.cat((verts_ndc[..., :2], verts_view[..., 2:]), dim=-1)
+        if n == 1:  # the padded vertices are the packed ones
+            return verts_ndc[0]
         mesh_idx = meshes_world.verts_packed_to_mesh_idx()
         local = torch.arange(mesh_idx.shape[0], device=mesh_idx.device)
         local = local - meshes_world.mesh_to_verts_packed_first_idx()[mesh_idx]
