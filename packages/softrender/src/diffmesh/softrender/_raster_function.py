@@ -80,27 +80,37 @@ def _barycentric_vertex_grad(fv: torch.Tensor, sg: torch.Tensor, sgx: torch.Tens
     """Gradient w.r.t. face (x, y) of ``sum_pairs sum_i G_i * bary0_i``, from per-face sums.
 
     ``bary0_i = e_i(p) / (area + 1e-8)`` with edge functions e_i affine in the pixel p, so the
-    pair sum equals a per-face expression in ``sum G_i``, ``sum G_i qx``, ``sum G_i qy``;
-    its gradient (by autograd on per-face tensors) is the exact pair-summed gradient.
+    pair sum equals the per-face expression ``E = sum_i term_i / area`` with
+    ``term_i = A_i (yb - ya) - B_i (xb - xa)``, ``A_i = (x0' - xa) sum G_i + sum G_i qx``,
+    ``B_i = (y0' - ya) sum G_i + sum G_i qy`` over the edges (a, b) = (1, 2), (2, 0), (0, 1)
+    (``x0', y0'`` vertex 0 held fixed: ``qx, qy`` are measured from it). Its gradient, in
+    closed form (a few (F,) operations, no autograd graph), is the exact pair-summed gradient.
 
     Returns:
         (F, 3, 2) gradient w.r.t. the vertices' NDC x and y.
     """
-    with torch.enable_grad():
-        xy = fv[..., :2].detach().requires_grad_(True)
-        x, y = xy[..., 0], xy[..., 1]
-        cx, cy = x[:, 0].detach(), y[:, 0].detach()
-        x0, x1, x2 = x.unbind(1)
-        y0, y1, y2 = y.unbind(1)
-        area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + _EPS
-        total = torch.zeros_like(area)
-        for i, (a, b) in enumerate(((1, 2), (2, 0), (0, 1))):
-            xa, ya, xb, yb = x[:, a], y[:, a], x[:, b], y[:, b]
-            total = total + ((cx - xa) * sg[:, i] + sgx[:, i]) * (yb - ya) - (
-                (cy - ya) * sg[:, i] + sgy[:, i]
-            ) * (xb - xa)
-        (grad,) = torch.autograd.grad((total / area).sum(), xy)
-    return grad
+    x = fv[..., 0].detach().t()  # (3, F) rows
+    y = fv[..., 1].detach().t()
+    area = (x[2] - x[0]) * (y[1] - y[0]) - (y[2] - y[0]) * (x[1] - x[0]) + _EPS
+    gx = torch.zeros_like(x)
+    gy = torch.zeros_like(y)
+    total = torch.zeros_like(area)
+    for i, (a, b) in enumerate(((1, 2), (2, 0), (0, 1))):
+        s, sx, sy = sg[:, i], sgx[:, i], sgy[:, i]
+        dx, dy = x[b] - x[a], y[b] - y[a]
+        big_a = (x[0] - x[a]) * s + sx
+        big_b = (y[0] - y[a]) * s + sy
+        total += big_a * dy - big_b * dx
+        # d term / d(xa, xb, ya, yb) = (-s dy + B, -B, -A + s dx, A)
+        gx[a] += big_b - s * dy
+        gx[b] -= big_b
+        gy[a] += s * dx - big_a
+        gy[b] += big_a
+    energy = total / area
+    # d area / d(x0, x1, x2) = (y2 - y1, y0 - y2, y1 - y0); d / d(y0, y1, y2) = (x1 - x2, x2 - x0, x0 - x1)
+    gx -= energy * torch.stack((y[2] - y[1], y[0] - y[2], y[1] - y[0]))
+    gy -= energy * torch.stack((x[1] - x[2], x[2] - x[0], x[0] - x[1]))
+    return torch.stack((gx / area, gy / area), dim=-1).transpose(0, 1)
 
 
 def _pair_channel_sums(
