@@ -53,27 +53,41 @@ def _perspective_backward(
     return g_bary0, g_z
 
 
-def _face_sums(face: torch.Tensor, runs: torch.Tensor, rows: list[torch.Tensor], num_faces: int) -> torch.Tensor:
-    """Sum each (P,) row of ``rows`` per face: (F, C) for C rows.
+class _RunSums:
+    """Per-face sums of (P,) rows, each taken as soon as the row is made (C columns).
 
-    The pairs come in runs of one face each, in the order of ``runs`` (M,), so the sums are
-    CSR (runs x pairs) @ (pairs,) products (one per row: the rows stay contiguous, no (P, C)
-    transposition) whose row pointers are the cumulated pair counts of the runs' faces,
-    then one small copy of the runs to faces.
+    The pairs come in runs of one face each, in the order of ``runs`` (M,), so a row's sums
+    are one CSR (runs x pairs) @ (pairs,) product (rows stay contiguous, no (P, C)
+    transposition) whose row pointers are the cumulated pair counts of the runs' faces.
+    Summing each row when it is made keeps few (P,) temporaries alive at once (fresh large
+    temporaries cost page faults).
     """
-    pairs = face.shape[0]
-    # int32 indices when they fit: the CPU mat-vec takes int32 (int64 ones are converted on
-    # every product, about 1.5x the product's time)
-    index = torch.int32 if pairs < 2**31 - 1 else torch.long
-    counts = torch.bincount(face, minlength=num_faces).index_select(0, runs)
-    crow = torch.cat((counts.new_zeros(1), counts.cumsum(0))).to(index)
-    cols = torch.arange(pairs, device=face.device, dtype=index)
-    ones = torch.ones(pairs, dtype=rows[0].dtype, device=face.device)
-    with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        matrix = torch.sparse_csr_tensor(crow, cols, ones, size=(runs.shape[0], pairs), check_invariants=False)
-    sums = torch.stack([matrix @ row for row in rows], dim=1)
-    return sums.new_zeros(num_faces, len(rows)).index_copy_(0, runs, sums)
+
+    def __init__(self, face: torch.Tensor, runs: torch.Tensor, num_faces: int, columns: int, dtype: torch.dtype):
+        pairs = face.shape[0]
+        # int32 indices when they fit: the CPU mat-vec takes int32 (int64 ones are converted
+        # on every product, about 1.5x the product's time)
+        index = torch.int32 if pairs < 2**31 - 1 else torch.long
+        counts = torch.bincount(face, minlength=num_faces).index_select(0, runs)
+        crow = torch.cat((counts.new_zeros(1), counts.cumsum(0))).to(index)
+        cols = torch.arange(pairs, device=face.device, dtype=index)
+        ones = torch.ones(pairs, dtype=dtype, device=face.device)
+        with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            self.matrix = torch.sparse_csr_tensor(
+                crow, cols, ones, size=(runs.shape[0], pairs), check_invariants=False
+            )
+        self.runs, self.num_faces = runs, num_faces
+        self.sums = torch.zeros(columns, runs.shape[0], dtype=dtype, device=face.device)
+
+    def add(self, column: int, row: torch.Tensor) -> None:
+        """Sum ``row`` (P,) per face into ``column``."""
+        torch.mv(self.matrix, row, out=self.sums[column])
+
+    def per_face(self) -> torch.Tensor:
+        """(F, C) sums, zero for faces without pairs."""
+        out = self.sums.new_zeros(self.num_faces, self.sums.shape[0])
+        return out.index_copy_(0, self.runs, self.sums.t())
 
 
 def _barycentric_vertex_grad(fv: torch.Tensor, sg: torch.Tensor, sgx: torch.Tensor, sgy: torch.Tensor) -> torch.Tensor:
@@ -137,55 +151,66 @@ def _pair_channel_sums(
 
     ``bary0``, ``bary1``, ``bary`` are (3, P) and ``edge_r`` (2, P) component rows; every
     channel is computed as a contiguous (P,) row (element-wise work on (P, 3) tensors with
-    (P, 1) broadcasts is several times slower on a CPU).
+    (P, 1) broadcasts is several times slower on a CPU) and summed as soon as it is made.
 
     Channels, each present only when its upstream gradient is not None: G (3), G * qx (3),
     G * qy (3) with G the gradient w.r.t. the screen-space barycentrics (from bary_coords
     and zbuf); the distance gradient w.r.t. each vertex's x, y (6); the gradient w.r.t.
     each vertex's z (3). ``runs`` lists the faces in the order of their runs of pairs.
     """
-    rows: list[torch.Tensor] = []
-    g_z: list[torch.Tensor] | None = None
-    if grad_bary is not None or grad_zbuf is not None:  # None: the output was not used
+    bary_channels = grad_bary is not None or grad_zbuf is not None  # None: the output was not used
+    columns = (12 if bary_channels else 0) + (6 if grad_dists is not None else 0)
+    sums = _RunSums(face, runs, num_faces, columns, fv.dtype)
+    if bary_channels:
         assert qx is not None and qy is not None and bary0 is not None and bary1 is not None and bary is not None
         b1, b2 = bary1.unbind(0), bary.unbind(0)  # (3, P) -> contiguous rows
+        z_col = columns - 3
         # (P, 3) columns as strided views: the first op on each writes a contiguous row
         g = list(grad_bary.unbind(1)) if grad_bary is not None else [torch.zeros_like(qx) for _ in range(3)]
+        g_z: list[torch.Tensor] = []
         if grad_zbuf is not None:
             z = [col.index_select(0, face) for col in fv[:, :, 2].t().contiguous().unbind(0)]
             g = [zi.mul_(grad_zbuf).add_(gi) for gi, zi in zip(g, z, strict=True)]  # zbuf = bary . z
-            g_z = [grad_zbuf * bi for bi in b2]
+            if perspective_correct:
+                g_z = [grad_zbuf * bi for bi in b2]
+            else:
+                for i, bi in enumerate(b2):
+                    sums.add(z_col + i, grad_zbuf * bi)
         else:
             g = [gi.contiguous() for gi in g]
-            g_z = [torch.zeros_like(qx) for _ in range(3)]
         if clip:
             g = _clip_backward(list(b1), g)
         if perspective_correct:
             z = fv[:, :, 2].index_select(0, face)
             g_b0, g_zp = _perspective_backward(bary0.t(), z, torch.stack(g, dim=1))
             g = list(g_b0.t().contiguous().unbind(0))
-            g_z = [gz + gp for gz, gp in zip(g_z, g_zp.t().contiguous().unbind(0), strict=True)]
-        rows += g + [gi * qx for gi in g] + [gi * qy for gi in g]
+            g_zp_rows = g_zp.t().contiguous().unbind(0)
+            for i in range(3):
+                sums.add(z_col + i, g_zp_rows[i].add_(g_z[i]) if g_z else g_zp_rows[i])
+        for i, gi in enumerate(g):
+            sums.add(i, gi)
+        tmp = torch.empty_like(qx)  # every element written by each mul below
+        for i, gi in enumerate(g):
+            sums.add(3 + i, torch.mul(gi, qx, out=tmp))
+            sums.add(6 + i, torch.mul(gi, qy, out=tmp))
     if grad_dists is not None:
         assert dists is not None and edge is not None and edge_t is not None and edge_r is not None
+        col = 9 if bary_channels else 0
         # distance: d(|r|^2)/d(a) = 2 (1 - t) r, d/d(b) = 2 t r, signed like the output
         gd = torch.copysign(torch.full_like(dists, 2.0), dists).mul_(grad_dists)
         on0, on2 = torch.rsub(edge, 1.0).clamp_(min=0.0), (edge - 1.0).clamp_(min=0.0)  # edge is 0., 1. or 2.
-        off0, off2 = 1.0 - on0, 1.0 - on2
+        off0, off2 = torch.rsub(on0, 1.0), torch.rsub(on2, 1.0)
         # edge 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2): v0 takes ua on edges 0 and 1, v1
         # takes ub on edge 0 and ua on edge 2, v2 takes ub on edges 1 and 2
-        v0, v1, v2 = [], [], []
-        for r in edge_r.unbind(0):
-            u = gd * r
-            ub = edge_t * u
-            ua = u.sub_(ub)
-            v0.append(ua * off2)
-            v1.append((ub * on0).addcmul_(ua, on2))
-            v2.append(ub.mul_(off0))
-        rows += [v0[0], v0[1], v1[0], v1[1], v2[0], v2[1]]
-    if g_z is not None:
-        rows += g_z
-    return _face_sums(face, runs, rows, num_faces)
+        tmp = torch.empty_like(dists)  # every element written by each mul below
+        for xy, r in enumerate(edge_r.unbind(0)):
+            ua = gd * r
+            ub = edge_t * ua
+            ua.sub_(ub)
+            sums.add(col + xy, torch.mul(ua, off2, out=tmp))
+            sums.add(col + 2 + xy, torch.mul(ub, on0, out=tmp).addcmul_(ua, on2))
+            sums.add(col + 4 + xy, ub.mul_(off0))
+    return sums.per_face()
 
 
 def _vertex_grad(fv: torch.Tensor, sums: torch.Tensor, bary_channels: bool, dist_channels: bool) -> torch.Tensor:
