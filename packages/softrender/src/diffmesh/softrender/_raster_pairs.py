@@ -197,12 +197,24 @@ class _PairBuffer:
     Chunks are compacted straight into it (no per-chunk tensors to concatenate). When it is
     full it drops every pair that is not among its pixel's K nearest so far (safe: such a
     pair cannot be among the K nearest of all) and grows geometrically.
+
+    ``reserve_rows`` (at least R) rows are allocated and only the first R used: the others
+    are never touched, so they take no memory, but the allocation keeps its size when fewer
+    rows are stored (deferred barycentrics). glibc sets its mmap and heap-trim thresholds
+    from the largest block freed; a smaller buffer lowered them below the render's transient
+    memory, and every render then trimmed and refilled the heap (page faults, about 3-4 us
+    per 4 KB page: +10 ms on the silhouette render).
     """
 
-    def __init__(self, num_rows: int, cap: int, z_row: int, k: int, dtype: torch.dtype, device: torch.device):
+    def __init__(
+        self, num_rows: int, cap: int, z_row: int, k: int, dtype: torch.dtype, device: torch.device,
+        reserve_rows: int = 0,
+    ):
         self.z_row, self.k, self.size = z_row, k, 0
-        # written before read: every stored pair's row entries are filled by ``append``
-        self.rows = torch.empty(num_rows, cap, dtype=dtype, device=device)
+        self.reserve_rows = max(num_rows, reserve_rows)
+        # written before read: every stored pair's row entries are filled by ``append``; rows
+        # past num_rows are never read or written (see the class docstring)
+        self.rows = torch.empty(self.reserve_rows, cap, dtype=dtype, device=device)[:num_rows]
         self.ids = torch.empty(2, cap, dtype=torch.long, device=device)  # pixel, face
 
     def append(self, rows: list[torch.Tensor], idx: torch.Tensor, local: torch.Tensor,
@@ -231,7 +243,10 @@ class _PairBuffer:
         kept = s if idx is None else idx.shape[0]
         old_rows, old_ids = self.rows, self.ids
         # amortised: after a trim the capacity leaves room for at least as many new pairs
-        self.__init__(old_rows.shape[0], max(cap, 2 * kept + need), self.z_row, self.k, old_rows.dtype, old_rows.device)
+        self.__init__(
+            old_rows.shape[0], max(cap, 2 * kept + need), self.z_row, self.k, old_rows.dtype, old_rows.device,
+            self.reserve_rows,
+        )
         for new, old in ((self.rows, old_rows), (self.ids, old_ids)):
             for r in range(old.shape[0]):  # 1-D gathers into contiguous rows (the fast path)
                 if idx is None:
@@ -350,7 +365,8 @@ def select_pairs(
     names = stored_rows(perspective_correct, clip_barycentric_coords, need_grad, need_bary)
     stored = names[1:]  # the pixel offset row goes to the pixel buffer
     cap = min(int(counts.sum()), max(_TRIM_PAIRS, max(w * (b - a) for a, b, w in plan)))
-    buf = _PairBuffer(len(stored), cap, stored.index("zbuf"), faces_per_pixel, dtype, device)
+    reserve = len(stored_rows(perspective_correct, clip_barycentric_coords, need_grad)) - 1  # as if all stored
+    buf = _PairBuffer(len(stored), cap, stored.index("zbuf"), faces_per_pixel, dtype, device, reserve)
     prev_deg = 0.0
     for (a, b, w), deg in zip(plan, cum_deg, strict=True):
         keep, rows = eval_grid(
