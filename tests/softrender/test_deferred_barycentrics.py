@@ -150,3 +150,20 @@ def test_silhouette_renderer_defers_and_matches(monkeypatch):
     assert calls == [True]
     assert torch.equal(got[0], want[0])
     torch.testing.assert_close(got[1], want[1], rtol=1e-6, atol=1e-7)
+
+
+def test_deferred_with_z_clip_and_pairs_contract():
+    """With z_clip_value the clipped path stores barycentrics anyway (same fragments); a
+    RasterPairs needs bary or bary_fn, and its fields cannot be reassigned."""
+    fv, f2m = _face_verts(seed=7)
+    fv[3, 0, 2] = 0.05  # one face crosses the clip plane
+    args = (fv, f2m, 2, (13, 11), 0.03, 4, True, True)
+    want = rasterize_face_verts(*args, z_clip_value=0.5)
+    got = rasterize_face_verts(*args, z_clip_value=0.5, defer_barycentrics=True)
+    for a, b in zip(got, want, strict=True):
+        assert torch.equal(a, b)
+    pairs = got.pairs
+    with pytest.raises(AttributeError, match="immutable"):
+        pairs.zbuf = pairs.zbuf
+    with pytest.raises(ValueError, match="bary"):
+        type(pairs)(pairs.pix, pairs.face, None, pairs.zbuf, pairs.dists, 2, (13, 11), 4)
