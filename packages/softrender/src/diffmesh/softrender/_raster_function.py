@@ -56,38 +56,37 @@ def _perspective_backward(
 class _RunSums:
     """Per-face sums of (P,) rows, each taken as soon as the row is made (C columns).
 
-    The pairs come in runs of one face each, in the order of ``runs`` (M,), so a row's sums
-    are one CSR (runs x pairs) @ (pairs,) product (rows stay contiguous, no (P, C)
-    transposition) whose row pointers are the cumulated pair counts of the runs' faces.
-    Summing each row when it is made keeps few (P,) temporaries alive at once (fresh large
-    temporaries cost page faults).
+    Each face's pairs are contiguous (one run per face), so a row's sums are one CSR
+    (runs x pairs) @ (pairs,) product (rows stay contiguous, no (P, C) transposition) whose
+    row pointers are the cumulated run lengths. Summing each row when it is made keeps few
+    (P,) temporaries alive at once (fresh large temporaries cost page faults).
     """
 
-    def __init__(self, face: torch.Tensor, runs: torch.Tensor, num_faces: int, columns: int, dtype: torch.dtype):
+    def __init__(self, face: torch.Tensor, num_faces: int, columns: int, dtype: torch.dtype):
         pairs = face.shape[0]
         # int32 indices when they fit: the CPU mat-vec takes int32 (int64 ones are converted
         # on every product, about 1.5x the product's time)
         index = torch.int32 if pairs < 2**31 - 1 else torch.long
-        counts = torch.bincount(face, minlength=num_faces).index_select(0, runs)
+        self.runs, counts = torch.unique_consecutive(face, return_counts=True)  # cheaper than a bincount
         crow = torch.cat((counts.new_zeros(1), counts.cumsum(0))).to(index)
         cols = torch.arange(pairs, device=face.device, dtype=index)
         ones = torch.ones(pairs, dtype=dtype, device=face.device)
         with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             self.matrix = torch.sparse_csr_tensor(
-                crow, cols, ones, size=(runs.shape[0], pairs), check_invariants=False
+                crow, cols, ones, size=(self.runs.shape[0], pairs), check_invariants=False
             )
-        self.runs, self.num_faces = runs, num_faces
-        self.sums = torch.zeros(columns, runs.shape[0], dtype=dtype, device=face.device)
+        self.num_faces = num_faces
+        self.sums = torch.zeros(columns, self.runs.shape[0], dtype=dtype, device=face.device)
 
     def add(self, column: int, row: torch.Tensor) -> None:
         """Sum ``row`` (P,) per face into ``column``."""
         torch.mv(self.matrix, row, out=self.sums[column])
 
     def per_face(self) -> torch.Tensor:
-        """(F, C) sums, zero for faces without pairs."""
-        out = self.sums.new_zeros(self.num_faces, self.sums.shape[0])
-        return out.index_copy_(0, self.runs, self.sums.t())
+        """(F, C) sums (a transposed view of (C, F) storage), zero for faces without pairs."""
+        out = self.sums.new_zeros(self.sums.shape[0], self.num_faces)
+        return out.index_copy_(1, self.runs, self.sums).t()
 
 
 def _barycentric_vertex_grad(fv: torch.Tensor, sg: torch.Tensor, sgx: torch.Tensor, sgy: torch.Tensor) -> torch.Tensor:
@@ -145,7 +144,6 @@ def _pair_channel_sums(
     grad_bary: torch.Tensor | None,
     grad_zbuf: torch.Tensor | None,
     grad_dists: torch.Tensor | None,
-    runs: torch.Tensor,
 ) -> torch.Tensor:
     """Per-face sums (F, C) of the per-pair gradient channels of a run of pairs.
 
@@ -156,11 +154,11 @@ def _pair_channel_sums(
     Channels, each present only when its upstream gradient is not None: G (3), G * qx (3),
     G * qy (3) with G the gradient w.r.t. the screen-space barycentrics (from bary_coords
     and zbuf); the distance gradient w.r.t. each vertex's x, y (6); the gradient w.r.t.
-    each vertex's z (3). ``runs`` lists the faces in the order of their runs of pairs.
+    each vertex's z (3). Each face's pairs are contiguous.
     """
     bary_channels = grad_bary is not None or grad_zbuf is not None  # None: the output was not used
     columns = (12 if bary_channels else 0) + (6 if grad_dists is not None else 0)
-    sums = _RunSums(face, runs, num_faces, columns, fv.dtype)
+    sums = _RunSums(face, num_faces, columns, fv.dtype)
     if bary_channels:
         assert qx is not None and qy is not None and bary0 is not None and bary1 is not None and bary is not None
         b1, b2 = bary1.unbind(0), bary.unbind(0)  # (3, P) -> contiguous rows
@@ -231,7 +229,7 @@ def _vertex_grad(fv: torch.Tensor, sums: torch.Tensor, bary_channels: bool, dist
 
 def _chunked_sums(
     fv: torch.Tensor, clip: bool, perspective_correct: bool, saved: tuple[torch.Tensor | None, ...],
-    grads: tuple[torch.Tensor | None, ...], runs: torch.Tensor,
+    grads: tuple[torch.Tensor | None, ...],
 ) -> torch.Tensor:
     """:func:`_pair_channel_sums` over blocks of pairs (bounded (chunk, channels) temporaries)."""
     total = saved[0].shape[0]  # type: ignore[union-attr]
@@ -239,7 +237,7 @@ def _chunked_sums(
     for lo in range(0, total, _BACKWARD_CHUNK):
         part = [None if t is None else t[..., lo : lo + _BACKWARD_CHUNK] for t in saved]  # P is the last dim
         part += [None if t is None else t[lo : lo + _BACKWARD_CHUNK] for t in grads]
-        block = _pair_channel_sums(fv, fv.shape[0], clip, perspective_correct, *part, runs=runs)
+        block = _pair_channel_sums(fv, fv.shape[0], clip, perspective_correct, *part)
         sums = block if sums is None else sums + block
     assert sums is not None  # total > 0
     return sums
@@ -282,7 +280,7 @@ class _RasterizePairs(torch.autograd.Function):
         ctx.image_size = image_size
         ctx.save_for_backward(
             face_verts, g.face, g.qx, g.qy, g.bary0, g.bary1, g.bary_rows, g.dists, g.edge, g.edge_t,
-            g.edge_r, g.runs, None if need_bary else g.pix,
+            g.edge_r, None if need_bary else g.pix,
         )
         ctx.mark_non_differentiable(g.pix, g.face)
         ctx.set_materialize_grads(False)  # unused outputs get None: their channels are skipped
@@ -298,7 +296,7 @@ class _RasterizePairs(torch.autograd.Function):
         _grad_pix: torch.Tensor | None,
         _grad_face: torch.Tensor | None,
     ) -> tuple[torch.Tensor | None, ...]:
-        fv, face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r, runs, pix = ctx.saved_tensors
+        fv, face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r, pix = ctx.saved_tensors
         none = (None,) * 8
         grads = (grad_bary, grad_zbuf, grad_dists)
         if face.shape[0] == 0 or all(t is None for t in grads):
@@ -309,7 +307,7 @@ class _RasterizePairs(torch.autograd.Function):
                 fv.detach(), pix, face, ctx.image_size, ctx.perspective_correct, ctx.clip
             )
         saved = (face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r)
-        sums = _chunked_sums(fv, ctx.clip, ctx.perspective_correct, saved, grads, runs)
+        sums = _chunked_sums(fv, ctx.clip, ctx.perspective_correct, saved, grads)
         return _vertex_grad(fv, sums, bary_channels, grad_dists is not None), *none
 
 
@@ -341,9 +339,8 @@ class _PairBarycentrics(torch.autograd.Function):
         fv, face, qx, qy, bary0, bary1, bary = ctx.saved_tensors
         if face.shape[0] == 0:
             return torch.zeros_like(fv), None, None, None, None, None
-        runs = torch.unique_consecutive(face)  # each face's pairs are contiguous
         saved = (face, qx, qy, bary0, bary1, bary, None, None, None, None)
-        sums = _chunked_sums(fv, ctx.clip, ctx.perspective_correct, saved, (grad, None, None), runs)
+        sums = _chunked_sums(fv, ctx.clip, ctx.perspective_correct, saved, (grad, None, None))
         return _vertex_grad(fv, sums, True, False), None, None, None, None, None
 
 
