@@ -42,7 +42,7 @@ def test_pair_barycentrics_bit_identical(persp, clip):
         assert torch.equal(got, want)
     light = select_pairs(fv, f2m, (13, 11), 0.03, 4, persp, clip, False, need_grad=True, need_bary=False)
     assert light.bary is None and light.qx is None and light.bary0 is None
-    for name in ("pix", "face", "zbuf", "dists", "edge", "edge_t", "edge_r", "runs"):
+    for name in ("pix", "face", "zbuf", "dists", "edge", "edge_t", "edge_r"):
         assert torch.equal(getattr(light, name), getattr(g, name))
 
 

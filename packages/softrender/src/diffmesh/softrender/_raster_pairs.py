@@ -86,8 +86,6 @@ class PairGeometry:
         edge: (P,) float index of the nearest edge: 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2).
         edge_t: (P,) position of the nearest point on that edge (0 at its first vertex).
         edge_r: (2, P) nearest point on the edge minus the pixel centre (x and y rows).
-        runs: (M,) long packed ids of the faces in the order their runs of pairs appear
-            (each face at most once; faces without pairs may be listed).
     """
 
     pix: torch.Tensor
@@ -103,7 +101,6 @@ class PairGeometry:
     edge: torch.Tensor | None
     edge_t: torch.Tensor | None
     edge_r: torch.Tensor | None
-    runs: torch.Tensor
 
 
 def _face_filter(
@@ -391,7 +388,7 @@ def select_pairs(
     return PairGeometry(
         pix=pix, face=face, qx=row.get("qx"), qy=row.get("qy"), bary0=bary0, bary1=bary1,
         bary_rows=bary_rows, bary=None if bary_rows is None else bary_rows.t().contiguous(), zbuf=row["zbuf"], dists=row["dists"],
-        edge=row.get("edge"), edge_t=row.get("edge_t"), edge_r=edge_r, runs=faces,
+        edge=row.get("edge"), edge_t=row.get("edge_t"), edge_r=edge_r,
     )
 
 
@@ -408,7 +405,7 @@ def _empty_pairs(
     }
     fields: dict[str, torch.Tensor | None] = {
         "pix": long, "face": long, "bary_rows": one.reshape(3, 0), "bary": one.reshape(0, 3),
-        "zbuf": one, "dists": one, "runs": long, **{k: (v if need_grad else None) for k, v in grad.items()},
+        "zbuf": one, "dists": one, **{k: (v if need_grad else None) for k, v in grad.items()},
     }
     if not need_bary:
         fields.update(dict.fromkeys(("qx", "qy", "bary0", "bary1", "bary_rows", "bary")))
