@@ -12,8 +12,10 @@ in the order (0, 1), (0, 2), (1, 2).
 
 The arithmetic avoids the slow kinds of CPU kernels: no ``torch.where``, no bool -> float
 conversions (0/1 weights come from ``sign``), one comparison for the keep test, and no
-per-candidate gathers (pixel centres come from the same float formula as
-``ndc_pixel_centers``).
+per-candidate gathers in the grids (pixel centres come from the same float formula as
+``ndc_pixel_centers``). ``pair_barycentrics`` recomputes the barycentrics of kept pairs
+(deferred barycentrics) with per-pair gathers of the face constants, in the same order of
+operations, so its values are the grids' bit for bit.
 """
 
 from __future__ import annotations

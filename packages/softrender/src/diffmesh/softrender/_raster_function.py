@@ -1,12 +1,14 @@
 """The rasterizer's autograd function: sparse (pixel, face) pairs with a hand-written backward.
 
 The forward pass selects the pairs without autograd (``_raster_pairs.select_pairs``) and
-returns, for each kept pair, the differentiable barycentrics, depth and signed distance.
+returns, for each kept pair, the differentiable barycentrics (unless deferred: then None,
+and ``pair_barycentrics_of`` recomputes them when read), depth and signed distance.
 The backward pass needs only per-face sums of per-pair terms: screen-space barycentrics are
 affine in the pixel position, so the gradient of ``sum_pairs G . bary0`` with respect to a
 face's vertices follows from the per-face sums of ``G``, ``G * qx`` and ``G * qy``
 (``q`` = pixel centre minus vertex 0). The distance and depth terms add six and three more
-channels. The sums are one CSR sparse (faces x pairs) @ (pairs x 18) product.
+channels. Each channel is summed as soon as it is made, by a CSR (runs x pairs) mat-vec
+whose rows are the runs of consecutive pairs of one face.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ._raster_pairs import PairGeometry, select_pairs
 __all__ = ["pair_barycentrics_of", "rasterize_pairs"]
 
 _EPS = 1e-8
-_BACKWARD_CHUNK = 1 << 18  # pairs per block of gradient channels: bounds the 18 (P,) temporaries
+_BACKWARD_CHUNK = 1 << 18  # pairs per block of gradient channels: bounds the (P,) temporaries
 
 
 def _clip_backward(bary1: list[torch.Tensor], grad: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -195,8 +195,8 @@ class _PairBuffer:
     full it drops every pair that is not among its pixel's K nearest so far (safe: such a
     pair cannot be among the K nearest of all) and grows geometrically.
 
-    ``reserve_rows`` (at least R) rows are allocated and only the first R used: the others
-    are never touched, so they take no memory, but the allocation keeps its size when fewer
+    ``reserve_rows`` (at least R) rows are allocated and only the first R used: on the CPU
+    the others are never touched, so they take no memory, but the allocation keeps its size when fewer
     rows are stored (deferred barycentrics). glibc sets its mmap and heap-trim thresholds
     from the largest block freed; a smaller buffer lowered them below the render's transient
     memory, and every render then trimmed and refilled the heap (page faults, about 3-4 us
@@ -362,7 +362,9 @@ def select_pairs(
     names = stored_rows(perspective_correct, clip_barycentric_coords, need_grad, need_bary)
     stored = names[1:]  # the pixel offset row goes to the pixel buffer
     cap = min(int(counts.sum()), max(_TRIM_PAIRS, max(w * (b - a) for a, b, w in plan)))
-    reserve = len(stored_rows(perspective_correct, clip_barycentric_coords, need_grad)) - 1  # as if all stored
+    # as if all rows were stored; on the CPU only (untouched pages cost nothing there, while
+    # a device allocator would really hold the extra rows)
+    reserve = len(stored_rows(perspective_correct, clip_barycentric_coords, need_grad)) - 1 if device.type == "cpu" else 0
     buf = _PairBuffer(len(stored), cap, stored.index("zbuf"), faces_per_pixel, dtype, device, reserve)
     prev_deg = 0.0
     for (a, b, w), deg in zip(plan, cum_deg, strict=True):

@@ -59,7 +59,8 @@ class RasterPairs:
         self._bary, self._bary_fn = bary, bary_fn
 
     def __setattr__(self, name: str, value: object) -> None:
-        if not name.startswith("_") and hasattr(self, name):  # set once, in __init__
+        # set once, in __init__ ("bary" is a property: never evaluated here)
+        if name == "bary" or (not name.startswith("_") and hasattr(self, name)):
             raise AttributeError(f"RasterPairs is immutable: cannot assign to {name!r}")
         object.__setattr__(self, name, value)
 
@@ -133,14 +134,16 @@ class RasterPairs:
 
     def detach(self) -> RasterPairs:
         """The same pairs with the float fields detached from the graph (deferred barycentrics
-        stay deferred)."""
-        if self._bary is None:
+        stay deferred when their ``bary_fn`` has a ``detach()`` giving a graph-free one, as
+        the rasterizer's has; otherwise they are computed now and detached)."""
+        detach_fn = getattr(self._bary_fn, "detach", None)
+        if self._bary is None and detach_fn is not None:
             return RasterPairs(
                 self.pix, self.face, None, self.zbuf.detach(), self.dists.detach(),
-                self.num_images, self.image_size, self.faces_per_pixel, bary_fn=lambda: self.bary.detach(),
+                self.num_images, self.image_size, self.faces_per_pixel, bary_fn=detach_fn(),
             )
         return RasterPairs(
-            self.pix, self.face, self._bary.detach(), self.zbuf.detach(), self.dists.detach(),
+            self.pix, self.face, self.bary.detach(), self.zbuf.detach(), self.dists.detach(),
             self.num_images, self.image_size, self.faces_per_pixel,
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import torch
@@ -45,6 +44,57 @@ def _check_options(blur_radius: Any, faces_per_pixel: Any) -> tuple[float, int]:
     if faces_per_pixel < 1:
         raise ValueError(f"faces_per_pixel: expected at least 1, got {faces_per_pixel}")
     return float(blur_radius), faces_per_pixel
+
+
+def _version(t: torch.Tensor) -> int | None:
+    """The in-place version counter of ``t``; None for inference tensors (they have none)."""
+    return None if t.is_inference() else t._version
+
+
+class _DeferredBarycentrics:
+    """The barycentrics of deferred pairs, computed when first read: ``__call__`` gives what
+    the rasterizer would have stored, with a graph exactly when it would have had one (the
+    grad mode of the rasterization, not of the read).
+
+    A module-level class (not a closure) so that deferred fragments pickle and ``detach``
+    drops the graph.
+    """
+
+    def __init__(
+        self, face_verts: torch.Tensor, pix: torch.Tensor, face: torch.Tensor, image_size: tuple[int, int],
+        perspective_correct: bool, clip_barycentric_coords: bool,
+    ) -> None:
+        self.grad_enabled = torch.is_grad_enabled()
+        self.face_verts = face_verts if self.grad_enabled else face_verts.detach()
+        self.version = _version(face_verts)
+        self.args = (pix, face, image_size, perspective_correct, clip_barycentric_coords)
+
+    def __call__(self) -> torch.Tensor:
+        if _version(self.face_verts) != self.version:
+            raise RuntimeError(
+                "bary_coords: face_verts was modified in place after rasterization (e.g. by an "
+                "optimizer step) and before the deferred barycentrics were first read; read them "
+                "before changing the vertices, or rasterize again"
+            )
+        with torch.set_grad_enabled(self.grad_enabled):
+            return pair_barycentrics_of(self.face_verts, *self.args)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["version"] = _version(self.face_verts) == self.version  # whether still valid
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        # unpickled tensors start a new version count: take it, or stay stale
+        self.version = _version(self.face_verts) if state["version"] else -1
+
+    def detach(self) -> _DeferredBarycentrics:
+        """The same barycentrics, without a graph."""
+        with torch.no_grad():
+            out = _DeferredBarycentrics(self.face_verts.detach(), *self.args)
+        out.version = self.version  # a detached tensor shares the version counter
+        return out
 
 
 def rasterize_face_verts(
@@ -96,7 +146,7 @@ def rasterize_face_verts(
     bary, zbuf, dists, pix, face = rasterize_pairs(
         face_verts, face_to_mesh, size, blur, k, *options, bool(cull_backfaces), need_bary=not defer_barycentrics,
     )
-    bary_fn = None if bary is not None else partial(pair_barycentrics_of, face_verts, pix, face, size, *options)
+    bary_fn = None if bary is not None else _DeferredBarycentrics(face_verts, pix, face, size, *options)
     return Fragments(pairs=RasterPairs(pix, face, bary, zbuf, dists, num_meshes, size, k, bary_fn=bary_fn))
 
 

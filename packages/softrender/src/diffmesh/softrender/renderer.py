@@ -17,8 +17,9 @@ class MeshRenderer(nn.Module):
     """Render meshes: ``shader(rasterizer(meshes), meshes)``.
 
     A shader whose ``reads_barycentrics`` attribute is False (``SoftSilhouetteShader``)
-    gets fragments whose barycentrics are computed only if read (a :class:`MeshRasterizer`
-    is asked to defer them); the images are the same.
+    gets fragments whose barycentrics are computed only if read (a :class:`MeshRasterizer`,
+    not a subclass that overrides ``forward``, is asked to defer them); the images are the
+    same.
 
     Args:
         rasterizer: a :class:`MeshRasterizer`.
@@ -49,7 +50,10 @@ class MeshRenderer(nn.Module):
         Returns:
             (N, H, W, 4) float RGBA images.
         """
-        if isinstance(self.rasterizer, MeshRasterizer) and not getattr(self.shader, "reads_barycentrics", True):
+        # Only MeshRasterizer's own forward is known to take the hint (a subclass may not).
+        if type(self.rasterizer).forward is MeshRasterizer.forward and not getattr(
+            self.shader, "reads_barycentrics", True
+        ):
             # the shader reads only distances (and depth order): skip storing barycentrics
             fragments = self.rasterizer(meshes_world, cameras=cameras, defer_barycentrics=True)
         else:
