@@ -79,3 +79,14 @@ def test_interpolate_vertex_groups_matches_reference() -> None:
     torch.testing.assert_close(got[2], torch.zeros_like(tables[1]))  # its output took no part
     torch.testing.assert_close(got[3], want[2])
     assert torch.autograd.gradcheck(lambda b, *t: interpolate_vertex_groups(corners, b, *t), (bary, *tables))
+
+
+def test_interpolate_vertex_pairs_without_grad_mode() -> None:
+    """Under no_grad (inputs that require grad) the same values, and no graph is recorded."""
+    corners, bary, attrs = _inputs(torch.float32)
+    attrs.requires_grad_()
+    with torch.no_grad():
+        plain = interpolate_vertex_pairs(corners, bary, attrs)
+    tracked = interpolate_vertex_pairs(corners, bary, attrs)
+    assert plain.grad_fn is None and tracked.grad_fn is not None
+    assert torch.equal(plain, tracked.detach())

@@ -90,22 +90,23 @@ def _corner_matrix(corners: torch.Tensor, weights: torch.Tensor, num_verts: int)
     return _csr(crow, corners.reshape(-1), weights.reshape(-1), (corners.shape[0], num_verts))
 
 
-def _run_matrix(corners: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The corner sums' matrix: (3 R, P) CSR with ``weights[p, i]`` at (i R + run(p), p).
+def _run_matrix(corner_rows: torch.Tensor, weight_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The corner sums' matrix: (3 R, P) CSR with ``weight_rows[i, p]`` at (i R + run(p), p).
 
     Runs are maximal blocks of consecutive pairs with equal corners (one face's pairs are
-    contiguous). Returns the matrix and the (3 R,) vertex id of each of its rows.
+    contiguous); ``corner_rows`` and ``weight_rows`` are (3, P) component rows. Returns the
+    matrix and the (3 R,) vertex id of each of its rows.
     """
-    count = corners.shape[0]
-    starts = torch.ones(count, dtype=torch.bool, device=corners.device)
-    starts[1:] = (corners[1:] != corners[:-1]).any(dim=1)
+    count = corner_rows.shape[1]
+    starts = torch.ones(count, dtype=torch.bool, device=corner_rows.device)
+    starts[1:] = (corner_rows[:, 1:] != corner_rows[:, :-1]).any(dim=0)
     starts = starts.nonzero().squeeze(1)
     bounds = torch.cat((starts, starts.new_full((1,), count)))
     crow = torch.cat((bounds[:-1], bounds[:-1] + count, bounds + 2 * count))  # one block per corner
-    pair = torch.arange(count, device=corners.device, dtype=torch.int32 if 3 * count < 2**31 else torch.long)
+    pair = torch.arange(count, device=corner_rows.device, dtype=torch.int32 if 3 * count < 2**31 else torch.long)
     cols = torch.cat((pair, pair, pair))  # (repeat() is a slow strided copy)
-    matrix = _csr(crow, cols, _transpose(weights).view(-1), (3 * starts.shape[0], count))
-    return matrix, corners.index_select(0, starts).t().reshape(-1)
+    matrix = _csr(crow, cols, weight_rows.reshape(-1), (3 * starts.shape[0], count))
+    return matrix, corner_rows.index_select(1, starts).reshape(-1)
 
 
 class _InterpolateVertexPairs(torch.autograd.Function):
@@ -118,11 +119,14 @@ class _InterpolateVertexPairs(torch.autograd.Function):
     once per channel for the barycentric gradient, and sums the attribute gradient over
     runs of pairs with equal corners (one CSR mat-vec per channel) before a small scatter
     to the vertices: scatter-adds with long runs of equal indices are several times slower.
+    Both read the corners and weights as (3, P) component rows, transposed in the forward
+    while they are fresh in cache (and only when a gradient may be asked for).
     """
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: torch.autograd.function.FunctionCtx,
+        grad_enabled: bool,
         corners: torch.Tensor,
         bary: torch.Tensor,
         *attributes: torch.Tensor,
@@ -141,7 +145,8 @@ class _InterpolateVertexPairs(torch.autograd.Function):
                 for c, row in zip(col, out, strict=True):
                     torch.mv(matrix, c, out=row)
                 outs.append(out.t())
-        ctx.save_for_backward(corners, weights, *cols)
+        if grad_enabled and any(ctx.needs_input_grad):
+            ctx.save_for_backward(_transpose(corners), _transpose(weights), *cols)  # (3, P) rows
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None
         ctx.bary_dtype = bary.dtype
         ctx.attr_dtypes = [a.dtype for a in attributes]
@@ -152,34 +157,33 @@ class _InterpolateVertexPairs(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: torch.autograd.function.FunctionCtx, *grads: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, ...]:
-        corners, weights, *cols = ctx.saved_tensors
+        corner_rows, weight_rows, *cols = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        count = corners.shape[0]
+        count = corner_rows.shape[1]
         # (D_k, P) channel rows: contiguous when the gradient is channel-planar, strided
         # views otherwise (read in place, never transposed into a copy).
-        grad_rows = [None if g is None or count == 0 else g.to(weights.dtype).t() for g in grads]
+        grad_rows = [None if g is None or count == 0 else g.to(weight_rows.dtype).t() for g in grads]
         grad_bary = None
-        if needs[1]:
-            acc = weights.new_zeros(3, count)
-            corner_rows = _transpose(corners)  # (3, P)
+        if needs[2]:
+            acc = weight_rows.new_zeros(3, count)
             for col, rows in zip(cols, grad_rows, strict=True):
                 for d in range(0 if rows is None else col.shape[0]):
                     for i in range(3):
                         acc[i].addcmul_(rows[d], col[d].index_select(0, corner_rows[i]))
-            grad_bary = weights.new_empty(count, 3)  # (P, 3) rows, as bary; every column written
+            grad_bary = weight_rows.new_empty(count, 3)  # (P, 3) rows, as bary; every column written
             for i in range(3):
                 grad_bary[:, i].copy_(acc[i])
             grad_bary = grad_bary.to(ctx.bary_dtype)
         grad_attrs: list[torch.Tensor | None] = []
         run_matrix = vertex = None
         for k, (col, rows) in enumerate(zip(cols, grad_rows, strict=True)):
-            if not needs[2 + k]:
+            if not needs[3 + k]:
                 grad_attrs.append(None)
                 continue
             acc = col.new_zeros(col.shape)  # (D_k, V)
             if rows is not None and col.shape[0]:
                 if run_matrix is None:
-                    run_matrix, vertex = _run_matrix(corners, weights)
+                    run_matrix, vertex = _run_matrix(corner_rows, weight_rows)
                 if rows.t().is_contiguous():  # (P, D_k) rows: one sparse @ dense product
                     sums = (run_matrix @ rows.t()).t()
                 else:
@@ -188,7 +192,7 @@ class _InterpolateVertexPairs(torch.autograd.Function):
                         torch.mv(run_matrix, r.contiguous(), out=row)
                 acc.index_add_(1, vertex, sums)
             grad_attrs.append(acc.t().to(ctx.attr_dtypes[k]))
-        return None, grad_bary, *grad_attrs
+        return None, None, grad_bary, *grad_attrs
 
 
 def interpolate_vertex_groups(
@@ -200,7 +204,7 @@ def interpolate_vertex_groups(
     """
     if not attributes:
         raise ValueError("interpolate_vertex_groups: expected at least one (V, D) attribute table, got none")
-    return _InterpolateVertexPairs.apply(corners, bary, *attributes)
+    return _InterpolateVertexPairs.apply(torch.is_grad_enabled(), corners, bary, *attributes)
 
 
 def interpolate_vertex_pairs(corners: torch.Tensor, bary: torch.Tensor, vert_attributes: torch.Tensor) -> torch.Tensor:
@@ -210,4 +214,4 @@ def interpolate_vertex_pairs(corners: torch.Tensor, bary: torch.Tensor, vert_att
         (P, D) float ``sum_i bary[:, i] * vert_attributes[corners[:, i]]`` (a transposed view of
         channel-contiguous storage), differentiable w.r.t. ``bary`` and ``vert_attributes``.
     """
-    return _InterpolateVertexPairs.apply(corners, bary, vert_attributes)[0]
+    return _InterpolateVertexPairs.apply(torch.is_grad_enabled(), corners, bary, vert_attributes)[0]
