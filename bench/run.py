@@ -5,9 +5,11 @@ Usage:
     uv run python bench/run.py --only chamfer  # cases whose group or name contains "chamfer"
     uv run python bench/run.py --list          # list the cases
 
-Timings are medians over repeated calls with torch at 2 threads (the CI machine's size);
+Timings are medians over repeated calls with torch at 2 threads (the CI machine's size),
+each case in a fresh subprocess so that no timing depends on what ran before it (the
+allocator's state after a long fit, e.g. glibc's trim thresholds, or torch's caches);
 peak memory is the resident-set high-water mark above the post-setup baseline, measured in
-a fresh subprocess per case so that earlier cases do not hide it.
+another fresh subprocess per case so that earlier cases do not hide it.
 """
 
 from __future__ import annotations
@@ -53,16 +55,16 @@ def _format_rate(case: Case, seconds: float) -> str:
     return f"{rate:.1f} {case.items_unit}"
 
 
-def _memory_in_subprocess(index: int, threads: int) -> float | None:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-of", str(index),
-           "--threads", str(threads)]
+def _in_subprocess(flag: str, index: int, threads: int, key: str) -> float | None:
+    """Run one case's measurement (``--time-of`` or ``--memory-of``) in a fresh process."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), flag, str(index), "--threads", str(threads)]
     if "DIFFMESH_BENCH_DEVICE" in os.environ:
         cmd += ["--device", os.environ["DIFFMESH_BENCH_DEVICE"]]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.stderr.write(result.stderr[-2000:])
         return None
-    return float(json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"])
+    return float(json.loads(result.stdout.strip().splitlines()[-1])[key])
 
 
 def main() -> int:
@@ -72,7 +74,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--device", default=None, help="torch device for the workloads (default cpu)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--in-process", action="store_true",
+                        help="time every case in this one process (default: a fresh process each)")
     parser.add_argument("--memory-of", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--time-of", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     set_threads(args.threads)
@@ -85,6 +90,10 @@ def main() -> int:
         fn = case.setup()
         # No warm-up call: the RSS high-water mark would then already hold the peak.
         print(json.dumps({"peak_mb": peak_rss_above_baseline_mb(fn)}))
+        return 0
+    if args.time_of is not None:  # child process: one timing
+        case = cases[args.time_of]
+        print(json.dumps({"seconds": time_median(case.setup(), case.repeats, case.warmup)}))
         return 0
 
     selected = [(i, c) for i, c in enumerate(cases)
@@ -100,12 +109,16 @@ def main() -> int:
     header = ("group", "case", "median", "throughput", "peak mem", "goal")
     rows: list[tuple[str, ...]] = []
     for index, case in selected:
-        fn = case.setup()
-        seconds = time_median(fn, case.repeats, case.warmup)
-        del fn
+        if args.in_process:
+            seconds: float | None = time_median(case.setup(), case.repeats, case.warmup)
+        else:
+            seconds = _in_subprocess("--time-of", index, args.threads, "seconds")
         peak = None
         if case.memory and not args.no_memory:
-            peak = _memory_in_subprocess(index, args.threads)
+            peak = _in_subprocess("--memory-of", index, args.threads, "peak_mb")
+        if seconds is None:
+            print(f"{case.group} {case.name}: failed (see above)", file=sys.stderr)
+            continue
         row = (case.group, case.name, _format_time(seconds), _format_rate(case, seconds),
                "" if peak is None else f"{peak:.0f} MB", case.goal)
         rows.append(row)
