@@ -196,8 +196,8 @@ class _PairBuffer:
     pair cannot be among the K nearest of all) and grows geometrically.
 
     ``reserve_rows`` (at least R) rows are allocated and only the first R used: on the CPU
-    the others are never touched, so they take no memory, but the allocation keeps its size when fewer
-    rows are stored (deferred barycentrics). glibc sets its mmap and heap-trim thresholds
+    the others are never touched, so they take no memory, but the allocation keeps its size
+    when fewer rows are stored (deferred barycentrics). glibc sets its mmap and heap-trim thresholds
     from the largest block freed; a smaller buffer lowered them below the render's transient
     memory, and every render then trimmed and refilled the heap (page faults, about 3-4 us
     per 4 KB page: +10 ms on the silhouette render).
@@ -364,7 +364,9 @@ def select_pairs(
     cap = min(int(counts.sum()), max(_TRIM_PAIRS, max(w * (b - a) for a, b, w in plan)))
     # as if all rows were stored; on the CPU only (untouched pages cost nothing there, while
     # a device allocator would really hold the extra rows)
-    reserve = len(stored_rows(perspective_correct, clip_barycentric_coords, need_grad)) - 1 if device.type == "cpu" else 0
+    reserve = 0
+    if device.type == "cpu":
+        reserve = len(stored_rows(perspective_correct, clip_barycentric_coords, need_grad)) - 1
     buf = _PairBuffer(len(stored), cap, stored.index("zbuf"), faces_per_pixel, dtype, device, reserve)
     prev_deg = 0.0
     for (a, b, w), deg in zip(plan, cum_deg, strict=True):
