@@ -86,6 +86,48 @@ def test_culling_and_clipping_match_reference(dense_rasterize, cull, clip):
     _assert_matches(fr, _reference(dense_rasterize, meshes, (10, 10), 0.02, 4, False, clip, cull))
 
 
+def _off_image_mesh(height: int, width: int) -> Meshes:
+    """Faces wholly outside the image: far beyond each edge (faces 0-3), and just beyond the
+    left (+X) and top (+Y) edges, within the blur radius of the border pixels (4, back-facing,
+    and 5 wound the other way), plus a large back-facing face inside (6). The NDC half-extents are 1 on the
+    short side and ``long / short`` on the long one (PyTorch3D's non-square convention)."""
+    half_x, half_y = max(width / height, 1.0), max(height / width, 1.0)
+    tri = torch.tensor([[0.0, 0.0], [0.4, 0.0], [0.0, 0.4]])
+    offsets = torch.tensor([
+        [half_x + 2.0, 0.0], [-half_x - 2.4, 0.1], [0.2, half_y + 1.5], [-0.1, -half_y - 1.9],
+        [half_x + 0.03, -0.2], [0.1, half_y + 0.02],
+    ])
+    verts = (tri[None] + offsets[:, None]).reshape(-1, 2)
+    inside = torch.tensor([[-0.6, -0.6], [0.6, -0.6], [-0.6, 0.6]])
+    verts = torch.cat([verts, inside])
+    z = torch.linspace(1.0, 2.0, verts.shape[0])[:, None]
+    faces = torch.arange(verts.shape[0]).view(-1, 3)
+    faces[5] = faces[5].flip(0)  # front-facing: of the faces in reach, culling keeps only 5
+    return Meshes([torch.cat([verts, z], dim=1)], [faces])
+
+
+@pytest.mark.parametrize("image_size", [9, (8, 11), (11, 8)])
+@pytest.mark.parametrize("blur", [0.0, 0.05])
+@pytest.mark.parametrize("persp", [False, True])
+@pytest.mark.parametrize("cull", [False, True])
+def test_faces_outside_the_image_match_reference(dense_rasterize, image_size, blur, persp, cull):
+    size = (image_size, image_size) if isinstance(image_size, int) else image_size
+    meshes = _off_image_mesh(*size)
+    fr = rasterize_meshes(meshes, image_size, blur, 3, perspective_correct=persp,
+                          clip_barycentric_coords=blur > 0, cull_backfaces=cull)
+    _assert_matches(fr, _reference(dense_rasterize, meshes, size, blur, 3, persp, blur > 0, cull))
+    p2f = fr.pix_to_face
+    seen = set(p2f.unique().tolist()) - {-1}
+    assert not seen & {0, 1, 2, 3}  # far outside: never a fragment
+    near_border = seen & {4, 5}
+    if blur == 0.0:
+        assert not near_border  # no pixel centre inside them and no blur
+    else:  # within sqrt(blur) of the border pixels: fragments, outside (positive distance)
+        assert {4, 5} - near_border == ({4} if cull else set())  # 4 faces away
+        assert bool((fr.dists[(p2f == 4) | (p2f == 5)] > 0).all())
+    assert (6 in seen) != cull  # the face inside is wound like 4
+
+
 def test_exact_bits_and_tie_order(dense_rasterize):
     """Bit-identical to the reference; a pixel with tied depths orders faces by id."""
     meshes = _scene()
