@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
-from diffmesh.softrender import BlendParams, Fragments, softmax_rgb_blend
+from diffmesh.softrender import (
+    BlendParams,
+    Fragments,
+    hard_rgb_blend,
+    sigmoid_alpha_blend,
+    softmax_rgb_blend,
+)
 from diffmesh.softrender.blending import softmax_blend_pairs
 from diffmesh.softrender.fragments import RasterPairs
 
@@ -85,3 +93,104 @@ def test_softmax_blend_pairs_cut_changes_nothing():
     expected = softmax_rgb_blend(_dense_colors(pairs, colors), Fragments(*pairs.to_dense()), blend, 1.0, 4.0)
     assert asked[0] < pairs.pix.shape[0]  # some pairs were skipped
     torch.testing.assert_close(image, expected, atol=1e-7, rtol=0)
+
+
+# ----------------------------------------------------------- the dense blends by hand
+
+# One image of 1x3 pixels, K = 2: pixel 0 has two faces, pixel 1 one face and a padded
+# slot, pixel 2 none. Padding is PyTorch3D's -1 in every field, so a blend that forgot the
+# pix_to_face mask would see dists -1 (coverage ~1) and zbuf -1 (the nearest depth).
+_P2F = [[0, 1], [2, -1], [-1, -1]]
+_ZBUF = [[2.0, 3.0], [5.0, -1.0], [-1.0, -1.0]]
+_DISTS = [[-1e-4, 2e-4], [5e-5, -1.0], [-1.0, -1.0]]
+_COLORS = [
+    [[0.9, 0.1, 0.2], [0.1, 0.8, 0.3]],
+    [[0.4, 0.5, 0.6], [0.7, 0.7, 0.7]],
+    [[0.3, 0.6, 0.9], [0.5, 0.5, 0.5]],
+]
+
+
+def _hand_fragments() -> tuple[Fragments, torch.Tensor]:
+    p2f = torch.tensor(_P2F).view(1, 1, 3, 2)
+    zbuf = torch.tensor(_ZBUF, dtype=torch.float64).view(1, 1, 3, 2)
+    dists = torch.tensor(_DISTS, dtype=torch.float64).view(1, 1, 3, 2)
+    bary = torch.full((1, 1, 3, 2, 3), -1.0, dtype=torch.float64)
+    colors = torch.tensor(_COLORS, dtype=torch.float64).view(1, 1, 3, 2, 3)
+    return Fragments(p2f, zbuf, bary, dists), colors
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _coverage(pixel: int, sigma: float) -> list[float]:
+    """p_k = sigmoid(-dists_k / sigma), 0 in padded slots."""
+    return [_sigmoid(-d / sigma) if f >= 0 else 0.0 for f, d in zip(_P2F[pixel], _DISTS[pixel], strict=True)]
+
+
+def test_blend_params_defaults():
+    params = BlendParams()
+    assert params.sigma == 1e-4
+    assert params.gamma == 1e-4
+    assert tuple(params.background_color) == (1.0, 1.0, 1.0)
+
+
+def test_hard_rgb_blend_by_hand():
+    fragments, colors = _hand_fragments()
+    image = hard_rgb_blend(colors, fragments, BlendParams(background_color=(0.1, 0.2, 0.3)))
+    expected = [
+        [0.9, 0.1, 0.2, 1.0],  # the nearest face's colour
+        [0.4, 0.5, 0.6, 1.0],
+        [0.1, 0.2, 0.3, 0.0],  # no face: background, alpha 0
+    ]
+    torch.testing.assert_close(image, torch.tensor(expected, dtype=torch.float64).view(1, 1, 3, 4))
+
+
+def test_sigmoid_alpha_blend_by_hand():
+    fragments, colors = _hand_fragments()
+    sigma = 1e-4
+    image = sigmoid_alpha_blend(colors, fragments, BlendParams(sigma=sigma))
+    expected = []
+    for pixel in range(3):
+        transmittance = math.prod(1.0 - p for p in _coverage(pixel, sigma))
+        expected.append([*_COLORS[pixel][0], 1.0 - transmittance])  # RGB: slot 0's colour
+    assert 0.5 < expected[0][3] < 1.0 and 0.0 < expected[1][3] < 0.5 and expected[2][3] == 0.0
+    torch.testing.assert_close(image, torch.tensor(expected, dtype=torch.float64).view(1, 1, 3, 4))
+
+
+@pytest.mark.parametrize(
+    ("gamma", "planes"),
+    [(1e-2, None), (0.5, (0.5, 10.0))],
+    ids=["default-planes", "znear0.5-zfar10"],
+)
+def test_softmax_rgb_blend_by_hand(gamma, planes):
+    """PyTorch3D's softmax_rgb_blend, pixel by pixel in Python floats.
+
+    None: the default planes znear = 1, zfar = 100. With gamma 0.5 the background's
+    weight delta is not negligible on covered pixels.
+    """
+    fragments, colors = _hand_fragments()
+    sigma, eps, background = 1e-4, 1e-10, (0.1, 0.2, 0.3)
+    params = BlendParams(sigma=sigma, gamma=gamma, background_color=background)
+    if planes is None:
+        znear, zfar = 1.0, 100.0
+        image = softmax_rgb_blend(colors, fragments, params)
+    else:
+        znear, zfar = planes
+        image = softmax_rgb_blend(colors, fragments, params, znear=znear, zfar=zfar)
+    expected = []
+    for pixel in range(3):
+        prob = _coverage(pixel, sigma)
+        depths = zip(_P2F[pixel], _ZBUF[pixel], strict=True)
+        z_inv = [(zfar - z) / (zfar - znear) if f >= 0 else 0.0 for f, z in depths]
+        z_inv_max = max(max(z_inv), eps)
+        weights = [p * math.exp((z - z_inv_max) / gamma) for p, z in zip(prob, z_inv, strict=True)]
+        delta = max(math.exp((eps - z_inv_max) / gamma), eps)
+        denom = sum(weights) + delta
+        rgb = []
+        for ch in range(3):
+            weighted = sum(w * c[ch] for w, c in zip(weights, _COLORS[pixel], strict=True))
+            rgb.append((weighted + delta * background[ch]) / denom)
+        expected.append([*rgb, 1.0 - math.prod(1.0 - p for p in prob)])
+    assert expected[2] == [0.1, 0.2, 0.3, 0.0]  # no face: background, alpha 0
+    torch.testing.assert_close(image, torch.tensor(expected, dtype=torch.float64).view(1, 1, 3, 4))
