@@ -133,24 +133,48 @@ def test_sphere_image_properties():
     size = 64
     sphere = ico_sphere(2)
     verts = sphere.verts_packed()
-    meshes = Meshes([verts], [sphere.faces_packed()], textures=TexturesVertex([torch.ones_like(verts)]))
+    # +X world red, the rest blue: the image itself shows where +X lands
+    red, blue = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, 1.0])
+    colors = torch.where(verts[:, :1] > 0, red, blue)
+    meshes = Meshes([verts], [sphere.faces_packed()], textures=TexturesVertex([colors]))
     cameras = FoVPerspectiveCameras(T=[[0.0, 0.0, 2.7]])  # default R: world axes = view axes
     sigma = 1e-4
     settings = RasterizationSettings(image_size=size, blur_radius=math.log(1 / 1e-4 - 1) * sigma, faces_per_pixel=8)
     lights = PointLights(location=[[2.0, 0.0, -2.0]])  # camera side, +X world: the image's left
-    blend = BlendParams(sigma=sigma, gamma=sigma, background_color=(0.0, 0.0, 0.0))
-    image = MeshRenderer(MeshRasterizer(cameras, settings),
-                         SoftPhongShader(cameras=cameras, lights=lights, blend_params=blend))(meshes)[0]
+    background = (0.2, 0.3, 0.4)
+    blend = BlendParams(sigma=sigma, gamma=sigma, background_color=background)
+    rasterizer = MeshRasterizer(cameras, settings)
+    fragments = rasterizer(meshes)
+    image = SoftPhongShader(cameras=cameras, lights=lights, blend_params=blend)(fragments, meshes)[0]
+    torch.testing.assert_close(MeshRenderer(rasterizer, SoftPhongShader(cameras=cameras, lights=lights,
+                                                                        blend_params=blend))(meshes)[0], image)
     alpha = image[..., 3]
-    # silhouette: a disc; radius from the projection of a unit sphere at distance 2.7, fov 60
+    # background colour, exactly, wherever no face reaches (blur radius included)
+    uncovered = fragments.pix_to_face[0, ..., 0] < 0
+    assert 1000 < int(uncovered.sum()) < size * size - 1000
+    assert bool((image[..., :3][uncovered] == torch.tensor(background)).all())
+    assert bool((alpha[uncovered] == 0).all())
+    # silhouette: a disc round the projected centre; radius from the projection of a unit
+    # sphere at distance 2.7, fov 60
     inside = alpha > 0.5
     expected_r = (1 / math.sqrt(2.7**2 - 1)) / math.tan(math.radians(30)) * size / 2
+    centre = cameras.transform_points(torch.zeros(1, 3))[0]  # NDC; +X is the image's left
+    centre_col = (1 - float(centre[0])) * size / 2 - 0.5  # pixel (row, col) has its centre at (row, col)
+    centre_row = (1 - float(centre[1])) * size / 2 - 0.5
+    assert abs(centre_col - (size - 1) / 2) < 1e-4 and abs(centre_row - (size - 1) / 2) < 1e-4
+    rows = torch.arange(size, dtype=torch.float64)[:, None]
+    cols = torch.arange(size, dtype=torch.float64)[None, :]
+    radius = ((rows - centre_row) ** 2 + (cols - centre_col) ** 2).sqrt()
+    assert float(radius[inside].max()) < expected_r + 1
+    assert bool(inside[radius < expected_r - 1].all())
     area_r = math.sqrt(float(inside.sum()) / math.pi)
     assert abs(area_r - expected_r) < 1.0
-    ys, xs = inside.nonzero(as_tuple=True)
-    assert abs(float(ys.float().mean()) - (size - 1) / 2) < 0.5 and abs(float(xs.float().mean()) - (size - 1) / 2) < 0.5
-    # background colour where nothing is
-    assert bool((image[0, 0, :3] == 0).all()) and float(alpha[0, 0]) == 0.0
+    # +X world is the image's left: the red (x > 0) half of the sphere is on the left
+    reddish = inside & (image[..., 0] > image[..., 2])
+    bluish = inside & (image[..., 2] > image[..., 0])
+    assert int(reddish.sum()) > 400 and int(bluish.sum()) > 400
+    assert float(cols.expand(size, size)[reddish].mean()) < centre_col - 5
+    assert float(cols.expand(size, size)[bluish].mean()) > centre_col + 5
     # brightest pixel on the light's side: the left half of the image (+X world is left)
     brightness = image[..., :3].sum(-1)
     brightest = int(brightness.flatten().argmax()) % size
@@ -159,10 +183,10 @@ def test_sphere_image_properties():
     vertex = torch.tensor([[0.9, 0.0, -0.3]])
     ndc = cameras.transform_points(vertex)
     assert float(ndc[..., 0]) > 0  # +X NDC is the image's left (pixel column 0)
-    fragments = MeshRasterizer(cameras, RasterizationSettings(image_size=size))(meshes)
+    hard = MeshRasterizer(cameras, RasterizationSettings(image_size=size))(meshes)
     col = round((1 - float(ndc[..., 0])) * size / 2 - 0.5)
     row = round((1 - float(ndc[..., 1])) * size / 2 - 0.5)
-    assert col < size // 2 and int(fragments.pix_to_face[0, row, col, 0]) >= 0
+    assert col < size // 2 and int(hard.pix_to_face[0, row, col, 0]) >= 0
 
 
 def test_empty_and_degenerate_no_nan():
