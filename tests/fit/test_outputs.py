@@ -61,6 +61,10 @@ def test_prepare_out_dir(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="--out"):
         prepare_out_dir(tmp_path / "file")
+    # A parent that is a file: mkdir fails; the message names --out and the folder, one line.
+    with pytest.raises(OSError, match=r"^--out: cannot create the folder .*file/sub.*") as info:
+        prepare_out_dir(tmp_path / "file" / "sub")
+    assert "\n" not in str(info.value) and "Errno" not in str(info.value)
 
 
 def test_environment_info_names_versions():

@@ -42,11 +42,16 @@ def prepare_out_dir(out: str | Path) -> Path:
     Raises:
         ValueError: ``out`` exists and is not a folder.
         PermissionError: the folder cannot be written.
+        OSError: the folder cannot be created (the message names ``--out``).
     """
     path = Path(out).expanduser()
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out: expected a folder, got the existing file {str(path)!r}")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OSError(f"--out: cannot create the folder {str(path)!r}: {reason}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise PermissionError(f"--out: the folder {str(path)!r} is not writable")
     return path
