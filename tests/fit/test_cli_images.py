@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
 
+import diffmesh.fit.images as images
 import numpy as np
 import pytest
 import torch
 from diffmesh.fit import ImagesConfig, fit_images
 from diffmesh.fit.cli import cli
+from diffmesh.fit.render_views import TUTORIAL_LIGHT, render_soft, render_targets, tutorial_cameras
 from diffmesh.meshio import load_obj
 from PIL import Image
 
@@ -99,3 +106,100 @@ def test_python_api_and_config_checks():
         ImagesConfig(target_mesh="cow", images=".")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="image_size"):
         ImagesConfig(image_size=0)
+
+
+class _StopBeforeTheLoop(Exception):
+    pass
+
+
+def test_cli_defaults_are_the_tutorials(runner, tmp_path, monkeypatch):
+    """`fit images` with no options builds the tutorial's config, and the pipeline turns it into
+    the tutorial's targets, renderer and loss (captured; nothing is fitted, no image rendered)."""
+    seen = []
+
+    def fake_fit_images(config):
+        seen.append(config)
+        metrics = {"iterations": 0, "seconds": 0.0, "iterations_per_second": None, "iou_mean": 0.0,
+                   "iou_worst": 0.0, "psnr": 0.0}
+        return SimpleNamespace(metrics=metrics, files=[], interrupted=False)
+
+    monkeypatch.setattr(images, "fit_images", fake_fit_images)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["images"])
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    expected = {
+        "target_mesh": None, "images": None, "views": 20, "image_size": 128, "views_per_iter": 2, "level": 4,
+        "iters": 2000, "lr": 1.0, "momentum": 0.9, "w_silhouette": 1.0, "w_rgb": 1.0, "w_edge": 1.0,
+        "w_normal": 0.01, "w_laplacian": 1.0, "sigma": 1e-4, "faces_per_pixel": 50, "plot_every": 250,
+        "device": "auto", "seed": 0, "quiet": False, "out": Path("fit-out") / "images-cow",
+        "eval_samples": 10000, "eval_draws": 5,
+    }
+    assert {k: getattr(config, k) for k in expected} == expected
+    assert config == ImagesConfig(out=config.out)  # the Python API's defaults agree
+    params = {p.name: p.default for p in cli.commands["images"].params}
+    for name in ("views_per_iter", "level", "iters", "lr", "momentum", "w_silhouette", "w_rgb", "w_edge",
+                 "w_normal", "w_laplacian", "plot_every", "device", "seed"):
+        assert params[name] == getattr(ImagesConfig, name) == expected[name], name
+    assert params["views"] is None and params["image_size"] is None  # 20 and 128 filled in by the command
+
+    # The pipeline on that config: targets, soft rasterizer, light, per-iteration renders and
+    # the weighted loss, with every render stubbed out.
+    calls: dict[str, list] = {"targets": [], "cameras": [], "settings": [], "lights": [], "soft": [], "optimize": []}
+
+    def fake_render_targets(mesh, cameras, image_size, **kwargs):
+        calls["targets"].append((len(cameras), image_size, kwargs))
+        n = len(cameras)
+        return torch.ones(n, image_size, image_size, 3), torch.zeros(n, image_size, image_size)
+
+    def record(key, func):
+        def wrapper(*args, **kwargs):
+            out = func(*args, **kwargs)
+            calls[key].append((args, kwargs, out))
+            return out
+        return wrapper
+
+    def fake_render_soft(meshes, cameras, lights, settings, **kwargs):
+        calls["soft"].append((len(meshes), settings, kwargs))
+        return torch.full((len(meshes), 128, 128, 4), 0.25, requires_grad=True)
+
+    def fake_optimize(params, step, **kwargs):
+        terms = step(0)
+        calls["optimize"].append((kwargs, terms))
+        raise _StopBeforeTheLoop
+
+    monkeypatch.setattr(images, "render_targets", fake_render_targets)
+    monkeypatch.setattr(images, "tutorial_cameras", record("cameras", images.tutorial_cameras))
+    monkeypatch.setattr(images, "soft_settings", record("settings", images.soft_settings))
+    monkeypatch.setattr(images, "PointLights", record("lights", images.PointLights))
+    monkeypatch.setattr(images, "render_soft", fake_render_soft)
+    monkeypatch.setattr(images, "optimize", fake_optimize)
+    with pytest.raises(_StopBeforeTheLoop):
+        fit_images(dataclasses.replace(config, out=None, device="cpu", quiet=True))
+
+    assert calls["targets"] == [(20, 128, {"sigma": 1e-4, "faces_per_pixel": 50})]
+    defaults = {k: p.default for k, p in inspect.signature(render_targets).parameters.items()}
+    assert defaults["light_location"] == TUTORIAL_LIGHT == (0.0, 0.0, -3.0)
+    assert inspect.signature(render_soft).parameters["sigma"].default == 1e-4
+    # 20 cameras at distance 2.7 (the tutorial's default distance).
+    ((args, kwargs, cams),) = calls["cameras"]
+    assert args == (20,) and kwargs == {}
+    assert inspect.signature(tutorial_cameras).parameters["dist"].default == 2.7
+    centres = -(cams.R @ cams.T[:, :, None])[..., 0]  # camera centre C = -R T (row vectors)
+    torch.testing.assert_close(centres.norm(dim=1), torch.full((20,), 2.7))
+    ((_, _, settings),) = calls["settings"]
+    assert settings.image_size == 128 and settings.faces_per_pixel == 50 and settings.perspective_correct is False
+    assert settings.blur_radius == pytest.approx(math.log(1 / 1e-4 - 1) * 1e-4, rel=1e-12)  # 9.21e-4
+    ((_, _, lights),) = calls["lights"]
+    torch.testing.assert_close(lights.location, torch.tensor([[0.0, 0.0, -3.0]]))
+    # One step: 2 views rendered with those settings and sigma; the loss weights as set.
+    ((n_views, step_settings, soft_kwargs),) = calls["soft"]
+    assert n_views == 2 and step_settings is settings and soft_kwargs == {"sigma": 1e-4}
+    ((opt_kwargs, terms),) = calls["optimize"]
+    assert opt_kwargs["iters"] == 2000 and opt_kwargs["lr"] == 1.0 and opt_kwargs["momentum"] == 0.9
+    assert opt_kwargs["snapshot_every"] == 250
+    weighted = (terms["silhouette"] + terms["rgb"] + terms["edge"] + 0.01 * terms["normal"]
+                + terms["laplacian"])
+    torch.testing.assert_close(terms["total"], weighted, rtol=1e-7, atol=1e-7)
+    assert terms["normal"].item() > 1e-4 and terms["laplacian"].item() > 1e-4  # so their weights show
+    assert terms["silhouette"].item() == pytest.approx(0.0625) and terms["rgb"].item() == pytest.approx(0.5625)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import diffmesh.fit.shape as shape
 import pytest
 import torch
 from diffmesh.fit import ShapeConfig, fit_shape
@@ -138,3 +140,31 @@ def test_degenerate_targets_are_one_line_errors(runner, tmp_path, text, message)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert message in result.stderr and "degenerate.obj" in result.stderr
+
+
+def test_cli_defaults_are_the_tutorials(runner, tmp_path, monkeypatch):
+    """`fit shape` with no options builds the tutorial's config (captured, no fit is run)."""
+    seen = []
+
+    def fake_fit_shape(config):
+        seen.append(config)
+        metrics = {"iterations": 0, "seconds": 0.0, "iterations_per_second": None, "chamfer": 0.0}
+        return SimpleNamespace(metrics=metrics, files=[], interrupted=False)
+
+    monkeypatch.setattr(shape, "fit_shape", fake_fit_shape)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["shape"])
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    expected = {
+        "targets": ("fish_low_resolution",), "level": 4, "iters": 2000, "lr": 1.0, "momentum": 0.9,
+        "samples": 5000, "w_chamfer": 1.0, "w_edge": 1.0, "w_normal": 0.01, "w_laplacian": 0.1,
+        "plot_every": 250, "device": "auto", "seed": 0, "quiet": False,
+        "out": Path("fit-out") / "shape-fish_low_resolution", "eval_samples": 10000, "eval_draws": 5,
+    }
+    assert {k: getattr(config, k) for k in expected} == expected
+    # The Python API's defaults agree with the command line's, option by option.
+    assert config == ShapeConfig(out=config.out)
+    params = {p.name: p.default for p in cli.commands["shape"].params}
+    for name in expected.keys() - {"targets", "out", "quiet", "eval_samples", "eval_draws"}:
+        assert params[name] == getattr(ShapeConfig, name) == expected[name], name
