@@ -218,6 +218,76 @@ def test_single_triangle_and_empty():
     assert float(mesh_laplacian_smoothing(empty)) == 0.0
 
 
+def _right_triangle() -> torch.Tensor:
+    """Legs of length 2 at vertex 0, rotated and moved out of the axis planes (float64)."""
+    rotation = torch.linalg.matrix_exp(torch.tensor([[0.0, -0.3, 0.5], [0.3, 0.0, -0.2],
+                                                     [-0.5, 0.2, 0.0]], dtype=torch.float64))
+    flat = torch.tensor([[0.0, 0, 0], [2.0, 0, 0], [0, 2.0, 0]], dtype=torch.float64)
+    return flat @ rotation.t() + torch.tensor([0.1, -0.4, 0.7], dtype=torch.float64)
+
+
+# Hand values on the right triangle v0 = 0, v1 = (2, 0), v2 = (0, 2) (area 2):
+# uniform: |(v_j + v_k) / 2 - v_i| is the median from v_i: sqrt(2), sqrt(5), sqrt(5);
+# cot: L01 = L02 = cot 45 = 1, L12 = cot 90 = 0, so v0 -> |(v1 + v2) / 2 - v0| = sqrt(2) and
+#   v1 -> |v0 - v1| = 2, v2 -> 2;
+# cotcurv: |L v - (sum_j L_ij) v_i| / (4 * 2): v0 -> |(2, 2)| / 8, v1 -> 2 / 8, v2 -> 2 / 8.
+_RIGHT_TRIANGLE_LOSS = {
+    "uniform": (2**0.5 + 2 * 5**0.5) / 3,
+    "cot": (2**0.5 + 4) / 3,
+    "cotcurv": (8**0.5 / 8 + 0.5) / 3,
+}
+
+
+@pytest.mark.parametrize("method", ["uniform", "cot", "cotcurv"])
+def test_single_triangle_by_hand(method):
+    verts = _right_triangle().requires_grad_(True)
+    faces = torch.tensor([[0, 1, 2]])
+
+    def fn(v):
+        return mesh_laplacian_smoothing(Meshes([v], [faces]), method)
+
+    loss = fn(verts)
+    assert float(loss.detach()) == pytest.approx(_RIGHT_TRIANGLE_LOSS[method], rel=1e-10)
+    (grad,) = torch.autograd.grad(loss, verts)
+    assert torch.isfinite(grad).all() and (grad != 0).any()
+    if method == "uniform":
+        assert torch.autograd.gradcheck(fn, (verts,))
+    else:  # with the cot weights frozen, as in PyTorch3D (see test_gradcheck)
+        frozen = _frozen_cot(verts.detach().clone(), [3], [faces], method)
+        assert torch.autograd.gradcheck(frozen, (verts,))
+        torch.testing.assert_close(torch.autograd.grad(frozen(verts), verts)[0], grad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("method", ["uniform", "cot", "cotcurv"])
+def test_single_zero_area_triangle(method, dtype):
+    """Zero-area single triangles give finite values and gradients; the values by hand:
+
+    - collinear 0, 1, 3 on x: uniform terms |2|, |0.5|, |-2.5| -> 5 / 3; cot 0 (with the
+      area clamped, the cot weights are proportional to b^2 + c^2 - a^2, and their weighted
+      mean of the other two points is the vertex itself); cotcurv only finite;
+    - three equal points p: uniform 0; cot weights all 0, so the term is -v_i (PyTorch3D's
+      row-sum-0 rule) -> |p|; cotcurv 0.
+    """
+    faces = torch.tensor([[0, 1, 2]])
+    point = [0.5, -1.0, 2.0]
+    cases = {
+        "collinear": ([[0.0, 0, 0], [1.0, 0, 0], [3.0, 0, 0]],
+                      {"uniform": 5 / 3, "cot": 0.0, "cotcurv": None}),
+        "point": ([point] * 3, {"uniform": 0.0, "cot": sum(x * x for x in point) ** 0.5,
+                                "cotcurv": 0.0}),
+    }
+    for name, (corners, values) in cases.items():
+        verts = torch.tensor(corners, dtype=dtype, requires_grad=True)
+        loss = mesh_laplacian_smoothing(Meshes([verts], [faces]), method)
+        (grad,) = torch.autograd.grad(loss, verts)
+        assert torch.isfinite(loss) and torch.isfinite(grad).all(), name
+        expected = values[method]
+        if expected is not None:
+            tol = 1e-5 if dtype == torch.float32 else 1e-9
+            assert float(loss.detach()) == pytest.approx(expected, rel=tol, abs=tol), name
+
+
 def test_bad_input_raises():
     mesh = Meshes([torch.rand(3, 3)], [torch.tensor([[0, 1, 2]])])
     with pytest.raises(ValueError, match="method must be"):

@@ -96,6 +96,52 @@ def test_degenerate_faces_have_finite_second_order_gradients():
     assert torch.isfinite(grad).all() and torch.isfinite(hvp).all()
 
 
+@pytest.mark.parametrize("corners", [
+    [[0.3, -0.2, 0.5], [1.4, 0.1, 0.2], [0.1, 1.2, 0.9]],  # a proper triangle
+    [[0.0, 0, 0], [1.0, 0, 0], [3.0, 0, 0]],  # zero area: collinear
+    [[0.5, -1.0, 2.0]] * 3,  # zero area: a point
+], ids=["proper", "collinear", "point"])
+def test_single_triangle_is_zero_with_finite_gradients(corners):
+    """No edge is shared, so there is no pair: the loss is 0 (PyTorch3D's value), a constant,
+    whose gradient must be finite and zero."""
+    verts = torch.tensor(corners, dtype=torch.float64, requires_grad=True)
+    loss = mesh_normal_consistency(Meshes([verts], [torch.tensor([[0, 1, 2]])]))
+    assert loss.shape == () and float(loss.detach()) == 0.0
+    (grad,) = torch.autograd.grad(loss, verts)
+    assert torch.isfinite(grad).all() and (grad == 0).all()
+
+
+def test_meshes_without_shared_edges_count_as_zero():
+    """A single triangle and two disjoint triangles next to a hinge at 90 degrees: each mesh
+    without face pairs contributes 0 but counts in the mean over the batch, (0 + 0 + 1) / 3;
+    their vertices get zero gradients, finite everywhere, and a gradcheck passes."""
+    single_v, single_f = _single([[0.3, -0.2, 0.5], [1.4, 0.1, 0.2], [0.1, 1.2, 0.9]])
+    disjoint_v = torch.cat([single_v, single_v + 2.0])
+    disjoint_f = torch.tensor([[0, 1, 2], [3, 5, 4]])
+    hinge = _hinge(math.pi / 2)
+    verts_list = [single_v, disjoint_v, hinge.verts_packed()]
+    faces_list = [single_f, disjoint_f, hinge.faces_packed()]
+    sizes = [v.shape[0] for v in verts_list]
+    packed = torch.cat(verts_list).requires_grad_(True)
+
+    def fn(v):
+        return mesh_normal_consistency(Meshes(list(torch.split(v, sizes)), faces_list))
+
+    loss = fn(packed)
+    assert float(loss.detach()) == pytest.approx(1.0 / 3.0, rel=1e-12)
+    assert float(loss.detach()) == pytest.approx(
+        reference_normal_consistency(verts_list, faces_list), rel=1e-12)
+    (grad,) = torch.autograd.grad(loss, packed)
+    assert torch.isfinite(grad).all() and (grad[:9] == 0).all() and (grad[9:] != 0).any()
+    assert torch.autograd.gradcheck(fn, (packed,))
+    two_alone = Meshes([single_v, disjoint_v], [single_f, disjoint_f])
+    assert float(mesh_normal_consistency(two_alone)) == 0.0
+
+
+def _single(corners):
+    return torch.tensor(corners, dtype=torch.float64), torch.tensor([[0, 1, 2]])
+
+
 def test_single_triangle_and_empty():
     single = Meshes([torch.rand(3, 3, requires_grad=True)], [torch.tensor([[0, 1, 2]])])
     assert float(mesh_normal_consistency(single).detach()) == 0.0
