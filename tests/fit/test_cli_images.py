@@ -96,6 +96,24 @@ def test_ctrl_c_during_images(runner, tmp_path, monkeypatch, fast_eval):
         assert gif.n_frames == 2  # iterations 0 and 2
 
 
+def test_ctrl_c_after_the_loop_keeps_the_fitted_mesh(runner, tmp_path, monkeypatch, fast_eval):
+    """Ctrl-C while the fitted mesh is rendered from every view (after the last iteration):
+    fitted.obj, with its vertex colours, is already written; the command exits 130."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(images, "_render_all", interrupted)
+    out = tmp_path / "stopped"
+    result = runner.invoke(cli, ["images", "--views", "3", "--image-size", "24", "--iters", "4", "--level", "1",
+                                 "--plot-every", "2", "--device", "cpu", "--quiet", "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["fitted.obj", "fitted_normalized.obj"]
+    text = (out / "fitted.obj").read_text()
+    vertex = next(line for line in text.splitlines() if line.startswith("v "))
+    assert len(vertex.split()) == 7  # x y z r g b
+
+
 def test_python_api_and_config_checks():
     result = fit_images(ImagesConfig(views=2, image_size=16, iters=2, level=1, device="cpu", quiet=True,
                                      eval_samples=1000, eval_draws=1))

@@ -118,6 +118,24 @@ def test_ctrl_c_writes_best_so_far_and_exits_130(runner, tmp_path, monkeypatch, 
     assert (out / "losses.png").is_file()
 
 
+def test_ctrl_c_after_the_loop_keeps_the_fitted_mesh(runner, tmp_path, monkeypatch, fast_eval):
+    """Ctrl-C during the final evaluation (after the last iteration): the meshes are already on
+    disk, the command exits 130, and nothing half-written is left."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shape, "eval_chamfer", interrupted)
+    out = tmp_path / "stopped"
+    result = runner.invoke(cli, ["shape", *SMALL, "--quiet", "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    assert result.stderr.strip().splitlines()[-1].startswith("Interrupted")
+    assert sorted(p.name for p in out.iterdir()) == ["fitted.obj", "fitted_normalized.obj"]
+    verts, faces, _ = load_obj(str(out / "fitted_normalized.obj"), load_textures=False)
+    assert torch.isfinite(verts).all() and faces.verts_idx.shape == (320, 3)
+    assert not torch.allclose(verts, ico_sphere(2).verts_packed())  # the fitted mesh, not the sphere
+
+
 def test_python_api_without_outputs():
     result = fit_shape(ShapeConfig(iters=3, level=1, samples=100, device="cpu", quiet=True, eval_draws=1))
     assert result.files == [] and result.metrics["iterations"] == 3

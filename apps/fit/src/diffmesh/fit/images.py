@@ -231,6 +231,16 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     verts_norm = source.verts_packed() + final_deform
     vert_rgb = final_colors[0].clamp(0, 1)
     fitted_norm = _with_colors(verts_norm, faces, vert_rgb)
+    verts_out = verts_norm * scale + (center if center is not None else 0.0)
+    files: list[Path] = []
+    if out is not None:  # the meshes first: a Ctrl-C during the evaluation below leaves them written
+        meshes_out = [("fitted.obj", verts_out)]
+        if center is not None:
+            meshes_out.append(("fitted_normalized.obj", verts_norm))
+        for file_name, verts in meshes_out:
+            with atomic_path(out / file_name) as tmp:
+                save_obj(str(tmp), verts.detach().cpu(), faces.cpu(), verts_colors=vert_rgb.detach().cpu())
+            files.append(out / file_name)
     renders = _render_all(fitted_norm, data, settings, lights, config.sigma)
     iou = silhouette_iou(renders[..., 3], data.silhouette)
     psnr = masked_psnr(renders[..., :3], data.rgb, data.silhouette > 0.5)
@@ -267,20 +277,11 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
         "views_per_iter", "level", "iters", "lr", "momentum", "w_silhouette", "w_rgb", "w_edge",
         "w_normal", "w_laplacian", "sigma", "faces_per_pixel", "seed", "plot_every")}
     metrics.update(environment_info(str(device)))
-    verts_out = verts_norm * scale + (center if center is not None else 0.0)
     fitted = _with_colors(verts_out, faces, vert_rgb)
     result = ImagesResult(fitted, metrics, run.history, interrupted=run.interrupted)
     if out is None:
         return result
 
-    files: list[Path] = []
-    meshes_out = [("fitted.obj", verts_out)]
-    if center is not None:
-        meshes_out.append(("fitted_normalized.obj", verts_norm))
-    for file_name, verts in meshes_out:
-        with atomic_path(out / file_name) as tmp:
-            save_obj(str(tmp), verts.detach().cpu(), faces.cpu(), verts_colors=vert_rgb.detach().cpu())
-        files.append(out / file_name)
     if run.iterations > 0:
         files.append(save_loss_plot(out / "losses.png", run.history, title=f"fit images ({name}): losses"))
     if frames:

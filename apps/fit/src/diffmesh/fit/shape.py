@@ -181,6 +181,20 @@ def _light() -> tuple[float, float, float]:
     return (dist * math.cos(elev) * math.sin(azim), dist * math.sin(elev), dist * math.cos(elev) * math.cos(azim))
 
 
+def _write_meshes(out: Path, names: Sequence[str], fitted_orig: Meshes, fitted_norm: Meshes) -> list[Path]:
+    """Write each fitted mesh in the target's frame and in the normalized one (atomically)."""
+    files: list[Path] = []
+    faces = fitted_norm.faces_list()
+    for i, name in enumerate(names):
+        stem = "fitted" if len(names) == 1 else f"fitted_{name}"
+        for suffix, mesh in (("", fitted_orig), ("_normalized", fitted_norm)):
+            dest = out / f"{stem}{suffix}.obj"
+            with atomic_path(dest) as tmp:
+                save_obj(str(tmp), mesh.verts_list()[i].cpu(), faces[i].cpu())
+            files.append(dest)
+    return files
+
+
 def fit_shape(config: ShapeConfig) -> ShapeResult:
     """Run the shape pipeline and, when ``config.out`` is set, write its outputs.
 
@@ -248,6 +262,8 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         verts=[v * scales[i] + centers[i] for i, v in enumerate(fitted_norm.verts_list())],
         faces=fitted_norm.faces_list(),
     )
+    # The meshes first: a Ctrl-C during the evaluation and plots below leaves them written.
+    files = _write_meshes(out, names, fitted_orig, fitted_norm) if out is not None else []
     chamfer = eval_chamfer(fitted_norm, targets, samples=config.eval_samples, draws=config.eval_draws)
     volumes = signed_volumes(fitted_norm)
     finite = [bool(torch.isfinite(v).all()) for v in fitted_norm.verts_list()]
@@ -290,15 +306,6 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     if out is None:
         return result
 
-    files: list[Path] = []
-    faces = fitted_norm.faces_list()
-    for i, name in enumerate(names):
-        stem = "fitted" if n == 1 else f"fitted_{name}"
-        for suffix, mesh in (("", fitted_orig), ("_normalized", fitted_norm)):
-            dest = out / f"{stem}{suffix}.obj"
-            with atomic_path(dest) as tmp:
-                save_obj(str(tmp), mesh.verts_list()[i].cpu(), faces[i].cpu())
-            files.append(dest)
     if run.iterations > 0:
         files.append(save_loss_plot(out / "losses.png", run.history, title=f"{label}: losses"))
     if frames:
