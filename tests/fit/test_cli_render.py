@@ -55,6 +55,23 @@ def test_render_fish_without_texture_and_without_normalizing(runner, tmp_path):
     assert len(list(out.glob("view_*.png"))) == 2
 
 
+def test_render_over_an_earlier_dataset_replaces_it(runner, tmp_path):
+    """Fewer views into a folder that holds an earlier `fit render`: its stale views go (so that
+    `fit images --images` accepts the folder), files it did not write stay."""
+    out = tmp_path / "data"
+    args = ["render", "fish_low_resolution", "--image-size", "16", "--device", "cpu", "--quiet", "--out", str(out)]
+    assert runner.invoke(cli, [*args, "--views", "5"]).exit_code == 0
+    (out / "notes.txt").write_text("mine")
+    result = runner.invoke(cli, [*args, "--views", "2"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["cameras.json", "notes.txt", "view_000.png", "view_001.png"]
+    _, names, _ = read_cameras_json(out / "cameras.json")
+    assert names == ["view_000.png", "view_001.png"]
+    fit = runner.invoke(cli, ["images", "--images", str(out), "--iters", "1", "--level", "0", "--device", "cpu",
+                              "--quiet", "--out", str(tmp_path / "fit")])
+    assert fit.exit_code == 0, fit.output
+
+
 def test_cli_defaults_are_the_tutorials(runner, tmp_path, monkeypatch):
     """`fit render MESH` builds the tutorial's config, renders with its settings (no pixels drawn)."""
     seen = []

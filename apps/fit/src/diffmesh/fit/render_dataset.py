@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from diffmesh.fit.cameras_io import CAMERAS_FILE, write_cameras_json
+from diffmesh.fit.cameras_io import CAMERAS_FILE, FORMAT, write_cameras_json
 from diffmesh.fit.data import resolve_mesh_path
 from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.outputs import prepare_out_dir
@@ -63,11 +64,27 @@ class RenderResult:
     files: list[Path] = field(default_factory=list)
 
 
+def _views_written_before(out: Path) -> list[str]:
+    """The images listed by a ``cameras.json`` that ``fit render`` wrote in ``out`` before
+    (plain file names only; none if there is no such file or it is not ours)."""
+    try:
+        payload = json.loads((out / CAMERAS_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        return []
+    views = payload.get("views")
+    names = [v.get("image") for v in views if isinstance(v, dict)] if isinstance(views, list) else []
+    return [n for n in names if isinstance(n, str) and n == Path(n).name and n.endswith(".png")]
+
+
 def render_dataset(config: RenderConfig) -> RenderResult:
     """Render ``config.mesh`` from ``config.views`` cameras and write the dataset.
 
     The PNGs are written first and ``cameras.json`` last, so a folder with a
-    ``cameras.json`` is always complete.
+    ``cameras.json`` is always complete. Rendering into a folder that holds an earlier
+    dataset replaces it: the old ``cameras.json`` goes first, then the views it listed that
+    the new one does not (other files are left alone).
 
     Args:
         config: the settings.
@@ -82,6 +99,10 @@ def render_dataset(config: RenderConfig) -> RenderResult:
     cameras = tutorial_cameras(config.views, config.dist)
     width = len(str(config.views - 1))
     names = [f"view_{i:0{max(width, 3)}d}.png" for i in range(config.views)]
+    stale = [n for n in _views_written_before(out) if n not in set(names)]
+    (out / CAMERAS_FILE).unlink(missing_ok=True)  # until the new one is written: incomplete
+    for name in stale:
+        (out / name).unlink(missing_ok=True)
     chunk = 4
     files: list[Path] = []
     with Progress(config.views, f"fit render ({path.stem})", enabled=not config.quiet, refresh_every=1) as bar:
