@@ -370,28 +370,17 @@ def test_point_light_diffuse_needs_points():
     assert DirectionalLights().diffuse(torch.ones(4, 3)).shape == (4, 3)
 
 
-def test_point_lights_defaults():
-    """PyTorch3D's defaults: one grey light at (0, 1, 0)."""
-    lights = PointLights()
+@pytest.mark.parametrize(
+    ("lights_type", "where"),
+    [(PointLights, {"location": [[0.0, 1.0, 0.0]]}),  # one grey light at (0, 1, 0)
+     (DirectionalLights, {"direction": [[0.0, 1.0, 0.0]]})],  # shining from +Y (towards the light)
+)
+def test_defaults(lights_type, where):
+    """PyTorch3D's defaults: one grey light, ambient 0.5, diffuse 0.3, specular 0.2."""
+    lights = lights_type()
     assert len(lights) == 1
     expected = {
-        "location": [[0.0, 1.0, 0.0]],
-        "ambient_color": [[0.5, 0.5, 0.5]],
-        "diffuse_color": [[0.3, 0.3, 0.3]],
-        "specular_color": [[0.2, 0.2, 0.2]],
-    }
-    for name, value in expected.items():
-        tensor = getattr(lights, name)
-        assert tensor.dtype == torch.float32, name
-        torch.testing.assert_close(tensor, torch.tensor(value), msg=name)
-
-
-def test_directional_lights_defaults():
-    """PyTorch3D's defaults: one grey light shining from +Y (direction towards the light)."""
-    lights = DirectionalLights()
-    assert len(lights) == 1
-    expected = {
-        "direction": [[0.0, 1.0, 0.0]],
+        **where,
         "ambient_color": [[0.5, 0.5, 0.5]],
         "diffuse_color": [[0.3, 0.3, 0.3]],
         "specular_color": [[0.2, 0.2, 0.2]],
