@@ -99,7 +99,7 @@ def render_dataset(config: RenderConfig) -> RenderResult:
     cameras = tutorial_cameras(config.views, config.dist)
     width = len(str(config.views - 1))
     names = [f"view_{i:0{max(width, 3)}d}.png" for i in range(config.views)]
-    stale = [n for n in _views_written_before(out) if n not in set(names)]
+    stale = set(_views_written_before(out)) - set(names)
     (out / CAMERAS_FILE).unlink(missing_ok=True)  # until the new one is written: incomplete
     for name in stale:
         (out / name).unlink(missing_ok=True)

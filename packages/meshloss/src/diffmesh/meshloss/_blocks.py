@@ -26,19 +26,26 @@ _PRODUCT_ELEMENTS = 1 << 18  # distances per batched product (1 MB in float32: c
 _BOUND_BLOCKS = 4  # b blocks (nearest box centres) behind each a block's upper bound
 
 
-def augment(x: Tensor, valid: Tensor, query: bool) -> Tensor:
-    """[x, |x|^2, 1] (query) or [-2x, 1, |x|^2] (reference), |x|^2 = inf for padding: the
-    product of a query row and a reference row is the squared distance (inf if either pads)."""
-    sq = (x * x).sum(-1, keepdim=True).masked_fill(~valid[..., None], _INF)
+def _squared_norms(x: Tensor, valid: Tensor) -> Tensor:
+    """(..., P, 1) |x|^2, +inf for padding."""
+    return (x * x).sum(-1, keepdim=True).masked_fill_(~valid[..., None], _INF)
+
+
+def _rows(x: Tensor, sq: Tensor, query: bool) -> Tensor:
     one = torch.ones_like(sq)
     return torch.cat([x, sq, one], dim=-1) if query else torch.cat([-2.0 * x, one, sq], dim=-1)
 
 
+def augment(x: Tensor, valid: Tensor, query: bool) -> Tensor:
+    """[x, |x|^2, 1] (query) or [-2x, 1, |x|^2] (reference), |x|^2 = inf for padding: the
+    product of a query row and a reference row is the squared distance (inf if either pads)."""
+    return _rows(x, _squared_norms(x, valid), query)
+
+
 def augment_both(x: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
     """``(augment(x, valid, query=True), augment(x, valid, query=False))`` sharing |x|^2."""
-    sq = (x * x).sum(-1, keepdim=True).masked_fill_(~valid[..., None], _INF)
-    one = torch.ones_like(sq)
-    return torch.cat([x, sq, one], dim=-1), torch.cat([-2.0 * x, one, sq], dim=-1)
+    sq = _squared_norms(x, valid)
+    return _rows(x, sq, query=True), _rows(x, sq, query=False)
 
 
 class Blocks:
