@@ -23,11 +23,17 @@ def _surface(n, points, generator, scale=1.0):
     return scale * p / p.norm(dim=-1, keepdim=True)
 
 
+@pytest.mark.parametrize("bound_blocks", [4, 1 << 20])
+@pytest.mark.parametrize("reverse", [True, False])
 @pytest.mark.parametrize("leaf", [7, 16, 40])
 @pytest.mark.parametrize(("size_x", "size_y"), [(1003, 777), (777, 777)])
-def test_pruned_search_matches_brute_force(leaf, size_x, size_y):
+def test_pruned_search_matches_brute_force(leaf, size_x, size_y, reverse, bound_blocks,
+                                           monkeypatch):
     """Heterogeneous batch with an empty cloud; sizes that are not multiples of the blocks;
-    equal sizes (both clouds built as one batch) and different ones."""
+    equal sizes (both clouds built as one batch) and different ones; with or without the
+    reverse direction. With ``_BOUND_BLOCKS`` beyond the block count, the bounding products
+    compare every pair and the main pass has nothing left to do."""
+    monkeypatch.setattr(blocks_module, "_BOUND_BLOCKS", bound_blocks)
     g = torch.Generator().manual_seed(leaf)
     x = _surface(3, size_x, g)
     y = _surface(3, size_y, g, scale=1.1) + 0.05
@@ -36,19 +42,23 @@ def test_pruned_search_matches_brute_force(leaf, size_x, size_y):
     valid_y = torch.arange(size_y) < lengths_y[:, None]
     pad_x = torch.where(valid_x[..., None], x, x[:, :1])
     pad_y = torch.where(valid_y[..., None], y, y[:, :1])
-    found = blocks_module.pruned_search(pad_x, pad_y, valid_x, valid_y, leaf, reverse=True)
+    found = blocks_module.pruned_search(pad_x, pad_y, valid_x, valid_y, leaf, reverse=reverse)
     assert found is not None
     idx12, idx21 = found
-    assert idx12.shape == (3, size_x, 1) and idx21.shape == (3, size_y)
+    assert idx12.shape == (3, size_x, 1)
+    assert (idx21 is not None) == reverse
     ref12 = _nearest_reference(x, y, lengths_x, lengths_y)
     ref21 = _nearest_reference(y, x, lengths_y, lengths_x)
     for b in range(3):
         got12 = ((x[b, : lengths_x[b]] - y[b, idx12[b, : lengths_x[b], 0]]) ** 2).sum(-1)
         torch.testing.assert_close(got12, ref12[b], rtol=1e-12, atol=0)
+        assert (idx12[b] >= 0).all() and (idx12[b] < size_y).all()
+        if idx21 is None:
+            continue
+        assert idx21.shape == (3, size_y)
         if lengths_x[b] > 0:
             got21 = ((y[b, : lengths_y[b]] - x[b, idx21[b, : lengths_y[b]]]) ** 2).sum(-1)
             torch.testing.assert_close(got21, ref21[b], rtol=1e-12, atol=0)
-        assert (idx12[b] >= 0).all() and (idx12[b] < size_y).all()
         assert (idx21[b] >= 0).all() and (idx21[b] < size_x).all()
 
 
@@ -63,7 +73,9 @@ def test_blocks_are_a_permutation_with_bounding_boxes():
         order = blocks.order[b]
         assert torch.equal(order.sort().values, torch.arange(16 * 19))
     grouped = blocks.points.view(2, 16, 19, 3)
-    assert (grouped >= blocks.lo[:, :, None]).all() and (grouped <= blocks.hi[:, :, None]).all()
+    # The boxes (N, 3, num) are the tight bounds of each block's points.
+    assert torch.equal(blocks.lo, grouped.amin(2).transpose(1, 2))
+    assert torch.equal(blocks.hi, grouped.amax(2).transpose(1, 2))
     assert torch.equal(blocks.valid.sum(1), torch.tensor([301, 120]))
 
 
