@@ -291,6 +291,10 @@ def render_command(mesh: str, out: Path | None, **options: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Entry point of the ``fit`` console script."""
+    """Entry point of the ``fit`` console script (its process keeps freed memory mapped for
+    reuse: see :mod:`diffmesh.fit.allocator`)."""
+    from diffmesh.fit.allocator import keep_freed_memory
+
+    keep_freed_memory()
     cli.main(args=list(argv) if argv is not None else None, prog_name="fit")
     sys.exit(0)  # cli.main exits itself in standalone mode; kept for type checkers
