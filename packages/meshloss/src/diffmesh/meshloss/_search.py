@@ -167,19 +167,28 @@ def nearest_indices(p1: Tensor, p2: Tensor, lengths1: Tensor, lengths2: Tensor, 
     device = p1.device
     valid1 = torch.arange(p1_size, device=device) < lengths1[:, None]  # (N, P1)
     valid2 = torch.arange(p2_size, device=device) < lengths2[:, None]  # (N, P2)
-    x = p1.detach().to(work).masked_fill(~valid1[..., None], 0.0)
-    y = p2.detach().to(work).masked_fill(~valid2[..., None], 0.0)
+    # Without padding (the common case) the masking below changes nothing: skip it.
+    padded = not bool(valid1.all() & valid2.all())
+    x, y = p1.detach().to(work), p2.detach().to(work)
+    if padded:
+        x = x.masked_fill(~valid1[..., None], 0.0)
+        y = y.masked_fill(~valid2[..., None], 0.0)
     # Centre both clouds on their joint mean: the expanded form then keeps its digits.
     count = (lengths1 + lengths2).clamp(min=1).to(work)[:, None, None]
     centre = (x.sum(1, keepdim=True) + y.sum(1, keepdim=True)) / count
-    x = (x - centre).masked_fill(~valid1[..., None], 0.0)
-    y = (y - centre).masked_fill(~valid2[..., None], 0.0)
+    x, y = x - centre, y - centre
+    if padded:
+        x = x.masked_fill(~valid1[..., None], 0.0)
+        y = y.masked_fill(~valid2[..., None], 0.0)
 
     if norm == 2 and k == 1 and dim == 3 and p1_size * p2_size >= _PRUNE_MIN_PAIRS:
         # Padding takes the coordinates of a valid point of its cloud (see Blocks).
-        found = pruned_search(torch.where(valid1[..., None], x, x[:, :1]),
-                              torch.where(valid2[..., None], y, y[:, :1]), valid1, valid2, _LEAF,
-                              reverse)
+        if padded:
+            found = pruned_search(torch.where(valid1[..., None], x, x[:, :1]),
+                                  torch.where(valid2[..., None], y, y[:, :1]), valid1, valid2,
+                                  _LEAF, reverse)
+        else:
+            found = pruned_search(x, y, valid1, valid2, _LEAF, reverse)
         if found is not None:
             return found
     p1p = -(-p1_size // _GROUP) * _GROUP
