@@ -210,15 +210,17 @@ def _plan(a: Blocks, b: Blocks, a_aug: Tensor, b_aug_q: Tensor, a_aug_r: Tensor,
     wanted = lower <= _upper_bounds(row_value, a.valid, slack)[:, :, None]
     col_values = col_points = col_blocks = row_block.new_empty((0,))
     if reverse:
-        near_r = min(_BOUND_BLOCKS, a.num)
-        nearest_r = centre_dist.topk(near_r, dim=1, largest=False, sorted=False).indices
-        dist_r, _ = _near_products(b, a, b_aug_q, a_aug_r, nearest_r.transpose(1, 2))
-        wanted |= lower <= _upper_bounds(dist_r.amin(2), b.valid, slack)[:, None, :]
         col_values = dist.amin(1).view(-1)
         slots = torch.arange(b.size, device=dist.device)
         col_points = (near_blocks[:, :, None] * b.size + slots).view(-1)
         col_blocks = torch.arange(near_blocks.shape[0], device=dist.device).repeat_interleave(
             near * b.size)
+        # A b point's distance to the a block with the nearest centre, lowered by the column
+        # minima of the products above where they hold the point: both bound its distance.
+        nearest_r = centre_dist.argmin(1)[..., None]  # (N, nb, 1)
+        best_r = _near_products(b, a, b_aug_q, a_aug_r, nearest_r)[0].amin(2)
+        best_r = best_r.view(-1).scatter_reduce_(0, col_points, col_values, "amin")
+        wanted |= lower <= _upper_bounds(best_r.view(-1, b.size), b.valid, slack)[:, None, :]
     wanted &= a.nonempty[:, :, None] & b.nonempty[:, None, :]
     covered = torch.zeros_like(wanted).scatter_(2, nearest, True)
     return _Plan(wanted, covered, row_value, row_block, col_values, col_points, col_blocks)
