@@ -27,6 +27,10 @@ from torch import Tensor
 _INF = float("inf")
 _TABLE_ENTRIES = 1 << 22  # most (query block, reference block) bounds formed at once
 _PRODUCT_ELEMENTS = 1 << 18  # distances per batched product (1 MB in float32: cache-sized)
+# With many candidates per query block, products of at least this many query blocks (while
+# they stay under _MAX_PRODUCT_ELEMENTS, 8 MB): fewer, larger products.
+_CHUNK_BLOCKS = 8
+_MAX_PRODUCT_ELEMENTS = 1 << 21
 _BOUND_BLOCKS = 4  # b blocks (nearest box centres) behind each a block's upper bound
 
 
@@ -314,7 +318,10 @@ def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: in
     start = 0
     while start < active:
         k = sorted_counts[start]
-        stop = min(active, start + max(1, _PRODUCT_ELEMENTS // (a.size * k * b.size)))
+        per_block = a.size * k * b.size
+        chunk = max(1, _PRODUCT_ELEMENTS // per_block,
+                    min(_CHUNK_BLOCKS, _MAX_PRODUCT_ELEMENTS // per_block))
+        stop = min(active, start + chunk)
         cand = cands[start:stop, :k]  # (m, k)
         refs = b_aug.index_select(0, cand.reshape(-1)).view(-1, k * b.size, 5)
         d = torch.bmm(queries[start:stop], refs.transpose(1, 2))  # (m, a.size, k * b.size)
