@@ -75,7 +75,9 @@ def main() -> int:
     parser.add_argument("--device", default=None, help="torch device for the workloads (default cpu)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--in-process", action="store_true",
-                        help="time every case in this one process (default: a fresh process each)")
+                        help="time every case in this one process (default: a fresh process each); "
+                             "process-wide settings of a case (the fit rows' malloc thresholds) "
+                             "then apply to the cases after it")
     parser.add_argument("--memory-of", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--time-of", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -8,7 +8,6 @@ import sys
 import textwrap
 
 import pytest
-from diffmesh.fit.allocator import keep_freed_memory
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
@@ -18,7 +17,9 @@ GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 _LOOP = textwrap.dedent("""
     import ctypes, resource, sys, torch
     from diffmesh.fit.allocator import keep_freed_memory
-    mallopt = ctypes.CDLL(None).mallopt
+    libc = ctypes.CDLL(None)
+    libc.prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE: count 4 KB pages, whatever THP's mode
+    mallopt = libc.mallopt
     assert mallopt(-3, 128 * 1024) and mallopt(-1, 128 * 1024)  # mmap, trim thresholds
     if sys.argv[1] == "keep":
         assert keep_freed_memory()
@@ -45,4 +46,7 @@ def test_freed_memory_is_reused_without_page_faults():
 
 
 def test_returns_whether_it_applied():
-    assert keep_freed_memory() is GLIBC
+    # In a child process: the setting is process-wide.
+    code = "from diffmesh.fit import keep_freed_memory; print(keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(GLIBC)

@@ -27,17 +27,21 @@ def _surface(n, points, generator, scale=1.0):
 @pytest.mark.parametrize("reverse", [True, False])
 @pytest.mark.parametrize("leaf", [7, 16, 40])
 @pytest.mark.parametrize(("size_x", "size_y"), [(1003, 777), (777, 777)])
+@pytest.mark.parametrize("lengths", [((None, 0, 641), (777, 500, 333)),
+                                     ((5, 641, None), (0, 1, 333))])
 def test_pruned_search_matches_brute_force(leaf, size_x, size_y, reverse, bound_blocks,
-                                           monkeypatch):
-    """Heterogeneous batch with an empty cloud; sizes that are not multiples of the blocks;
-    equal sizes (both clouds built as one batch) and different ones; with or without the
-    reverse direction. With ``_BOUND_BLOCKS`` beyond the block count, the bounding products
-    compare every pair and the main pass has nothing left to do."""
+                                           lengths, monkeypatch):
+    """Heterogeneous batches with empty clouds on either side and a one-point cloud; sizes
+    that are not multiples of the blocks; equal sizes (both clouds built as one batch) and
+    different ones; with or without the reverse direction. With ``_BOUND_BLOCKS`` beyond the
+    block count, the bounding products compare every pair and the main pass has nothing
+    left to do."""
     monkeypatch.setattr(blocks_module, "_BOUND_BLOCKS", bound_blocks)
     g = torch.Generator().manual_seed(leaf)
     x = _surface(3, size_x, g)
     y = _surface(3, size_y, g, scale=1.1) + 0.05
-    lengths_x, lengths_y = torch.tensor([size_x, 0, 641]), torch.tensor([777, 500, 333])
+    lengths_x = torch.tensor([size_x if n is None else n for n in lengths[0]])
+    lengths_y = torch.tensor(lengths[1])
     valid_x = torch.arange(size_x) < lengths_x[:, None]
     valid_y = torch.arange(size_y) < lengths_y[:, None]
     pad_x = torch.where(valid_x[..., None], x, x[:, :1])
@@ -50,8 +54,9 @@ def test_pruned_search_matches_brute_force(leaf, size_x, size_y, reverse, bound_
     ref12 = _nearest_reference(x, y, lengths_x, lengths_y)
     ref21 = _nearest_reference(y, x, lengths_y, lengths_x)
     for b in range(3):
-        got12 = ((x[b, : lengths_x[b]] - y[b, idx12[b, : lengths_x[b], 0]]) ** 2).sum(-1)
-        torch.testing.assert_close(got12, ref12[b], rtol=1e-12, atol=0)
+        if lengths_y[b] > 0:  # (without reference points the indices are only in range)
+            got12 = ((x[b, : lengths_x[b]] - y[b, idx12[b, : lengths_x[b], 0]]) ** 2).sum(-1)
+            torch.testing.assert_close(got12, ref12[b], rtol=1e-12, atol=0)
         assert (idx12[b] >= 0).all() and (idx12[b] < size_y).all()
         if idx21 is None:
             continue

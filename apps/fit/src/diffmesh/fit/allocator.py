@@ -23,7 +23,7 @@ __all__ = ["keep_freed_memory"]
 
 _M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 32 << 20  # the largest value glibc accepts on 64-bit systems
+MMAP_THRESHOLD = 32 << 20  # above the loops' tensors; the cap of glibc's own adaptive value
 TRIM_THRESHOLD = 1 << 30
 
 
@@ -31,8 +31,9 @@ def keep_freed_memory() -> bool:
     """Set glibc's mmap threshold to 32 MB and its trim threshold to 1 GB (process-wide).
 
     Returns:
-        True if both were set (Linux with glibc); False where there is no glibc ``mallopt``
-        (macOS, Windows, musl), which changes nothing.
+        True if glibc accepted both settings; False where there is no glibc ``mallopt``
+        (macOS, Windows, musl) or it refused them (older 32-bit glibc caps the mmap
+        threshold lower), which leaves the allocator as it was.
     """
     if not sys.platform.startswith("linux"):
         return False

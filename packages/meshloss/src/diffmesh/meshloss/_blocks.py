@@ -2,9 +2,10 @@
 
 Both clouds are reordered into the leaves of a balanced k-d tree: blocks of consecutive
 points with compact bounding boxes. Every pair of blocks is bounded from below by the gap
-between the boxes, every block's nearest-neighbour distances from above by the few blocks
-of the other cloud with the nearest box centres; only the pairs of blocks that can hold a
-nearest neighbour are compared.
+between the boxes, every query block's nearest-neighbour distances from above by the few
+reference blocks with the nearest box centres (and, for the reverse direction, every
+reference block's by the column minima of those products and its nearest query block);
+only the pairs of blocks that can hold a nearest neighbour are compared.
 
 Comparisons are batched matrix products of the expanded form ``|x|^2 + |y|^2 - 2 x.y``.
 The products behind the upper bounds (each query block with its nearest reference blocks)
