@@ -160,6 +160,21 @@ def _upper_bounds(best: Tensor, valid: Tensor, slack: Tensor) -> Tensor:
     return worst * (1.0 + 1e-5) + slack
 
 
+def _column_minima(dist: Tensor, ref_blocks: Tensor, query_blocks: Tensor, size: int
+                   ) -> tuple[Tensor, Tensor, Tensor]:
+    """The reverse direction's entries of a batched product ``dist`` (m, a.size, k * size)
+    of m query blocks (batch-global ids ``query_blocks`` (m,)) with their reference blocks
+    ``ref_blocks`` (m, k): per reference point, its smallest distance to the query block.
+
+    Returns:
+        (m * k * size,) values, batch-global reference points (block * size + slot) and
+        the query block of each.
+    """
+    points = ref_blocks[:, :, None] * size + torch.arange(size, device=dist.device)
+    blocks = query_blocks.repeat_interleave(ref_blocks.shape[1] * size)
+    return dist.amin(1).view(-1), points.view(-1), blocks
+
+
 class _Plan(NamedTuple):
     """Which pairs of blocks the search compares, and what the bounding products found.
 
@@ -215,11 +230,8 @@ def _plan(a: Blocks, b: Blocks, a_aug: Tensor, b_aug_q: Tensor, a_aug_r: Tensor,
     wanted = lower <= _upper_bounds(row_value, a.valid, slack)[:, :, None]
     col_values = col_points = col_blocks = row_block.new_empty((0,))
     if reverse:
-        col_values = dist.amin(1).view(-1)
-        slots = torch.arange(b.size, device=dist.device)
-        col_points = (near_blocks[:, :, None] * b.size + slots).view(-1)
-        col_blocks = torch.arange(near_blocks.shape[0], device=dist.device).repeat_interleave(
-            near * b.size)
+        col_values, col_points, col_blocks = _column_minima(
+            dist, near_blocks, torch.arange(near_blocks.shape[0], device=dist.device), b.size)
         # A b point's distance to the a block with the nearest centre, lowered by the column
         # minima of the products above where they hold the point: both bound its distance.
         nearest_r = centre_dist.argmin(1)[..., None]  # (N, nb, 1)
@@ -314,8 +326,7 @@ def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: in
     queries, cands = a_aug.index_select(0, order), table.index_select(0, order)
     picked = torch.zeros((active, a.size), dtype=torch.int64, device=x.device)
     picked_value = a_aug.new_empty((active, a.size))
-    col_values, col_points, col_blocks = [plan.col_values], [plan.col_points], [plan.col_blocks]
-    offsets = torch.arange(b.size, device=x.device)
+    columns = [(plan.col_values, plan.col_points, plan.col_blocks)]
     start = 0
     while start < active:
         k = sorted_counts[start]
@@ -330,25 +341,21 @@ def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: in
         picked_value[start:stop] = value
         picked[start:stop] = cand.gather(1, pick)
         if reverse:  # column minima: per b point, the best of this query block
-            col_values.append(d.amin(1).view(-1))
-            col_points.append((cand[:, :, None] * b.size + offsets).view(-1))
-            col_blocks.append(order[start:stop].repeat_interleave(k * b.size))
+            columns.append(_column_minima(d, cand, order[start:stop], b.size))
         start = stop
     # Per a point, the better of the bounding products and the main pass (smaller block
     # among ties, as the blocks of each come in increasing id order).
     value12 = torch.full_like(plan.row_value, _INF).index_copy_(0, order, picked_value)
     block12 = plan.row_block.clone().index_copy_(0, order, picked)
     main = (value12 < plan.row_value) | ((value12 == plan.row_value) & (block12 < plan.row_block))
-    best12 = torch.where(main, block12, plan.row_block)
-
-    best12 = best12.view(n, -1)
+    best12 = torch.where(main, block12, plan.row_block).view(n, -1)
     slot12 = _exact_in_blocks(a.points.view(-1, 3), b.planes, best12.view(-1)).view(n, -1)
     idx12 = a.unsort(b.original(best12, slot12, p2_size), p1_size).unsqueeze(-1)
     if not reverse:
         return idx12, None
     first1 = torch.arange(n, device=x.device) * num1  # (N,) batch-global id of each first block
     default = torch.cat([first1.repeat_interleave(num2 * b.size), first1.new_zeros(b.size)])
-    best21 = _best_blocks(torch.cat(col_values), torch.cat(col_points), torch.cat(col_blocks),
-                          default)[:dummy * b.size].view(n, -1)
+    values, points, blocks = (torch.cat(parts) for parts in zip(*columns, strict=True))
+    best21 = _best_blocks(values, points, blocks, default)[:dummy * b.size].view(n, -1)
     slot21 = _exact_in_blocks(b.points.view(-1, 3), a.planes, best21.view(-1)).view(n, -1)
     return idx12, b.unsort(a.original(best21, slot21, p1_size), p2_size)

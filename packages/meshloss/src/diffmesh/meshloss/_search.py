@@ -182,13 +182,11 @@ def nearest_indices(p1: Tensor, p2: Tensor, lengths1: Tensor, lengths2: Tensor, 
         y = y.masked_fill(~valid2[..., None], 0.0)
 
     if norm == 2 and k == 1 and dim == 3 and p1_size * p2_size >= _PRUNE_MIN_PAIRS:
-        # Padding takes the coordinates of a valid point of its cloud (see Blocks).
-        if padded:
-            found = pruned_search(torch.where(valid1[..., None], x, x[:, :1]),
-                                  torch.where(valid2[..., None], y, y[:, :1]), valid1, valid2,
-                                  _LEAF, reverse)
-        else:
-            found = pruned_search(x, y, valid1, valid2, _LEAF, reverse)
+        px, py = x, y
+        if padded:  # padding takes the coordinates of a valid point of its cloud (see Blocks)
+            px = torch.where(valid1[..., None], x, x[:, :1])
+            py = torch.where(valid2[..., None], y, y[:, :1])
+        found = pruned_search(px, py, valid1, valid2, _LEAF, reverse)
         if found is not None:
             return found
     p1p = -(-p1_size // _GROUP) * _GROUP
