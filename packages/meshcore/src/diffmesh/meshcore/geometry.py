@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "bounding_boxes",
     "face_areas",
     "face_normals",
     "gather_rows",
@@ -136,3 +137,23 @@ def vertex_normals_from_face_normals(raw_normals: Tensor, faces: Tensor, num_ver
     acc = raw_normals.new_zeros(num_verts, 3)
     per_corner = raw_normals.unsqueeze(1).expand(-1, 3, -1).reshape(-1, 3)
     return safe_normalize(acc.index_add(0, faces.reshape(-1), per_corner))
+
+
+def bounding_boxes(points: Tensor, segment: Tensor, num_segments: int) -> Tensor:
+    """Axis-aligned bounding box of each segment of packed points.
+
+    Args:
+        points: ``(P, 3)`` float.
+        segment: ``(P,)`` long segment (mesh or cloud) of each point, in ``[0, num_segments)``.
+        num_segments: ``N``.
+
+    Returns:
+        ``(N, 3, 2)`` float: ``out[n, j] = (min, max)`` of coordinate ``j`` over segment
+        ``n``; zeros for a segment with no point. Differentiable (the gradient goes to the
+        extreme points, shared among ties).
+    """
+    index = segment.unsqueeze(1).expand(-1, 3)
+    start = points.new_zeros(num_segments, 3)
+    lo = start.scatter_reduce(0, index, points, "amin", include_self=False)
+    hi = start.scatter_reduce(0, index, points, "amax", include_self=False)
+    return torch.stack([lo, hi], dim=2)

@@ -9,6 +9,9 @@ A Meshes holds two things:
 - an immutable :class:`~diffmesh.meshcore.topology.Topology` (packed faces, counts,
   edges, face->edge map), shared by every Meshes derived from this one by moving
   vertices.
+
+Geometry derived from the vertices (areas, normals, bounding boxes, the Laplacian) lives
+in :mod:`.meshes_geometry`, the base class of :class:`Meshes`.
 """
 
 from __future__ import annotations
@@ -18,13 +21,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .geometry import (
-    safe_norm,
-    safe_normalize,
-    unnormalized_face_normals,
-    vertex_normals_from_face_normals,
-)
+from .meshes_geometry import MeshesGeometry, pack_verts_normals
 from .packing import pack_checked_lists, pack_lists, pack_padded
+from .submeshes import select_submeshes
 from .textures.base import TexturesBase, normalize_index
 from .topology import Topology
 from .validation import check_finite_verts, describe
@@ -32,17 +31,25 @@ from .validation import check_finite_verts, describe
 __all__ = ["Meshes"]
 
 
-class Meshes:
+class Meshes(MeshesGeometry):
     """A batch of ``N`` triangle meshes of possibly different sizes.
 
     Args:
         verts: either a list of ``N`` tensors ``(V_n, 3) float``, or a padded tensor
             ``(N, V, 3) float`` (then every mesh has ``V`` vertices, as in PyTorch3D).
+            An empty mesh may be given as ``torch.tensor([])`` (shape ``(0,)``).
         faces: either a list of ``N`` tensors ``(F_n, 3)`` integer (int32 is converted to
             long) with indices into the matching ``verts[n]``, or a padded tensor
-            ``(N, F, 3)`` whose padding rows are all ``-1`` and come last.
+            ``(N, F, 3)`` whose padding rows are all ``-1`` and come last. No faces may be
+            given as ``torch.tensor([])`` (any dtype: it holds no value).
         textures: ``None``, a :class:`~diffmesh.meshcore.TexturesVertex` or a
             :class:`~diffmesh.meshcore.TexturesUV` of batch size ``N``.
+        verts_normals: keyword-only; ``None``, a list of ``N`` tensors ``(V_n, 3)`` float or
+            a padded ``(N, max(V_n), 3)`` float tensor: vertex normals returned by
+            ``verts_normals_packed()`` (and the list / padded views) instead of computed
+            ones. Kept by ``offset_verts`` with a ``(3,)`` offset, ``scale_verts``,
+            ``__getitem__``, ``extend``, ``clone``, ``detach``, ``to``; dropped (normals
+            are then computed) by per-vertex ``offset_verts`` and by ``update_padded``.
 
     Raises:
         TypeError: a wrong type or dtype, naming the argument and mesh index.
@@ -62,6 +69,8 @@ class Meshes:
         verts: Sequence[Tensor] | Tensor,
         faces: Sequence[Tensor] | Tensor,
         textures: TexturesBase | None = None,
+        *,
+        verts_normals: Sequence[Tensor] | Tensor | None = None,
     ) -> None:
         if isinstance(verts, Tensor) and isinstance(faces, Tensor):
             verts_packed, topology = pack_padded(verts, faces)
@@ -73,14 +82,22 @@ class Meshes:
                 f"got verts as {describe(verts)} and faces as {describe(faces)}"
             )
         check_finite_verts(verts_packed, topology.verts_packed_to_mesh_idx, "verts")
-        self._setup(verts_packed, topology, textures)
+        normals = None
+        if verts_normals is not None:
+            normals = pack_verts_normals(verts_normals, topology, verts_packed)
+        self._setup(verts_packed, topology, textures, normals)
 
     # ----------------------------------------------------------------- construction
 
     def _setup(
-        self, verts_packed: Tensor, topology: Topology, textures: TexturesBase | None
+        self,
+        verts_packed: Tensor,
+        topology: Topology,
+        textures: TexturesBase | None,
+        verts_normals: Tensor | None = None,
     ) -> None:
         self._verts_packed = verts_packed
+        self._verts_normals = verts_normals  # (sum(V_n), 3) given normals, or None
         self._topology = topology
         self._cache: dict[tuple[str, bool, bool], tuple[int, object]] = {}
         self.textures = textures
@@ -118,11 +135,15 @@ class Meshes:
 
     @classmethod
     def _from_parts(
-        cls, verts_packed: Tensor, topology: Topology, textures: TexturesBase | None
+        cls,
+        verts_packed: Tensor,
+        topology: Topology,
+        textures: TexturesBase | None,
+        verts_normals: Tensor | None = None,
     ) -> Meshes:
         """A Meshes around already-checked packed vertices and a shared topology."""
         out = cls.__new__(cls)
-        out._setup(verts_packed, topology, textures)
+        out._setup(verts_packed, topology, textures, verts_normals)
         return out
 
     def _cached(self, name: str, compute: Callable[[], object]) -> object:
@@ -159,6 +180,13 @@ class Meshes:
         return self._verts_packed.dtype
 
     @property
+    def equisized(self) -> bool:
+        """True if the batch is not empty and all meshes have the same numbers of
+        vertices and of faces (a property here; an attribute in PyTorch3D)."""
+        t = self._topology
+        return len(set(t.num_verts_list)) == 1 and len(set(t.num_faces_list)) == 1
+
+    @property
     def valid(self) -> Tensor:
         """``(N,)`` bool: meshes with at least one vertex and one face."""
         t = self._topology
@@ -171,8 +199,9 @@ class Meshes:
         return self._verts_packed
 
     def verts_list(self) -> list[Tensor]:
-        """``N`` tensors ``(V_n, 3)`` float (views of the packed vertices)."""
-        return list(torch.split(self._verts_packed, list(self._topology.num_verts_list)))
+        """``N`` tensors ``(V_n, 3)`` float: a copy (editing it in place leaves this
+        Meshes unchanged), differentiable w.r.t. the vertices."""
+        return list(torch.split(self._verts_packed.clone(), list(self._topology.num_verts_list)))
 
     def verts_padded(self) -> Tensor:
         """``(N, max(V_n), 3)`` float, zero-padded."""
@@ -192,8 +221,25 @@ class Meshes:
         return self._topology.faces_packed
 
     def faces_list(self) -> list[Tensor]:
-        """``N`` tensors ``(F_n, 3)`` long, indices into each mesh's own vertices."""
-        return list(self._topology.faces_list)
+        """``N`` tensors ``(F_n, 3)`` long, indices into each mesh's own vertices (copies:
+        editing them leaves the shared topology unchanged)."""
+        return [f.clone() for f in self._topology.faces_list]
+
+    def get_mesh_verts_faces(self, index: int) -> tuple[Tensor, Tensor]:
+        """``(verts (V_n, 3) float, faces (F_n, 3) long)`` of mesh ``index`` (copies);
+        ``TypeError`` for a non-int, ``ValueError`` outside ``[-N, N)``."""
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(
+                f"Meshes.get_mesh_verts_faces: index must be an int, got {describe(index)}"
+            )
+        n = len(self)
+        if not -n <= index < n:
+            raise ValueError(
+                f"Meshes.get_mesh_verts_faces: index {index} out of range for {n} meshes"
+            )
+        t, i = self._topology, index % n
+        verts = self._verts_packed.narrow(0, sum(t.num_verts_list[:i]), t.num_verts_list[i])
+        return verts.clone(), t.faces_list[i].clone()
 
     def faces_padded(self) -> Tensor:
         """``(N, max(F_n), 3)`` long, local indices, padded with -1."""
@@ -254,69 +300,6 @@ class Meshes:
         """``(N,)`` long: index in ``edges_packed()`` of each mesh's first edge."""
         return self._topology.edges.mesh_to_edges_packed_first_idx
 
-    # ----------------------------------------------------------------- geometry
-
-    def _raw_face_normals(self) -> Tensor:
-        """``(sum(F_n), 3)``: ``(v1 - v0) x (v2 - v0)``, shared by areas and normals."""
-        return self._cached(  # type: ignore[return-value]
-            "raw_face_normals",
-            lambda: unnormalized_face_normals(self._verts_packed, self._topology.faces_packed),
-        )
-
-    def faces_areas_packed(self) -> Tensor:
-        """``(sum(F_n),)`` float: triangle areas; finite gradients for degenerate faces."""
-        return self._cached(  # type: ignore[return-value]
-            "faces_areas", lambda: 0.5 * safe_norm(self._raw_face_normals())
-        )
-
-    def faces_normals_packed(self) -> Tensor:
-        """``(sum(F_n), 3)`` float: unit normals ``(v1 - v0) x (v2 - v0)`` normalized,
-        zero (never NaN) for zero-area faces."""
-        return self._cached(  # type: ignore[return-value]
-            "faces_normals", lambda: safe_normalize(self._raw_face_normals())
-        )
-
-    def verts_normals_packed(self) -> Tensor:
-        """``(sum(V_n), 3)`` float: area-weighted vertex normals, unit; zero for
-        vertices on no face."""
-        return self._cached(  # type: ignore[return-value]
-            "verts_normals",
-            lambda: vertex_normals_from_face_normals(
-                self._raw_face_normals(),
-                self._topology.faces_packed,
-                self._topology.num_verts_total,
-            ),
-        )
-
-    def faces_normals_padded(self) -> Tensor:
-        """``(N, max(F_n), 3)`` float, zero-padded."""
-        return self._faces_padded_values(self.faces_normals_packed())
-
-    def faces_areas_padded(self) -> Tensor:
-        """``(N, max(F_n))`` float, zero-padded."""
-        return self._faces_padded_values(self.faces_areas_packed().unsqueeze(1)).squeeze(2)
-
-    def verts_normals_padded(self) -> Tensor:
-        """``(N, max(V_n), 3)`` float, zero-padded."""
-        t = self._topology
-        flat = self.verts_normals_packed().new_zeros(t.num_meshes * t.max_verts, 3)
-        flat = flat.index_copy(0, t.verts_padded_index, self.verts_normals_packed())
-        return flat.view(t.num_meshes, t.max_verts, 3)
-
-    def verts_normals_list(self) -> list[Tensor]:
-        """``N`` tensors ``(V_n, 3)`` float."""
-        return list(torch.split(self.verts_normals_packed(), list(self._topology.num_verts_list)))
-
-    def faces_normals_list(self) -> list[Tensor]:
-        """``N`` tensors ``(F_n, 3)`` float."""
-        return list(torch.split(self.faces_normals_packed(), list(self._topology.num_faces_list)))
-
-    def _faces_padded_values(self, packed: Tensor) -> Tensor:
-        t = self._topology
-        flat = packed.new_zeros(t.num_meshes * t.max_faces, packed.shape[1])
-        flat = flat.index_copy(0, t.faces_padded_index, packed)
-        return flat.view(t.num_meshes, t.max_faces, packed.shape[1])
-
     def sample_textures(self, face_idx: Tensor, bary: Tensor) -> Tensor:
         """Texture values at (packed face, barycentric) positions.
 
@@ -349,18 +332,24 @@ class Meshes:
     def offset_verts(self, vert_offsets_packed: Tensor) -> Meshes:
         """A new Meshes with vertices ``verts_packed() + vert_offsets_packed``.
 
-        The result shares this mesh's topology and textures object.
+        The result shares this mesh's topology and textures object, and its given vertex
+        normals for a ``(3,)`` offset (a translation).
 
         Args:
             vert_offsets_packed: ``(sum(V_n), 3)`` or ``(3,)`` float.
         """
         offsets = self._check_offsets(vert_offsets_packed, "offset_verts")
-        return Meshes._from_parts(self._verts_packed + offsets, self._topology, self.textures)
+        normals = self._verts_normals if offsets.dim() == 1 else None
+        return Meshes._from_parts(
+            self._verts_packed + offsets, self._topology, self.textures, normals
+        )
 
     def offset_verts_(self, vert_offsets_packed: Tensor) -> Meshes:
         """In-place :meth:`offset_verts`; returns ``self``."""
         offsets = self._check_offsets(vert_offsets_packed, "offset_verts_")
         self._verts_packed = self._verts_packed + offsets
+        if offsets.dim() != 1:
+            self._verts_normals = None
         self._cache.clear()
         return self
 
@@ -381,7 +370,8 @@ class Meshes:
     def scale_verts(self, scale: float | Tensor) -> Meshes:
         """A new Meshes with each mesh's vertices multiplied by ``scale`` (a number or
         ``(N,)`` float); shares topology and textures."""
-        return Meshes._from_parts(self._scale(scale, "scale_verts"), self._topology, self.textures)
+        verts = self._scale(scale, "scale_verts")
+        return Meshes._from_parts(verts, self._topology, self.textures, self._verts_normals)
 
     def scale_verts_(self, scale: float | Tensor) -> Meshes:
         """In-place :meth:`scale_verts`; returns ``self``."""
@@ -417,13 +407,45 @@ class Meshes:
         """The meshes at ``index`` (int, slice, list of ints, long or bool tensor) as a
         new Meshes (an int gives a batch of one)."""
         indices = normalize_index(index, len(self), "Meshes")
-        verts = self.verts_list()
+        sizes = list(self._topology.num_verts_list)
+        verts = torch.split(self._verts_packed, sizes)
         faces = self._topology.faces_list
         textures = None if self.textures is None else self.textures._select(indices)
         verts_packed, topology = pack_checked_lists(
             [verts[i] for i in indices], [faces[i] for i in indices], self.device, self.dtype
         )
-        return Meshes._from_parts(verts_packed, topology, textures)
+        normals = None
+        if self._verts_normals is not None:
+            given = torch.split(self._verts_normals, sizes)
+            normals = torch.cat([given[i] for i in indices] or [verts_packed[:0]], 0)
+        return Meshes._from_parts(verts_packed, topology, textures, normals)
+
+    def split(self, split_sizes: Sequence[int]) -> list[Meshes]:
+        """Consecutive sub-batches of ``split_sizes[k]`` meshes each, as ``torch.split``
+        (``ValueError`` for a non-int or negative size)."""
+        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in split_sizes):
+            raise ValueError(f"Meshes.split: split_sizes must be ints >= 0, got {split_sizes!r}")
+        starts = [sum(split_sizes[:k]) for k in range(len(split_sizes))]
+        return [self[s : s + size] for s, size in zip(starts, split_sizes, strict=True)]
+
+    def submeshes(
+        self, face_indices: Sequence[Sequence[Tensor]] | Sequence[Tensor] | Tensor
+    ) -> Meshes:
+        """A batch of submeshes: for each mesh ``n`` and each face index tensor ``ids`` in
+        ``face_indices[n]``, the mesh made of the faces ``faces_list()[n][ids]`` and only
+        the vertices they use (renumbered in increasing order).
+
+        Args:
+            face_indices: ``N`` entries (one per mesh), each a list of 1-D long tensors or
+                a ``(S_n, F)`` long tensor (one row per submesh); or an ``(N, S, F)``
+                long tensor.
+
+        Returns:
+            A Meshes of ``sum(S_n)`` meshes, in order; TexturesVertex are kept (the used
+            vertices' features), other textures raise ``ValueError`` (as in PyTorch3D).
+            Differentiable w.r.t. the vertices.
+        """
+        return select_submeshes(self, face_indices)
 
     def extend(self, n: int) -> Meshes:
         """Each mesh repeated ``n`` times, in order ``0, 0, ..., 1, 1, ...`` (gradients
@@ -435,12 +457,14 @@ class Meshes:
     def clone(self) -> Meshes:
         """A copy with cloned vertices and textures; the immutable topology is shared."""
         textures = None if self.textures is None else self.textures.clone()
-        return Meshes._from_parts(self._verts_packed.clone(), self._topology, textures)
+        normals = None if self._verts_normals is None else self._verts_normals.clone()
+        return Meshes._from_parts(self._verts_packed.clone(), self._topology, textures, normals)
 
     def detach(self) -> Meshes:
         """A copy with detached vertices and textures, sharing the topology."""
         textures = None if self.textures is None else self.textures.detach()
-        return Meshes._from_parts(self._verts_packed.detach(), self._topology, textures)
+        normals = None if self._verts_normals is None else self._verts_normals.detach()
+        return Meshes._from_parts(self._verts_packed.detach(), self._topology, textures, normals)
 
     def to(self, device: torch.device | str, copy: bool = False) -> Meshes:
         """This batch on ``device`` (``self`` if already there and not ``copy``)."""
@@ -452,8 +476,9 @@ class Meshes:
         if device == self.device:
             return self.clone()
         textures = None if self.textures is None else self.textures.to(device)
+        normals = None if self._verts_normals is None else self._verts_normals.to(device)
         return Meshes._from_parts(
-            self._verts_packed.to(device), self._topology.to(device), textures
+            self._verts_packed.to(device), self._topology.to(device), textures, normals
         )
 
     def cpu(self) -> Meshes:

@@ -23,6 +23,7 @@ def pack_lists(verts: Sequence[Tensor], faces: Sequence[Tensor]) -> tuple[Tensor
         raise ValueError(
             f"Meshes: verts has {len(verts)} meshes but faces has {len(faces)}; they must match"
         )
+    verts, faces = _expand_empty(verts, faces)
     verts = [check_verts_tensor(v, f"verts[{i}]", 2) for i, v in enumerate(verts)]
     faces = [check_faces_tensor(f, f"faces[{i}]", 2) for i, f in enumerate(faces)]
     check_same_dtype_device(verts, "verts")
@@ -40,6 +41,22 @@ def pack_lists(verts: Sequence[Tensor], faces: Sequence[Tensor]) -> tuple[Tensor
         torch.cat(faces, 0) if faces else torch.zeros(0, 3, dtype=torch.long, device=device)
     )
     return verts_packed, topology_from_local(faces_local, nv, nf)
+
+
+def _is_empty_1d(t: object) -> bool:
+    return isinstance(t, Tensor) and t.dim() == 1 and t.numel() == 0
+
+
+def _expand_empty(
+    verts: Sequence[Tensor], faces: Sequence[Tensor]
+) -> tuple[list[Tensor], list[Tensor]]:
+    """Replace PyTorch3D's empty-mesh idiom ``torch.tensor([])`` (shape ``(0,)``) by
+    ``(0, 3)`` tensors: verts of the other meshes' float dtype, faces long."""
+    dtypes = [v.dtype for v in verts if isinstance(v, Tensor) and not _is_empty_1d(v)]
+    dtype = dtypes[0] if dtypes else torch.get_default_dtype()
+    verts = [v.new_zeros(0, 3, dtype=dtype) if _is_empty_1d(v) else v for v in verts]
+    faces = [f.new_zeros(0, 3, dtype=torch.long) if _is_empty_1d(f) else f for f in faces]
+    return verts, faces
 
 
 def pack_padded(verts: Tensor, faces: Tensor) -> tuple[Tensor, Topology]:
