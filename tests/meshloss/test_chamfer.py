@@ -246,3 +246,28 @@ def test_bad_clouds_raise():
         chamfer_distance(torch.rand(2, 3, 3), torch.rand(1, 4, 3))
     with pytest.raises(TypeError, match="y must be a tensor"):
         chamfer_distance(torch.rand(1, 3, 3), [[0.0, 0.0, 0.0]])
+
+
+def test_pointclouds_inputs_give_the_reference_with_their_lengths_and_normals():
+    from diffmesh.meshcore import Pointclouds
+
+    g = torch.Generator().manual_seed(7)
+    sizes_x, sizes_y = (5, 0, 3), (4, 2, 6)
+    px = [torch.rand(p, 3, generator=g, dtype=torch.float64) for p in sizes_x]
+    py = [torch.rand(p, 3, generator=g, dtype=torch.float64) for p in sizes_y]
+    nx = [torch.randn(p, 3, generator=g, dtype=torch.float64) for p in sizes_x]
+    ny = [torch.randn(p, 3, generator=g, dtype=torch.float64) for p in sizes_y]
+    x, y = Pointclouds(px, normals=nx), Pointclouds(py, normals=ny)
+    loss, loss_normals = chamfer_distance(x, y)
+    want, want_normals = reference_chamfer(
+        x.points_padded(), y.points_padded(), torch.tensor(sizes_x), torch.tensor(sizes_y),
+        x.normals_padded(), y.normals_padded(), None, "mean", "mean", 2, False, True)
+    torch.testing.assert_close(loss, want)
+    torch.testing.assert_close(loss_normals, want_normals)
+    mixed, none = chamfer_distance(Pointclouds(px), y.points_padded(), y_lengths=torch.tensor(sizes_y))
+    torch.testing.assert_close(mixed, want)
+    assert none is None  # the Pointclouds x has no normals
+    with pytest.raises(ValueError, match="x_lengths must be None when x is a Pointclouds"):
+        chamfer_distance(x, y, x_lengths=torch.tensor(sizes_x))
+    with pytest.raises(ValueError, match="y_normals must be None when y is a Pointclouds"):
+        chamfer_distance(x, y, y_normals=y.normals_padded())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from diffmesh.meshcore import Pointclouds
 from torch import Tensor
 
 from ._search import gather_points, nearest_indices
@@ -25,6 +26,19 @@ def _check_normals(normals: Tensor | None, points: Tensor, name: str) -> None:
     if normals.shape != points.shape:
         raise ValueError(f"{name} must have the shape of its points {tuple(points.shape)}, "
                          f"got {tuple(normals.shape)}")
+
+
+def _cloud_input(points: Tensor | Pointclouds, lengths: Tensor | None, normals: Tensor | None,
+                 name: str) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """``(points (N, P, D), lengths (N,) or None, normals or None)`` from a tensor (as given)
+    or a Pointclouds (its padded points and normals and its per-cloud point counts)."""
+    if not isinstance(points, Pointclouds):
+        return points, lengths, normals
+    for given, arg in ((lengths, "lengths"), (normals, "normals")):
+        if given is not None:
+            raise ValueError(f"chamfer_distance: {name}_{arg} must be None when {name} is a "
+                             f"Pointclouds (they are taken from the clouds)")
+    return points.points_padded(), points.num_points_per_cloud(), points.normals_padded()
 
 
 def _check_weights(weights: Tensor | None, n: int) -> None:
@@ -118,8 +132,8 @@ def _batch_reduce(value: Loss | None, weights: Tensor | None, batch_reduction: s
 
 
 def chamfer_distance(
-    x: Tensor,
-    y: Tensor,
+    x: Tensor | Pointclouds,
+    y: Tensor | Pointclouds,
     x_lengths: Tensor | None = None,
     y_lengths: Tensor | None = None,
     x_normals: Tensor | None = None,
@@ -148,8 +162,10 @@ def chamfer_distance(
     (and the normals).
 
     Args:
-        x: ``(N, P1, D)`` float points.
-        y: ``(N, P2, D)`` float points.
+        x: ``(N, P1, D)`` float points, or a :class:`~diffmesh.meshcore.Pointclouds`
+            (then its padded points, point counts and normals, if any, are used, and
+            ``x_lengths`` / ``x_normals`` must be None).
+        y: ``(N, P2, D)`` float points, or a Pointclouds (likewise).
         x_lengths: ``(N,)`` long valid points per ``x`` cloud (None: P1).
         y_lengths: ``(N,)`` long valid points per ``y`` cloud (None: P2).
         x_normals: ``(N, P1, D)`` float normals of ``x`` or None.
@@ -187,6 +203,8 @@ def chamfer_distance(
                          f"got {batch_reduction!r}")
     if norm not in (1, 2) or isinstance(norm, bool):
         raise ValueError(f"norm must be 1 or 2, got {norm!r}")
+    x, x_lengths, x_normals = _cloud_input(x, x_lengths, x_normals, "x")
+    y, y_lengths, y_normals = _cloud_input(y, y_lengths, y_normals, "y")
     if point_reduction == "max" and (x_normals is not None or y_normals is not None):
         raise ValueError('x_normals and y_normals must be None when point_reduction is "max"')
     _check_clouds(x, y, ("x", "y"))
