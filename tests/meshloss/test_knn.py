@@ -204,3 +204,12 @@ def test_100k_by_100k_stays_well_under_2_gb():
                          capture_output=True, text=True, check=False, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert float(run.stdout.strip().splitlines()[-1]) < 1024
+
+
+def test_version_keyword_is_accepted_as_in_pytorch3d():
+    p1, p2 = torch.rand(1, 6, 3), torch.rand(1, 5, 3)
+    plain = knn_points(p1, p2, K=2)
+    versioned = knn_points(p1, p2, K=2, version=0)
+    assert torch.equal(plain.idx, versioned.idx) and torch.equal(plain.dists, versioned.dists)
+    with pytest.raises(TypeError, match="version must be an int"):
+        knn_points(p1, p2, version="fast")

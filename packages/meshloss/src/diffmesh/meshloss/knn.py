@@ -79,6 +79,7 @@ def knn_points(
     norm: int = 2,
     K: int = 1,
     *,
+    version: int = -1,
     return_nn: bool = False,
     return_sorted: bool = True,
 ) -> KNN:
@@ -103,6 +104,8 @@ def knn_points(
         return_nn: also return the neighbours' coordinates (``knn_gather(p2, idx, lengths2)``).
         return_sorted: sort the K neighbours by increasing distance; when False their order
             is unspecified.
+        version: PyTorch3D's kernel choice; accepted (an int) for compatibility, without
+            effect: diffmesh has one implementation.
 
     Returns:
         :class:`KNN` ``(dists (N, P1, K), idx (N, P1, K) long, knn (N, P1, K, D) or None)``;
@@ -123,6 +126,8 @@ def knn_points(
         raise ValueError(f"norm must be 1 or 2, got {norm!r}")
     if isinstance(K, bool) or not isinstance(K, int) or K < 1:
         raise ValueError(f"K must be an integer >= 1, got {K!r}")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise TypeError(f"version must be an int, got {version!r}")
     n, p1_size, _ = p1.shape
     p2_size = p2.shape[1]
     lengths1 = _check_lengths(lengths1, "lengths1", n, p1_size, p1.device)
