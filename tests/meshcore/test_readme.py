@@ -16,5 +16,6 @@ def test_readme_example_runs(capsys) -> None:
     out = capsys.readouterr().out
     assert "torch.Size([2, 4, 3])" in out and "torch.Size([11, 2])" in out
     assert "tensor([6, 5])" in out
+    assert "torch.Size([2, 5, 3])" in out and "torch.Size([2, 4])" in out
     scene = namespace["scene"]
     assert scene.num_verts_per_mesh().tolist() == [8] and scene.num_faces_per_mesh().tolist() == [6]
