@@ -110,7 +110,9 @@ def test_offset_and_scale_match_naive_and_keep_gradients() -> None:
         assert torch.equal(scaled.points_list()[i], p * scale[i])
     assert torch.equal(clouds.scale(2.0).points_packed(), 2 * torch.cat(points))
     same = clouds.clone()
+    before = same.points_padded()  # cached, then replaced by the in-place updates
     assert same.offset_(torch.ones(3, dtype=torch.float64)) is same
+    assert torch.equal(same.points_padded()[2], before[2] + 1)
     assert same.scale_(2.0) is same
     assert torch.equal(same.points_packed(), 2 * (torch.cat(points) + 1))
     with pytest.raises(ValueError, match=r"offsets_packed must have shape \(8, 3\)"):
@@ -219,3 +221,14 @@ def test_subsample_keeps_distinct_points_of_each_cloud() -> None:
         rows = [int((points[i] == q).all(1).nonzero()[0, 0]) for q in got]
         assert len(set(rows)) == keep
         assert torch.equal(sub.normals_list()[i], normals[i][rows])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_to_cuda_and_back() -> None:
+    points, normals, features = _lists()
+    clouds = Pointclouds(points, normals=normals, features=features)
+    gpu = clouds.to("cuda")
+    assert gpu.device.type == "cuda" and gpu.points_padded().device.type == "cuda"
+    assert torch.equal(gpu.get_bounding_boxes().cpu(), clouds.get_bounding_boxes())
+    back = gpu[[2, 0]].cpu()
+    assert torch.equal(back.features_packed(), clouds[[2, 0]].features_packed())

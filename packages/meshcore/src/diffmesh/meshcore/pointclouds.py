@@ -264,6 +264,7 @@ class Pointclouds:
     def offset_(self, offsets_packed: Tensor) -> Pointclouds:
         """In-place :meth:`offset`; returns ``self``."""
         self._points = self._points + self._check_offsets(offsets_packed, "offset_")
+        self._cache.clear()  # the new tensor's version may equal the old one's
         return self
 
     def scale(self, scale: float | Tensor) -> Pointclouds:
@@ -275,6 +276,7 @@ class Pointclouds:
     def scale_(self, scale: float | Tensor) -> Pointclouds:
         """In-place :meth:`scale`; returns ``self``."""
         self._points = self._scaled(scale, "scale_")
+        self._cache.clear()
         return self
 
     def update_padded(
