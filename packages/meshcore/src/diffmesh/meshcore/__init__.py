@@ -5,12 +5,13 @@ PyTorch3D-compatible names and semantics, pure PyTorch.
 
 from .join import join_meshes_as_batch, join_meshes_as_scene
 from .meshes import Meshes
-from .textures import TexturesBase, TexturesUV, TexturesVertex
+from .textures import TexturesAtlas, TexturesBase, TexturesUV, TexturesVertex
 from .topology import EdgeData, Topology
 
 __all__ = [
     "EdgeData",
     "Meshes",
+    "TexturesAtlas",
     "TexturesBase",
     "TexturesUV",
     "TexturesVertex",
