@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from diffmesh.meshcore import Meshes, TexturesUV
+from diffmesh.meshcore import Meshes, TexturesUV, join_meshes_as_batch, join_meshes_as_scene
 from diffmesh.meshcore.textures.uv import sample_bilinear
 
 # A 2 x 2 single-channel map; row 0 is the TOP of the image.
@@ -210,3 +210,132 @@ def test_errors():
         )
     with pytest.raises(ValueError, match=r"TexturesUV\) has faces_uvs for \[2, 1\]"):
         Meshes([torch.rand(3, 3)] * 2, [torch.tensor([[0, 1, 2]])] * 2, textures=tex)
+
+
+def _multi_map_batch():
+    """Two meshes; mesh 0 has 3 maps (faces read maps 2 and 0), mesh 1 has 2 maps."""
+    _, faces, _, faces_uvs, verts_uvs = _two_mesh_uv_batch()
+    g = torch.Generator().manual_seed(9)
+    maps = [
+        torch.rand(3, 6, 8, 3, dtype=torch.float64, generator=g),
+        torch.rand(2, 6, 8, 3, dtype=torch.float64, generator=g),
+    ]
+    maps_ids = [torch.tensor([2, 0]), torch.tensor([1])]
+    return faces, maps, faces_uvs, verts_uvs, maps_ids
+
+
+def _face_uv(verts_uvs, faces_uvs, mesh, face, bary):
+    corners = verts_uvs[mesh][faces_uvs[mesh][face]]
+    return [float(x) for x in (bary[:, None] * corners).sum(0)]
+
+
+def test_maps_ids_each_face_reads_its_map():
+    _, maps, faces_uvs, verts_uvs, maps_ids = _multi_map_batch()
+    tex = TexturesUV(maps, faces_uvs, verts_uvs, maps_ids=maps_ids)
+    assert tex.maps_padded().shape == (2, 3, 6, 8, 3)  # mesh 1's stack padded to 3 maps
+    assert (tex.maps_padded()[1, 2] == 0).all()
+    assert tex.maps_ids_padded().tolist() == [[2, 0], [1, -1]]
+    bary = torch.tensor([[0.2, 0.3, 0.5], [0.5, 0.4, 0.1], [0.3, 0.3, 0.4]], dtype=torch.float64)
+    got = tex.sample_at(torch.tensor([0, 1, 2]), bary)
+    for k, (mesh, face) in enumerate([(0, 0), (0, 1), (1, 0)]):
+        u, v = _face_uv(verts_uvs, faces_uvs, mesh, face, bary[k])
+        want = ref_bilinear(maps[mesh][maps_ids[mesh][face]], u, v, False)
+        torch.testing.assert_close(got[k], want)
+    # the corner texels are samples at the corner barycentrics
+    corners = tex.faces_verts_textures_packed()
+    eye = torch.eye(3, dtype=torch.float64)
+    for f in range(3):
+        torch.testing.assert_close(corners[f], tex.sample_at(torch.full((3,), f), eye))
+
+
+def test_maps_ids_padded_inputs_batch_ops_and_joins():
+    faces, maps, faces_uvs, verts_uvs, _ = _multi_map_batch()
+    padded_maps = torch.stack([maps[0], torch.cat([maps[1], maps[1][:1]])])
+    ids = torch.tensor([[2, 0], [1, 7]])  # 7: beyond mesh 1's faces, never read
+    fpad = torch.tensor([[[0, 1, 2], [0, 2, 3]], [[2, 1, 0], [-1, -1, -1]]])
+    tex = TexturesUV(padded_maps, fpad, verts_uvs, maps_ids=ids)
+    assert [i.tolist() for i in tex.maps_ids_list()] == [[2, 0], [1]]
+    verts = [torch.rand(4, 3, dtype=torch.float64), torch.rand(3, 3, dtype=torch.float64)]
+    meshes = Meshes(verts, faces, textures=tex)
+    bary = torch.tensor([[0.2, 0.3, 0.5]] * 3, dtype=torch.float64)
+    face = torch.tensor([0, 1, 2])
+    want = meshes.sample_textures(face, bary)
+    ext = meshes.extend(2)
+    assert [i.tolist() for i in ext.textures.maps_ids_list()] == [[2, 0], [2, 0], [1], [1]]
+    torch.testing.assert_close(meshes[1].sample_textures(face[:1], bary[:1]), want[2:])
+    scene = join_meshes_as_scene(meshes)  # the stacks of both meshes, ids offset: exact
+    assert scene.textures.maps_padded().shape == (1, 6, 6, 8, 3)
+    torch.testing.assert_close(scene.sample_textures(face, bary), want)
+    # joining with a single-map texture makes it a stack of one map
+    single = TexturesUV(maps[0][:1], faces_uvs[:1], verts_uvs[:1])
+    joined = tex.join_batch([single])
+    assert joined.maps_padded().shape == (3, 3, 6, 8, 3)
+    assert [i.tolist() for i in joined.maps_ids_list()] == [[2, 0], [1], [0, 0]]
+    torch.testing.assert_close(
+        joined.sample_at(torch.tensor([3]), bary[:1]), single.sample_at(face[:1], bary[:1])
+    )
+    both = join_meshes_as_batch([meshes, meshes[0]])
+    assert [i.tolist() for i in both.textures.maps_ids_list()] == [[2, 0], [1], [2, 0]]
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflection"])
+def test_join_scene_other_padding_is_exact(padding_mode):
+    _, _, maps, faces_uvs, verts_uvs = _two_mesh_uv_batch()
+    verts_uvs = [v * 1.6 - 0.3 for v in verts_uvs]  # some samples outside the map
+    tex = TexturesUV(maps, faces_uvs, verts_uvs, padding_mode=padding_mode)
+    scene = tex.join_scene()
+    assert scene.maps_padded().shape == (1, 2, 6, 8, 3)
+    bary = torch.tensor([[0.9, 0.05, 0.05]] * 3, dtype=torch.float64)
+    face = torch.arange(3)
+    torch.testing.assert_close(scene.sample_at(face, bary), tex.sample_at(face, bary))
+
+
+def test_modes_reach_the_lookup():
+    _, _, maps, faces_uvs, verts_uvs = _two_mesh_uv_batch()
+    bary = torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]], dtype=torch.float64)
+    face = torch.tensor([0, 2])
+    outside = [v + 2.0 for v in verts_uvs]
+    zeros = TexturesUV(maps, faces_uvs, outside, "zeros")
+    assert (zeros.sample_at(face, bary) == 0).all()
+    nearest = TexturesUV(maps, faces_uvs, verts_uvs, sampling_mode="nearest", align_corners=True)
+    got = nearest.sample_at(face, bary)
+    for k, (mesh, f) in enumerate([(0, 0), (1, 0)]):
+        u, v = _face_uv(verts_uvs, faces_uvs, mesh, f, bary[k])
+        row, col = round((1 - v) * 5), round(u * 7)  # 6 x 8 map, pixel centres at 0 and 1
+        torch.testing.assert_close(got[k], maps[mesh, row, col])
+    for t in (nearest[0], nearest.extend(2), nearest.clone(), nearest.join_batch([nearest])):
+        assert (t.padding_mode, t.align_corners, t.sampling_mode) == ("border", True, "nearest")
+
+
+def test_maps_ids_gradcheck():
+    _, maps, faces_uvs, verts_uvs, maps_ids = _multi_map_batch()
+    maps = [m[:, :3, :4].clone().requires_grad_(True) for m in maps]
+    vuv = verts_uvs[0].clone().requires_grad_(True)
+    bary = torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3], [0.3, 0.3, 0.4]], dtype=torch.float64)
+
+    def fn(m0, m1, a):
+        tex = TexturesUV([m0, m1], faces_uvs, [a, verts_uvs[1]], maps_ids=maps_ids)
+        return tex.sample_at(torch.tensor([0, 1, 2]), bary)
+
+    assert torch.autograd.gradcheck(fn, (*maps, vuv))
+
+
+def test_maps_ids_and_mode_errors():
+    _, maps, faces_uvs, verts_uvs, maps_ids = _multi_map_batch()
+    with pytest.raises(ValueError, match=r"maps_ids\[0\] has id 3 but mesh 0 has 3 maps"):
+        TexturesUV(maps, faces_uvs, verts_uvs, maps_ids=[torch.tensor([3, 0]), maps_ids[1]])
+    with pytest.raises(ValueError, match=r"maps_ids\[1\] has id 2 but mesh 1 has 2 maps"):
+        TexturesUV(maps, faces_uvs, verts_uvs, maps_ids=[maps_ids[0], torch.tensor([2])])
+    with pytest.raises(ValueError, match=r"maps_ids\[1\] must have shape \(1,\)"):
+        TexturesUV(maps, faces_uvs, verts_uvs, maps_ids=[maps_ids[0], torch.tensor([0, 1])])
+    with pytest.raises(TypeError, match="maps_ids must be a long tensor"):
+        TexturesUV(maps, faces_uvs, verts_uvs, maps_ids=torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"maps\[0\] must have shape \(M, H, W, C\)"):
+        TexturesUV([m[0] for m in maps], faces_uvs, verts_uvs, maps_ids=maps_ids)
+    with pytest.raises(ValueError, match="padding_mode must be one of"):
+        TexturesUV(maps[0][:2], faces_uvs, verts_uvs, padding_mode="repeat")
+    with pytest.raises(ValueError, match="sampling_mode must be one of"):
+        TexturesUV(maps[0][:2], faces_uvs, verts_uvs, sampling_mode="cubic")
+    tex = TexturesUV(maps[0][:2], faces_uvs, verts_uvs)
+    with pytest.raises(ValueError, match="others\\[0\\] has padding_mode='zeros'"):
+        tex.join_batch([TexturesUV(maps[0][:2], faces_uvs, verts_uvs, "zeros")])

@@ -71,7 +71,7 @@ def test_non_finite_verts_name_the_mesh(bad):
 
 
 def test_textures_checked():
-    with pytest.raises(TypeError, match="textures must be None, TexturesVertex or TexturesUV"):
+    with pytest.raises(TypeError, match="textures must be None, TexturesVertex, TexturesUV or TexturesAtlas"):
         Meshes([V], [F], textures=torch.rand(4, 3))
     with pytest.raises(ValueError, match="textures has batch size 2 but there are 1 meshes"):
         Meshes([V], [F], textures=TexturesVertex([V, V]))

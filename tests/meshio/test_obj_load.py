@@ -228,33 +228,33 @@ def test_slow_path_converts_spellings_numpy_does_not_read(write_file):
     assert verts[0].tolist() == [10.0, 0.0, 0.0]
 
 
-def test_two_texture_maps_become_an_atlas(write_file, tmp_path):
+def test_two_texture_maps_become_a_multi_map_texture(write_file, tmp_path):
     red = np.zeros((2, 2, 3), np.uint8)
     red[..., 0] = 255
     blue = np.zeros((4, 2, 3), np.uint8)
     blue[..., 2] = 255
     Image.fromarray(red).save(tmp_path / "red.png")
     Image.fromarray(blue).save(tmp_path / "blue.png")
-    write_file("two.mtl", "newmtl r\nmap_Kd red.png\nnewmtl b\nmap_Kd blue.png\n")
+    write_file("two.mtl", "newmtl r\nmap_Kd red.png\nnewmtl b\nmap_Kd blue.png\nnewmtl k\n")
     text = (
         "mtllib two.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\n"
-        "vt 0.5 0.5\nvt 0.25 0.75\nvt 0.75 0.25\n"
-        "usemtl r\nf 1/1 2/2 3/3\nusemtl b\nf 1/1 2/2 3/3\n"
+        "vt 0.5 0.5\nvt 0.25 0.75\nvt 1.75 -0.25\n"
+        "f 1/1 2/2 3/3\nusemtl r\nf 1/1 2/2 3/3\nusemtl b\nf 1/1 2/2 3/3\n"
+        "usemtl k\nf 1/1 2/2 3/3\n"
     )
     mesh = load_objs_as_meshes(write_file("two.obj", text))
-    maps = mesh.textures.maps_padded()
-    assert maps.shape == (1, 4, 4, 3)
-    verts_uvs = mesh.textures.verts_uvs_list()[0]
-    faces_uvs = mesh.textures.faces_uvs_list()[0]
-    corner = verts_uvs[faces_uvs]  # (2, 3, 2)
-    # face 0 (red, 2x2 tile at the top-left), face 1 (blue, 2x4 tile on the right)
-    uv = torch.tensor([[0.5, 0.5], [0.25, 0.75], [0.75, 0.25]])
-    torch.testing.assert_close(corner[0], torch.stack([uv[:, 0] * 0.5, 1 - (1 - uv[:, 1]) * 0.5], 1))
-    torch.testing.assert_close(corner[1], torch.stack([0.5 + uv[:, 0] * 0.5, uv[:, 1]], 1))
-    # sampling at the corners' barycentre gives each face its own colour
-    bary = torch.full((2, 3), 1.0 / 3.0)
-    colors = mesh.sample_textures(torch.tensor([0, 1]), bary)
-    torch.testing.assert_close(colors, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))
+    tex = mesh.textures
+    # both maps, resized to the largest (4 x 2), one per material; uvs untouched
+    assert tex.maps_padded().shape == (1, 2, 4, 2, 3)
+    assert tex.maps_ids_list()[0].tolist() == [0, 0, 1, 0]  # no material / no map: map 0
+    _, faces, aux = load_obj(write_file("two.obj", text))
+    assert torch.equal(tex.verts_uvs_list()[0], aux.verts_uvs)
+    assert torch.equal(tex.faces_uvs_list()[0], faces.textures_idx)
+    # each face gets its own colour, also where the uvs leave [0, 1] (border padding)
+    bary = torch.tensor([[1 / 3, 1 / 3, 1 / 3]] * 4 + [[0, 0, 1.0]])
+    colors = mesh.sample_textures(torch.tensor([0, 1, 2, 3, 2]), bary)
+    red_c, blue_c = torch.tensor([1.0, 0, 0]), torch.tensor([0, 0, 1.0])
+    torch.testing.assert_close(colors, torch.stack([red_c, red_c, blue_c, red_c, blue_c]))
 
 
 def test_long_blank_runs_are_fine(write_file):

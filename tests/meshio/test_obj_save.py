@@ -210,3 +210,16 @@ def test_vectorized_integer_formatting_matches_printf(monkeypatch):
     )
     assert got == expected
     assert list(obj_save._int_rows("f ", table[:0], separators)) == []
+
+
+def test_empty_tensors_in_pytorch3d_idiom_and_path_manager(tmp_path):
+    verts = torch.tensor([[0.0, 0, 0], [1, 2, 3]])
+    for faces in (torch.tensor([]), torch.zeros(0, dtype=torch.int64), torch.zeros(0, 2)):
+        save_obj(tmp_path / "p.obj", verts, faces)  # a point cloud OBJ
+        verts2, faces2, _ = load_obj(tmp_path / "p.obj")
+        assert torch.equal(verts2, verts) and faces2.verts_idx.shape == (0, 3)
+    save_obj(tmp_path / "e.obj", torch.tensor([]), torch.tensor([]), 3, object())  # PyTorch3D order
+    verts2, faces2, _ = load_obj(tmp_path / "e.obj")
+    assert verts2.shape == (0, 3) and faces2.verts_idx.shape == (0, 3)
+    with pytest.raises(ValueError, match="faces must index verts"):
+        save_obj(tmp_path / "x.obj", torch.tensor([]), torch.tensor([[0, 1, 2]]))

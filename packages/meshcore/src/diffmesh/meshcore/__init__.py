@@ -16,7 +16,7 @@ from .ops import (
     padded_to_packed,
 )
 from .pointclouds import Pointclouds, join_pointclouds_as_batch
-from .textures import TexturesBase, TexturesUV, TexturesVertex
+from .textures import TexturesAtlas, TexturesBase, TexturesUV, TexturesVertex
 from .topology import EdgeData, Topology
 from .utils import list_to_packed, list_to_padded, packed_to_list, padded_to_list
 
@@ -24,6 +24,7 @@ __all__ = [
     "EdgeData",
     "Meshes",
     "Pointclouds",
+    "TexturesAtlas",
     "TexturesBase",
     "TexturesUV",
     "TexturesVertex",

@@ -42,8 +42,9 @@ class Meshes(MeshesGeometry):
             long) with indices into the matching ``verts[n]``, or a padded tensor
             ``(N, F, 3)`` whose padding rows are all ``-1`` and come last. No faces may be
             given as ``torch.tensor([])`` (any dtype: it holds no value).
-        textures: ``None``, a :class:`~diffmesh.meshcore.TexturesVertex` or a
-            :class:`~diffmesh.meshcore.TexturesUV` of batch size ``N``.
+        textures: ``None``, a :class:`~diffmesh.meshcore.TexturesVertex`,
+            :class:`~diffmesh.meshcore.TexturesUV` or
+            :class:`~diffmesh.meshcore.TexturesAtlas` of batch size ``N``.
         verts_normals: keyword-only; ``None``, a list of ``N`` tensors ``(V_n, 3)`` float or
             a padded ``(N, max(V_n), 3)`` float tensor: vertex normals returned by
             ``verts_normals_packed()`` (and the list / padded views) instead of computed
@@ -104,7 +105,7 @@ class Meshes(MeshesGeometry):
 
     @property
     def textures(self) -> TexturesBase | None:
-        """``None``, a TexturesVertex or a TexturesUV of batch size ``len(self)``.
+        """``None``, a TexturesVertex, TexturesUV or TexturesAtlas of batch size ``len(self)``.
 
         Assignable (``meshes.textures = TexturesVertex(...)``, as in PyTorch3D); the new
         value is checked against the meshes' sizes and device.
@@ -117,7 +118,7 @@ class Meshes(MeshesGeometry):
         if textures is not None:
             if not isinstance(textures, TexturesBase):
                 raise TypeError(
-                    "Meshes: textures must be None, TexturesVertex or TexturesUV, "
+                    "Meshes: textures must be None, TexturesVertex, TexturesUV or TexturesAtlas, "
                     f"got {type(textures).__name__}"
                 )
             if len(textures) != topology.num_meshes:
@@ -300,19 +301,40 @@ class Meshes(MeshesGeometry):
         """``(N,)`` long: index in ``edges_packed()`` of each mesh's first edge."""
         return self._topology.edges.mesh_to_edges_packed_first_idx
 
-    def sample_textures(self, face_idx: Tensor, bary: Tensor) -> Tensor:
-        """Texture values at (packed face, barycentric) positions.
+    def sample_textures(self, fragments: object, bary: Tensor | None = None) -> Tensor:
+        """The texture at rasterized fragments (PyTorch3D's form), or at (face, bary) pairs.
+
+        ``meshes.sample_textures(fragments)`` reads ``fragments.pix_to_face``
+        ``(N, H, W, K)`` long (packed face ids, ``-1`` padding) and
+        ``fragments.bary_coords`` ``(N, H, W, K, 3)`` float and returns
+        ``(N, H, W, K, C)``. ``meshes.sample_textures(face_idx, bary)`` takes any
+        ``(...)`` long packed face ids and ``(..., 3)`` barycentrics and returns
+        ``(..., C)``.
 
         Args:
-            face_idx: ``(...)`` long, packed face indices, ``-1`` for none.
-            bary: ``(..., 3)`` float barycentric coordinates.
+            fragments: the rasterizer's Fragments, or a long tensor of packed face ids
+                (``-1`` for none) when ``bary`` is given.
+            bary: ``(..., 3)`` float barycentric coordinates, with face ids as the first
+                argument; None with fragments.
 
         Returns:
-            ``(..., C)`` float, zeros where ``face_idx == -1``.
+            ``(..., C)`` float texels, zeros where the face id is ``-1``.
+
+        Raises:
+            ValueError: the meshes have no textures.
+            TypeError: neither form of arguments.
         """
         if self.textures is None:
             raise ValueError("Meshes.sample_textures: this Meshes has no textures")
-        return self.textures.sample_at(face_idx, bary, self.faces_packed())
+        if bary is None and not isinstance(fragments, Tensor):
+            return self.textures.sample_textures(fragments, faces_packed=self.faces_packed())
+        if not isinstance(fragments, Tensor) or not isinstance(bary, Tensor):
+            raise TypeError(
+                "Meshes.sample_textures: give fragments (with pix_to_face and bary_coords), or "
+                f"face ids and bary tensors; got {type(fragments).__name__} and "
+                f"{type(bary).__name__}"
+            )
+        return self.textures.sample_at(fragments, bary, self.faces_packed())
 
     # ----------------------------------------------------------------- vertex updates
 

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 import torch
-from diffmesh.meshcore import Meshes, TexturesUV, join_meshes_as_batch
+from diffmesh.meshcore import Meshes, TexturesAtlas, TexturesUV, join_meshes_as_batch
 
 from ._devices import as_device
 from ._obj_parse import ObjArrays, parse_obj_bytes
 from .mtl import MaterialWarning, load_mtl
+from .texture_atlas import TEXTURE_WRAPS, make_texture_atlas
 
 __all__ = ["ObjAux", "ObjFaces", "load_obj", "load_objs_as_meshes"]
 
@@ -49,8 +50,9 @@ class ObjAux(NamedTuple):
             of ``faces.materials_idx``: ``list(material_colors)[i]`` is material i.
         texture_images: ``{material: (H, W, 3) float32 in [0, 1]}`` for the used materials with
             a ``map_Kd``, or None when no material library was loaded.
-        texture_atlas: always None (per-face atlases are not implemented; kept for PyTorch3D's
-            field layout).
+        texture_atlas: (F, R, R, 3) float32 per-face atlas with ``create_texture_atlas=True``
+            (the layout of :class:`~diffmesh.meshcore.TexturesAtlas`), else None; None too
+            when no material library was loaded.
         verts_colors: (V, 3) float32 colours from ``v x y z r g b`` lines, or None.
     """
 
@@ -58,7 +60,7 @@ class ObjAux(NamedTuple):
     verts_uvs: torch.Tensor | None
     material_colors: dict[str, dict[str, torch.Tensor]] | None
     texture_images: dict[str, torch.Tensor] | None
-    texture_atlas: None
+    texture_atlas: torch.Tensor | None
     verts_colors: torch.Tensor | None
 
 
@@ -77,7 +79,9 @@ def _read(f: PathOrFile) -> tuple[bytes, str, Path]:
         if isinstance(name, str):
             return bytes(data), name, Path(name).parent
         return bytes(data), "<stream>", Path.cwd()
-    raise TypeError(f"f must be a path (str or os.PathLike) or an open file, got {type(f).__name__}")
+    raise TypeError(
+        f"f must be a path (str or os.PathLike) or an open file, got {type(f).__name__}"
+    )
 
 
 def _materials(
@@ -135,7 +139,11 @@ def _materials(
 def load_obj(
     f: PathOrFile,
     load_textures: bool = True,
+    create_texture_atlas: bool = False,
+    texture_atlas_size: int = 4,
+    texture_wrap: str | None = "repeat",
     device: str | torch.device = "cpu",
+    path_manager: object = None,
 ) -> tuple[torch.Tensor, ObjFaces, ObjAux]:
     """Load an OBJ file (and its MTL materials and texture images).
 
@@ -148,9 +156,21 @@ def load_obj(
     Args:
         f: a path (str or os.PathLike) or an open file (binary or text mode); material paths are
             relative to the file's folder (the working directory for an unnamed stream).
-        load_textures: read the MTL files and texture images; if False, ``material_colors`` and
-            ``texture_images`` are None.
+        load_textures: read the MTL files and texture images; if False, ``material_colors``,
+            ``texture_images`` and ``texture_atlas`` are None.
+        create_texture_atlas: also build ``aux.texture_atlas``, an (F, R, R, 3) per-face atlas
+            (PyTorch3D's and SoftRasterizer's): a face is white, or its material's diffuse
+            colour, or, when its material has a texture image and its corners have ``vt``,
+            the image sampled (bilinearly, corner UVs at pixel centres) at the centroid of
+            each of the R x R sub-triangles of the face.
+        texture_atlas_size: R, the atlas resolution (>= 1).
+        texture_wrap: how the atlas treats UVs outside [0, 1]: ``"repeat"`` (default; only the
+            fractional part is kept), ``"clamp"`` (clamped to [0, 1]) or None (as they are:
+            outside the image reads black).
         device: where the returned tensors live.
+        path_manager: accepted for PyTorch3D compatibility (its iopath ``PathManager``) and
+            unused: files are opened with the local file system, or read from ``f`` if it is
+            an open file.
 
     Returns:
         ``(verts, faces, aux)``: verts is (V, 3) float32; faces is an :class:`ObjFaces`, aux an
@@ -158,15 +178,18 @@ def load_obj(
 
     Raises:
         FileNotFoundError: the file does not exist.
-        TypeError: ``f`` is neither a path nor a readable file.
+        TypeError: ``f`` is neither a path nor a readable file, or ``texture_atlas_size`` is
+            not an int.
         ValueError: ``"{file}:{line}: ..."`` for a malformed line (non-numeric or missing
-            values, index 0 or out of range, a face with fewer than 3 corners, ...), or a file
-            that is not UTF-8 text.
+            values, index 0 or out of range, a face with fewer than 3 corners, ...), a file
+            that is not UTF-8 text, ``texture_atlas_size < 1`` or an unknown ``texture_wrap``.
 
     Warns:
         MaterialWarning: a material library or texture image is missing or unreadable; the
             geometry still loads.
     """
+    del path_manager  # accepted for PyTorch3D's signature; local files only
+    _check_atlas_args(texture_atlas_size, texture_wrap)
     device = as_device(device)
     data, name, data_dir = _read(f)
     arrays = parse_obj_bytes(data, name)
@@ -186,43 +209,53 @@ def load_obj(
         textures_idx=longs(arrays.faces_uvs),
         materials_idx=longs(arrays.faces_materials),
     )
+    verts_uvs = floats(arrays.verts_uvs) if arrays.verts_uvs.shape[0] else None
+    texture_atlas = None
+    if create_texture_atlas and material_colors is not None:
+        texture_atlas = make_texture_atlas(
+            material_colors,
+            texture_images or {},
+            faces.materials_idx,
+            faces.textures_idx,
+            verts_uvs,
+            texture_atlas_size,
+            texture_wrap,
+        )
     aux = ObjAux(
         normals=floats(arrays.normals) if arrays.normals.shape[0] else None,
-        verts_uvs=floats(arrays.verts_uvs) if arrays.verts_uvs.shape[0] else None,
+        verts_uvs=verts_uvs,
         material_colors=material_colors,
         texture_images=texture_images,
-        texture_atlas=None,
+        texture_atlas=texture_atlas,
         verts_colors=None if arrays.verts_colors is None else floats(arrays.verts_colors),
     )
     return floats(arrays.verts), faces, aux
 
 
-def _atlas(
-    images: list[torch.Tensor], faces_image: torch.Tensor, corner_uvs: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Place images side by side (top-aligned) and move each face's uvs into its image's tile.
+def _check_atlas_args(texture_atlas_size: object, texture_wrap: object) -> None:
+    if isinstance(texture_atlas_size, bool) or not isinstance(texture_atlas_size, int):
+        raise TypeError(
+            f"texture_atlas_size must be an int, got {type(texture_atlas_size).__name__}"
+        )
+    if texture_atlas_size < 1:
+        raise ValueError(f"texture_atlas_size must be >= 1, got {texture_atlas_size}")
+    if texture_wrap not in TEXTURE_WRAPS:
+        raise ValueError(f"texture_wrap must be one of {TEXTURE_WRAPS}, got {texture_wrap!r}")
 
-    Args:
-        images: K images (H_k, W_k, 3).
-        faces_image: (F,) int64 which image each face uses.
-        corner_uvs: (F, 3, 2) uvs of the face corners, clamped to [0, 1].
 
-    Returns:
-        (H, sum W_k, 3) atlas and the (F, 3, 2) uvs in it (v = 0 at the atlas' bottom row).
-    """
-    heights = torch.tensor([im.shape[0] for im in images], dtype=torch.float32)
-    widths = torch.tensor([im.shape[1] for im in images], dtype=torch.float32)
-    height, width = int(heights.max()), int(widths.sum())
-    atlas = torch.cat(
-        [torch.nn.functional.pad(im, (0, 0, 0, 0, 0, height - im.shape[0])) for im in images],
-        dim=1,
-    )
-    left = (torch.cumsum(widths, 0) - widths).to(corner_uvs.device)[faces_image][:, None]
-    tile_w = widths.to(corner_uvs.device)[faces_image][:, None]
-    tile_h = heights.to(corner_uvs.device)[faces_image][:, None]
-    u = (left + corner_uvs[..., 0] * tile_w) / width
-    v = 1.0 - (1.0 - corner_uvs[..., 1]) * tile_h / height  # tiles hang from the top row
-    return atlas, torch.stack([u, v], dim=-1)
+def _same_size(images: list[torch.Tensor]) -> torch.Tensor:
+    """(K, H, W, 3): the images resized bilinearly to the largest height and width."""
+    height = max(im.shape[0] for im in images)
+    width = max(im.shape[1] for im in images)
+    out = [
+        im
+        if im.shape[:2] == (height, width)
+        else torch.nn.functional.interpolate(
+            im.permute(2, 0, 1)[None], size=(height, width), mode="bilinear", align_corners=False
+        )[0].permute(1, 2, 0)
+        for im in images
+    ]
+    return torch.stack(out)
 
 
 def _textures_uv(faces: ObjFaces, aux: ObjAux, name: str) -> TexturesUV | None:
@@ -247,38 +280,56 @@ def _textures_uv(faces: ObjFaces, aux: ObjAux, name: str) -> TexturesUV | None:
     if len(images) == 1:
         image = next(iter(images.values()))
         return TexturesUV(maps=[image], faces_uvs=[faces_uvs], verts_uvs=[verts_uvs])
-    # Several maps: an atlas. Material i is list(material_colors)[i] (see _materials); faces
-    # of a material without a map, or of none, use the first map.
+    # Several maps: one stack, each face reading its material's map (maps_ids). Material i
+    # is list(material_colors)[i] (see _materials); faces of a material without a map, or
+    # of none, read the first map.
     ordered = list(images)
     names = list(aux.material_colors or {})
     lookup = torch.tensor(
         [ordered.index(n) if n in images else 0 for n in names] + [0], dtype=torch.int64
     ).to(faces_uvs.device)
     mat = faces.materials_idx
-    faces_image = lookup[torch.where(mat < 0, len(names), mat)]
-    corner_uvs = verts_uvs[faces_uvs].clamp(0.0, 1.0)
-    atlas, atlas_uvs = _atlas([images[n] for n in ordered], faces_image, corner_uvs)
-    num_faces = faces_uvs.shape[0]
-    new_faces_uvs = torch.arange(num_faces * 3, device=faces_uvs.device).view(num_faces, 3)
-    return TexturesUV(maps=[atlas], faces_uvs=[new_faces_uvs], verts_uvs=[atlas_uvs.view(-1, 2)])
+    maps_ids = lookup[torch.where(mat < 0, len(names), mat)]
+    maps = _same_size([images[n] for n in ordered])
+    return TexturesUV(
+        maps=[maps], faces_uvs=[faces_uvs], verts_uvs=[verts_uvs], maps_ids=[maps_ids]
+    )
+
+
+def _texture_atlas(faces: ObjFaces, aux: ObjAux, size: int) -> TexturesAtlas:
+    """aux.texture_atlas as a TexturesAtlas (all white when the file has no materials)."""
+    atlas = aux.texture_atlas
+    if atlas is None:
+        atlas = torch.ones(faces.verts_idx.shape[0], size, size, 3, device=faces.verts_idx.device)
+    return TexturesAtlas(atlas=[atlas])
 
 
 def load_objs_as_meshes(
     files: PathOrFile | Sequence[PathOrFile],
     device: str | torch.device | None = None,
     load_textures: bool = True,
+    create_texture_atlas: bool = False,
+    texture_atlas_size: int = 4,
+    texture_wrap: str | None = "repeat",
+    path_manager: object = None,
 ) -> Meshes:
     """Load OBJ files as one batch of meshes, textured when their materials name a map.
 
-    Each mesh gets a :class:`TexturesUV` when its used materials have ``map_Kd`` images and the
-    file has ``vt`` coordinates: with one map, that map (PyTorch3D's behaviour); with several,
-    an atlas of the maps side by side (uvs clamped to [0, 1], so repeating textures do not
-    repeat). Files without maps get ``textures=None``; a batch must be all textured or all not.
+    Without ``create_texture_atlas``, each mesh gets a :class:`TexturesUV` when its used
+    materials have ``map_Kd`` images and the file has ``vt`` coordinates: with one map, that
+    map (PyTorch3D's behaviour); with several, all of them (resized to the largest) with
+    ``maps_ids`` giving each face its material's map (faces of a material without a map read
+    the first map). Files without maps get ``textures=None``; a batch must be all textured
+    or all not. With ``create_texture_atlas``, each mesh gets a :class:`TexturesAtlas` built
+    as :func:`load_obj` describes (all white for a file without materials, where PyTorch3D
+    fails).
 
     Args:
         files: one path or open file, or a sequence of them.
         device: where the meshes live (default CPU).
-        load_textures: read materials and texture maps.
+        load_textures: read materials and texture maps (if False, no textures).
+        create_texture_atlas, texture_atlas_size, texture_wrap: as in :func:`load_obj`.
+        path_manager: accepted for PyTorch3D compatibility and unused (see :func:`load_obj`).
 
     Returns:
         Meshes with one mesh per file.
@@ -286,6 +337,7 @@ def load_objs_as_meshes(
     Raises:
         As :func:`load_obj`; ValueError for an empty ``files``.
     """
+    del path_manager  # accepted for PyTorch3D's signature; local files only
     if isinstance(files, (str, os.PathLike)) or hasattr(files, "read"):
         files = [files]  # type: ignore[list-item]
     if not isinstance(files, Sequence) or isinstance(files, (bytes, bytearray)):
@@ -295,7 +347,18 @@ def load_objs_as_meshes(
     device = as_device(device)
     meshes = []
     for f in files:  # one entry per file
-        verts, faces, aux = load_obj(f, load_textures=load_textures, device=device)
-        textures = _textures_uv(faces, aux, str(getattr(f, "name", f))) if load_textures else None
+        verts, faces, aux = load_obj(
+            f,
+            load_textures=load_textures,
+            create_texture_atlas=create_texture_atlas,
+            texture_atlas_size=texture_atlas_size,
+            texture_wrap=texture_wrap,
+            device=device,
+        )
+        textures = None
+        if load_textures and create_texture_atlas:
+            textures = _texture_atlas(faces, aux, texture_atlas_size)
+        elif load_textures:
+            textures = _textures_uv(faces, aux, str(getattr(f, "name", f)))
         meshes.append(Meshes(verts=[verts], faces=[faces.verts_idx], textures=textures))
     return meshes[0] if len(meshes) == 1 else join_meshes_as_batch(meshes)

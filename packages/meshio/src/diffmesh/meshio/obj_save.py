@@ -138,6 +138,14 @@ def _tensor(x: object, name: str, cols: int, floating: bool) -> np.ndarray:
     return x.detach().cpu().long().numpy()
 
 
+def _empty_as(x: object, cols: int, dtype: torch.dtype) -> object:
+    """An empty tensor of any shape or dtype as an empty ``(0, cols)`` table (PyTorch3D
+    accepts ``torch.tensor([])`` for "none"); anything else unchanged."""
+    if isinstance(x, torch.Tensor) and x.numel() == 0 and x.shape != (0, cols):
+        return torch.zeros(0, cols, dtype=dtype, device=x.device)
+    return x
+
+
 def _indices(x: object, name: str, rows: int | None, size: int, target: str) -> np.ndarray:
     """Validate (F, 3) 0-based indices into ``size`` elements; returns them 1-based."""
     idx = _tensor(x, name, 3, floating=False)
@@ -156,6 +164,7 @@ def save_obj(
     verts: torch.Tensor,
     faces: torch.Tensor,
     decimal_places: int | None = None,
+    path_manager: object = None,
     *,
     normals: torch.Tensor | None = None,
     verts_normals: torch.Tensor | None = None,
@@ -174,10 +183,14 @@ def save_obj(
     Args:
         f: destination path (str or os.PathLike), or an open text file (written directly, so
             not atomically; a ``texture_map`` then needs the file's ``name`` to be a path).
-        verts: (V, 3) float positions.
-        faces: (F, 3) integer 0-based indices into verts.
+        verts: (V, 3) float positions; an empty tensor of any shape or dtype (PyTorch3D's
+            ``torch.tensor([])``) means no vertices.
+        faces: (F, 3) integer 0-based indices into verts; an empty tensor of any shape or
+            dtype means no faces (a point cloud OBJ).
         decimal_places: digits after the decimal point; None (default) writes each number
             with 9 significant digits, which reads back as the same float32.
+        path_manager: accepted for PyTorch3D compatibility (its iopath ``PathManager``) and
+            unused: paths are written on the local file system.
         normals: (N, 3) float normals (PyTorch3D's name; ``verts_normals`` is an alias).
         verts_normals: alias of ``normals``; give one of the two.
         faces_normals_idx: (F, 3) integer indices into normals; required with normals.
@@ -192,6 +205,9 @@ def save_obj(
         ValueError: wrong shapes, indices out of range, non-finite values, or arguments that
             need each other given alone.
     """
+    del path_manager  # accepted for PyTorch3D's signature; local files only
+    verts = _empty_as(verts, 3, torch.float32)
+    faces = _empty_as(faces, 3, torch.int64)
     if normals is not None and verts_normals is not None:
         raise TypeError("give normals or its alias verts_normals, not both")
     normals = verts_normals if normals is None else normals

@@ -51,7 +51,8 @@ def normalize_index(index: int | slice | Sequence[int] | Tensor, n: int, name: s
 
 
 class TexturesBase:
-    """Common interface of :class:`TexturesVertex` and :class:`TexturesUV`.
+    """Common interface of :class:`TexturesVertex`, :class:`TexturesUV` and
+    :class:`TexturesAtlas`.
 
     Subclasses implement ``_select`` (a new texture of the meshes at the given
     indices), ``_map`` (apply a tensor function to every tensor), ``__len__``,
@@ -77,19 +78,38 @@ class TexturesBase:
         padded tensors that are larger; raise ValueError otherwise."""
         raise NotImplementedError
 
-    def sample_at(self, face_idx: Tensor, bary: Tensor, faces_packed: Tensor) -> Tensor:
+    def sample_at(
+        self, face_idx: Tensor, bary: Tensor, faces_packed: Tensor | None = None
+    ) -> Tensor:
         """Texture values at (packed face, barycentric) positions.
 
         Args:
             face_idx: ``(...)`` long, packed face indices, ``-1`` for none.
             bary: ``(..., 3)`` float barycentric coordinates.
-            faces_packed: ``(sum(F_n), 3)`` long, the mesh's packed faces.
+            faces_packed: ``(sum(F_n), 3)`` long, the mesh's packed faces (needed by
+                TexturesVertex; the others only check its length when given).
 
         Returns:
             ``(..., C)`` float, zeros where ``face_idx == -1``; differentiable with
-            respect to ``bary`` and the texture's tensors.
+            respect to the texture's tensors (and ``bary``, except for TexturesAtlas).
         """
         raise NotImplementedError
+
+    def sample_textures(self, fragments: object, faces_packed: Tensor | None = None) -> Tensor:
+        """PyTorch3D's form of :meth:`sample_at`: the texture at every rasterized fragment.
+
+        Args:
+            fragments: the rasterizer's output; its ``pix_to_face`` ``(N, H, W, K)`` long
+                (packed face ids, ``-1`` padding) and ``bary_coords`` ``(N, H, W, K, 3)``
+                float are read.
+            faces_packed: ``(sum(F_n), 3)`` long, the mesh's packed faces (required by
+                TexturesVertex; ``Meshes.sample_textures`` passes it).
+
+        Returns:
+            ``(N, H, W, K, C)`` float texels, zeros where ``pix_to_face == -1``.
+        """
+        pix_to_face, bary = fragment_fields(fragments, f"{type(self).__name__}.sample_textures")
+        return self.sample_at(pix_to_face, bary, faces_packed)
 
     def join_batch(self: T, others: Sequence[T]) -> T:
         """This batch followed by the batches in ``others`` (same texture type)."""
@@ -120,6 +140,18 @@ class TexturesBase:
 
     def detach(self: T) -> T:
         return self._map(lambda t: t.detach())
+
+
+def fragment_fields(fragments: object, name: str) -> tuple[Tensor, Tensor]:
+    """``(fragments.pix_to_face, fragments.bary_coords)``, checked to be tensors."""
+    pix_to_face = getattr(fragments, "pix_to_face", None)
+    bary = getattr(fragments, "bary_coords", None)
+    if not isinstance(pix_to_face, Tensor) or not isinstance(bary, Tensor):
+        raise TypeError(
+            f"{name}: fragments must have tensors pix_to_face and bary_coords (the "
+            f"rasterizer's Fragments), got {_describe(fragments)}"
+        )
+    return pix_to_face, bary
 
 
 def check_sample_args(face_idx: Tensor, bary: Tensor, name: str) -> None:

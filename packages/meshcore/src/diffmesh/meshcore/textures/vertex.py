@@ -107,7 +107,9 @@ class TexturesVertex(TexturesBase):
 
     # ----------------------------------------------------------------- sampling
 
-    def sample_at(self, face_idx: Tensor, bary: Tensor, faces_packed: Tensor) -> Tensor:
+    def sample_at(
+        self, face_idx: Tensor, bary: Tensor, faces_packed: Tensor | None = None
+    ) -> Tensor:
         """Barycentric interpolation of the corner features.
 
         ``out[...] = sum_k bary[..., k] * features[faces_packed[face_idx[...], k]]``.
@@ -115,12 +117,17 @@ class TexturesVertex(TexturesBase):
         Args:
             face_idx: ``(...)`` long, packed face indices, ``-1`` for none.
             bary: ``(..., 3)`` float.
-            faces_packed: ``(sum(F_n), 3)`` long.
+            faces_packed: ``(sum(F_n), 3)`` long (required: the features are per vertex).
 
         Returns:
             ``(..., C)`` float, zeros where ``face_idx == -1``.
         """
         check_sample_args(face_idx, bary, "TexturesVertex")
+        if not isinstance(faces_packed, Tensor):
+            raise TypeError(
+                "TexturesVertex.sample_at: faces_packed must be the mesh's (F, 3) packed faces "
+                f"(the features are per vertex), got {type(faces_packed).__name__}"
+            )
         c = self._packed.shape[1]
         dtype = torch.promote_types(self._packed.dtype, bary.dtype)
         if faces_packed.shape[0] == 0:
