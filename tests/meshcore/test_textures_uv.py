@@ -339,3 +339,23 @@ def test_maps_ids_and_mode_errors():
     tex = TexturesUV(maps[0][:2], faces_uvs, verts_uvs)
     with pytest.raises(ValueError, match="others\\[0\\] has padding_mode='zeros'"):
         tex.join_batch([TexturesUV(maps[0][:2], faces_uvs, verts_uvs, "zeros")])
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+def test_maps_ids_empty_mesh_and_zero_area_no_nan(padding_mode):
+    maps = torch.rand(2, 2, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    vuv = torch.tensor([[1.0, 1.0]] * 3, dtype=torch.float64, requires_grad=True)
+    tex = TexturesUV(
+        maps,
+        [torch.zeros(0, 3, dtype=torch.long), torch.tensor([[0, 1, 2]])],
+        [torch.zeros(0, 2, dtype=torch.float64), vuv],
+        padding_mode,
+        maps_ids=[torch.zeros(0, dtype=torch.long), torch.tensor([1])],
+    )
+    bary = torch.tensor([[1 / 3] * 3, [-1.0] * 3], dtype=torch.float64, requires_grad=True)
+    out = tex.sample_at(torch.tensor([0, -1]), bary)
+    assert tex.faces_verts_textures_packed().shape == (1, 3, 3)
+    out.sum().backward()
+    for t in (out, maps.grad, vuv.grad, bary.grad):
+        assert torch.isfinite(t).all()
+    assert (out[1] == 0).all()
