@@ -99,7 +99,7 @@ def _xyz(
 
 def _affine(linear: torch.Tensor, translation: torch.Tensor) -> torch.Tensor:
     """Row-vector matrices ``[[linear, 0], [translation, 1]]``, ``(N, 4, 4)``."""
-    n = max(len(linear), len(translation))
+    n = len(translation) if len(linear) == 1 else len(linear)
     linear, translation = linear.expand(n, 3, 3), translation.expand(n, 3)
     top = torch.cat([linear, torch.zeros_like(linear[:, :, :1])], dim=2)
     bottom = torch.cat([translation, torch.ones_like(translation[:, :1])], dim=1)[:, None]
