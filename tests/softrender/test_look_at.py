@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from diffmesh.softrender.look_at import (
     camera_position_from_spherical_angles,
     look_at_rotation,
@@ -81,24 +82,51 @@ def test_matches_reference_random_eyes():
     torch.testing.assert_close(at_view[:, 2], (eyes - ats).norm(dim=1))
 
 
+def _pytorch3d_look_at(position: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """PyTorch3D 0.7's look_at_rotation (at = origin), restated as the reference."""
+    z = F.normalize(-position, eps=1e-5)
+    x = F.normalize(torch.linalg.cross(up.expand_as(z), z, dim=1), eps=1e-5)
+    y = F.normalize(torch.linalg.cross(z, x, dim=1), eps=1e-5)
+    close = torch.isclose(x, torch.zeros_like(x), atol=5e-3).all(dim=1, keepdim=True)
+    x = torch.where(close, F.normalize(torch.linalg.cross(y, z, dim=1), eps=1e-5), x)
+    return torch.stack([x, y, z], dim=2)
+
+
 @pytest.mark.parametrize("elev", [90.0, -90.0])
-def test_pole_degenerate_up(elev: float):
-    R, T = look_at_view_transform(2.7, elev, 0.0)
+def test_pole_gives_pytorch3d_axes(elev: float):
+    azim = torch.tensor([0.0, 30.0, 90.0, 200.0])
+    R, T = look_at_view_transform(2.7, elev, azim)
     _assert_rotation(R)
-    sign = 1.0 if elev > 0 else -1.0
-    # viewing direction straight down (up); image up is -Z (+Z) as the azim-0 limit
-    torch.testing.assert_close(R[0, :, 2], torch.tensor([0.0, -sign, 0.0]), atol=1e-6, rtol=0)
-    torch.testing.assert_close(R[0, :, 0], torch.tensor([-1.0, 0.0, 0.0]), atol=1e-6, rtol=0)
-    torch.testing.assert_close(R[0, :, 1], torch.tensor([0.0, 0.0, -sign]), atol=1e-6, rtol=0)
+    C = camera_position_from_spherical_angles(2.7, elev, azim)
+    up = torch.tensor([[0.0, 1.0, 0.0]])
+    torch.testing.assert_close(R, _pytorch3d_look_at(C, up), atol=1e-6, rtol=0)
+    torch.testing.assert_close(T[:, 2], torch.full((4,), 2.7))
+    # float64 angles: cos(90 deg) = +6e-17, so x follows that residual, (-cos a, 0, sin a)
+    # (PyTorch3D's eps=1e-5 normalisations return a non-rotation there).
+    R64, _ = look_at_view_transform(2.7, torch.tensor(elev, dtype=F64), azim.to(F64))
+    _assert_rotation(R64)
+    a = azim.to(F64) * math.pi / 180
+    x = torch.stack([-a.cos(), torch.zeros_like(a), a.sin()], dim=1)
+    torch.testing.assert_close(R64[:, :, 0], x, atol=1e-12, rtol=0)
+
+
+def test_pole_known_values_float32():
+    # float32 cos(90 deg) = -4.4e-8: straight down at azim 0, image x is world +X and
+    # image up is world +Z (PyTorch3D's R); at azim 90, image x is world -Z (no roll).
+    R, T = look_at_view_transform(2.7, 90.0, 0.0)
+    expected = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    torch.testing.assert_close(R[0], expected, atol=1e-6, rtol=0)
     torch.testing.assert_close(T[0], torch.tensor([0.0, 0.0, 2.7]), atol=1e-6, rtol=0)
-    # continuous with cameras just off the pole
-    R_near, _ = look_at_view_transform(2.7, elev - sign * 0.01, 0.0)
-    torch.testing.assert_close(R_near, R, atol=1e-3, rtol=0)
-    # float64 (cos(90 deg) = 6e-17) and an explicit eye above the target agree
-    R64, _ = look_at_view_transform(torch.tensor(2.7, dtype=F64), elev, 0.0)
+    R90, _ = look_at_view_transform(2.7, 90.0, 90.0)
+    torch.testing.assert_close(R90[0, :, 0], torch.tensor([0.0, 0.0, -1.0]), atol=1e-6, rtol=0)
+    # the angles are converted in float32 whatever dist's dtype, as in PyTorch3D
+    R64, _ = look_at_view_transform(torch.tensor(2.7, dtype=F64), 90.0, 0.0)
     torch.testing.assert_close(R64.float(), R, atol=1e-6, rtol=0)
-    R_eye = look_at_rotation(((0.0, sign * 3.0, 0.0),))
-    torch.testing.assert_close(R_eye, R, atol=1e-6, rtol=0)
+    # an eye exactly above the target (PyTorch3D: singular) gets the same axes
+    for sign in (1.0, -1.0):
+        R_eye = look_at_rotation(((0.0, sign * 3.0, 0.0),))
+        R_pole, _ = look_at_view_transform(3.0, sign * 90.0, 0.0)
+        torch.testing.assert_close(R_eye, R_pole, atol=1e-6, rtol=0)
 
 
 def test_degenerate_up_along_x():

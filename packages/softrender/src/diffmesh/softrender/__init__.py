@@ -6,7 +6,19 @@ blending use the pairs directly, so a soft render never builds dense (N, H, W, K
 """
 
 from .blending import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
-from .cameras import CamerasBase, FoVOrthographicCameras, FoVPerspectiveCameras, PerspectiveCameras
+from .cameras import (
+    CamerasBase,
+    FoVOrthographicCameras,
+    FoVPerspectiveCameras,
+    OpenGLOrthographicCameras,
+    OpenGLPerspectiveCameras,
+    OrthographicCameras,
+    PerspectiveCameras,
+    SfMOrthographicCameras,
+    SfMPerspectiveCameras,
+    get_world_to_view_transform,
+    join_cameras_as_batch,
+)
 from .fragments import Fragments
 from .interpolate import interpolate_face_attributes
 from .lights import AmbientLights, DirectionalLights, PointLights
@@ -39,18 +51,25 @@ __all__ = [
     "Materials",
     "MeshRasterizer",
     "MeshRenderer",
+    "OpenGLOrthographicCameras",
+    "OpenGLPerspectiveCameras",
+    "OrthographicCameras",
     "PerspectiveCameras",
     "PointLights",
     "RasterizationSettings",
+    "SfMOrthographicCameras",
+    "SfMPerspectiveCameras",
     "SoftGouraudShader",
     "SoftPhongShader",
     "SoftSilhouetteShader",
     "Transform3d",
     "camera_position_from_spherical_angles",
     "flat_shading",
+    "get_world_to_view_transform",
     "gouraud_shading",
     "hard_rgb_blend",
     "interpolate_face_attributes",
+    "join_cameras_as_batch",
     "look_at_rotation",
     "look_at_view_transform",
     "phong_shading",

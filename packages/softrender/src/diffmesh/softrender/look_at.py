@@ -17,10 +17,6 @@ __all__ = ["camera_position_from_spherical_angles", "look_at_rotation", "look_at
 BatchScalar = float | Sequence[float] | torch.Tensor
 BatchVector = Sequence[float] | Sequence[Sequence[float]] | torch.Tensor
 
-#: Below this |cross(up, z)| (sine of the angle between up and the viewing
-#: direction) the up vector is treated as parallel to the viewing direction.
-_PARALLEL_TOL = 1e-5
-
 
 def _tensor(name: str, value: object, device: torch.device | str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
@@ -103,20 +99,24 @@ def camera_position_from_spherical_angles(
     Returns:
         ``(N, 3)`` float positions relative to the target (differentiable).
     """
-    dist, elev, azim = _broadcast(
-        {
-            "dist": _scalars("dist", distance, device),
-            "elev": _scalars("elev", elevation, device),
-            "azim": _scalars("azim", azimuth, device),
-        }
-    )
+    named = {
+        "dist": _scalars("dist", distance, device),
+        "elev": _scalars("elev", elevation, device),
+        "azim": _scalars("azim", azimuth, device),
+    }
+    _broadcast(named)  # checks the batch sizes
+    dist, elev, azim = named.values()
+    # As in PyTorch3D, each angle's trigonometry runs in its own dtype (float32 for
+    # Python numbers) before the products promote: cos(90 deg) is then -4.4e-8, and
+    # the camera's axes at the poles are PyTorch3D's (see look_at_rotation).
     if degrees:
         elev = (math.pi / 180.0) * elev
         azim = (math.pi / 180.0) * azim
     x = dist * torch.cos(elev) * torch.sin(azim)
     y = dist * torch.sin(elev)
     z = dist * torch.cos(elev) * torch.cos(azim)
-    return torch.stack([x, y, z], dim=1)
+    n = max(len(x), len(y), len(z))
+    return torch.stack([x.expand(n), y.expand(n), z.expand(n)], dim=1)
 
 
 def look_at_rotation(
@@ -129,11 +129,14 @@ def look_at_rotation(
 
     z = normalize(at - camera_position), x = normalize(up x z), y = z x x; R has
     columns (x, y, z). When ``up`` is (nearly) parallel to the viewing direction
-    (|up x z| < 1e-5, e.g. a camera straight above the target) ``up x z`` is
-    undefined; then the up vector is replaced by the unit vector ``h = e_x x up``
-    (``e_y x up`` if up is along X), signed by ``z . up``. For the default up = +Y
-    this is the limit of approaching the pole at azimuth 0: looking straight down,
-    world -Z is up on the image (at elevation -90, +Z).
+    (e.g. a camera straight above the target) PyTorch3D takes x from the direction
+    of the tiny residual ``up x z``, however small; so does this function, so that
+    ``look_at_view_transform(dist, elev=90, azim=a)`` gives PyTorch3D's axes at every
+    azimuth (in float32, where ``cos(90 deg)`` rounds to -4e-8: x = (cos a, 0,
+    -sin a), image up = world +Z at a = 0). Only an exactly zero residual (an
+    ``eye`` given exactly above ``at``), where PyTorch3D returns a singular matrix,
+    is replaced: x = normalize(up x e_z) (``up x e_x`` if up is along Z), the same
+    axes as the float32 ``elev=+-90, azim=0`` case for the default up = +Y.
 
     Args:
         camera_position: ``(3,)``, ``(1, 3)`` or ``(N, 3)`` world positions.
@@ -142,7 +145,8 @@ def look_at_rotation(
         device: device of the result.
 
     Returns:
-        ``(N, 3, 3)`` float rotations (orthonormal, det +1; differentiable).
+        ``(N, 3, 3)`` float rotations (orthonormal, det +1; differentiable, with
+        large but finite gradients next to the pole).
 
     Raises:
         ValueError: bad shapes, batch sizes that cannot broadcast, a zero ``up`` or
@@ -163,21 +167,25 @@ def look_at_rotation(
     z_axis = _normalize(forward)
     up_unit = _normalize(up_t)
     x_raw = torch.linalg.cross(up_unit, z_axis, dim=1)
-    parallel = x_raw.detach().norm(dim=1, keepdim=True) < _PARALLEL_TOL
+    parallel = x_raw.detach().norm(dim=1, keepdim=True) == 0
     if bool(parallel.any()):
         e_x = torch.tensor([1.0, 0.0, 0.0], dtype=up_unit.dtype, device=up_unit.device)
-        e_y = torch.tensor([0.0, 1.0, 0.0], dtype=up_unit.dtype, device=up_unit.device)
-        helper = torch.linalg.cross(e_x.expand_as(up_unit), up_unit, dim=1)
-        along_x = helper.detach().norm(dim=1, keepdim=True) < 0.5
+        e_z = torch.tensor([0.0, 0.0, 1.0], dtype=up_unit.dtype, device=up_unit.device)
+        helper = torch.linalg.cross(up_unit, e_z.expand_as(up_unit), dim=1)
+        along_z = helper.detach().norm(dim=1, keepdim=True) < 0.5
         helper = torch.where(
-            along_x, torch.linalg.cross(e_y.expand_as(up_unit), up_unit, dim=1), helper
+            along_z, torch.linalg.cross(up_unit, e_x.expand_as(up_unit), dim=1), helper
         )
-        sign = torch.where((z_axis * up_unit).sum(dim=1, keepdim=True) < 0, -1.0, 1.0)
-        fallback_up = sign.to(helper.dtype) * _normalize(helper)
-        x_raw = torch.where(parallel, torch.linalg.cross(fallback_up, z_axis, dim=1), x_raw)
-    x_axis = _normalize(x_raw)
-    y_axis = _normalize(torch.linalg.cross(z_axis, x_axis, dim=1))
+        x_raw = torch.where(parallel, helper, x_raw)
+    x_axis = _unit(x_raw)
+    y_axis = _unit(torch.linalg.cross(z_axis, x_axis, dim=1))
     return torch.stack([x_axis, y_axis, z_axis], dim=2)
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    """``v / |v|`` for non-zero rows of any magnitude (no epsilon floor)."""
+    norm = v.norm(dim=1, keepdim=True)
+    return v / torch.where(norm > 0, norm, 1.0)
 
 
 def look_at_view_transform(
@@ -219,21 +227,11 @@ def look_at_view_transform(
             {"eye": _vectors("eye", eye, device), "at": at_t, "up": up_t}
         )
     else:
-        dist_t, elev_t, azim_t, at_t, up_t = _broadcast(
-            {
-                "dist": _scalars("dist", dist, device),
-                "elev": _scalars("elev", elev, device),
-                "azim": _scalars("azim", azim, device),
-                "at": at_t,
-                "up": up_t,
-            }
+        offset = camera_position_from_spherical_angles(
+            dist, elev, azim, degrees=degrees, device=device
         )
-        center = (
-            camera_position_from_spherical_angles(
-                dist_t, elev_t, azim_t, degrees=degrees, device=device
-            )
-            + at_t
-        )
+        offset, at_t, up_t = _broadcast({"dist/elev/azim": offset, "at": at_t, "up": up_t})
+        center = offset + at_t
     R = look_at_rotation(center, at_t, up_t, device=device)
     T = -(center[:, None, :] @ R)[:, 0, :]
     return R, T

@@ -10,17 +10,19 @@ square image.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
+from diffmesh.meshcore.transforms import Transform3d
 
-from ..transforms import Transform3d
-from .batched import BatchedParams
+from .batched import BatchedParams, _as_tensor
 
 __all__ = [
     "CamerasBase",
     "get_ndc_to_screen_transform",
     "get_screen_to_ndc_transform",
+    "get_world_to_view_transform",
 ]
 
 ImageSize = int | Sequence[int] | Sequence[Sequence[int]] | torch.Tensor
@@ -130,6 +132,48 @@ def _world_to_view_matrix(R: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
     return torch.cat([top, bottom], dim=1)
 
 
+def _check_batched(name: str, value: object, trailing: tuple[int, ...]) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(value).__name__}")
+    if value.ndim != len(trailing) + 1 or tuple(value.shape[1:]) != trailing:
+        dims = ", ".join(str(d) for d in trailing)
+        raise ValueError(f"{name} must have shape (N, {dims}), got {tuple(value.shape)}")
+    return value
+
+
+def _check_extrinsics(R: object, T: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """``R`` (N, 3, 3) and ``T`` (N, 3), batch sizes equal or 1, broadcast."""
+    R = _check_batched("R", R, (3, 3))
+    T = _check_batched("T", T, (3,))
+    if len(R) != len(T) and len(R) != 1 and len(T) != 1:
+        raise ValueError(f"R has batch size {len(R)} but T has batch size {len(T)}")
+    n = len(T) if len(R) == 1 else len(R)
+    dtype = torch.promote_types(R.dtype, T.dtype)
+    return R.to(dtype).expand(n, 3, 3), T.to(device=R.device, dtype=dtype).expand(n, 3)
+
+
+def get_world_to_view_transform(
+    R: torch.Tensor | None = None, T: torch.Tensor | None = None
+) -> Transform3d:
+    """The world -> view transform ``X_view = X_world @ R + T`` (PyTorch3D's function).
+
+    Args:
+        R: ``(N, 3, 3)`` float rotations (default: the identity, batch 1).
+        T: ``(N, 3)`` float translations (default: zero, batch 1); batch sizes equal
+            or 1 (PyTorch3D requires them equal).
+
+    Returns:
+        Transform3d of batch N, matrix ``[[R, 0], [T, 1]]``.
+    """
+    if R is None:
+        R = torch.eye(3, dtype=T.dtype if T is not None else torch.float32)[None]
+        R = R if T is None else R.to(T.device)
+    if T is None:
+        T = torch.zeros(1, 3, dtype=R.dtype, device=R.device)
+    R, T = _check_extrinsics(R, T)
+    return Transform3d(_world_to_view_matrix(R, T))
+
+
 class CamerasBase(BatchedParams):
     """Base of the cameras: R (N, 3, 3), T (N, 3) buffers and the transform chain.
 
@@ -151,58 +195,135 @@ class CamerasBase(BatchedParams):
         """A number or a (1,)/(N,) tensor as ``(N,)`` in the cameras' dtype and device."""
         return torch.as_tensor(value, dtype=self.dtype, device=self.device).expand(len(self))
 
+    def _override(self, name: str, value: object, trailing: tuple[int, ...] = ()) -> torch.Tensor:
+        """A per-call parameter override as ``(B, *trailing)`` on the cameras' device.
+
+        Accepts a value of shape ``trailing`` (one set for every camera) or
+        ``(B, *trailing)``; the dtype is promoted with the cameras'.
+        """
+        tensor = _as_tensor(name, value, self.device)
+        dtype = (
+            torch.promote_types(tensor.dtype, self.dtype)
+            if tensor.is_floating_point()
+            else self.dtype
+        )
+        tensor = tensor.to(dtype)
+        if tuple(tensor.shape) == trailing:
+            tensor = tensor[None]
+        if tensor.ndim != len(trailing) + 1 or tuple(tensor.shape[1:]) != trailing:
+            dims = ", ".join(str(d) for d in trailing)
+            expected = f"({dims}) or (N, {dims})" if dims else "a scalar or (N,)"
+            raise ValueError(f"{name} must have shape {expected}, got {tuple(tensor.shape)}")
+        return tensor
+
+    @staticmethod
+    def _broadcast(named: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Expand tensors of batch B or 1 to the common batch B (one dtype)."""
+        batch, owner = 1, None
+        for name, tensor in named.items():
+            if len(tensor) != 1:
+                if batch != 1 and len(tensor) != batch:
+                    raise ValueError(
+                        f"{name} has batch size {len(tensor)} but {owner} has batch size "
+                        f"{batch}; batch sizes must be equal or 1"
+                    )
+                batch, owner = len(tensor), name
+        dtype = functools.reduce(torch.promote_types, [t.dtype for t in named.values()])
+        return [t.to(dtype).expand(batch, *t.shape[1:]) for t in named.values()]
+
+    def _projection_params(
+        self, overrides: dict[str, object], trailing: dict[str, tuple[int, ...]]
+    ) -> list[torch.Tensor]:
+        """Stored parameters with ``overrides`` substituted, broadcast to one batch."""
+        named = {
+            name: getattr(self, name)
+            if overrides.get(name) is None
+            else self._override(name, overrides[name], shape)
+            for name, shape in trailing.items()
+        }
+        return self._broadcast(named)
+
+    def _override_K(self, K: object) -> Transform3d | None:
+        """The projection from a ``K`` override or the stored ``K``; None if neither."""
+        if K is None:
+            K = self.K
+            if K is None:
+                return None
+            return Transform3d(K.transpose(1, 2))
+        return Transform3d(self._override("K", K, (4, 4)).transpose(1, 2))
+
     # ------------------------------------------------------------ transforms
     def get_world_to_view_transform(
         self, *, R: torch.Tensor | None = None, T: torch.Tensor | None = None
     ) -> Transform3d:
         """World -> view: ``X_view = X_world @ R + T``.
 
+        Unlike PyTorch3D, overrides do not overwrite the stored R and T.
+
         Args:
-            R: optional ``(N, 3, 3)`` override of the stored rotation.
-            T: optional ``(N, 3)`` override of the stored translation.
+            R: optional ``(N, 3, 3)`` or ``(3, 3)`` override of the stored rotation.
+            T: optional ``(N, 3)`` or ``(3,)`` override of the stored translation.
 
         Returns:
             Transform3d of batch N.
         """
-        R = self.R if R is None else R
-        T = self.T if T is None else T
-        if R.ndim != 3 or R.shape[1:] != (3, 3):
-            raise ValueError(f"R must have shape (N, 3, 3), got {tuple(R.shape)}")
-        if T.ndim != 2 or T.shape[1] != 3:
-            raise ValueError(f"T must have shape (N, 3), got {tuple(T.shape)}")
-        if len(R) != len(T) and len(R) != 1 and len(T) != 1:
-            raise ValueError(f"R has batch size {len(R)} but T has batch size {len(T)}")
-        n = max(len(R), len(T))
-        return Transform3d(_world_to_view_matrix(R.expand(n, 3, 3), T.expand(n, 3)))
+        R = self.R if R is None else self._override("R", R, (3, 3))
+        T = self.T if T is None else self._override("T", T, (3,))
+        return get_world_to_view_transform(R, T)
 
-    def get_projection_transform(self) -> Transform3d:
-        """View -> projection space (NDC, or screen for screen-space cameras)."""
+    def get_projection_transform(self, **overrides: object) -> Transform3d:
+        """View -> projection space (NDC, or screen for screen-space cameras).
+
+        Subclasses take their parameters (e.g. ``fov``, ``znear``, ``K``) as
+        keyword-only overrides of the stored values.
+        """
         raise NotImplementedError
 
-    def get_full_projection_transform(self) -> Transform3d:
-        """World -> projection space: world-to-view composed with the projection."""
-        return self.get_world_to_view_transform().compose(self.get_projection_transform())
+    def get_full_projection_transform(
+        self,
+        *,
+        R: torch.Tensor | None = None,
+        T: torch.Tensor | None = None,
+        **overrides: object,
+    ) -> Transform3d:
+        """World -> projection space: world-to-view composed with the projection.
 
-    def transform_points(self, points: torch.Tensor, eps: float | None = None) -> torch.Tensor:
+        Args:
+            R, T: optional overrides of the extrinsics.
+            **overrides: projection parameters passed to ``get_projection_transform``
+                (a name it does not take raises TypeError).
+        """
+        return self.get_world_to_view_transform(R=R, T=T).compose(
+            self.get_projection_transform(**overrides)
+        )
+
+    def transform_points(
+        self, points: torch.Tensor, eps: float | None = None, **overrides: object
+    ) -> torch.Tensor:
         """World -> projection space, with the perspective divide.
 
-        For FoV cameras and ``PerspectiveCameras(in_ndc=True)`` this is NDC; for
-        ``PerspectiveCameras(in_ndc=False)`` it is (PyTorch3D-flipped) screen units.
+        For FoV cameras and ``in_ndc=True`` cameras this is NDC; for
+        ``in_ndc=False`` cameras it is (PyTorch3D-flipped) screen units.
 
         Args:
             points: ``(P, 3)`` or ``(N, P, 3)`` float world coordinates.
             eps: optional lower bound on ``|w|`` (see ``Transform3d.transform_points``).
+            **overrides: ``R``, ``T`` and projection parameters for this call
+                (see ``get_full_projection_transform``).
 
         Returns:
             ``(N, P, 3)`` float (``(P, 3)`` for batch-1 cameras and ``(P, 3)`` input).
         """
-        return self.get_full_projection_transform().transform_points(points, eps=eps)
+        return self.get_full_projection_transform(**overrides).transform_points(points, eps=eps)
 
-    def get_ndc_camera_transform(self, *, image_size: ImageSize | None = None) -> Transform3d:
+    def get_ndc_camera_transform(
+        self, *, image_size: ImageSize | None = None, **overrides: object
+    ) -> Transform3d:
         """Projection space -> NDC: identity for cameras defined in NDC.
 
         Args:
             image_size: (H, W) for screen-space cameras; defaults to the camera's own.
+            **overrides: projection parameters (used by cameras with a principal point).
         """
         if self.in_ndc():
             return Transform3d(dtype=self.dtype, device=self.device)
@@ -215,6 +336,7 @@ class CamerasBase(BatchedParams):
         eps: float | None = None,
         *,
         image_size: ImageSize | None = None,
+        **overrides: object,
     ) -> torch.Tensor:
         """World -> NDC (+X left, +Y up; the short image side spans [-1, 1]).
 
@@ -222,23 +344,27 @@ class CamerasBase(BatchedParams):
             points: ``(P, 3)`` or ``(N, P, 3)`` float world coordinates.
             eps: optional lower bound on ``|w|``.
             image_size: (H, W) for screen-space cameras; defaults to the camera's own.
+            **overrides: ``R``, ``T`` and projection parameters for this call.
 
         Returns:
             Same shape rules as ``transform_points``; z is the projection's depth
             (in [0, 1] between znear and zfar for FoV cameras).
         """
-        transform = self.get_full_projection_transform()
+        transform = self.get_full_projection_transform(**overrides)
         if not self.in_ndc():
-            transform = transform.compose(self.get_ndc_camera_transform(image_size=image_size))
+            projection_only = {k: v for k, v in overrides.items() if k not in ("R", "T")}
+            to_ndc = self.get_ndc_camera_transform(image_size=image_size, **projection_only)
+            transform = transform.compose(to_ndc)
         return transform.transform_points(points, eps=eps)
 
     def transform_points_screen(
         self,
         points: torch.Tensor,
         eps: float | None = None,
+        with_xyflip: bool = True,
         *,
         image_size: ImageSize | None = None,
-        with_xyflip: bool = True,
+        **overrides: object,
     ) -> torch.Tensor:
         """World -> screen pixels: (0, 0) is the top-left image corner, +y down.
 
@@ -248,15 +374,16 @@ class CamerasBase(BatchedParams):
         Args:
             points: ``(P, 3)`` or ``(N, P, 3)`` float world coordinates.
             eps: optional lower bound on ``|w|``.
+            with_xyflip: False keeps PyTorch3D's unflipped intermediate convention.
             image_size: (H, W), an int for square images, or ``(N, 2)``; defaults to
                 the camera's ``image_size``.
-            with_xyflip: False keeps PyTorch3D's unflipped intermediate convention.
+            **overrides: ``R``, ``T`` and projection parameters for this call.
 
         Returns:
             Same shape rules as ``transform_points``, in pixels.
         """
         size = image_size if image_size is not None else self.get_image_size()
-        points_ndc = self.transform_points_ndc(points, eps=eps, image_size=size)
+        points_ndc = self.transform_points_ndc(points, eps=eps, image_size=size, **overrides)
         to_screen = get_ndc_to_screen_transform(self, with_xyflip=with_xyflip, image_size=size)
         return to_screen.transform_points(points_ndc, eps=eps)
 
@@ -265,21 +392,28 @@ class CamerasBase(BatchedParams):
         xy_depth: torch.Tensor,
         world_coordinates: bool = True,
         scaled_depth_input: bool = False,
+        *,
+        from_ndc: bool = False,
+        **overrides: object,
     ) -> torch.Tensor:
         """Inverse of ``transform_points``: projection-space x, y and a depth -> points.
 
         Args:
             xy_depth: ``(P, 3)`` or ``(N, P, 3)`` float: x, y in the projection space
-                (NDC, or the screen-space camera's units) and the view-space depth z
-                (or, with ``scaled_depth_input``, the projected depth).
+                (NDC, or the screen-space camera's units; NDC with ``from_ndc``) and
+                the view-space depth z (or, with ``scaled_depth_input``, the
+                projected depth, e.g. NDC z in [0, 1] for FoV cameras).
             world_coordinates: return world points (else view-space points).
             scaled_depth_input: whether the third column is already the projected
-                depth (e.g. NDC z in [0, 1] for FoV cameras).
+                depth.
+            from_ndc: x, y are in NDC even for a screen-space camera.
+            **overrides: ``R``, ``T`` and projection parameters for this call.
 
         Returns:
             Same shape rules as ``transform_points``.
         """
-        projection = self.get_projection_transform()
+        extrinsics = {k: overrides.pop(k) for k in ("R", "T") if k in overrides}
+        projection = self.get_projection_transform(**overrides)
         if scaled_depth_input:
             xy_sdepth = xy_depth
         else:
@@ -296,17 +430,29 @@ class CamerasBase(BatchedParams):
             xy_sdepth = torch.cat([xy, depth], dim=-1)
             if xy_depth.ndim == 2 and len(xy_sdepth) == 1:
                 xy_sdepth = xy_sdepth[0]
-        transform = self.get_full_projection_transform() if world_coordinates else projection
+        transform = projection
+        if world_coordinates:
+            transform = self.get_world_to_view_transform(**extrinsics).compose(projection)
+        if from_ndc:
+            transform = transform.compose(self.get_ndc_camera_transform(**overrides))
         return transform.inverse().transform_points(xy_sdepth)
 
     # --------------------------------------------------------------- queries
-    def get_camera_center(self) -> torch.Tensor:
+    def get_camera_center(
+        self, *, R: torch.Tensor | None = None, T: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Camera positions in world coordinates, ``C = -T @ R^T``.
+
+        Args:
+            R, T: optional overrides of the extrinsics (not stored, unlike PyTorch3D).
 
         Returns:
             ``(N, 3)`` float.
         """
-        return -(self.T[:, None, :] @ self.R.transpose(1, 2))[:, 0, :]
+        R = self.R if R is None else self._override("R", R, (3, 3))
+        T = self.T if T is None else self._override("T", T, (3,))
+        R, T = _check_extrinsics(R, T)
+        return -(T[:, None, :] @ R.transpose(1, 2))[:, 0, :]
 
     def is_perspective(self) -> bool:
         """Whether the projection divides by depth."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 
 import torch
+from diffmesh.meshcore.transforms import Transform3d
 
-from ..transforms import Transform3d
 from .base import CamerasBase
 
 __all__ = ["FoVOrthographicCameras", "FoVPerspectiveCameras"]
@@ -33,6 +33,18 @@ def _check_near_far(znear: torch.Tensor, zfar: torch.Tensor, positive_near: bool
         raise ValueError(
             f"znear must be < zfar, got znear={znear.detach().cpu().tolist()} "
             f"and zfar={zfar.detach().cpu().tolist()}"
+        )
+
+
+def _refuse_params_with_K(cameras: CamerasBase, K: object, given: dict[str, object]) -> None:
+    """ValueError when a parameter override would be ignored because K is set."""
+    if K is None and cameras.K is None:
+        return
+    ignored = sorted(name for name, value in given.items() if value is not None)
+    if ignored:
+        raise ValueError(
+            f"{', '.join(ignored)} cannot be overridden for cameras whose projection is "
+            "given by K; pass K alone"
         )
 
 
@@ -193,12 +205,36 @@ class FoVPerspectiveCameras(CamerasBase):
         args = [self._per_camera(v) for v in (znear, zfar, fov, aspect_ratio)]
         return fov_perspective_matrix(*args, degrees).transpose(1, 2)
 
-    def get_projection_transform(self) -> Transform3d:
-        """View -> NDC (see ``fov_perspective_matrix``, or ``K`` if given); batch N."""
-        if self.K is not None:
-            return Transform3d(self.K.transpose(1, 2))
+    def get_projection_transform(
+        self,
+        *,
+        znear: float | torch.Tensor | None = None,
+        zfar: float | torch.Tensor | None = None,
+        aspect_ratio: float | torch.Tensor | None = None,
+        fov: float | torch.Tensor | None = None,
+        degrees: bool | None = None,
+        K: torch.Tensor | None = None,
+    ) -> Transform3d:
+        """View -> NDC (see ``fov_perspective_matrix``, or ``K`` if given).
+
+        Every argument overrides the stored value for this call only (a number, or
+        a tensor of batch N or 1). A ``K`` (given here or at construction) replaces
+        the computed matrix; combining it with another override raises ValueError
+        (PyTorch3D silently ignores the other one).
+
+        Returns:
+            Transform3d of batch N (or the overrides' batch).
+        """
+        given = {"znear": znear, "zfar": zfar, "aspect_ratio": aspect_ratio, "fov": fov}
+        _refuse_params_with_K(self, K, {**given, "degrees": degrees})
+        projection = self._override_K(K)
+        if projection is not None:
+            return projection
+        znear_t, zfar_t, aspect_t, fov_t = self._projection_params(given, dict.fromkeys(given, ()))
         return Transform3d(
-            fov_perspective_matrix(self.znear, self.zfar, self.fov, self.aspect_ratio, self.degrees)
+            fov_perspective_matrix(
+                znear_t, zfar_t, fov_t, aspect_t, self.degrees if degrees is None else degrees
+            )
         )
 
     def is_perspective(self) -> bool:
@@ -298,21 +334,42 @@ class FoVOrthographicCameras(CamerasBase):
         scale = torch.as_tensor(scale_xyz, dtype=self.dtype, device=self.device)
         return fov_orthographic_matrix(*args, scale.expand(len(self), 3)).transpose(1, 2)
 
-    def get_projection_transform(self) -> Transform3d:
-        """View -> NDC (see ``fov_orthographic_matrix``, or ``K`` if given); batch N."""
-        if self.K is not None:
-            return Transform3d(self.K.transpose(1, 2))
-        return Transform3d(
-            fov_orthographic_matrix(
-                self.znear,
-                self.zfar,
-                self.max_x,
-                self.min_x,
-                self.max_y,
-                self.min_y,
-                self.scale_xyz,
-            )
-        )
+    def get_projection_transform(
+        self,
+        *,
+        znear: float | torch.Tensor | None = None,
+        zfar: float | torch.Tensor | None = None,
+        max_y: float | torch.Tensor | None = None,
+        min_y: float | torch.Tensor | None = None,
+        max_x: float | torch.Tensor | None = None,
+        min_x: float | torch.Tensor | None = None,
+        scale_xyz: torch.Tensor | tuple | None = None,
+        K: torch.Tensor | None = None,
+    ) -> Transform3d:
+        """View -> NDC (see ``fov_orthographic_matrix``, or ``K`` if given).
+
+        Every argument overrides the stored value for this call only; a ``K``
+        (given here or at construction) replaces the computed matrix and cannot be
+        combined with another override.
+
+        Returns:
+            Transform3d of batch N (or the overrides' batch).
+        """
+        given = {
+            "znear": znear,
+            "zfar": zfar,
+            "max_x": max_x,
+            "min_x": min_x,
+            "max_y": max_y,
+            "min_y": min_y,
+            "scale_xyz": scale_xyz,
+        }
+        _refuse_params_with_K(self, K, given)
+        projection = self._override_K(K)
+        if projection is not None:
+            return projection
+        shapes = {name: ((3,) if name == "scale_xyz" else ()) for name in given}
+        return Transform3d(fov_orthographic_matrix(*self._projection_params(given, shapes)))
 
     def is_perspective(self) -> bool:
         return False

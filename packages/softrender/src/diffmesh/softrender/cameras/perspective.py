@@ -11,12 +11,18 @@ optical axis lands on pixel (px, py) of ``transform_points_screen``.
 from __future__ import annotations
 
 import torch
+from diffmesh.meshcore.transforms import Transform3d
 
-from ..transforms import Transform3d
 from .base import CamerasBase, ImageSize, get_screen_to_ndc_transform
 from .batched import _as_tensor
 
-__all__ = ["PerspectiveCameras"]
+__all__ = [
+    "PerspectiveCameras",
+    "init_pinhole",
+    "pinhole_intrinsics",
+    "pinhole_ndc_transform",
+    "refuse_with_K",
+]
 
 _EYE = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 _ZERO = (0.0, 0.0, 0.0)
@@ -34,6 +40,95 @@ def _focal_length_n2(focal_length: object, device: torch.device | str) -> torch.
             f"focal_length must be a scalar, (N,), (N, 1) or (N, 2), got shape {tuple(focal.shape)}"
         )
     return focal.expand(-1, 2)
+
+
+def init_pinhole(
+    cameras: CamerasBase,
+    focal_length: object,
+    principal_point: object,
+    R: object,
+    T: object,
+    K: object,
+    device: torch.device | str,
+    in_ndc: bool,
+    image_size: ImageSize | None,
+) -> None:
+    """Validate and register the parameters shared by Perspective/OrthographicCameras."""
+    if not isinstance(in_ndc, bool):
+        raise TypeError(f"in_ndc must be a bool, got {type(in_ndc).__name__}")
+    if not in_ndc and image_size is None:
+        raise ValueError("image_size=(height, width) is required when in_ndc=False")
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    cameras._set_params(
+        device,
+        {
+            "focal_length": (_focal_length_n2(focal_length, device), (2,)),
+            "principal_point": (principal_point, (2,)),
+            "R": (R, cameras._R_SPEC),
+            "T": (T, cameras._T_SPEC),
+            "K": (K, cameras._K_SPEC),
+            "image_size": (image_size, (2,)),
+        },
+        integer=("image_size",),
+    )
+    cameras._in_ndc = in_ndc
+    focal = cameras.focal_length.detach()
+    if not bool(torch.isfinite(focal).all()) or bool((focal <= 0).any()):
+        raise ValueError(f"focal_length must be finite and > 0, got {focal.cpu().tolist()}")
+    if not bool(torch.isfinite(cameras.principal_point.detach()).all()):
+        raise ValueError("principal_point must be finite")
+    if cameras.image_size is not None and bool((cameras.image_size < 1).any()):
+        raise ValueError(f"image_size must be >= 1 pixel, got {cameras.image_size.tolist()}")
+
+
+def pinhole_intrinsics(
+    cameras: CamerasBase, focal_length: object, principal_point: object
+) -> tuple[torch.Tensor, ...]:
+    """``(fx, fy, px, py)``, each ``(B,)``, with per-call overrides substituted."""
+    focal = (
+        cameras.focal_length
+        if focal_length is None
+        else cameras._override("focal_length", _focal_length_n2(focal_length, cameras.device), (2,))
+    )
+    point = (
+        cameras.principal_point
+        if principal_point is None
+        else cameras._override("principal_point", principal_point, (2,))
+    )
+    focal, point = cameras._broadcast({"focal_length": focal, "principal_point": point})
+    return (*focal.unbind(1), *point.unbind(1))
+
+
+def pinhole_ndc_transform(
+    cameras: CamerasBase, principal_point: torch.Tensor, image_size: ImageSize | None
+) -> Transform3d:
+    """Screen-space projection -> NDC for a camera with ``principal_point`` (B, 2).
+
+    The principal point is given in image coordinates (+x right) while projected
+    points follow PyTorch3D's (+X left), so x is shifted by ``-2 px`` (y by
+    ``-2 py``) before the pixel -> NDC scaling ``x_ndc = (x + W/2) / s``,
+    ``s = min(H, W) / 2``.
+    """
+    size = image_size if image_size is not None else cameras.get_image_size()
+    eye = torch.eye(4, dtype=principal_point.dtype, device=principal_point.device)
+    n = len(principal_point)
+    last_row = torch.cat([-2.0 * principal_point, eye[3, 2:].expand(n, 2)], dim=1)
+    shift = torch.cat([eye[:3].expand(n, 3, 4), last_row[:, None]], dim=1)
+    to_ndc = get_screen_to_ndc_transform(cameras, with_xyflip=False, image_size=size)
+    return Transform3d(shift).compose(to_ndc)
+
+
+def refuse_with_K(
+    cameras: CamerasBase, K: object, focal_length: object, principal_point: object
+) -> None:
+    if (K is not None or cameras.K is not None) and (
+        focal_length is not None or principal_point is not None
+    ):
+        raise ValueError(
+            "focal_length and principal_point cannot be overridden for cameras whose "
+            "projection is given by K; pass K alone"
+        )
 
 
 class PerspectiveCameras(CamerasBase):
@@ -75,44 +170,30 @@ class PerspectiveCameras(CamerasBase):
         image_size: ImageSize | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(in_ndc, bool):
-            raise TypeError(f"in_ndc must be a bool, got {type(in_ndc).__name__}")
-        if not in_ndc and image_size is None:
-            raise ValueError("image_size=(height, width) is required when in_ndc=False")
-        if isinstance(image_size, int) and not isinstance(image_size, bool):
-            image_size = (image_size, image_size)
-        self._set_params(
-            device,
-            {
-                "focal_length": (_focal_length_n2(focal_length, device), (2,)),
-                "principal_point": (principal_point, (2,)),
-                "R": (R, self._R_SPEC),
-                "T": (T, self._T_SPEC),
-                "K": (K, self._K_SPEC),
-                "image_size": (image_size, (2,)),
-            },
-            integer=("image_size",),
-        )
-        self._in_ndc = in_ndc
-        focal = self.focal_length.detach()
-        if not bool(torch.isfinite(focal).all()) or bool((focal <= 0).any()):
-            raise ValueError(f"focal_length must be finite and > 0, got {focal.cpu().tolist()}")
-        if not bool(torch.isfinite(self.principal_point.detach()).all()):
-            raise ValueError("principal_point must be finite")
-        if self.image_size is not None and bool((self.image_size < 1).any()):
-            raise ValueError(f"image_size must be >= 1 pixel, got {self.image_size.tolist()}")
+        init_pinhole(self, focal_length, principal_point, R, T, K, device, in_ndc, image_size)
 
-    def get_projection_transform(self) -> Transform3d:
-        """View -> NDC (or -> screen units when ``in_ndc=False``); batch N.
+    def get_projection_transform(
+        self,
+        *,
+        focal_length: float | torch.Tensor | tuple | None = None,
+        principal_point: torch.Tensor | tuple | None = None,
+        K: torch.Tensor | None = None,
+    ) -> Transform3d:
+        """View -> NDC (or -> screen units when ``in_ndc=False``).
 
         Column-vector matrix ``[[fx, 0, px, 0], [0, fy, py, 0], [0, 0, 0, 1],
         [0, 0, 1, 0]]``: after the divide by w = Z, ``(fx X/Z + px, fy Y/Z + py, 1/Z)``.
-        A ``K`` given at construction is used instead.
+        The arguments override the stored values for this call; a ``K`` (given
+        here or at construction) is used instead and excludes the other two.
+
+        Returns:
+            Transform3d of batch N (or the overrides' batch).
         """
-        if self.K is not None:
-            return Transform3d(self.K.transpose(1, 2))
-        fx, fy = self.focal_length.unbind(1)
-        px, py = self.principal_point.unbind(1)
+        refuse_with_K(self, K, focal_length, principal_point)
+        projection = self._override_K(K)
+        if projection is not None:
+            return projection
+        fx, fy, px, py = pinhole_intrinsics(self, focal_length, principal_point)
         zeros, ones = torch.zeros_like(fx), torch.ones_like(fx)
         rows = [
             torch.stack([fx, zeros, zeros, zeros], dim=1),
@@ -122,34 +203,48 @@ class PerspectiveCameras(CamerasBase):
         ]
         return Transform3d(torch.stack(rows, dim=1))
 
-    def get_principal_point(self) -> torch.Tensor:
+    def get_principal_point(self, **overrides: object) -> torch.Tensor:
         """``(N, 2)`` principal points, in the units the camera was defined in.
 
         Read from the projection matrix, so a custom ``K`` is honoured.
+
+        Args:
+            **overrides: as for ``get_projection_transform``.
         """
-        return self.get_projection_transform().get_matrix()[:, 2, :2]
+        return self.get_projection_transform(**overrides).get_matrix()[:, 2, :2]
 
-    def get_ndc_camera_transform(self, *, image_size: ImageSize | None = None) -> Transform3d:
-        """Projection space -> NDC.
-
-        Identity in NDC. In screen space the principal point is given in image
-        coordinates (+x right) while projected points follow PyTorch3D's (+X left),
-        so x is shifted by ``-2 px`` (y by ``-2 py``) before the pixel -> NDC
-        scaling ``x_ndc = (x + W/2) / s``, ``s = min(H, W) / 2``.
+    def get_ndc_camera_transform(
+        self, *, image_size: ImageSize | None = None, **overrides: object
+    ) -> Transform3d:
+        """Projection space -> NDC (identity in NDC; see ``pinhole_ndc_transform``).
 
         Args:
             image_size: (H, W); defaults to the camera's own.
+            **overrides: as for ``get_projection_transform``.
         """
         if self.in_ndc():
             return Transform3d(dtype=self.dtype, device=self.device)
-        size = image_size if image_size is not None else self.get_image_size()
-        eye = torch.eye(4, dtype=self.dtype, device=self.device)
-        last_row = torch.cat(
-            [-2.0 * self.get_principal_point(), eye[3, 2:].expand(len(self), 2)], dim=1
+        return pinhole_ndc_transform(self, self.get_principal_point(**overrides), image_size)
+
+    def unproject_points(
+        self,
+        xy_depth: torch.Tensor,
+        world_coordinates: bool = True,
+        from_ndc: bool = False,
+        **overrides: object,
+    ) -> torch.Tensor:
+        """Inverse of ``transform_points`` (PyTorch3D's argument order).
+
+        Args:
+            xy_depth: ``(P, 3)`` or ``(N, P, 3)`` float: x, y in the camera's
+                projection space (NDC with ``from_ndc``) and the view-space depth.
+            world_coordinates: return world points (else view-space points).
+            from_ndc: x, y are in NDC even for a screen-space camera.
+            **overrides: ``R``, ``T`` and projection parameters for this call.
+        """
+        return super().unproject_points(
+            xy_depth, world_coordinates, False, from_ndc=from_ndc, **overrides
         )
-        shift = torch.cat([eye[:3].expand(len(self), 3, 4), last_row[:, None]], dim=1)
-        to_ndc = get_screen_to_ndc_transform(self, with_xyflip=False, image_size=size)
-        return Transform3d(shift).compose(to_ndc)
 
     def is_perspective(self) -> bool:
         return True

@@ -1,0 +1,69 @@
+"""``join_cameras_as_batch``: one camera batch from several (PyTorch3D's function)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .base import CamerasBase
+
+__all__ = ["join_cameras_as_batch"]
+
+
+def join_cameras_as_batch(cameras_list: Sequence[CamerasBase]) -> CamerasBase:
+    """Concatenate cameras of one class into a batch of ``sum(len(c))`` cameras.
+
+    Args:
+        cameras_list: cameras of the same class, on the same device, with equal
+            batch-wide settings (``degrees``, ``in_ndc``) and the same optional
+            parameters present (``K``, ``image_size``: in all or in none).
+
+    Returns:
+        A camera of that class; tensors keep their autograd graph.
+
+    Raises:
+        TypeError: an entry is not a camera.
+        ValueError: an empty list, or cameras that differ in class, device,
+            settings or which optional parameters they hold.
+    """
+    cameras_list = list(cameras_list)
+    if not cameras_list:
+        raise ValueError("cameras_list must hold at least one camera")
+    first = cameras_list[0]
+    for i, cameras in enumerate(cameras_list):
+        if not isinstance(cameras, CamerasBase):
+            raise TypeError(f"cameras_list[{i}] is a {type(cameras).__name__}, not a camera")
+        if type(cameras) is not type(first):
+            raise ValueError(
+                f"cameras_list[{i}] is a {type(cameras).__name__} but cameras_list[0] is a "
+                f"{type(first).__name__}; cameras of one class only can be joined"
+            )
+        if cameras.device != first.device:
+            raise ValueError(
+                f"cameras_list[{i}] is on {cameras.device} but cameras_list[0] is on {first.device}"
+            )
+        for field in cameras._STATIC_FIELDS:
+            if getattr(cameras, field) != getattr(first, field):
+                raise ValueError(
+                    f"cameras_list[{i}] has {field.lstrip('_')}={getattr(cameras, field)} but "
+                    f"cameras_list[0] has {getattr(first, field)}; it must be the same for all"
+                )
+    buffers: dict[str, torch.Tensor | None] = {}
+    for name in first._param_names:
+        values = [getattr(cameras, name) for cameras in cameras_list]
+        present = [v is not None for v in values]
+        if any(present) and not all(present):
+            raise ValueError(
+                f"{name} is given for cameras_list[{present.index(True)}] but not for "
+                f"cameras_list[{present.index(False)}]; it must be given for all or none"
+            )
+        if not all(present):
+            buffers[name] = None
+            continue
+        tensors = [v for v in values if v is not None]
+        dtype = tensors[0].dtype
+        for tensor in tensors[1:]:
+            dtype = torch.promote_types(dtype, tensor.dtype)
+        buffers[name] = torch.cat([t.to(dtype) for t in tensors])
+    return first._new_like(buffers, sum(len(c) for c in cameras_list))
