@@ -10,17 +10,16 @@ over all lines at once.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from ._numbers import NumberLines, number_lines
 from ._ply_header import PlyElement, PlyHeader, PlyProperty
 
 __all__ = ["Ragged", "read_body"]
 
-_SP, _NL = 32, 10
 _FIRST_BLOCK = 1 << 30  # rows of the first run attempt (bounded by the bytes left)
 
 
@@ -162,32 +161,11 @@ def _join_runs(
 # ---- ascii ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _AsciiLines:
-    values: np.ndarray  # (T,) float64 every token of the used lines
-    first: np.ndarray  # (L,) int64 index in values of each non-empty line's first token
-    tokens: np.ndarray  # (L,) int64 tokens on each non-empty line
-    lineno: np.ndarray  # (L,) int64 1-based line number in the file of each non-empty line
-
-
-def _ascii_lines(data: bytes, offset: int, header: PlyHeader, name: str) -> _AsciiLines:
-    raw = np.frombuffer(data, np.uint8, offset=offset)
-    buf = np.empty(raw.size + 1, np.uint8)  # every byte written: the body, then a newline
-    buf[:-1] = raw
-    buf[-1] = _NL
-    for code in (13, 9, 11, 12):  # CR, tab, VT, FF are blanks
-        buf[buf == code] = _SP
-    blank = (buf == _SP) | (buf == _NL)
-    begins = ~blank
-    begins[1:] &= blank[:-1]
-    tok_start = np.flatnonzero(begins)
-    ends = np.flatnonzero(buf == _NL)
-    tokens = np.diff(np.searchsorted(tok_start, ends), prepend=0)
-    used = np.flatnonzero(tokens > 0)
+def _ascii_lines(data: bytes, offset: int, header: PlyHeader, name: str) -> NumberLines:
     needed = sum(e.count for e in header.elements if e.properties)  # no properties: no lines
-    header_lines = data[:offset].count(b"\n")
-    if used.size < needed:
-        have, where = used.size, 0
+    lines = number_lines(data, offset, name, max_lines=needed, what="PLY value")
+    if lines.available < needed:
+        have, where = lines.available, 0
         for element in header.elements:  # one iteration per element: find the short one
             if element.properties and have < where + element.count:
                 raise ValueError(
@@ -195,30 +173,7 @@ def _ascii_lines(data: bytes, offset: int, header: PlyHeader, name: str) -> _Asc
                     f"declared, {max(have - where, 0)} lines left in the file"
                 )
             where += element.count if element.properties else 0
-    used = used[:needed]
-    stop = int(ends[used[-1]]) if used.size else 0
-    text = buf[:stop].tobytes()
-    lineno = used + 1 + header_lines
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            values = np.fromstring(text, dtype=np.float64, sep=" ") if stop else np.zeros(0)
-    except (ValueError, DeprecationWarning):
-        values = None
-    counts = tokens[used]
-    if values is None or values.size != int(counts.sum()):
-        for k, line in enumerate(text.split(b"\n")):  # error path only: find the bad token
-            for token in line.split():
-                try:
-                    float(token)
-                except ValueError:
-                    bad = token.decode("utf-8", "replace")
-                    raise ValueError(
-                        f"{name}:{k + 1 + header_lines}: PLY value {bad!r} is not a number"
-                    ) from None
-        raise ValueError(f"{name}: PLY ascii body could not be read as numbers")
-    first = np.cumsum(counts) - counts
-    return _AsciiLines(values=values, first=first, tokens=counts, lineno=lineno)
+    return lines
 
 
 def _read_ascii(data: bytes, offset: int, header: PlyHeader, name: str) -> dict[str, Element]:
@@ -235,7 +190,7 @@ def _read_ascii(data: bytes, offset: int, header: PlyHeader, name: str) -> dict[
     return out
 
 
-def _ascii_element(lines: _AsciiLines, rows: slice, element: PlyElement, name: str) -> Element:
+def _ascii_element(lines: NumberLines, rows: slice, element: PlyElement, name: str) -> Element:
     first, tokens, lineno = lines.first[rows], lines.tokens[rows], lines.lineno[rows]
     pos = first.copy()
     stop = first + tokens

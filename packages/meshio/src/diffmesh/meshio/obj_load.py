@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 import torch
-from diffmesh.meshcore import Meshes, TexturesUV, join_meshes_as_batch
+from diffmesh.meshcore import Meshes, TexturesUV, TexturesVertex, join_meshes_as_batch
 
 from ._devices import as_device
 from ._obj_parse import ObjArrays, parse_obj_bytes
@@ -273,7 +273,9 @@ def load_objs_as_meshes(
     Each mesh gets a :class:`TexturesUV` when its used materials have ``map_Kd`` images and the
     file has ``vt`` coordinates: with one map, that map (PyTorch3D's behaviour); with several,
     an atlas of the maps side by side (uvs clamped to [0, 1], so repeating textures do not
-    repeat). Files without maps get ``textures=None``; a batch must be all textured or all not.
+    repeat). Files without maps but with ``v x y z r g b`` colours get a
+    :class:`TexturesVertex` of those colours; others ``textures=None``. A batch must have one
+    kind of texture (or none) throughout.
 
     Args:
         files: one path or open file, or a sequence of them.
@@ -297,5 +299,7 @@ def load_objs_as_meshes(
     for f in files:  # one entry per file
         verts, faces, aux = load_obj(f, load_textures=load_textures, device=device)
         textures = _textures_uv(faces, aux, str(getattr(f, "name", f))) if load_textures else None
+        if textures is None and load_textures and aux.verts_colors is not None:
+            textures = TexturesVertex([aux.verts_colors])  # `v x y z r g b` without a map
         meshes.append(Meshes(verts=[verts], faces=[faces.verts_idx], textures=textures))
     return meshes[0] if len(meshes) == 1 else join_meshes_as_batch(meshes)
