@@ -135,7 +135,12 @@ def parse_header(data: bytes, name: str) -> tuple[PlyHeader, int]:
         if key in ("comment", "obj_info"):
             comments.append(line.split(None, 1)[1] if len(tokens) > 1 else "")
         elif key == "format":
-            if len(tokens) != 3 or tokens[1] not in _FORMATS or byte_order is not None:
+            if (
+                len(tokens) != 3
+                or tokens[1] not in _FORMATS
+                or tokens[2] not in ("1.0", "1")
+                or byte_order is not None
+            ):
                 raise ValueError(f"{where}: expected one 'format ascii|binary_little_endian|"
                                  f"binary_big_endian 1.0', got {line.strip()!r}")  # fmt: skip
             byte_order = _FORMATS[tokens[1]]
