@@ -163,7 +163,12 @@ def _join_runs(
 
 def _ascii_lines(data: bytes, offset: int, header: PlyHeader, name: str) -> NumberLines:
     needed = sum(e.count for e in header.elements if e.properties)  # no properties: no lines
-    lines = number_lines(data, offset, name, max_lines=needed, what="PLY value")
+    segments = [
+        (e.count, all(p.type[0] != "f" for p in e.properties))
+        for e in header.elements
+        if e.properties
+    ]
+    lines = number_lines(data, offset, name, max_lines=needed, what="PLY value", segments=segments)
     if lines.available < needed:
         have, where = lines.available, 0
         for element in header.elements:  # one iteration per element: find the short one
