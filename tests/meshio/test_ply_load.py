@@ -260,3 +260,22 @@ def test_binary_huge_and_negative_list_lengths():
     )
     with pytest.raises(ValueError, match="negative length"):
         load_ply_data(io.BytesIO(negative))
+
+
+@pytest.mark.parametrize(("order", "count"), [("<", "u1"), (">", "u1"), ("<", "u2"), (">", "i4")])
+def test_random_mix_of_polygon_sizes_binary(order, count):
+    """Short runs of equal sizes: the row-by-row scan, with and without the uchar fast path."""
+    sizes = np.random.default_rng(0).integers(3, 7, 300)
+    polys = [list(range(s)) for s in sizes]
+    header = HEADER.format(fmt="binary_little_endian" if order == "<" else "binary_big_endian",
+                           v=6, f=len(polys)).replace("list uchar", f"list {COUNT_NAMES[count]}")  # fmt: skip
+    verts = np.arange(18, dtype=order + "f4").tobytes()
+    body = verts + _faces_block(polys, order, count=count).tobytes()
+    faces = load_ply(io.BytesIO(header.encode() + body))[1]
+    assert faces.tolist() == [[p[0], p[k + 1], p[k + 2]] for p in polys for k in range(len(p) - 2)]
+    for cut in (1, 5, 600):
+        with pytest.raises(ValueError, match="'face' is truncated"):
+            load_ply_data(io.BytesIO(header.encode() + body[:-cut]))
+
+
+COUNT_NAMES = {"u1": "uchar", "u2": "ushort", "i4": "int"}

@@ -3,13 +3,16 @@
 Binary elements without lists are one structured ``np.frombuffer``. Elements with lists
 (faces) are read in runs of rows whose lists have the same lengths: the lengths of a run's
 first row give a fixed-size row type, a block of rows is read with it at once, and the run
-ends at the first row whose lengths differ (all-triangle files are one run). Ascii bodies are
+ends at the first row whose lengths differ (all-triangle files are one run). When runs stay
+short (triangles and quads mixed at random), the row starts are found by one pass that reads
+only the list lengths, and the values are gathered with array indexing. Ascii bodies are
 parsed by one ``np.fromstring`` call; rows are lines, and list lengths are walked per property
 over all lines at once.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +24,8 @@ from ._ply_header import PlyElement, PlyHeader, PlyProperty
 __all__ = ["Ragged", "read_body"]
 
 _FIRST_BLOCK = 1 << 30  # rows of the first run attempt (bounded by the bytes left)
+_LONG_RUN = 256  # a run of fewer rows with equal list lengths is short...
+_SHORT_RUNS = 8  # ...and after this many short runs in a row the rows are scanned one by one
 
 
 @dataclass(frozen=True)
@@ -84,9 +89,12 @@ def _read_binary(
         return cols, offset + dtype.itemsize * element.count
 
     runs: list[tuple[tuple[int, ...], np.ndarray]] = []
-    done, block, pos = 0, _FIRST_BLOCK, offset
+    done, block, pos, short = 0, _FIRST_BLOCK, offset, 0
     dtypes: dict[tuple[int, ...], np.dtype] = {}
     while done < element.count:  # one iteration per run of rows with equal list lengths
+        if short >= _SHORT_RUNS:  # mixed polygons: find the rows one by one, then gather
+            rest, pos = _scan_rows(data, pos, element, order, name, done)
+            return _concat(props, _join_runs(props, runs), rest), pos
         lengths = _row_lengths(data, pos, element, order, name, done)
         if lengths not in dtypes:
             dtypes[lengths] = _row_dtype(props, lengths, order)
@@ -101,7 +109,91 @@ def _read_binary(
         runs.append((lengths, arr[:run]))
         done, pos = done + run, pos + run * dtype.itemsize
         block = 2 * block if run == rows else max(16, 2 * run)
+        short = short + 1 if run < _LONG_RUN else 0
     return _join_runs(props, runs), pos
+
+
+def _scan_rows(
+    data: bytes, pos: int, element: PlyElement, order: str, name: str, first: int
+) -> tuple[Element, int]:
+    """Rows ``first..count-1`` of a list element whose list lengths vary from row to row.
+
+    Where a row starts depends on the lengths of all rows before it, so the row starts are
+    found by one pass over the rows that reads only their list lengths (a few integer
+    operations per row); the values are then gathered with array indexing.
+    """
+    props = element.properties
+    byteorder = "little" if order == "<" else "big"
+    spec = [
+        (
+            np.dtype(p.count_type or p.type).itemsize,
+            np.dtype(p.type).itemsize,
+            p.count_type is not None,
+            p.count_type is not None and p.count_type[0] == "i",
+        )
+        for p in props
+    ]
+    starts = [array("q") for _ in props]  # byte where each row's value or list data starts
+    lengths = [array("q") for _ in props]
+    end = len(data)
+    if len(props) == 1 and spec[0][0] == 1 and not spec[0][3]:  # faces: one uchar-length list
+        item, add_start, add_length = spec[0][1], starts[0].append, lengths[0].append
+        for _ in range(first, element.count):  # row starts are sequential: see the docstring
+            if pos >= end:
+                break  # reported as truncated below
+            n = data[pos]
+            add_start(pos + 1)
+            add_length(n)
+            pos += 1 + n * item
+        if pos > end or len(lengths[0]) < element.count - first:
+            raise _truncated(name, element, first + max(len(lengths[0]) - 1, 0))
+    for row in range(first + len(lengths[0]) * (len(props) == 1), element.count):
+        for k, (size, item, is_list, signed) in enumerate(spec):
+            if not is_list:
+                starts[k].append(pos)
+                pos += size
+                continue
+            if pos + size > end:
+                raise _truncated(name, element, row)
+            n = int.from_bytes(data[pos : pos + size], byteorder, signed=signed)
+            if n < 0:
+                raise ValueError(
+                    f"{name}: PLY element {element.name!r} row {row}: list "
+                    f"{props[k].name!r} has negative length {n}"
+                )
+            starts[k].append(pos + size)
+            lengths[k].append(n)
+            pos += size + n * item
+        if pos > end:
+            raise _truncated(name, element, row)
+    raw = np.frombuffer(data, np.uint8)
+    cols: Element = {}
+    for k, p in enumerate(props):  # gather each property's bytes with one index array
+        item = np.dtype(p.type).itemsize
+        begin = np.frombuffer(starts[k], np.int64)
+        if p.count_type is None:
+            at = begin
+        else:
+            counts = np.frombuffer(lengths[k], np.int64)
+            at = np.repeat(begin - (np.cumsum(counts) - counts) * item, counts)
+            at = at + np.arange(at.size) * item
+        values = raw[at[:, None] + np.arange(item)].view(order + p.type).reshape(-1)
+        values = values.astype(p.type)
+        cols[p.name] = values if p.count_type is None else Ragged(counts.copy(), values)
+    return cols, pos
+
+
+def _concat(props: tuple[PlyProperty, ...], head: Element, tail: Element) -> Element:
+    out: Element = {}
+    for p in props:
+        a, b = head[p.name], tail[p.name]
+        if isinstance(a, Ragged) and isinstance(b, Ragged):
+            out[p.name] = Ragged(
+                np.concatenate([a.counts, b.counts]), np.concatenate([a.values, b.values])
+            )
+        else:
+            out[p.name] = np.concatenate([a, b])  # type: ignore[list-item]
+    return out
 
 
 def _row_lengths(
