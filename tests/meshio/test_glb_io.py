@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 from diffmesh.meshio import ico_sphere, load_glb, save_glb
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 COMPONENT = {5126: "<f4", 5125: "<u4"}
 
@@ -132,3 +134,23 @@ def test_malformed_glb_raises_value_error():
     forged += struct.pack("<II", len(binary), 0x004E4942) + binary
     with pytest.raises(ValueError, match="outside the binary chunk"):
         load_glb(io.BytesIO(forged))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_corrupted_glb_only_raises_value_error(data):
+    stream = io.BytesIO()
+    g = torch.Generator().manual_seed(0)  # the same file for every example
+    save_glb(stream, torch.rand(4, 3, generator=g), torch.tensor([[0, 1, 2], [0, 2, 3]]),
+             verts_colors=torch.rand(4, 3, generator=g))  # fmt: skip
+    raw = bytearray(stream.getvalue())
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        raw[at] = data.draw(st.integers(0, 255))
+    try:
+        verts, faces, _, _ = load_glb(io.BytesIO(bytes(raw)))
+    except ValueError as err:
+        assert "<stream>" in str(err)
+        return
+    if faces.numel():
+        assert int(faces.min()) >= 0 and int(faces.max()) < verts.shape[0]

@@ -8,6 +8,8 @@ import pytest
 import torch
 from diffmesh.meshio import load_off, save_off
 from diffmesh.meshio.off_io import read_off
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 def test_counts_on_the_keyword_line_comments_and_polygons():
@@ -74,3 +76,16 @@ def test_save_off_checks_arguments():
             torch.tensor([[0, 1, 2]]),
             verts_colors=torch.zeros(2, 3),
         )
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet="OFC0123456789.-e #\n\t", max_size=200))
+def test_off_like_text_only_raises_value_error(text):
+    try:
+        verts, faces = load_off(io.StringIO("OFF\n" + text))
+    except ValueError as err:
+        assert "<stream>" in str(err)
+        return
+    assert faces.shape[1] == 3 and torch.isfinite(verts).all()
+    if faces.numel():
+        assert int(faces.min()) >= 0 and int(faces.max()) < verts.shape[0]

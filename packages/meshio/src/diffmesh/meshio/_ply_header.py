@@ -70,8 +70,10 @@ def _header_end(data: bytes, name: str) -> tuple[int, int]:
     """(end of the ``end_header`` line's text, offset of the first body byte)."""
     if not data.startswith(b"ply"):
         raise ValueError(f"{name}: not a PLY file (it does not start with 'ply')")
-    pos = data.find(b"end_header", 0, _MAX_HEADER)
-    if pos < 0:
+    pos = data.find(b"\nend_header", 0, _MAX_HEADER) + 1  # at the start of a line
+    while pos > 0 and data[pos + 10 : pos + 11] not in (b"", b"\n", b"\r", b" ", b"\t"):
+        pos = data.find(b"\nend_header", pos, _MAX_HEADER) + 1  # 'end_headers' is not it
+    if pos <= 0:
         raise ValueError(f"{name}: PLY header has no 'end_header' line in its first 1 MiB")
     stop = pos + len(b"end_header")
     rest = data[stop : stop + 2]
@@ -79,7 +81,7 @@ def _header_end(data: bytes, name: str) -> tuple[int, int]:
         return stop, stop + 2
     if rest[:1] in (b"\n", b"\r"):
         return stop, stop + 1
-    if rest == b"" or rest[:1] == b" ":
+    if rest == b"" or rest[:1] in (b" ", b"\t"):
         newline = data.find(b"\n", stop, stop + 64)  # 'end_header   \n'
         if rest == b"":
             return stop, stop
