@@ -1,6 +1,6 @@
-"""meshio benchmarks: load_obj and save_obj on a generated ~1M-face OBJ.
+"""meshio benchmarks: load/save of a generated ~1M-face mesh as OBJ and as binary/ascii PLY.
 
-The OBJ is written once into bench/.cache/ (git-ignored) and reused by later runs.
+The files are written once into bench/.cache/ (git-ignored) and reused by later runs.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 from common import Case
-from diffmesh.meshio import load_obj, save_obj
+from diffmesh.meshio import load_obj, load_ply, save_obj, save_ply
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 GRID = 708  # GRID x GRID vertices -> 2 * (GRID - 1)**2 = 999,698 triangles
@@ -52,6 +52,31 @@ def _setup_save() -> Callable[[], object]:
     return lambda: save_obj(out, verts, faces)
 
 
+def _ply_file(ascii: bool) -> Path:
+    """The benchmark PLY (binary little endian, or ascii), generated on first use."""
+    path = CACHE / f"grid_{GRID}{'_ascii' if ascii else ''}.ply"
+    if not path.is_file():
+        CACHE.mkdir(exist_ok=True)
+        verts, faces = _grid_mesh()
+        save_ply(path, verts, faces, ascii=ascii)
+    return path
+
+
+def _setup_load_ply(ascii: bool) -> Callable[[], Callable[[], object]]:
+    def setup() -> Callable[[], object]:
+        path = _ply_file(ascii)
+        return lambda: load_ply(path)
+
+    return setup
+
+
+def _setup_save_ply() -> Callable[[], object]:
+    verts, faces = _grid_mesh()
+    CACHE.mkdir(exist_ok=True)
+    out = CACHE / "save_bench.ply"
+    return lambda: save_ply(out, verts, faces)
+
+
 def cases() -> list[Case]:
     faces = _num_faces()
     return [
@@ -70,6 +95,37 @@ def cases() -> list[Case]:
             group="meshio",
             name=f"save_obj, {faces / 1e6:.2f}M faces / {GRID * GRID / 1e3:.0f}k verts",
             setup=_setup_save,
+            repeats=3,
+            warmup=1,
+            memory=True,
+            items=faces,
+            items_unit="faces/s",
+        ),
+        Case(
+            group="meshio",
+            name=f"load_ply binary, {faces / 1e6:.2f}M faces / {GRID * GRID / 1e3:.0f}k verts",
+            setup=_setup_load_ply(ascii=False),
+            repeats=5,
+            warmup=1,
+            memory=True,
+            items=faces,
+            items_unit="faces/s",
+            goal="well under 1 s",
+        ),
+        Case(
+            group="meshio",
+            name=f"load_ply ascii, {faces / 1e6:.2f}M faces / {GRID * GRID / 1e3:.0f}k verts",
+            setup=_setup_load_ply(ascii=True),
+            repeats=3,
+            warmup=1,
+            memory=True,
+            items=faces,
+            items_unit="faces/s",
+        ),
+        Case(
+            group="meshio",
+            name=f"save_ply binary, {faces / 1e6:.2f}M faces / {GRID * GRID / 1e3:.0f}k verts",
+            setup=_setup_save_ply,
             repeats=3,
             warmup=1,
             memory=True,

@@ -11,4 +11,4 @@ def test_readme_example_runs(capsys):
     blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.DOTALL)
     assert len(blocks) == 1
     exec(compile(blocks[0], str(readme), "exec"), {})
-    assert capsys.readouterr().out == "torch.Size([642, 3])\n1 tensor([1280])\n"
+    assert capsys.readouterr().out == ("torch.Size([642, 3])\n1 tensor([1280])\nTexturesVertex\n")

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,25 @@ def test_wheel_installs_alone_and_works(name: str, wheelhouse: Path, tmp_path: P
     result = subprocess.run([str(python), "-c", textwrap.dedent(SMOKE[name])],
                             env=env, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+PROJECTS = {"meshcore": "packages/meshcore", "meshio": "packages/meshio",
+            "meshloss": "packages/meshloss", "softrender": "packages/softrender",
+            "fit": "apps/fit"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTS))
+def test_every_wheel_ships_the_license(name: str, wheelhouse: Path) -> None:
+    (wheel,) = wheelhouse.glob(f"diffmesh_{name}-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        licenses = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert len(licenses) == 1, f"{wheel.name} has no .dist-info/licenses/LICENSE"
+        assert archive.read(licenses[0]) == (ROOT / "LICENSE").read_bytes()
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        assert "License-Expression: BSD-3-Clause" in archive.read(metadata).decode()
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTS))
+def test_package_license_copies_match_the_root(name: str) -> None:
+    """Each project ships its own copy (build backends read files under the project only)."""
+    assert (ROOT / PROJECTS[name] / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 import torch
-from diffmesh.meshcore import Meshes, TexturesAtlas, TexturesUV, join_meshes_as_batch
+from diffmesh.meshcore import (
+    Meshes,
+    TexturesAtlas,
+    TexturesUV,
+    TexturesVertex,
+    join_meshes_as_batch,
+)
 
 from ._devices import as_device
 from ._obj_parse import ObjArrays, parse_obj_bytes
@@ -319,10 +325,11 @@ def load_objs_as_meshes(
     materials have ``map_Kd`` images and the file has ``vt`` coordinates: with one map, that
     map (PyTorch3D's behaviour); with several, all of them (resized to the largest) with
     ``maps_ids`` giving each face its material's map (faces of a material without a map read
-    the first map). Files without maps get ``textures=None``; a batch must be all textured
-    or all not. With ``create_texture_atlas``, each mesh gets a :class:`TexturesAtlas` built
-    as :func:`load_obj` describes (all white for a file without materials, where PyTorch3D
-    fails).
+    the first map). Files without maps but with ``v x y z r g b`` colours get a
+    :class:`TexturesVertex` of those colours; others ``textures=None``. A batch must have one
+    kind of texture (or none) throughout. With ``create_texture_atlas``, each mesh gets a
+    :class:`TexturesAtlas` built as :func:`load_obj` describes (all white for a file without
+    materials, where PyTorch3D fails).
 
     Args:
         files: one path or open file, or a sequence of them.
@@ -360,5 +367,7 @@ def load_objs_as_meshes(
             textures = _texture_atlas(faces, aux, texture_atlas_size)
         elif load_textures:
             textures = _textures_uv(faces, aux, str(getattr(f, "name", f)))
+        if textures is None and load_textures and aux.verts_colors is not None:
+            textures = TexturesVertex([aux.verts_colors])  # `v x y z r g b` without a map
         meshes.append(Meshes(verts=[verts], faces=[faces.verts_idx], textures=textures))
     return meshes[0] if len(meshes) == 1 else join_meshes_as_batch(meshes)
