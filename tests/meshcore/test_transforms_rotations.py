@@ -217,11 +217,25 @@ def test_degenerate_angles_finite_values_and_gradients(angle: float):
             assert torch.isfinite(t).all()
         torch.testing.assert_close(aa.norm(), torch.tensor(angle, dtype=F64))
         torch.testing.assert_close(ang, torch.tensor([angle], dtype=F64))
-    # the zero quaternion maps to the zero vector without NaN
+    # the zero quaternion maps to the zero vector and the identity without NaN
     zero = torch.zeros(1, 4, dtype=F64, requires_grad=True)
     out = quaternion_to_axis_angle(zero)
-    out.sum().backward()
+    matrix = quaternion_to_matrix(zero)
+    (out.sum() + matrix.sum()).backward()
     assert (out == 0).all() and torch.isfinite(zero.grad).all()
+    torch.testing.assert_close(matrix, torch.eye(3, dtype=F64)[None])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_round_trips():
+    v = torch.randn(16, 3, device="cuda")
+    R = axis_angle_to_matrix(v)
+    assert R.device.type == "cuda"
+    torch.testing.assert_close(axis_angle_to_matrix(matrix_to_axis_angle(R)), R, atol=1e-5, rtol=0)
+    for convention in ("XYZ", "ZYZ"):
+        angles = matrix_to_euler_angles(R, convention)
+        torch.testing.assert_close(euler_angles_to_matrix(angles, convention), R, atol=1e-5, rtol=0)
+    assert random_rotations(3, device="cuda").device.type == "cuda"
 
 
 def test_gradcheck_conversions(gen):

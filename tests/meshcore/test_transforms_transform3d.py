@@ -193,3 +193,13 @@ def test_validation_errors():
         Rotate(torch.eye(3, dtype=torch.int64))
     with pytest.warns(UserWarning, match="not a valid rotation"):
         Rotate(2.0 * torch.eye(3))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_transforms():
+    t = Translate(1.0, 2.0, 3.0).rotate_axis_angle(30.0, "Y").cuda()
+    assert t.device.type == "cuda" and t.inverse().device.type == "cuda"
+    pts = torch.rand(4, 3, device="cuda")
+    torch.testing.assert_close(t.inverse().transform_points(t.transform_points(pts)), pts)
+    moved = Translate(torch.ones(1, 3, device="cuda")).scale(2.0)
+    assert moved.get_matrix().device.type == "cuda" and moved.cpu().device.type == "cpu"

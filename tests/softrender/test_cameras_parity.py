@@ -18,6 +18,7 @@ from diffmesh.softrender import (
     SfMPerspectiveCameras,
     get_world_to_view_transform,
     join_cameras_as_batch,
+    look_at_rotation,
     look_at_view_transform,
 )
 
@@ -328,3 +329,23 @@ def test_get_world_to_view_transform_function(scene):
         get_world_to_view_transform(R.expand(2, 3, 3), T.expand(3, 3))
     with pytest.raises(ValueError, match="T must have shape"):
         get_world_to_view_transform(R, T[0])
+
+
+def test_camera_position_optimisation_pattern():
+    """PyTorch3D's camera-position tutorial: R, T from a learnt position, passed per call."""
+    position = torch.tensor([3.0, 6.9, 2.5], requires_grad=True)
+    cams = FoVPerspectiveCameras()
+    pts = torch.rand(6, 3, generator=torch.Generator().manual_seed(2)) - 0.5
+    optimizer = torch.optim.Adam([position], lr=0.05)
+    for _ in range(3):
+        optimizer.zero_grad()
+        R = look_at_rotation(position[None, :])
+        T = -torch.bmm(R.transpose(1, 2), position[None, :, None])[:, :, 0]
+        center = cams.get_camera_center(R=R, T=T)[0]
+        torch.testing.assert_close(center.detach(), position.detach(), atol=1e-5, rtol=0)
+        ndc = cams.transform_points(pts, R=R, T=T)
+        loss = (ndc[..., :2] ** 2).mean()  # pull the points to the image centre
+        loss.backward()
+        assert torch.isfinite(position.grad).all() and position.grad.abs().sum() > 0
+        optimizer.step()
+    torch.testing.assert_close(cams.R, torch.eye(3)[None])  # the camera is unchanged

@@ -122,10 +122,7 @@ def _lerp_points(
 
 
 def clip_faces(
-    face_verts: torch.Tensor,
-    face_to_mesh: torch.Tensor,
-    z_clip_value: float,
-    perspective_correct: bool,
+    face_verts: torch.Tensor, face_to_mesh: torch.Tensor, z_clip_value: float, perspective_correct: bool
 ) -> ClippedFaces | None:
     """Clip faces to the part in front of ``z = z_clip_value`` (see the module docstring).
 
@@ -147,9 +144,7 @@ def clip_faces(
     num_faces = face_verts.shape[0]
     source = torch.repeat_interleave(torch.arange(num_faces, device=device), rows_per_face)
     first_row = torch.cumsum(rows_per_face, 0) - rows_per_face
-    half = (
-        torch.arange(source.shape[0], device=device) - first_row[source]
-    )  # 0, or 1 for a second half
+    half = torch.arange(source.shape[0], device=device) - first_row[source]  # 0, or 1 for a second half
     row_behind = num_behind[source]
     clipped_rows = (row_behind > 0).nonzero().squeeze(1)
     out = face_verts.index_select(0, source)
@@ -169,9 +164,7 @@ def clip_faces(
         kind = torch.where(two_behind[:, 0], 0, 1 + half[clipped_rows])
         corners = torch.tensor(_CORNERS, device=device)[kind]  # (T, 3) indices into p1..p5
         points = torch.stack((p1, p2, p3, p4, p5), dim=1)  # (T, 5, 3)
-        out = out.index_put(
-            (clipped_rows,), points.gather(1, corners[:, :, None].expand(-1, -1, 3))
-        )
+        out = out.index_put((clipped_rows,), points.gather(1, corners[:, :, None].expand(-1, -1, 3)))
         # barycentrics of p1..p5 in the original face
         e1, e2, e3 = (torch.nn.functional.one_hot(i, 3).to(fv.dtype) for i in (i1, i2, i3))
         b4 = e1 * (1 - w2)[:, None] + e2 * w2[:, None]
@@ -189,9 +182,7 @@ def clip_faces(
     )
 
 
-def _shadowed_halves(
-    pix: torch.Tensor, face: torch.Tensor, dists: torch.Tensor, clipped: ClippedFaces
-) -> torch.Tensor:
+def _shadowed_halves(pix: torch.Tensor, face: torch.Tensor, dists: torch.Tensor, clipped: ClippedFaces) -> torch.Tensor:
     """(D,) long pairs to drop: where both halves of a split face touch a pixel, the one
     not kept (the second half wins only with a strictly smaller unsigned distance)."""
     second = clipped.second_half
@@ -226,27 +217,17 @@ def _face_major(face: torch.Tensor) -> torch.Tensor | None:
     order = torch.sort(run_face, stable=True).indices
     lengths = lengths[order]
     offsets = torch.cumsum(lengths, 0) - lengths
-    return torch.repeat_interleave(starts[order] - offsets, lengths) + torch.arange(
-        face.shape[0], device=face.device
-    )
+    return torch.repeat_interleave(starts[order] - offsets, lengths) + torch.arange(face.shape[0], device=face.device)
 
 
 def _rasterize_rows(
-    clipped: ClippedFaces,
-    rows: torch.Tensor,
-    image_size: tuple[int, int],
-    blur_radius: float,
-    k: int,
+    clipped: ClippedFaces, rows: torch.Tensor, image_size: tuple[int, int], blur_radius: float, k: int,
     options: tuple[bool, bool, bool],
 ) -> list[torch.Tensor]:
     """Rasterize the given rows of the table: [bary, zbuf, dists, pix, row] of the kept pairs."""
     bary, zbuf, dists, pix, face = rasterize_pairs(
-        clipped.face_verts.index_select(0, rows),
-        clipped.face_to_mesh.index_select(0, rows),
-        image_size,
-        blur_radius,
-        k,
-        *options,
+        clipped.face_verts.index_select(0, rows), clipped.face_to_mesh.index_select(0, rows),
+        image_size, blur_radius, k, *options,
     )
     return [bary, zbuf, dists, pix, rows.index_select(0, face)]
 
@@ -287,9 +268,7 @@ def rasterize_clipped(
         halves = clipped.second_half | torch.roll(clipped.second_half, -1)
         rest = _rasterize_rows(clipped, all_rows[~halves], image_size, blur_radius, k, options)
         split_rows = all_rows[halves]
-        split = _rasterize_rows(
-            clipped, split_rows, image_size, blur_radius, split_rows.shape[0], options
-        )
+        split = _rasterize_rows(clipped, split_rows, image_size, blur_radius, split_rows.shape[0], options)
         drop = _shadowed_halves(split[3], split[4], split[2], clipped)
         if drop.shape[0] > 0:
             keep = torch.ones_like(split[3], dtype=torch.bool)

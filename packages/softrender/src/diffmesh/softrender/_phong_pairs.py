@@ -67,9 +67,7 @@ def _single(param: torch.Tensor) -> torch.Tensor | None:
     return param[0]
 
 
-def fast_phong_scene(
-    lights: object, cameras: object, materials: object, num_images: int, dtype: torch.dtype
-) -> PhongScene | None:
+def fast_phong_scene(lights: object, cameras: object, materials: object, num_images: int, dtype: torch.dtype) -> PhongScene | None:
     """The scene as a :class:`PhongScene` when the fused path applies, else None.
 
     It applies to a single point or directional light and a single material (batch 1),
@@ -81,11 +79,7 @@ def fast_phong_scene(
     params += [materials.ambient_color, materials.diffuse_color, materials.specular_color]  # type: ignore[attr-defined]
     rows = [_single(p) for p in params]
     shininess = materials.shininess  # type: ignore[attr-defined]
-    if (
-        any(r is None or r.dtype != dtype for r in rows)
-        or shininess.requires_grad
-        or shininess.shape[0] != 1
-    ):
+    if any(r is None or r.dtype != dtype for r in rows) or shininess.requires_grad or shininess.shape[0] != 1:
         return None
     centers = cameras.get_camera_center()  # type: ignore[attr-defined]
     if centers.requires_grad or centers.shape[0] not in (1, num_images):
@@ -93,16 +87,8 @@ def fast_phong_scene(
     light, l_amb, l_diff, l_spec, m_amb, m_diff, m_spec = rows
     k = _power_of_two_exponent(shininess)
     return PhongScene(
-        light,
-        type(lights) is PointLights,
-        centers.to(dtype),
-        m_amb * l_amb,  # type: ignore[operator]
-        l_diff,
-        m_diff,
-        l_spec,
-        m_spec,
-        k,
-        float(shininess[0]),  # type: ignore[arg-type]
+        light, type(lights) is PointLights, centers.to(dtype), m_amb * l_amb,  # type: ignore[operator]
+        l_diff, m_diff, l_spec, m_spec, k, float(shininess[0]),  # type: ignore[arg-type]
     )
 
 
@@ -150,17 +136,11 @@ class _PhongPairs(torch.autograd.Function):
         tex = _vec(texels)
         for axis in range(3):
             # (ambient + md * (ld * diffuse)) * texel + ms * (ls * spec), as apply_lighting
-            lit = (
-                (diffuse * scene.light_diffuse[axis])
-                .mul_(scene.material_diffuse[axis])
-                .add_(scene.ambient[axis])
-            )
+            lit = (diffuse * scene.light_diffuse[axis]).mul_(scene.material_diffuse[axis]).add_(scene.ambient[axis])
             shine = (spec * scene.light_specular[axis]).mul_(scene.material_specular[axis])
             torch.mul(lit, tex[axis], out=out[..., axis]).add_(shine)
         ctx.scene = scene
-        ctx.save_for_backward(
-            normals, texels, *d, *v, a, b, c, cos, vn, vd, diffuse, alpha, live, spec
-        )
+        ctx.save_for_backward(normals, texels, *d, *v, a, b, c, cos, vn, vd, diffuse, alpha, live, spec)
         return out
 
     @staticmethod
@@ -180,11 +160,7 @@ class _PhongPairs(torch.autograd.Function):
             g_diff.addcmul_(g[axis], tex[axis] * kd)
             g_spec.add_(g[axis] * (scene.material_specular[axis] * scene.light_specular[axis]))
             if grad_tex is not None:
-                lit = (
-                    (diffuse * scene.light_diffuse[axis])
-                    .mul_(scene.material_diffuse[axis])
-                    .add_(scene.ambient[axis])
-                )
+                lit = (diffuse * scene.light_diffuse[axis]).mul_(scene.material_diffuse[axis]).add_(scene.ambient[axis])
                 torch.mul(g[axis], lit, out=grad_tex[..., axis])
         # Lambert: c = (n . d) a b with a = 1/max(|n|, eps): dc/dn = a b d - c a^2 n, the
         # second term only where |n| > eps; symmetrically for d.
@@ -237,10 +213,6 @@ def phong_colors(
         image_idx: (P,) long image of each point, or None when the camera batch is 1.
         scene: the constant scene (:func:`fast_phong_scene`).
     """
-    idx = (
-        image_idx
-        if image_idx is not None
-        else torch.zeros(0, dtype=torch.long, device=points.device)
-    )
+    idx = image_idx if image_idx is not None else torch.zeros(0, dtype=torch.long, device=points.device)
     camera = _planes(scene.camera, idx)
     return _PhongPairs.apply(points, normals, texels, camera, scene)

@@ -23,14 +23,7 @@ from __future__ import annotations
 import torch
 
 __all__ = [
-    "FACE_ROWS",
-    "GridAxes",
-    "eval_grid",
-    "face_table",
-    "nonnegative",
-    "pair_barycentrics",
-    "positive",
-    "stored_rows",
+    "FACE_ROWS", "GridAxes", "eval_grid", "face_table", "nonnegative", "pair_barycentrics", "positive", "stored_rows",
 ]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
@@ -38,32 +31,9 @@ _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
 # Rows of the per-face table (T, M): vertex coordinates, area + eps, edge vectors, squared
 # edge lengths, then the face's box (first column/row, width, height) as floats.
 FACE_ROWS = (
-    "x0",
-    "y0",
-    "z0",
-    "x1",
-    "y1",
-    "z1",
-    "x2",
-    "y2",
-    "z2",
-    "area",
-    "d21x",
-    "d21y",
-    "d02x",
-    "d02y",
-    "d10x",
-    "d10y",
-    "e02x",
-    "e02y",
-    "l01",
-    "l02",
-    "l12",
-    "xb",
-    "yb",
-    "nx",
-    "ny",
-    "deg",
+    "x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2", "area",
+    "d21x", "d21y", "d02x", "d02y", "d10x", "d10y", "e02x", "e02y", "l01", "l02", "l12",
+    "xb", "yb", "nx", "ny", "deg",
 )
 _R = {name: i for i, name in enumerate(FACE_ROWS)}
 
@@ -82,9 +52,7 @@ class GridAxes:
         self.y = self._axis(height, width, dtype, device)
 
     @staticmethod
-    def _axis(
-        size: int, other: int, dtype: torch.dtype, device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def _axis(size: int, other: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
         """(rng, offset, size) of an axis of ``size`` pixels across ``other`` (0-dim tensors)."""
         rng = torch.tensor(2.0, dtype=dtype, device=device)
         if size > other:
@@ -92,9 +60,7 @@ class GridAxes:
         return rng, rng / 2.0, size
 
     @staticmethod
-    def centres(
-        axis: tuple[torch.Tensor, torch.Tensor, int], flipped: torch.Tensor
-    ) -> torch.Tensor:
+    def centres(axis: tuple[torch.Tensor, torch.Tensor, int], flipped: torch.Tensor) -> torch.Tensor:
         """NDC centres of the pixels whose flipped index ``size - 1 - i`` is ``flipped`` (float)."""
         rng, offset, size = axis
         return flipped.mul_(rng).add_(offset).div_(size).sub_(offset)
@@ -115,12 +81,7 @@ def _face_constants(fv: torch.Tensor) -> list[torch.Tensor]:
 
 
 def face_table(
-    fv: torch.Tensor,
-    x_lo: torch.Tensor,
-    y_lo: torch.Tensor,
-    nx: torch.Tensor,
-    ny: torch.Tensor,
-    axes: GridAxes,
+    fv: torch.Tensor, x_lo: torch.Tensor, y_lo: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, axes: GridAxes
 ) -> torch.Tensor:
     """(T, M) per-face constants, rows named by ``FACE_ROWS`` (each row contiguous).
 
@@ -137,9 +98,7 @@ def face_table(
     return torch.cat((torch.stack(rows), box, degenerate[None]))
 
 
-def stored_rows(
-    perspective_correct: bool, clip: bool, need_grad: bool, need_bary: bool = True
-) -> list[str]:
+def stored_rows(perspective_correct: bool, clip: bool, need_grad: bool, need_bary: bool = True) -> list[str]:
     """Names of the per-pair rows ``eval_grid`` returns, in order.
 
     ``b0_*`` are the screen-space barycentrics, ``b1_*`` the perspective-corrected ones and
@@ -171,18 +130,8 @@ def positive(x: torch.Tensor) -> torch.Tensor:
 
 
 def _edge(
-    px: torch.Tensor,
-    py: torch.Tensor,
-    pax: torch.Tensor,
-    pay: torch.Tensor,
-    ax: torch.Tensor,
-    ay: torch.Tensor,
-    bx: torch.Tensor,
-    by: torch.Tensor,
-    dx: torch.Tensor,
-    dy: torch.Tensor,
-    l2: torch.Tensor,
-    degenerate: bool,
+    px: torch.Tensor, py: torch.Tensor, pax: torch.Tensor, pay: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor,
+    bx: torch.Tensor, by: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, l2: torch.Tensor, degenerate: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Squared distance from pixel centres to segments (a, b), PyTorch3D's arithmetic.
 
@@ -233,9 +182,7 @@ def eval_grid(
         nearest edge as 0.0, 1.0, 2.0 for (0, 1), (0, 2), (1, 2).
     """
     t = dict(zip(FACE_ROWS, tb[:, :, None].unbind(0), strict=True))  # (m, 1) columns
-    x0, y0, z0, x1, y1, z1, x2, y2, z2 = (
-        t[n] for n in ("x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2")
-    )
+    x0, y0, z0, x1, y1, z1, x2, y2, z2 = (t[n] for n in ("x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2"))
     device, dtype = tb.device, tb.dtype
     j = torch.arange(width, dtype=dtype, device=device)[None, :]
     nx = t["nx"]
@@ -302,11 +249,7 @@ Bary = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def _barycentrics(
-    px: torch.Tensor,
-    py: torch.Tensor,
-    t: dict[str, torch.Tensor],
-    perspective_correct: bool,
-    clip: bool,
+    px: torch.Tensor, py: torch.Tensor, t: dict[str, torch.Tensor], perspective_correct: bool, clip: bool
 ) -> tuple[tuple[torch.Tensor, ...], Bary, Bary, Bary]:
     """PyTorch3D's barycentrics of pixel centres ``px, py`` in faces whose constants ``t``
     (``FACE_ROWS`` names) broadcast against them; the one implementation of this arithmetic.
@@ -339,12 +282,8 @@ def _barycentrics(
 
 
 def pair_barycentrics(
-    fv: torch.Tensor,
-    pix: torch.Tensor,
-    face: torch.Tensor,
-    image_size: tuple[int, int],
-    perspective_correct: bool,
-    clip: bool,
+    fv: torch.Tensor, pix: torch.Tensor, face: torch.Tensor, image_size: tuple[int, int],
+    perspective_correct: bool, clip: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The barycentric rows of given pairs, recomputed bit for bit as ``eval_grid`` computes them.
 
@@ -369,24 +308,7 @@ def pair_barycentrics(
     # flipped indices W - 1 - x and H - 1 - y: the same exact floats the grids use
     px = GridAxes.centres(axes.x, col.neg_().add_(width - 1).to(dtype))
     py = GridAxes.centres(axes.y, row.neg_().add_(height - 1).to(dtype))
-    names = (
-        "x0",
-        "y0",
-        "z0",
-        "x1",
-        "y1",
-        "z1",
-        "x2",
-        "y2",
-        "z2",
-        "area",
-        "d21x",
-        "d21y",
-        "d02x",
-        "d02y",
-        "d10x",
-        "d10y",
-    )
+    names = ("x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2", "area", "d21x", "d21y", "d02x", "d02y", "d10x", "d10y")
     const = _face_constants(fv)
     t = {n: const[_R[n]].index_select(0, face) for n in names if perspective_correct or n[0] != "z"}
     (qx, qy, _, _), b0, b1, b2 = _barycentrics(px, py, t, perspective_correct, clip)

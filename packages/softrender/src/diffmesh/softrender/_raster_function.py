@@ -34,12 +34,8 @@ def _clip_backward(bary1: list[torch.Tensor], grad: list[torch.Tensor]) -> list[
     unclamped = nonnegative(s - 1e-5)  # s >= 1e-5
     s = s.clamp_(min=1e-5)
     # d bary_j / d c_i = delta_ij / s - c_j / s^2 (the second term only if the sum is not clamped)
-    dot = (
-        (grad[0] * c[0]).addcmul_(grad[1], c[1]).addcmul_(grad[2], c[2]).div_(s * s).mul_(unclamped)
-    )
-    return [
-        (g / s).sub_(dot).mul_(nonnegative(b.clone())) for g, b in zip(grad, bary1, strict=True)
-    ]
+    dot = (grad[0] * c[0]).addcmul_(grad[1], c[1]).addcmul_(grad[2], c[2]).div_(s * s).mul_(unclamped)
+    return [(g / s).sub_(dot).mul_(nonnegative(b.clone())) for g, b in zip(grad, bary1, strict=True)]
 
 
 def _perspective_backward(
@@ -54,12 +50,7 @@ def _perspective_backward(
     g_bary0 = g_top * zz
     gb = g_top * bary0  # gradient w.r.t. each product zz_i
     g_z = torch.stack(
-        (
-            gb[:, 1] * z2 + gb[:, 2] * z1,
-            gb[:, 0] * z2 + gb[:, 2] * z0,
-            gb[:, 0] * z1 + gb[:, 1] * z0,
-        ),
-        dim=1,
+        (gb[:, 1] * z2 + gb[:, 2] * z1, gb[:, 0] * z2 + gb[:, 2] * z0, gb[:, 0] * z1 + gb[:, 1] * z0), dim=1
     )
     return g_bary0, g_z
 
@@ -78,9 +69,7 @@ class _RunSums:
         # int32 indices when they fit: the CPU mat-vec takes int32 (int64 ones are converted
         # on every product, about 1.5x the product's time)
         index = torch.int32 if pairs < 2**31 - 1 else torch.long
-        self.runs, counts = torch.unique_consecutive(
-            face, return_counts=True
-        )  # cheaper than a bincount
+        self.runs, counts = torch.unique_consecutive(face, return_counts=True)  # cheaper than a bincount
         crow = torch.cat((counts.new_zeros(1), counts.cumsum(0))).to(index)
         cols = torch.arange(pairs, device=face.device, dtype=index)
         ones = torch.ones(pairs, dtype=dtype, device=face.device)
@@ -102,9 +91,7 @@ class _RunSums:
         return out.index_copy_(1, self.runs, self.sums).t()
 
 
-def _barycentric_vertex_grad(
-    fv: torch.Tensor, sg: torch.Tensor, sgx: torch.Tensor, sgy: torch.Tensor
-) -> torch.Tensor:
+def _barycentric_vertex_grad(fv: torch.Tensor, sg: torch.Tensor, sgx: torch.Tensor, sgy: torch.Tensor) -> torch.Tensor:
     """Gradient w.r.t. face (x, y) of ``sum_pairs sum_i G_i * bary0_i``, from per-face sums.
 
     ``bary0_i = e_i(p) / (area + 1e-8)`` with edge functions e_i affine in the pixel p, so the
@@ -175,27 +162,15 @@ def _pair_channel_sums(
     columns = (12 if bary_channels else 0) + (6 if grad_dists is not None else 0)
     sums = _RunSums(face, num_faces, columns, fv.dtype)
     if bary_channels:
-        assert (
-            qx is not None
-            and qy is not None
-            and bary0 is not None
-            and bary1 is not None
-            and bary is not None
-        )
+        assert qx is not None and qy is not None and bary0 is not None and bary1 is not None and bary is not None
         b1, b2 = bary1.unbind(0), bary.unbind(0)  # (3, P) -> contiguous rows
         z_col = columns - 3
         # (P, 3) columns as strided views: the first op on each writes a contiguous row
-        g = (
-            list(grad_bary.unbind(1))
-            if grad_bary is not None
-            else [torch.zeros_like(qx) for _ in range(3)]
-        )
+        g = list(grad_bary.unbind(1)) if grad_bary is not None else [torch.zeros_like(qx) for _ in range(3)]
         g_z: list[torch.Tensor] = []
         if grad_zbuf is not None:
             z = [col.index_select(0, face) for col in fv[:, :, 2].t().contiguous().unbind(0)]
-            g = [
-                zi.mul_(grad_zbuf).add_(gi) for gi, zi in zip(g, z, strict=True)
-            ]  # zbuf = bary . z
+            g = [zi.mul_(grad_zbuf).add_(gi) for gi, zi in zip(g, z, strict=True)]  # zbuf = bary . z
             if perspective_correct:
                 g_z = [grad_zbuf * bi for bi in b2]
             else:
@@ -223,10 +198,7 @@ def _pair_channel_sums(
         col = 9 if bary_channels else 0
         # distance: d(|r|^2)/d(a) = 2 (1 - t) r, d/d(b) = 2 t r, signed like the output
         gd = torch.copysign(torch.full_like(dists, 2.0), dists).mul_(grad_dists)
-        on0, on2 = (
-            torch.rsub(edge, 1.0).clamp_(min=0.0),
-            (edge - 1.0).clamp_(min=0.0),
-        )  # edge is 0., 1. or 2.
+        on0, on2 = torch.rsub(edge, 1.0).clamp_(min=0.0), (edge - 1.0).clamp_(min=0.0)  # edge is 0., 1. or 2.
         off0, off2 = torch.rsub(on0, 1.0), torch.rsub(on2, 1.0)
         # edge 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2): v0 takes ua on edges 0 and 1, v1
         # takes ub on edge 0 and ua on edge 2, v2 takes ub on edges 1 and 2
@@ -241,9 +213,7 @@ def _pair_channel_sums(
     return sums.per_face()
 
 
-def _vertex_grad(
-    fv: torch.Tensor, sums: torch.Tensor, bary_channels: bool, dist_channels: bool
-) -> torch.Tensor:
+def _vertex_grad(fv: torch.Tensor, sums: torch.Tensor, bary_channels: bool, dist_channels: bool) -> torch.Tensor:
     """(F, 3, 3) gradient w.r.t. the face vertices from the per-face channel sums (F, C)
     of :func:`_pair_channel_sums` (which channels are present: barycentric ones, distance ones)."""
     grad_fv = torch.zeros_like(fv)
@@ -260,19 +230,14 @@ def _vertex_grad(
 
 
 def _chunked_sums(
-    fv: torch.Tensor,
-    clip: bool,
-    perspective_correct: bool,
-    saved: tuple[torch.Tensor | None, ...],
+    fv: torch.Tensor, clip: bool, perspective_correct: bool, saved: tuple[torch.Tensor | None, ...],
     grads: tuple[torch.Tensor | None, ...],
 ) -> torch.Tensor:
     """:func:`_pair_channel_sums` over blocks of pairs (bounded (chunk, channels) temporaries)."""
     total = saved[0].shape[0]  # type: ignore[union-attr]
     sums: torch.Tensor | None = None
     for lo in range(0, total, _BACKWARD_CHUNK):
-        part = [
-            None if t is None else t[..., lo : lo + _BACKWARD_CHUNK] for t in saved
-        ]  # P is the last dim
+        part = [None if t is None else t[..., lo : lo + _BACKWARD_CHUNK] for t in saved]  # P is the last dim
         part += [None if t is None else t[lo : lo + _BACKWARD_CHUNK] for t in grads]
         block = _pair_channel_sums(fv, fv.shape[0], clip, perspective_correct, *part)
         sums = block if sums is None else sums + block
@@ -316,18 +281,8 @@ class _RasterizePairs(torch.autograd.Function):
         ctx.clip = clip_barycentric_coords
         ctx.image_size = image_size
         ctx.save_for_backward(
-            face_verts,
-            g.face,
-            g.qx,
-            g.qy,
-            g.bary0,
-            g.bary1,
-            g.bary_rows,
-            g.dists,
-            g.edge,
-            g.edge_t,
-            g.edge_r,
-            None if need_bary else g.pix,
+            face_verts, g.face, g.qx, g.qy, g.bary0, g.bary1, g.bary_rows, g.dists, g.edge, g.edge_t,
+            g.edge_r, None if need_bary else g.pix,
         )
         ctx.mark_non_differentiable(g.pix, g.face)
         ctx.set_materialize_grads(False)  # unused outputs get None: their channels are skipped
@@ -392,19 +347,13 @@ class _PairBarycentrics(torch.autograd.Function):
 
 
 def pair_barycentrics_of(
-    face_verts: torch.Tensor,
-    pix: torch.Tensor,
-    face: torch.Tensor,
-    image_size: tuple[int, int],
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
+    face_verts: torch.Tensor, pix: torch.Tensor, face: torch.Tensor, image_size: tuple[int, int],
+    perspective_correct: bool, clip_barycentric_coords: bool,
 ) -> torch.Tensor:
     """(P, 3) barycentrics of the pairs (pix, face) that :func:`rasterize_pairs` returned with
     ``need_bary=False``: the values it would have returned, differentiable w.r.t. ``face_verts``.
     """
-    return _PairBarycentrics.apply(
-        face_verts, pix, face, image_size, perspective_correct, clip_barycentric_coords
-    )
+    return _PairBarycentrics.apply(face_verts, pix, face, image_size, perspective_correct, clip_barycentric_coords)
 
 
 def rasterize_pairs(

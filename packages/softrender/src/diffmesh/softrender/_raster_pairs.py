@@ -38,9 +38,7 @@ _FEW_DROPS = 64  # up to this many pairs beyond the K nearest are removed by shi
 _SHIFT_BLOCK = 1 << 14  # columns moved at once when shifting pairs in place
 
 
-def ndc_pixel_centers(
-    size: int, other: int, dtype: torch.dtype, device: torch.device
-) -> torch.Tensor:
+def ndc_pixel_centers(size: int, other: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """NDC coordinates of pixel centres along one image axis, as PyTorch3D computes them.
 
     Pixel 0 is at the positive end (+Y up for rows, +X left for columns). On a non-square
@@ -123,9 +121,7 @@ def _face_filter(
     if cull_backfaces:
         ok &= area >= 0.0
     z0, z1, z2 = z.unbind(1)  # min/max as element-wise chains: reductions over 3 are slow
-    ok &= (
-        torch.minimum(torch.minimum(z0, z1), z2).double() >= _EPS
-    )  # faces reaching behind the camera
+    ok &= torch.minimum(torch.minimum(z0, z1), z2).double() >= _EPS  # faces reaching behind the camera
     radius = torch.tensor(blur_radius, dtype=torch.float32).sqrt().to(fv.dtype).to(fv.device)
     xmin = torch.minimum(torch.minimum(x0, x1), x2).sub_(radius)
     xmax = torch.maximum(torch.maximum(x0, x1), x2).add_(radius)
@@ -143,9 +139,7 @@ def _face_filter(
     return faces, *(t.index_select(0, faces).long() for t in (x_lo, x_hi, y_lo, y_hi))  # type: ignore[return-value]
 
 
-def _count_above(
-    axis: tuple[torch.Tensor, torch.Tensor, int], v: torch.Tensor, strict: bool
-) -> torch.Tensor:
+def _count_above(axis: tuple[torch.Tensor, torch.Tensor, int], v: torch.Tensor, strict: bool) -> torch.Tensor:
     """Number of an axis' pixel centres above ``v`` (``> v`` if ``strict``, else ``>= v``), as
     float integers, exactly as a search of the float centres counts them.
 
@@ -210,13 +204,7 @@ class _PairBuffer:
     """
 
     def __init__(
-        self,
-        num_rows: int,
-        cap: int,
-        z_row: int,
-        k: int,
-        dtype: torch.dtype,
-        device: torch.device,
+        self, num_rows: int, cap: int, z_row: int, k: int, dtype: torch.dtype, device: torch.device,
         reserve_rows: int = 0,
     ):
         self.z_row, self.k, self.size = z_row, k, 0
@@ -226,14 +214,8 @@ class _PairBuffer:
         self.rows = torch.empty(self.reserve_rows, cap, dtype=dtype, device=device)[:num_rows]
         self.ids = torch.empty(2, cap, dtype=torch.long, device=device)  # pixel, face
 
-    def append(
-        self,
-        rows: list[torch.Tensor],
-        idx: torch.Tensor,
-        local: torch.Tensor,
-        face_ids: torch.Tensor,
-        base: torch.Tensor,
-    ) -> None:
+    def append(self, rows: list[torch.Tensor], idx: torch.Tensor, local: torch.Tensor,
+               face_ids: torch.Tensor, base: torch.Tensor) -> None:
         """Append the grid cells ``idx`` (flat indices into each (m, w) row of ``rows``, whose
         first row is the pixel offset) of the faces ``local`` (indices into ``face_ids`` and
         ``base``, the faces' packed ids and first-pixel indices)."""
@@ -259,12 +241,7 @@ class _PairBuffer:
         old_rows, old_ids = self.rows, self.ids
         # amortised: after a trim the capacity leaves room for at least as many new pairs
         self.__init__(
-            old_rows.shape[0],
-            max(cap, 2 * kept + need),
-            self.z_row,
-            self.k,
-            old_rows.dtype,
-            old_rows.device,
+            old_rows.shape[0], max(cap, 2 * kept + need), self.z_row, self.k, old_rows.dtype, old_rows.device,
             self.reserve_rows,
         )
         for new, old in ((self.rows, old_rows), (self.ids, old_ids)):
@@ -282,9 +259,7 @@ class _PairBuffer:
         drop = _k_nearest_drop(ids[0], rows[self.z_row], ids[1], self.k)
         if drop is None:
             return rows, ids
-        if (
-            drop.shape[0] <= _FEW_DROPS
-        ):  # shift the pairs on the shorter side of the few dropped ones
+        if drop.shape[0] <= _FEW_DROPS:  # shift the pairs on the shorter side of the few dropped ones
             bounds = drop.tolist()
             lo, hi = _shift_out(self.rows, bounds, s)
             _shift_out(self.ids, bounds, s)
@@ -392,21 +367,12 @@ def select_pairs(
     reserve = 0
     if device.type == "cpu":
         reserve = len(stored_rows(perspective_correct, clip_barycentric_coords, need_grad)) - 1
-    buf = _PairBuffer(
-        len(stored), cap, stored.index("zbuf"), faces_per_pixel, dtype, device, reserve
-    )
+    buf = _PairBuffer(len(stored), cap, stored.index("zbuf"), faces_per_pixel, dtype, device, reserve)
     prev_deg = 0.0
     for (a, b, w), deg in zip(plan, cum_deg, strict=True):
         keep, rows = eval_grid(
-            table[:, a:b],
-            w,
-            axes,
-            blur_radius,
-            perspective_correct,
-            clip_barycentric_coords,
-            need_grad,
-            deg > prev_deg,
-            need_bary,
+            table[:, a:b], w, axes, blur_radius, perspective_correct, clip_barycentric_coords,
+            need_grad, deg > prev_deg, need_bary,
         )
         prev_deg = deg
         # kept cells in face-major order, so that each face's pairs are contiguous
@@ -424,19 +390,9 @@ def select_pairs(
     bary_rows = next((r for r in (out, bary1) if r is not None), None)  # a set unless not need_bary
     edge_r = data[stored.index("edge_rx") : stored.index("edge_rx") + 2] if need_grad else None
     return PairGeometry(
-        pix=pix,
-        face=face,
-        qx=row.get("qx"),
-        qy=row.get("qy"),
-        bary0=bary0,
-        bary1=bary1,
-        bary_rows=bary_rows,
-        bary=None if bary_rows is None else bary_rows.t().contiguous(),
-        zbuf=row["zbuf"],
-        dists=row["dists"],
-        edge=row.get("edge"),
-        edge_t=row.get("edge_t"),
-        edge_r=edge_r,
+        pix=pix, face=face, qx=row.get("qx"), qy=row.get("qy"), bary0=bary0, bary1=bary1,
+        bary_rows=bary_rows, bary=None if bary_rows is None else bary_rows.t().contiguous(), zbuf=row["zbuf"], dists=row["dists"],
+        edge=row.get("edge"), edge_t=row.get("edge_t"), edge_r=edge_r,
     )
 
 
@@ -448,40 +404,26 @@ def _empty_pairs(
     long = torch.zeros(0, dtype=torch.long, device=device)
     one = torch.zeros(0, dtype=dtype, device=device)
     grad = {
-        "qx": one,
-        "qy": one,
-        "bary0": one.reshape(3, 0),
-        "bary1": one.reshape(3, 0),
-        "edge": one,
-        "edge_t": one,
-        "edge_r": one.reshape(2, 0),
+        "qx": one, "qy": one, "bary0": one.reshape(3, 0), "bary1": one.reshape(3, 0),
+        "edge": one, "edge_t": one, "edge_r": one.reshape(2, 0),
     }
     fields: dict[str, torch.Tensor | None] = {
-        "pix": long,
-        "face": long,
-        "bary_rows": one.reshape(3, 0),
-        "bary": one.reshape(0, 3),
-        "zbuf": one,
-        "dists": one,
-        **{k: (v if need_grad else None) for k, v in grad.items()},
+        "pix": long, "face": long, "bary_rows": one.reshape(3, 0), "bary": one.reshape(0, 3),
+        "zbuf": one, "dists": one, **{k: (v if need_grad else None) for k, v in grad.items()},
     }
     if not need_bary:
         fields.update(dict.fromkeys(("qx", "qy", "bary0", "bary1", "bary_rows", "bary")))
     return fields
 
 
-def k_nearest_keep(
-    pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int
-) -> torch.Tensor | None:
+def k_nearest_keep(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
     """(M,) ascending indices of the pairs among the K nearest (by (z, face id)) of their
     pixel, or None when every pair is; ``pix``, ``zbuf`` (>= 0), ``face`` are (P,)."""
     drop = _k_nearest_drop(pix, zbuf, face, k)
     return None if drop is None else _complement(drop, pix.shape[0])
 
 
-def _k_nearest_drop(
-    pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int
-) -> torch.Tensor | None:
+def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
     """Ascending indices of the pairs beyond the K nearest (by (z, face id)) of their pixel.
 
     Only the pairs of pixels with more than K of them are sorted: for float32 depths by one

@@ -59,9 +59,7 @@ class BlendWeights:
     needed: torch.Tensor
 
 
-def z_inverse(
-    zbuf: torch.Tensor, znear: float | torch.Tensor, zfar: float | torch.Tensor
-) -> torch.Tensor:
+def z_inverse(zbuf: torch.Tensor, znear: float | torch.Tensor, zfar: float | torch.Tensor) -> torch.Tensor:
     """(P,) ``(zfar - zbuf) / (zfar - znear)``: 1 at the near plane, 0 at the far one."""
     return (zfar - zbuf) / (zfar - znear)
 
@@ -78,9 +76,7 @@ def _exp_or_zero(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def blend_weights(
-    pairs: RasterPairs, z_inv: torch.Tensor, sigma: float, gamma: float
-) -> BlendWeights:
+def blend_weights(pairs: RasterPairs, z_inv: torch.Tensor, sigma: float, gamma: float) -> BlendWeights:
     """The blend weights of all pairs and the pairs worth colouring (no autograd).
 
     Args:
@@ -147,9 +143,7 @@ class _SoftmaxBlend(torch.autograd.Function):
             torch.add(weighted, bw.delta * background[c], out=out[:, c])
         out[:, :3].div_(bw.denom[:, None])
         log_t = F.logsigmoid(dists / sigma)
-        transmit = _exp_or_zero(
-            log_t.new_zeros(npix).index_add_(0, pairs.pix, log_t)
-        )  # prod(1 - prob)
+        transmit = _exp_or_zero(log_t.new_zeros(npix).index_add_(0, pairs.pix, log_t))  # prod(1 - prob)
         torch.sub(1.0, transmit, out=out[:, 3])
         ctx.save_for_backward(colors, background, z_inv, pix_q, w_q, out, transmit)
         ctx.bw, ctx.pairs, ctx.sigma, ctx.gamma = bw, pairs, sigma, gamma
@@ -169,9 +163,7 @@ class _SoftmaxBlend(torch.autograd.Function):
         planes = colors.t()
         g_w = g_den.index_select(0, pix)  # d/dweight: g_den, plus g_num . colour if coloured
         g_w_q = torch.zeros_like(w_q)
-        grad_colors = (
-            colors.new_empty(3, colors.shape[0]) if needs[2] else None
-        )  # rows written below
+        grad_colors = colors.new_empty(3, colors.shape[0]) if needs[2] else None  # rows written below
         for c in range(3):
             g_num_q = g_num[c].index_select(0, pix_q)
             g_w_q.addcmul_(g_num_q, planes[c])
@@ -191,9 +183,7 @@ class _SoftmaxBlend(torch.autograd.Function):
             g_zmax.index_add_(0, pix, g_z, alpha=-1.0)
             g_zmax.mul_(bw.z_max >= _EPS)  # the clamp at eps passes no gradient below it
             nearest = _nearest(pairs, z_inv.detach(), bw.z_max)
-            grad_z = g_z.index_add_(
-                0, nearest, g_zmax.index_select(0, pix.index_select(0, nearest))
-            )
+            grad_z = g_z.index_add_(0, nearest, g_zmax.index_select(0, pix.index_select(0, nearest)))
         if needs[0]:
             # prob = sigmoid(-d / sigma); alpha = 1 - prod(1 - prob): d alpha / d d = -(1 - alpha) prob / sigma.
             g_alpha = (grad[:, 3] * transmit).index_select(0, pix)

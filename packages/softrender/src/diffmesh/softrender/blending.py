@@ -66,9 +66,7 @@ def _check_dense(colors: torch.Tensor, fragments: Fragments, fn: str) -> None:
         raise ValueError(f"{fn}: colors: expected shape {(*shape, 'C')} (N, H, W, K, C), got {got}")
 
 
-def hard_rgb_blend(
-    colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams
-) -> torch.Tensor:
+def hard_rgb_blend(colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams) -> torch.Tensor:
     """Naive blending: each pixel takes the colour of its nearest face.
 
     Args:
@@ -87,9 +85,7 @@ def hard_rgb_blend(
     return torch.cat((rgb, alpha), dim=-1)
 
 
-def sigmoid_alpha_blend(
-    colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams
-) -> torch.Tensor:
+def sigmoid_alpha_blend(colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams) -> torch.Tensor:
     """Silhouette blending: alpha = 1 - prod_k (1 - sigmoid(-dists_k / sigma)).
 
     Args:
@@ -145,19 +141,14 @@ def softmax_rgb_blend(
     weights = prob * torch.exp((z_inv - z_inv_max) / blend_params.gamma)
     delta = torch.exp((_EPS - z_inv_max) / blend_params.gamma).clamp(min=_EPS)
     denom = weights.sum(dim=-1)[..., None] + delta
-    rgb = (
-        (weights[..., None] * colors[..., :3]).sum(dim=-2)
-        + delta * _background(blend_params, colors)
-    ) / denom
+    rgb = ((weights[..., None] * colors[..., :3]).sum(dim=-2) + delta * _background(blend_params, colors)) / denom
     return torch.cat((rgb, (1.0 - alpha)[..., None]), dim=-1)
 
 
 # ----------------------------------------------------------------------------- pair forms
 
 
-def _per_image(
-    value: float | torch.Tensor, pairs: RasterPairs, like: torch.Tensor
-) -> torch.Tensor | float:
+def _per_image(value: float | torch.Tensor, pairs: RasterPairs, like: torch.Tensor) -> torch.Tensor | float:
     """A float, or an (N,) tensor gathered to (P,) by each pair's image (a 0-dim one if all equal)."""
     if not torch.is_tensor(value):
         return float(value)
@@ -165,9 +156,7 @@ def _per_image(
     if value.numel() == 1 or (not value.requires_grad and bool((value == value[0]).all())):
         return value[0]
     if value.numel() != pairs.num_images:
-        raise ValueError(
-            f"znear/zfar: expected a float or {pairs.num_images} values, got {value.numel()}"
-        )
+        raise ValueError(f"znear/zfar: expected a float or {pairs.num_images} values, got {value.numel()}")
     return value[pairs.image_index()]
 
 

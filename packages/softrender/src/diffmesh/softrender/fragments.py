@@ -37,17 +37,7 @@ class RasterPairs:
         ValueError: neither ``bary`` nor ``bary_fn`` given.
     """
 
-    __slots__ = (
-        "_bary",
-        "_bary_fn",
-        "dists",
-        "face",
-        "faces_per_pixel",
-        "image_size",
-        "num_images",
-        "pix",
-        "zbuf",
-    )
+    __slots__ = ("_bary", "_bary_fn", "dists", "face", "faces_per_pixel", "image_size", "num_images", "pix", "zbuf")
 
     def __init__(
         self,
@@ -65,11 +55,7 @@ class RasterPairs:
         if bary is None and bary_fn is None:
             raise ValueError("RasterPairs: expected bary (a (P, 3) tensor) or bary_fn, got neither")
         self.pix, self.face, self.zbuf, self.dists = pix, face, zbuf, dists
-        self.num_images, self.image_size, self.faces_per_pixel = (
-            num_images,
-            image_size,
-            faces_per_pixel,
-        )
+        self.num_images, self.image_size, self.faces_per_pixel = num_images, image_size, faces_per_pixel
         self._bary, self._bary_fn = bary, bary_fn
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -153,25 +139,12 @@ class RasterPairs:
         detach_fn = getattr(self._bary_fn, "detach", None)
         if self._bary is None and detach_fn is not None:
             return RasterPairs(
-                self.pix,
-                self.face,
-                None,
-                self.zbuf.detach(),
-                self.dists.detach(),
-                self.num_images,
-                self.image_size,
-                self.faces_per_pixel,
-                bary_fn=detach_fn(),
+                self.pix, self.face, None, self.zbuf.detach(), self.dists.detach(),
+                self.num_images, self.image_size, self.faces_per_pixel, bary_fn=detach_fn(),
             )
         return RasterPairs(
-            self.pix,
-            self.face,
-            self.bary.detach(),
-            self.zbuf.detach(),
-            self.dists.detach(),
-            self.num_images,
-            self.image_size,
-            self.faces_per_pixel,
+            self.pix, self.face, self.bary.detach(), self.zbuf.detach(), self.dists.detach(),
+            self.num_images, self.image_size, self.faces_per_pixel,
         )
 
 

@@ -35,21 +35,10 @@ def interpolate_face_attributes(
     """
     if not torch.is_tensor(pix_to_face) or pix_to_face.dtype not in (torch.long, torch.int):
         raise TypeError("pix_to_face: expected an integer (N, H, W, K) tensor")
-    if (
-        not torch.is_tensor(face_attributes)
-        or face_attributes.dim() != 3
-        or face_attributes.shape[1] != 3
-    ):
-        got = (
-            tuple(face_attributes.shape)
-            if torch.is_tensor(face_attributes)
-            else type(face_attributes).__name__
-        )
+    if not torch.is_tensor(face_attributes) or face_attributes.dim() != 3 or face_attributes.shape[1] != 3:
+        got = tuple(face_attributes.shape) if torch.is_tensor(face_attributes) else type(face_attributes).__name__
         raise ValueError(f"face_attributes: expected shape (F, 3, D), got {got}")
-    if not torch.is_tensor(barycentric_coords) or tuple(barycentric_coords.shape) != (
-        *pix_to_face.shape,
-        3,
-    ):
+    if not torch.is_tensor(barycentric_coords) or tuple(barycentric_coords.shape) != (*pix_to_face.shape, 3):
         got = tuple(barycentric_coords.shape) if torch.is_tensor(barycentric_coords) else None
         raise ValueError(f"barycentric_coords: expected shape {(*pix_to_face.shape, 3)}, got {got}")
     mask = pix_to_face >= 0
@@ -61,9 +50,7 @@ def interpolate_face_attributes(
     return out.view(*pix_to_face.shape, face_attributes.shape[2])
 
 
-def interpolate_pairs(
-    face: torch.Tensor, bary: torch.Tensor, face_attributes: torch.Tensor
-) -> torch.Tensor:
+def interpolate_pairs(face: torch.Tensor, bary: torch.Tensor, face_attributes: torch.Tensor) -> torch.Tensor:
     """Interpolate ``face_attributes`` (F, 3, D) at pairs with faces (P,) and barycentrics (P, 3).
 
     Returns:
@@ -75,9 +62,7 @@ def interpolate_pairs(
     return (bary.to(vals.dtype)[:, :, None] * vals).sum(dim=1)
 
 
-def _csr(
-    crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tuple[int, int]
-) -> torch.Tensor:
+def _csr(crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """A sparse CSR matrix (no invariant checks: callers build valid ones).
 
     Indices are stored as int32 when they fit: the CPU kernels (MKL) take int32 and
@@ -105,9 +90,7 @@ def _corner_matrix(corners: torch.Tensor, weights: torch.Tensor, num_verts: int)
     return _csr(crow, corners.reshape(-1), weights.reshape(-1), (corners.shape[0], num_verts))
 
 
-def _run_matrix(
-    corner_rows: torch.Tensor, weight_rows: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _run_matrix(corner_rows: torch.Tensor, weight_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The corner sums' matrix: (3 R, P) CSR with ``weight_rows[i, p]`` at (i R + run(p), p).
 
     Runs are maximal blocks of consecutive pairs with equal corners (one face's pairs are
@@ -120,9 +103,7 @@ def _run_matrix(
     starts = starts.nonzero().squeeze(1)
     bounds = torch.cat((starts, starts.new_full((1,), count)))
     crow = torch.cat((bounds[:-1], bounds[:-1] + count, bounds + 2 * count))  # one block per corner
-    pair = torch.arange(
-        count, device=corner_rows.device, dtype=torch.int32 if 3 * count < 2**31 else torch.long
-    )
+    pair = torch.arange(count, device=corner_rows.device, dtype=torch.int32 if 3 * count < 2**31 else torch.long)
     cols = torch.cat((pair, pair, pair))  # (repeat() is a slow strided copy)
     matrix = _csr(crow, cols, weight_rows.reshape(-1), (3 * starts.shape[0], count))
     return matrix, corner_rows.index_select(1, starts).reshape(-1)
@@ -181,9 +162,7 @@ class _InterpolateVertexPairs(torch.autograd.Function):
         count = corner_rows.shape[1]
         # (D_k, P) channel rows: contiguous when the gradient is channel-planar, strided
         # views otherwise (read in place, never transposed into a copy).
-        grad_rows = [
-            None if g is None or count == 0 else g.to(weight_rows.dtype).t() for g in grads
-        ]
+        grad_rows = [None if g is None or count == 0 else g.to(weight_rows.dtype).t() for g in grads]
         grad_bary = None
         if needs[2]:
             acc = weight_rows.new_zeros(3, count)
@@ -191,9 +170,7 @@ class _InterpolateVertexPairs(torch.autograd.Function):
                 for d in range(0 if rows is None else col.shape[0]):
                     for i in range(3):
                         acc[i].addcmul_(rows[d], col[d].index_select(0, corner_rows[i]))
-            grad_bary = weight_rows.new_empty(
-                count, 3
-            )  # (P, 3) rows, as bary; every column written
+            grad_bary = weight_rows.new_empty(count, 3)  # (P, 3) rows, as bary; every column written
             for i in range(3):
                 grad_bary[:, i].copy_(acc[i])
             grad_bary = grad_bary.to(ctx.bary_dtype)
@@ -210,9 +187,7 @@ class _InterpolateVertexPairs(torch.autograd.Function):
                 if rows.t().is_contiguous():  # (P, D_k) rows: one sparse @ dense product
                     sums = (run_matrix @ rows.t()).t()
                 else:
-                    sums = col.new_empty(
-                        col.shape[0], run_matrix.shape[0]
-                    )  # (D_k, 3 R), all written
+                    sums = col.new_empty(col.shape[0], run_matrix.shape[0])  # (D_k, 3 R), all written
                     for r, row in zip(rows, sums, strict=True):
                         torch.mv(run_matrix, r.contiguous(), out=row)
                 acc.index_add_(1, vertex, sums)
@@ -228,15 +203,11 @@ def interpolate_vertex_groups(
     One sparse weight matrix serves all tables, and each output has its own gradient.
     """
     if not attributes:
-        raise ValueError(
-            "interpolate_vertex_groups: expected at least one (V, D) attribute table, got none"
-        )
+        raise ValueError("interpolate_vertex_groups: expected at least one (V, D) attribute table, got none")
     return _InterpolateVertexPairs.apply(torch.is_grad_enabled(), corners, bary, *attributes)
 
 
-def interpolate_vertex_pairs(
-    corners: torch.Tensor, bary: torch.Tensor, vert_attributes: torch.Tensor
-) -> torch.Tensor:
+def interpolate_vertex_pairs(corners: torch.Tensor, bary: torch.Tensor, vert_attributes: torch.Tensor) -> torch.Tensor:
     """Interpolate per-vertex values (V, D) at pairs with corner vertex ids (P, 3) and barycentrics (P, 3).
 
     Returns:

@@ -31,9 +31,7 @@ class MeshRasterizer(nn.Module):
         raster_settings: the default :class:`RasterizationSettings`.
     """
 
-    def __init__(
-        self, cameras: Any = None, raster_settings: RasterizationSettings | None = None
-    ) -> None:
+    def __init__(self, cameras: Any = None, raster_settings: RasterizationSettings | None = None) -> None:
         super().__init__()
         if raster_settings is None:
             raster_settings = RasterizationSettings()
@@ -57,14 +55,10 @@ class MeshRasterizer(nn.Module):
         _check_meshes(meshes_world)
         cameras = self.cameras if cameras is None else cameras
         if cameras is None:
-            raise ValueError(
-                "cameras: MeshRasterizer needs cameras (at construction or per call), got None"
-            )
+            raise ValueError("cameras: MeshRasterizer needs cameras (at construction or per call), got None")
         n = len(meshes_world)
         if len(cameras) not in (1, n):
-            raise ValueError(
-                f"cameras: expected batch size 1 or {n} (the number of meshes), got {len(cameras)}"
-            )
+            raise ValueError(f"cameras: expected batch size 1 or {n} (the number of meshes), got {len(cameras)}")
         verts = meshes_world.verts_padded()  # (N, V, 3)
         verts_view = cameras.get_world_to_view_transform().transform_points(verts)
         projection = cameras.get_projection_transform()
@@ -80,12 +74,7 @@ class MeshRasterizer(nn.Module):
         return verts_ndc[mesh_idx, local]
 
     def forward(
-        self,
-        meshes_world: Any,
-        *,
-        cameras: Any = None,
-        raster_settings: Any = None,
-        defer_barycentrics: bool = False,
+        self, meshes_world: Any, *, cameras: Any = None, raster_settings: Any = None, defer_barycentrics: bool = False
     ) -> Fragments:
         """Rasterize ``meshes_world``.
 
@@ -102,9 +91,7 @@ class MeshRasterizer(nn.Module):
         """
         settings = self.raster_settings if raster_settings is None else raster_settings
         if not isinstance(settings, RasterizationSettings):
-            raise TypeError(
-                f"raster_settings: expected RasterizationSettings, got {type(settings).__name__}"
-            )
+            raise TypeError(f"raster_settings: expected RasterizationSettings, got {type(settings).__name__}")
         cameras = self.cameras if cameras is None else cameras
         verts_ndc = self.transform(meshes_world, cameras=cameras)
         perspective = settings.perspective_correct
@@ -115,9 +102,7 @@ class MeshRasterizer(nn.Module):
             clip = settings.blur_radius > 0.0
         faces = meshes_world.faces_packed()
         return rasterize_face_verts(
-            verts_ndc.index_select(0, faces.reshape(-1)).view(
-                -1, 3, 3
-            ),  # faster than verts_ndc[faces]
+            verts_ndc.index_select(0, faces.reshape(-1)).view(-1, 3, 3),  # faster than verts_ndc[faces]
             meshes_world.faces_packed_to_mesh_idx(),
             len(meshes_world),
             image_size=settings.image_size,

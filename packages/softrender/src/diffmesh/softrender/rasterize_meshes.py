@@ -20,9 +20,7 @@ def parse_image_size(image_size: Any) -> tuple[int, int]:
         TypeError, ValueError: not a positive int or a pair of positive ints.
     """
     if isinstance(image_size, bool):
-        raise TypeError(
-            f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}"
-        )
+        raise TypeError(f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}")
     if isinstance(image_size, int):
         size = (image_size, image_size)
     elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
@@ -30,9 +28,7 @@ def parse_image_size(image_size: Any) -> tuple[int, int]:
             raise TypeError(f"image_size: expected an (H, W) pair of ints, got {image_size!r}")
         size = (int(image_size[0]), int(image_size[1]))
     else:
-        raise TypeError(
-            f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}"
-        )
+        raise TypeError(f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}")
     if size[0] <= 0 or size[1] <= 0:
         raise ValueError(f"image_size: expected positive sizes, got {image_size!r}")
     return size
@@ -42,9 +38,7 @@ def _check_options(blur_radius: Any, faces_per_pixel: Any) -> tuple[float, int]:
     if isinstance(blur_radius, bool) or not isinstance(blur_radius, (int, float)):
         raise TypeError(f"blur_radius: expected a float, got {type(blur_radius).__name__}")
     if not 0.0 <= float(blur_radius) <= 2.0:
-        raise ValueError(
-            f"blur_radius: expected a squared NDC distance in [0, 2], got {blur_radius}"
-        )
+        raise ValueError(f"blur_radius: expected a squared NDC distance in [0, 2], got {blur_radius}")
     if isinstance(faces_per_pixel, bool) or not isinstance(faces_per_pixel, int):
         raise TypeError(f"faces_per_pixel: expected an int, got {type(faces_per_pixel).__name__}")
     if faces_per_pixel < 1:
@@ -67,13 +61,8 @@ class _DeferredBarycentrics:
     """
 
     def __init__(
-        self,
-        face_verts: torch.Tensor,
-        pix: torch.Tensor,
-        face: torch.Tensor,
-        image_size: tuple[int, int],
-        perspective_correct: bool,
-        clip_barycentric_coords: bool,
+        self, face_verts: torch.Tensor, pix: torch.Tensor, face: torch.Tensor, image_size: tuple[int, int],
+        perspective_correct: bool, clip_barycentric_coords: bool,
     ) -> None:
         self.grad_enabled = torch.is_grad_enabled()
         self.face_verts = face_verts if self.grad_enabled else face_verts.detach()
@@ -142,48 +131,23 @@ def rasterize_face_verts(
     size = parse_image_size(image_size)
     blur, k = _check_options(blur_radius, faces_per_pixel)
     if not torch.is_tensor(face_verts) or face_verts.dim() != 3 or face_verts.shape[1:] != (3, 3):
-        shape = (
-            tuple(face_verts.shape) if torch.is_tensor(face_verts) else type(face_verts).__name__
-        )
+        shape = tuple(face_verts.shape) if torch.is_tensor(face_verts) else type(face_verts).__name__
         raise ValueError(f"face_verts: expected an (F, 3, 3) tensor, got {shape}")
     if not face_verts.is_floating_point():
         raise TypeError(f"face_verts: expected a float tensor, got {face_verts.dtype}")
     depth = check_z_clip_value("z_clip_value", z_clip_value)
-    clipped = (
-        None
-        if depth is None
-        else clip_faces(face_verts, face_to_mesh, depth, bool(perspective_correct))
-    )
+    clipped = None if depth is None else clip_faces(face_verts, face_to_mesh, depth, bool(perspective_correct))
     if clipped is not None:
-        return Fragments(
-            pairs=rasterize_clipped(
-                clipped,
-                num_meshes,
-                size,
-                blur,
-                k,
-                bool(perspective_correct),
-                bool(clip_barycentric_coords),
-                bool(cull_backfaces),
-            )
-        )
+        return Fragments(pairs=rasterize_clipped(
+            clipped, num_meshes, size, blur, k,
+            bool(perspective_correct), bool(clip_barycentric_coords), bool(cull_backfaces),
+        ))
     options = (bool(perspective_correct), bool(clip_barycentric_coords))
     bary, zbuf, dists, pix, face = rasterize_pairs(
-        face_verts,
-        face_to_mesh,
-        size,
-        blur,
-        k,
-        *options,
-        bool(cull_backfaces),
-        need_bary=not defer_barycentrics,
+        face_verts, face_to_mesh, size, blur, k, *options, bool(cull_backfaces), need_bary=not defer_barycentrics,
     )
-    bary_fn = (
-        None if bary is not None else _DeferredBarycentrics(face_verts, pix, face, size, *options)
-    )
-    return Fragments(
-        pairs=RasterPairs(pix, face, bary, zbuf, dists, num_meshes, size, k, bary_fn=bary_fn)
-    )
+    bary_fn = None if bary is not None else _DeferredBarycentrics(face_verts, pix, face, size, *options)
+    return Fragments(pairs=RasterPairs(pix, face, bary, zbuf, dists, num_meshes, size, k, bary_fn=bary_fn))
 
 
 def rasterize_meshes(
@@ -248,9 +212,7 @@ def rasterize_meshes(
         if not hasattr(meshes, name):
             raise TypeError(f"meshes: expected a Meshes object, got {type(meshes).__name__}")
     for name, value in (("bin_size", bin_size), ("max_faces_per_bin", max_faces_per_bin)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 0
-        ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ValueError(f"{name}: expected None or a non-negative int, got {value!r}")
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()

@@ -61,10 +61,5 @@ class MeshRenderer(nn.Module):
         if cameras is None and getattr(self.shader, "cameras", None) is None:
             cameras = getattr(self.rasterizer, "cameras", None)  # one camera for both stages
         return self.shader(
-            fragments,
-            meshes_world,
-            cameras=cameras,
-            lights=lights,
-            materials=materials,
-            blend_params=blend_params,
+            fragments, meshes_world, cameras=cameras, lights=lights, materials=materials, blend_params=blend_params
         )

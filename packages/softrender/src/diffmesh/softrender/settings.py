@@ -57,35 +57,23 @@ class RasterizationSettings:
         if isinstance(blur, bool) or not isinstance(blur, (int, float)):
             raise TypeError(f"RasterizationSettings.blur_radius: expected a float, got {blur!r}")
         if not 0.0 <= blur <= 2.0:
-            raise ValueError(
-                f"RasterizationSettings.blur_radius: expected a value in [0, 2], got {blur}"
-            )
+            raise ValueError(f"RasterizationSettings.blur_radius: expected a value in [0, 2], got {blur}")
         k = self.faces_per_pixel
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(
-                f"RasterizationSettings.faces_per_pixel: expected an int >= 1, got {k!r}"
-            )
+            raise ValueError(f"RasterizationSettings.faces_per_pixel: expected an int >= 1, got {k!r}")
         for name in ("bin_size", "max_faces_per_bin"):
             value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            ):
-                raise ValueError(
-                    f"RasterizationSettings.{name}: expected None or an int >= 0, got {value!r}"
-                )
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"RasterizationSettings.{name}: expected None or an int >= 0, got {value!r}")
         _optional_bool("perspective_correct", self.perspective_correct)
         _optional_bool("clip_barycentric_coords", self.clip_barycentric_coords)
         if not isinstance(self.cull_backfaces, bool):
-            raise TypeError(
-                f"RasterizationSettings.cull_backfaces: expected a bool, got {self.cull_backfaces!r}"
-            )
+            raise TypeError(f"RasterizationSettings.cull_backfaces: expected a bool, got {self.cull_backfaces!r}")
         depth = check_z_clip_value("RasterizationSettings.z_clip_value", self.z_clip_value)
         object.__setattr__(self, "z_clip_value", depth)
 
 
-def resolve_z_clip_value(
-    z_clip_value: float | None, cameras: Any, perspective_correct: bool
-) -> float | None:
+def resolve_z_clip_value(z_clip_value: float | None, cameras: Any, perspective_correct: bool) -> float | None:
     """The clipping depth ``MeshRasterizer`` uses, PyTorch3D's rule.
 
     An explicit ``z_clip_value`` is used as it is. Otherwise, with perspective-correct

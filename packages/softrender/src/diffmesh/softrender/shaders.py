@@ -68,30 +68,18 @@ class _ShaderBase(nn.Module):
         self.materials = materials if materials is not None else Materials(device=device)
         self.cameras = cameras
         if blend_params is not None and not isinstance(blend_params, BlendParams):
-            raise TypeError(
-                f"blend_params: expected BlendParams, got {type(blend_params).__name__}"
-            )
+            raise TypeError(f"blend_params: expected BlendParams, got {type(blend_params).__name__}")
         self.blend_params = blend_params if blend_params is not None else BlendParams()
 
     def _scene(
-        self,
-        fragments: Fragments,
-        meshes: Any,
-        cameras: Any,
-        lights: Any,
-        materials: Any,
-        blend_params: Any,
+        self, fragments: Fragments, meshes: Any, cameras: Any, lights: Any, materials: Any, blend_params: Any
     ) -> tuple[RasterPairs, Any, Any, Any, BlendParams]:
         cameras = self.cameras if cameras is None else cameras
         if cameras is None:
-            raise ValueError(
-                f"cameras: {type(self).__name__} needs cameras (at construction or per call), got None"
-            )
+            raise ValueError(f"cameras: {type(self).__name__} needs cameras (at construction or per call), got None")
         blend_params = self.blend_params if blend_params is None else blend_params
         if not isinstance(blend_params, BlendParams):
-            raise TypeError(
-                f"blend_params: expected BlendParams, got {type(blend_params).__name__}"
-            )
+            raise TypeError(f"blend_params: expected BlendParams, got {type(blend_params).__name__}")
         lights = self.lights if lights is None else lights
         materials = self.materials if materials is None else materials
         return _pairs_of(fragments), cameras, lights, materials, blend_params
@@ -103,9 +91,7 @@ def _phong_colors(meshes: Any, pairs: Any, lights: Any, cameras: Any, materials:
 
     def colors(idx: torch.Tensor) -> torch.Tensor:
         texels = None if vertex_colors is not None else _texels(meshes, pairs, idx)
-        return phong_pairs(
-            meshes, pairs, idx, texels, lights, cameras, materials, vertex_colors=vertex_colors
-        )
+        return phong_pairs(meshes, pairs, idx, texels, lights, cameras, materials, vertex_colors=vertex_colors)
 
     return colors
 
@@ -221,9 +207,7 @@ class SoftSilhouetteShader(nn.Module):
     def __init__(self, blend_params: BlendParams | None = None) -> None:
         super().__init__()
         if blend_params is not None and not isinstance(blend_params, BlendParams):
-            raise TypeError(
-                f"blend_params: expected BlendParams, got {type(blend_params).__name__}"
-            )
+            raise TypeError(f"blend_params: expected BlendParams, got {type(blend_params).__name__}")
         self.blend_params = blend_params if blend_params is not None else BlendParams()
 
     def forward(

@@ -64,10 +64,7 @@ def apply_lighting(
         )
     diffuse = lights_p.diffuse(normals=normals, points=points)
     specular = lights_p.specular(
-        normals=normals,
-        points=points,
-        camera_position=camera_position,
-        shininess=materials_p.shininess,
+        normals=normals, points=points, camera_position=camera_position, shininess=materials_p.shininess
     )
     ambient = materials_p.ambient_color * lights_p.ambient_color
     return ambient, materials_p.diffuse_color * diffuse, materials_p.specular_color * specular
@@ -110,13 +107,7 @@ def phong_pairs(
 
 
 def flat_pairs(
-    meshes: Any,
-    pairs: RasterPairs,
-    idx: torch.Tensor,
-    texels: torch.Tensor,
-    lights: Any,
-    cameras: Any,
-    materials: Any,
+    meshes: Any, pairs: RasterPairs, idx: torch.Tensor, texels: torch.Tensor, lights: Any, cameras: Any, materials: Any
 ) -> torch.Tensor:
     """Flat shading (one normal and position per face) of pairs ``idx``: (len(idx), 3)."""
     face = pairs.face.index_select(0, idx)
@@ -138,20 +129,13 @@ def gouraud_vertex_colors(meshes: Any, lights: Any, cameras: Any, materials: Any
         )
     verts = meshes.verts_packed()
     ambient, diffuse, specular = apply_lighting(
-        verts,
-        meshes.verts_normals_packed(),
-        meshes.verts_packed_to_mesh_idx(),
-        len(meshes),
-        lights,
-        cameras,
-        materials,
+        verts, meshes.verts_normals_packed(), meshes.verts_packed_to_mesh_idx(), len(meshes),
+        lights, cameras, materials,
     )
     return textures.verts_features_packed()[:, :3] * (ambient + diffuse) + specular
 
 
-def gouraud_pairs(
-    meshes: Any, pairs: RasterPairs, idx: torch.Tensor, vertex_colors: torch.Tensor
-) -> torch.Tensor:
+def gouraud_pairs(meshes: Any, pairs: RasterPairs, idx: torch.Tensor, vertex_colors: torch.Tensor) -> torch.Tensor:
     """Interpolate Gouraud vertex colours at pairs ``idx``: (len(idx), 3)."""
     corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
     return interpolate_vertex_pairs(corners, pairs.bary.index_select(0, idx), vertex_colors)
@@ -178,24 +162,13 @@ def _pairs_of(fragments: Fragments) -> RasterPairs:
     keep = (flat >= 0).nonzero().squeeze(1)
     pix = torch.div(keep, k, rounding_mode="floor")
     return RasterPairs(
-        pix,
-        flat[keep],
-        fragments.bary_coords.reshape(-1, 3)[keep],
-        fragments.zbuf.reshape(-1)[keep],
-        fragments.dists.reshape(-1)[keep],
-        n,
-        (height, width),
-        k,
+        pix, flat[keep], fragments.bary_coords.reshape(-1, 3)[keep], fragments.zbuf.reshape(-1)[keep],
+        fragments.dists.reshape(-1)[keep], n, (height, width), k,
     )
 
 
 def phong_shading(
-    meshes: Any,
-    fragments: Fragments,
-    lights: Any,
-    cameras: Any,
-    materials: Any,
-    texels: torch.Tensor,
+    meshes: Any, fragments: Fragments, lights: Any, cameras: Any, materials: Any, texels: torch.Tensor
 ) -> torch.Tensor:
     """Per-pixel Phong shading: ``(ambient + diffuse) * texels + specular``.
 
@@ -217,12 +190,7 @@ def phong_shading(
 
 
 def flat_shading(
-    meshes: Any,
-    fragments: Fragments,
-    lights: Any,
-    cameras: Any,
-    materials: Any,
-    texels: torch.Tensor,
+    meshes: Any, fragments: Fragments, lights: Any, cameras: Any, materials: Any, texels: torch.Tensor
 ) -> torch.Tensor:
     """Per-face (flat) shading with face normals and face centroids.
 
@@ -234,9 +202,7 @@ def flat_shading(
     return _dense(flat_pairs(meshes, pairs, idx, tex, lights, cameras, materials), pairs)
 
 
-def gouraud_shading(
-    meshes: Any, fragments: Fragments, lights: Any, cameras: Any, materials: Any
-) -> torch.Tensor:
+def gouraud_shading(meshes: Any, fragments: Fragments, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:
     """Gouraud shading: light the vertices (TexturesVertex colours), interpolate the colours.
 
     Returns:

@@ -110,7 +110,8 @@ def quaternion_apply(quaternion: torch.Tensor, point: torch.Tensor) -> torch.Ten
 def quaternion_to_matrix(quaternions: torch.Tensor) -> torch.Tensor:
     """Rotation matrices (acting on column vectors) of quaternions.
 
-    Non-unit quaternions are normalized first (the formula divides by ``|q|^2``).
+    Non-unit quaternions are normalized first (the formula divides by ``|q|^2``);
+    the zero quaternion gives the identity (no NaN).
 
     Args:
         quaternions: ``(..., 4)`` float, real part first, non-zero.
@@ -120,7 +121,8 @@ def quaternion_to_matrix(quaternions: torch.Tensor) -> torch.Tensor:
     """
     check_last_dims("quaternions", quaternions, (4,))
     w, x, y, z = torch.unbind(quaternions, -1)
-    s = 2.0 / (quaternions * quaternions).sum(-1)
+    norm_sq = (quaternions * quaternions).sum(-1)
+    s = 2.0 / norm_sq.clamp_min(torch.finfo(norm_sq.dtype).tiny)
     rows = (
         1 - s * (y * y + z * z),
         s * (x * y - z * w),

@@ -166,8 +166,8 @@ def get_world_to_view_transform(
         Transform3d of batch N, matrix ``[[R, 0], [T, 1]]``.
     """
     if R is None:
-        R = torch.eye(3, dtype=T.dtype if T is not None else torch.float32)[None]
-        R = R if T is None else R.to(T.device)
+        like = T if isinstance(T, torch.Tensor) else torch.zeros(())
+        R = torch.eye(3, dtype=like.dtype, device=like.device)[None]
     if T is None:
         T = torch.zeros(1, 3, dtype=R.dtype, device=R.device)
     R, T = _check_extrinsics(R, T)
