@@ -279,3 +279,13 @@ def test_random_mix_of_polygon_sizes_binary(order, count):
 
 
 COUNT_NAMES = {"u1": "uchar", "u2": "ushort", "i4": "int"}
+
+
+def test_face_element_without_vertex_list_is_kept_as_an_element():
+    text = (
+        "ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\n"
+        "property float z\nelement face 2\nproperty uchar q\nend_header\n0 0 0\n4\n5\n"
+    )
+    data = load_ply_data(io.StringIO(text))
+    assert data.faces.shape == (0, 3) and data.faces_properties == {}
+    assert torch.equal(data.elements["face"]["q"], torch.tensor([4, 5], dtype=torch.uint8))

@@ -159,7 +159,7 @@ def _accessor(document: dict, binary: bytes, index: object, name: str, types: tu
         stride = int(view.get("byteStride", 0)) or dtype.itemsize * width
         if int(view.get("buffer", 0)) != 0:
             raise ValueError("only the GLB's own buffer (0) is supported")
-    except (KeyError, IndexError, TypeError, ValueError) as err:
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as err:
         raise ValueError(
             f"{name}: glTF accessor {index!r} is malformed or unsupported: {err}"
         ) from None
@@ -210,7 +210,8 @@ def load_glb(
     if not isinstance(meshes, list):
         raise ValueError(f"{name}: glTF 'meshes' must be a list")
     for mesh in meshes:  # one iteration per glTF mesh
-        for prim in mesh.get("primitives", []) if isinstance(mesh, dict) else []:
+        prims = mesh.get("primitives") if isinstance(mesh, dict) else None
+        for prim in prims if isinstance(prims, list) else []:
             if not isinstance(prim, dict) or prim.get("mode", _TRIANGLES) != _TRIANGLES:
                 continue
             attrs = prim.get("attributes", {})

@@ -183,6 +183,9 @@ def load_ply_data(f: PathOrFile, *, device: str | torch.device = "cpu") -> PlyDa
             out[key] = _column(col, device)
         return out
 
+    others = {e: cols for e, cols in body.items() if e not in ("vertex", "face")}
+    if lists is None and face_cols:  # a 'face' element without a vertex list: kept as is
+        others["face"], face_cols = face_cols, {}
     return PlyData(
         verts=torch.from_numpy(verts).to(device),
         faces=torch.from_numpy(faces).to(device),
@@ -190,9 +193,7 @@ def load_ply_data(f: PathOrFile, *, device: str | torch.device = "cpu") -> PlyDa
         verts_colors=None if colors is None else torch.from_numpy(colors).to(device),
         verts_properties=extras(vertex_cols, _KNOWN_VERTEX, None),
         faces_properties=extras(face_cols, _FACE_LISTS, owner),
-        elements={
-            e: extras(cols, (), None) for e, cols in body.items() if e not in ("vertex", "face")
-        },
+        elements={e: extras(cols, (), None) for e, cols in others.items()},
         comments=list(header.comments),
     )
 
