@@ -95,9 +95,10 @@ class LoopResult:
         interrupted: True if Ctrl-C (KeyboardInterrupt) stopped the loop.
         best_params: detached copies of the parameters at the lowest total loss seen.
         best_iteration: the iteration of that loss (-1 if no iteration completed).
-        diverged: True if the loop stopped because the fit diverged (a loss or parameter
-            not finite, a loss :data:`DIVERGENCE_FACTOR` times its best, or an iteration
-            that failed on values so large, e.g. sampling weights that overflowed).
+        diverged: True if the loop stopped because the fit diverged (a loss not finite, a
+            parameter whose square overflows, a total loss :data:`DIVERGENCE_FACTOR` times
+            its best; also an iteration that raised after such a step, e.g. sampling
+            weights that overflowed).
         diverged_at: the iteration that showed it (-1 if the fit did not diverge); its
             losses are not in ``history``, and ``iterations`` counts those before it.
         diverged_loss: the total loss of that iteration (NaN where it failed or had none).
@@ -122,9 +123,11 @@ DIVERGENCE_FACTOR = 1e6
 
 def _diverging(row: torch.Tensor, best_total: torch.Tensor, params: Sequence[torch.Tensor]) -> bool:
     """Whether this iteration's losses (``row``, total first) or the parameters show divergence
-    (one host sync)."""
+    (one host sync): a loss not finite or above ``DIVERGENCE_FACTOR`` times the best, or a
+    parameter so large that its square overflows (so do the areas and squared distances
+    computed from it; a finite parameter of 1e20 in float32 is no fit)."""
     checks = [~torch.isfinite(row).all(), row[0] > DIVERGENCE_FACTOR * best_total.clamp_min(1e-30)]
-    checks += [~torch.isfinite(p.detach()).all() for p in params]
+    checks += [~torch.isfinite(p.detach() * p.detach()).all() for p in params]
     return bool(torch.stack(checks).any())
 
 
