@@ -72,3 +72,54 @@ def test_malformed_files_name_the_problem(tmp_path, payload, message):
     path.write_text(payload)
     with pytest.raises(ValueError, match=message):
         read_cameras_json(path)
+
+
+_VIEW = {"image": "a.png", "dist": 2, "elev": 0, "azim": 0}
+_EYE = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+
+
+@pytest.mark.parametrize(
+    ("top", "view", "field"),
+    [
+        ({}, {"image": "a.png", "R": _EYE, "T": [0, 0, 1], "focal_length": 1.0, "in_ndc": "false"}, r"views\[0\].in_ndc"),
+        ({}, {"image": "a.png", "R": _EYE, "T": [0, 0, 1], "focal_length": 1.0, "in_ndc": 0}, r"views\[0\].in_ndc"),
+        ({}, {**_VIEW, "fov": True}, r"views\[0\].fov"),
+        ({}, {**_VIEW, "fov": "60"}, r"views\[0\].fov"),
+        ({}, {**_VIEW, "dist": "2"}, r"views\[0\].dist"),
+        ({}, {**_VIEW, "elev": None}, r"views\[0\].elev"),
+        ({}, {"image": "a.png", "R": _EYE, "T": [0, 0, True]}, r"views\[0\].T"),
+        ({}, {"image": "a.png", "R": _EYE, "T": "001"}, r"views\[0\].T"),
+        ({}, {"image": "a.png", "R": _EYE, "T": [0, 0, 1], "focal_length": [1.0, "2"]}, r"views\[0\].focal_length"),
+        ({}, {"image": "a.png", "R": _EYE, "T": [0, 0, float("nan")]}, r"views\[0\].T"),
+        ({"light_location": "123"}, _VIEW, "light_location"),
+        ({"light_location": [0, 0, float("nan")]}, _VIEW, "light_location"),
+        ({"light_location": [0, 0]}, _VIEW, "light_location"),
+        ({"normalization": {"center": [0, 0, float("nan")], "scale": 1.0}}, _VIEW, "normalization.center"),
+        ({"normalization": {"center": [0, 0, 0], "scale": float("inf")}}, _VIEW, "normalization.scale"),
+        ({"normalization": {"center": [0, 0, 0], "scale": -1}}, _VIEW, "normalization.scale"),
+        ({"normalization": {"center": "000", "scale": 1}}, _VIEW, "normalization.center"),
+        ({"normalization": [0, 0, 0]}, _VIEW, "normalization"),
+        ({"format": "something-else"}, _VIEW, "format"),
+        ({"format": "diffmesh-fit-cameras", "version": 2}, _VIEW, "version"),
+        ({"version": "1"}, _VIEW, "version"),
+        ({"image_size": [True, True]}, _VIEW, "image_size"),
+    ],
+)
+def test_wrong_types_and_non_finite_values_name_file_view_and_field(tmp_path, top, view, field):
+    """`"in_ndc": "false"` read as true, `"fov": true` as 1 degree, `"light_location": "123"` as
+    (1, 2, 3), NaN found only once the fit went NaN: every field is checked up front."""
+    path = tmp_path / "cameras.json"
+    path.write_text(json.dumps({**top, "views": [view]}))
+    with pytest.raises(ValueError, match=field) as info:
+        read_cameras_json(path)
+    assert str(path) in str(info.value)
+
+
+def test_valid_header_and_extras_are_accepted(tmp_path):
+    path = tmp_path / "cameras.json"
+    payload = {"format": "diffmesh-fit-cameras", "version": 1, "light_location": [0, 1, 2],
+               "normalization": {"center": [1, 2, 3], "scale": 2, "note": "x"}, "views": [_VIEW]}
+    path.write_text(json.dumps(payload))
+    _, _, extras = read_cameras_json(path)
+    assert extras["light_location"] == [0.0, 1.0, 2.0]
+    assert extras["normalization"]["center"] == [1.0, 2.0, 3.0] and extras["normalization"]["scale"] == 2.0

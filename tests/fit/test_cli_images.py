@@ -98,7 +98,8 @@ def test_ctrl_c_during_images(runner, tmp_path, monkeypatch, fast_eval):
 
 def test_ctrl_c_after_the_loop_keeps_the_fitted_mesh(runner, tmp_path, monkeypatch, fast_eval):
     """Ctrl-C while the fitted mesh is rendered from every view (after the last iteration):
-    fitted.obj, with its vertex colours, is already written; the command exits 130."""
+    fitted.obj, with its vertex colours, is published with a metrics.json that says the set
+    is incomplete; the command exits 130."""
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -108,7 +109,10 @@ def test_ctrl_c_after_the_loop_keeps_the_fitted_mesh(runner, tmp_path, monkeypat
     result = runner.invoke(cli, ["images", "--views", "3", "--image-size", "24", "--iters", "4", "--level", "1",
                                  "--plot-every", "2", "--device", "cpu", "--quiet", "--out", str(out)])
     assert result.exit_code == 130, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["fitted.obj", "fitted_normalized.obj"]
+    assert sorted(p.name for p in out.iterdir()) == ["fitted.obj", "fitted_normalized.obj", "metrics.json"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["interrupted"] and "incomplete" in metrics and "iou_mean" not in metrics
+    assert metrics["files"] == ["fitted.obj", "fitted_normalized.obj", "metrics.json"]
     text = (out / "fitted.obj").read_text()
     vertex = next(line for line in text.splitlines() if line.startswith("v "))
     assert len(vertex.split()) == 7  # x y z r g b

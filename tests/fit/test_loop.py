@@ -105,3 +105,43 @@ def test_nan_loss_is_never_best():
 
     run = optimize([x], step, iters=4, lr=0.1, momentum=0.0)
     assert run.best_iteration == 1
+
+
+def test_divergence_stops_the_loop_and_keeps_the_best():
+    """lr 10 on the toy quadratic overshoots more each step (|1 - 2.2 * 10| > 1): the total
+    climbs past 1e6 times its best within a few steps; the loop stops there."""
+    x, step = _toy()
+    run = optimize([x], step, iters=100, lr=10.0, momentum=0.0)
+    assert run.diverged and not run.interrupted
+    assert 0 < run.iterations < 100 and run.diverged_at == run.iterations
+    assert len(run.history["total"]) == run.iterations  # the diverging iteration is not recorded
+    assert run.best_iteration == 0 and torch.equal(run.best_params[0], torch.tensor([3.0, -2.0]))
+    assert run.diverged_loss > 1e6 * run.history["total"][0]
+
+
+def test_a_failure_after_a_diverging_step_is_reported_as_divergence():
+    """An iteration that raises on overflowed values (as sampling does with infinite areas)."""
+    x = torch.tensor([1.0], requires_grad=True)
+
+    def step(_: int) -> dict[str, torch.Tensor]:
+        if not torch.isfinite(x * x).all():
+            raise RuntimeError("invalid multinomial distribution")
+        return {"total": (x * x).sum()}
+
+    run = optimize([x], step, iters=10, lr=1e30, momentum=0.0, check_every=1000)
+    assert run.diverged and run.iterations >= 1
+
+
+def test_nan_loss_is_divergence_and_a_plain_failure_is_not():
+    x = torch.tensor([1.0], requires_grad=True)
+    run = optimize([x], lambda i: {"total": (x * (float("nan") if i == 3 else 1.0)).sum()}, iters=10, lr=0.1,
+                   momentum=0.0)
+    assert run.diverged and run.diverged_at == 3 and run.iterations == 3
+
+    def broken(i: int) -> dict[str, torch.Tensor]:
+        if i == 2:
+            raise RuntimeError("a bug, not a divergence")
+        return {"total": (x * x).sum()}
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        optimize([x], broken, iters=10, lr=0.1, momentum=0.0)

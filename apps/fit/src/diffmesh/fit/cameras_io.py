@@ -120,16 +120,75 @@ class CameraSet:
         )
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _nested_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape of a number or of nested equal-length lists of numbers; None otherwise
+    (strings, booleans, null, objects, ragged lists)."""
+    if _is_number(value):
+        return ()
+    if not isinstance(value, list) or not value:
+        return None
+    shapes = {_nested_shape(v) for v in value}
+    if len(shapes) != 1 or None in shapes:
+        return None
+    (inner,) = shapes
+    return (len(value), *inner)  # type: ignore[misc]
+
+
 def _floats(value: Any, shape: tuple[int, ...], what: str) -> torch.Tensor:
-    try:
-        t = torch.tensor(value, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{what}: expected numbers of shape {shape}, got {value!r}") from None
-    if shape == (2,) and t.dim() == 0:
-        t = t.expand(2)
-    if tuple(t.shape) != shape or not torch.isfinite(t).all():
-        raise ValueError(f"{what}: expected finite numbers of shape {shape}, got {value!r}")
+    """``value`` as a float64 tensor of ``shape``: JSON numbers only (no booleans, strings or
+    null), all finite; a single number is accepted for a shape ``(2,)`` (both entries)."""
+    found = _nested_shape(value)
+    if found == () and shape == (2,):
+        value, found = [value, value], (2,)
+    if found != shape:
+        raise ValueError(f"{what}: expected {_describe(shape)}, got {_show(value)}")
+    t = torch.tensor(value, dtype=torch.float64)
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{what}: expected finite numbers, got {_show(value)}")
     return t
+
+
+def _describe(shape: tuple[int, ...]) -> str:
+    if shape == ():
+        return "a number"
+    return "a list of " + " x ".join(map(str, shape)) + " numbers"
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, allow_nan=True) if not isinstance(value, torch.Tensor) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_header(payload: dict[str, Any], path: Path) -> None:
+    """``format`` and ``version``, when present, must be this format's (version 1)."""
+    if "format" in payload and payload["format"] != FORMAT:
+        raise ValueError(f"{path}: format: expected {FORMAT!r}, got {_show(payload['format'])}")
+    if "version" in payload and (not isinstance(payload["version"], int) or isinstance(payload["version"], bool)
+                                 or payload["version"] != 1):
+        raise ValueError(f"{path}: version: expected 1 (the only version there is), got {_show(payload['version'])}")
+
+
+def _check_extras(extras: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Validate the optional top-level fields read later (light, normalization); returns
+    them with their numbers as floats."""
+    out = dict(extras)
+    if "light_location" in extras:
+        out["light_location"] = _floats(extras["light_location"], (3,), f"{path}: light_location").tolist()
+    if "normalization" in extras:
+        norm = extras["normalization"]
+        where = f"{path}: normalization"
+        if not isinstance(norm, dict) or "center" not in norm or "scale" not in norm:
+            raise ValueError(f"{where}: expected {{'center': [x, y, z], 'scale': s > 0}}, got {_show(norm)}")
+        center = _floats(norm["center"], (3,), f"{where}.center")
+        scale = float(_floats(norm["scale"], (), f"{where}.scale"))
+        if not scale > 0:
+            raise ValueError(f"{where}.scale: expected a positive number, got {_show(norm['scale'])}")
+        out["normalization"] = {**norm, "center": center.tolist(), "scale": scale}
+    return out
 
 
 def read_cameras_json(path: str | Path) -> tuple[CameraSet, list[str], dict[str, Any]]:
@@ -143,6 +202,11 @@ def read_cameras_json(path: str | Path) -> tuple[CameraSet, list[str], dict[str,
         of the views, and the top-level fields other than ``views`` (``image_size``,
         ``light_location``, ...).
 
+    Every field is checked up front, with the file, view and field in the message: numbers
+    must be JSON numbers (not strings or booleans) and finite, ``in_ndc`` a boolean,
+    ``format``/``version`` (optional) this format's, ``light_location`` three numbers,
+    ``normalization`` a centre of three numbers and a positive scale.
+
     Raises:
         FileNotFoundError: no such file.
         ValueError: not JSON, or a field missing or malformed (the view and field are named).
@@ -154,6 +218,7 @@ def read_cameras_json(path: str | Path) -> tuple[CameraSet, list[str], dict[str,
         raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("views"), list) or not payload["views"]:
         raise ValueError(f"{path}: expected an object with a non-empty 'views' list")
+    _check_header(payload, path)
     names: list[str] = []
     Rs, Ts, fovs, focals, pps, kinds, in_ndcs = [], [], [], [], [], set(), set()
     for i, view in enumerate(payload["views"]):
@@ -183,7 +248,10 @@ def read_cameras_json(path: str | Path) -> tuple[CameraSet, list[str], dict[str,
             kinds.add("perspective")
             focals.append(_floats(view["focal_length"], (2,), f"{where}.focal_length"))
             pps.append(_floats(view.get("principal_point", [0.0, 0.0]), (2,), f"{where}.principal_point"))
-            in_ndcs.add(bool(view.get("in_ndc", True)))
+            in_ndc = view.get("in_ndc", True)
+            if not isinstance(in_ndc, bool):
+                raise ValueError(f"{where}.in_ndc: expected true or false, got {_show(in_ndc)}")
+            in_ndcs.add(in_ndc)
         else:
             kinds.add("fov_perspective")
             fov = _floats(view.get("fov", 60.0), (), f"{where}.fov")
@@ -196,11 +264,12 @@ def read_cameras_json(path: str | Path) -> tuple[CameraSet, list[str], dict[str,
         raise ValueError(f"{path}: all perspective views must agree on in_ndc")
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: an image is listed twice")
-    extras = {k: v for k, v in payload.items() if k != "views"}
+    extras = _check_extras({k: v for k, v in payload.items() if k != "views"}, path)
     image_size = extras.get("image_size")
     size = None
     if image_size is not None:
-        if not (isinstance(image_size, list) and len(image_size) == 2 and all(isinstance(s, int) and s > 0 for s in image_size)):
+        if not (isinstance(image_size, list) and len(image_size) == 2
+                and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_size)):
             raise ValueError(f"{path}: image_size: expected [H, W] positive integers, got {image_size!r}")
         size = (image_size[0], image_size[1])
     kind = kinds.pop()

@@ -4,19 +4,23 @@ Thin: options are parsed and checked here, the work is done by the pipeline func
 Every error ends as one line on stderr and a non-zero exit code, never a traceback:
 bad options exit 2 (click's usage errors), failures while running exit 1, Ctrl-C exits
 130 after writing what was recorded.
+
+This module imports neither torch nor the pipelines: ``fit --help``, ``fit --version`` and
+every ``fit COMMAND --help`` answer without loading them (they load when a command runs).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from diffmesh.fit.devices import resolve_device
 
 __all__ = ["cli", "main"]
 
@@ -84,6 +88,8 @@ class FitGroup(click.Group):
 
 
 def _device_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from diffmesh.fit.devices import resolve_device  # imports torch: only when a command runs
+
     try:
         resolve_device(value)
     except (ValueError, TypeError) as exc:
@@ -98,22 +104,94 @@ def _version() -> str:
         return "unknown"
 
 
+class FiniteFloat(click.ParamType):
+    """A finite float within ``[low, high]`` (``low_open``: strictly above ``low``).
+
+    click's FloatRange lets NaN through every bound (NaN compares false) and accepts inf.
+    """
+
+    name = "float"
+
+    def __init__(self, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                 high_open: bool = False) -> None:
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"expected a finite number, got {value!r}", param, ctx)
+        too_low = self.low is not None and (number <= self.low if self.low_open else number < self.low)
+        too_high = self.high is not None and (number >= self.high if self.high_open else number > self.high)
+        if too_low or too_high:
+            self.fail(f"{value!r} is not in {self._describe()}", param, ctx)
+        return number
+
+    def _describe(self) -> str:
+        left = "-inf" if self.low is None else f"{self.low:g}"
+        right = "inf" if self.high is None else f"{self.high:g}"
+        return f"{'(' if self.low_open or self.low is None else '['}{left}, {right}{')' if self.high_open or self.high is None else ']'}"
+
+
+class ThreadsType(click.ParamType):
+    """``auto`` or a thread count in [1, 1024]."""
+
+    name = "auto|N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str | int:
+        if isinstance(value, int) or str(value).strip().lower() != "auto":
+            try:
+                count = int(value)
+            except (TypeError, ValueError):
+                self.fail(f"expected 'auto' or a number of threads, got {value!r}", param, ctx)
+            if not 1 <= count <= 1024:
+                self.fail(f"expected 'auto' or a number of threads in [1, 1024], got {value!r}", param, ctx)
+            return count
+        return "auto"
+
+
+#: Upper bounds of sizes, far above any sensible run, so that a typo fails at once naming
+#: the option instead of later in the allocator.
+MAX_ITERS = 10_000_000
+MAX_SAMPLES = 10_000_000
+MAX_IMAGE_SIZE = 4096
+MAX_VIEWS = 10_000
 POSITIVE = click.IntRange(min=1)
-NONNEG = click.FloatRange(min=0.0)
+NONNEG = FiniteFloat(0.0)
+SEED = click.IntRange(-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
+
+
+class OutFolder(click.Path):
+    """A folder path that is not empty (click would read ``--out ''`` as the working folder)."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("expected a folder, got an empty path", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def _common(func):
     """Options the fitting commands share: --seed, then those of every command."""
-    func = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(func)
+    func = click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")(func)
     return _io_options(func)
 
 
 def _io_options(func):
-    """Options every command shares: --device, --out, --quiet."""
+    """Options every command shares: --device, --threads, --out, --quiet."""
     func = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(func)
     func = click.option(
-        "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+        "--out", type=OutFolder(), default=None,
         help="Output folder (created if missing).",
+    )(func)
+    func = click.option(
+        "--threads", type=ThreadsType(), default="auto", show_default=True,
+        help="CPU threads: auto uses every core while the machine is free and fewer while "
+             "other processes want them; N fixes the count.",
     )(func)
     func = click.option(
         "--device", default="auto", show_default=True, callback=_device_callback,
@@ -126,11 +204,11 @@ def _fit_options(func):
     """Options of both fitting commands."""
     func = click.option("--plot-every", type=POSITIVE, default=250, show_default=True,
                         help="Iterations between GIF frames.")(func)
-    func = click.option("--momentum", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.9,
+    func = click.option("--momentum", type=FiniteFloat(0.0, 1.0, high_open=True), default=0.9,
                         show_default=True, help="SGD momentum.")(func)
-    func = click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=1.0,
+    func = click.option("--lr", type=FiniteFloat(0.0, low_open=True), default=1.0,
                         show_default=True, help="SGD learning rate.")(func)
-    func = click.option("--iters", type=POSITIVE, default=2000, show_default=True,
+    func = click.option("--iters", type=click.IntRange(1, MAX_ITERS), default=2000, show_default=True,
                         help="Optimisation iterations.")(func)
     func = click.option("--level", type=click.IntRange(0, 6), default=4, show_default=True,
                         help="ico_sphere level of the starting mesh.")(func)
@@ -153,20 +231,58 @@ def _report(out: Path, files: Sequence[Path], summary: str, quiet: bool) -> None
 
 
 def _report_fit(out: Path, result: Any, summary: str, quiet: bool) -> None:
-    """:func:`_report` for a fit, then exit 130 if Ctrl-C stopped it (outputs are kept)."""
+    """:func:`_report` for a fit; then exit 1 if it diverged, 130 if Ctrl-C stopped it."""
+    m = result.metrics
+    if m["iterations"] == 0 and (result.interrupted or getattr(result, "diverged", False)):
+        if getattr(result, "diverged", False):
+            raise click.ClickException(
+                f"the fit diverged at its first iteration (the losses are not finite); nothing "
+                f"written, earlier results in {out}/ are kept"
+            )
+        _interrupted(f"stopped before the first iteration completed; nothing written, earlier results in {out}/ are kept")
+    if getattr(result, "diverged", False):
+        _report(out, result.files, summary, quiet)
+        loss = result.diverged_loss
+        rose = f"the total loss rose to {loss:.3g}" if math.isfinite(loss) else "a loss or parameter became infinite or NaN"
+        raise click.ClickException(
+            f"the fit diverged at iteration {result.diverged_at} ({rose}): the learning rate "
+            f"(--lr {m['config']['lr']:g}) is likely too high; try a smaller one. Wrote the best-so-far "
+            f"mesh (iteration {m['best_iteration']}) to {out}/"
+        )
     _report(out, result.files, summary, quiet)
     if result.interrupted:
-        m = result.metrics
         _interrupted(
             f"stopped at iteration {m['iterations']}/{m['iterations_requested']}; "
             f"wrote the best-so-far mesh and the losses so far to {out}/"
         )
 
 
+@contextlib.contextmanager
+def _thread_policy(threads: str | int) -> Iterator[None]:
+    """Apply ``--threads`` for the command: ``auto`` drives a
+    :class:`~diffmesh.fit.threads.ThreadPolicy` (the one the ``fit`` entry point installed
+    at start, or a new one), N fixes torch's thread count; both are undone at the end."""
+    import torch
+    from diffmesh.fit import threads as thread_policy
+
+    before = torch.get_num_threads()
+    if threads == "auto":
+        policy = thread_policy.active_policy()
+        previous = thread_policy.install_policy(policy or thread_policy.ThreadPolicy())
+    else:
+        previous = thread_policy.install_policy(None)
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        thread_policy.install_policy(previous)
+        torch.set_num_threads(before)
+
+
 @cli.command("shape")
 @click.argument("targets", nargs=-1, metavar="[TARGET.obj ...]")
 @_fit_options
-@click.option("--samples", type=POSITIVE, default=5000, show_default=True,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=5000, show_default=True,
               help="Points sampled per mesh and iteration.")
 @click.option("--w-chamfer", type=NONNEG, default=1.0, show_default=True, help="Chamfer loss weight.")
 @click.option("--w-edge", type=NONNEG, default=1.0, show_default=True, help="Edge length loss weight.")
@@ -188,20 +304,22 @@ def shape_command(targets: tuple[str, ...], out: Path | None, **options: Any) ->
 
     if out is None:
         out = Path("fit-out") / ("shape-" + ("+".join(stems[:3]) + ("+more" if len(stems) > 3 else "")))
+    threads = options.pop("threads")
     config = ShapeConfig(targets=tuple(targets), out=out, **options)
-    result = fit_shape(config)
+    with _thread_policy(threads):
+        result = fit_shape(config)
     m = result.metrics
     summary = (
         f"fit shape: {m['iterations']} iterations in {m['seconds']:.1f} s "
-        f"({m['iterations_per_second'] or 0:.1f} it/s), chamfer {m['chamfer']:.3g} "
+        f"({m['iterations_per_second'] or 0:.1f} it/s), chamfer {m.get('chamfer', math.nan):.3g} "
         f"(10k samples, normalized frame)"
     )
     _report_fit(out, result, summary, options["quiet"])
 
 
 def _image_size_callback(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
-    if value is not None and value < 8:
-        raise click.BadParameter(f"expected at least 8 pixels, got {value}", ctx=ctx, param=param)
+    if value is not None and not 8 <= value <= MAX_IMAGE_SIZE:
+        raise click.BadParameter(f"expected 8 to {MAX_IMAGE_SIZE} pixels, got {value}", ctx=ctx, param=param)
     return value
 
 
@@ -210,11 +328,11 @@ def _image_size_callback(ctx: click.Context, param: click.Parameter, value: int 
               help="Mesh to render the target views from (OBJ path or bundled name; default: cow).")
 @click.option("--images", "images_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Folder of RGBA PNGs plus cameras.json (instead of --target-mesh).")
-@click.option("--views", type=POSITIVE, default=None,
+@click.option("--views", type=click.IntRange(1, MAX_VIEWS), default=None,
               help="Target views rendered from --target-mesh [default: 20].")
 @click.option("--image-size", type=int, default=None, callback=_image_size_callback,
               help="Side of the rendered views in pixels [default: 128; --images uses the images' size].")
-@click.option("--views-per-iter", type=POSITIVE, default=2, show_default=True, help="Views rendered per iteration.")
+@click.option("--views-per-iter", type=click.IntRange(1, MAX_VIEWS), default=2, show_default=True, help="Views rendered per iteration.")
 @_fit_options
 @click.option("--w-silhouette", type=NONNEG, default=1.0, show_default=True, help="Silhouette loss weight.")
 @click.option("--w-rgb", type=NONNEG, default=1.0, show_default=True, help="RGB loss weight.")
@@ -249,26 +367,28 @@ def images_command(target_mesh: str | None, images_dir: Path | None, image_size:
 
     if out is None:
         out = Path("fit-out") / f"images-{name}"
+    threads = options.pop("threads")
     config = ImagesConfig(
         target_mesh=target_mesh, images=images_dir, views=views or 20, image_size=image_size or 128, out=out,
         **options,
     )
-    result = fit_images(config)
+    with _thread_policy(threads):
+        result = fit_images(config)
     m = result.metrics
     summary = (
         f"fit images: {m['iterations']} iterations in {m['seconds']:.1f} s "
-        f"({m['iterations_per_second'] or 0:.2f} it/s), silhouette IoU mean {m['iou_mean']:.3f} "
-        f"worst {m['iou_worst']:.3f}, PSNR {m['psnr']:.1f} dB"
+        f"({m['iterations_per_second'] or 0:.2f} it/s), silhouette IoU mean {m.get('iou_mean', math.nan):.3f} "
+        f"worst {m.get('iou_worst', math.nan):.3f}, PSNR {m.get('psnr', math.nan):.1f} dB"
     )
     _report_fit(out, result, summary, options["quiet"])
 
 
 @cli.command("render")
 @click.argument("mesh", metavar="MESH")
-@click.option("--views", type=POSITIVE, default=20, show_default=True, help="Number of views.")
+@click.option("--views", type=click.IntRange(1, MAX_VIEWS), default=20, show_default=True, help="Number of views.")
 @click.option("--image-size", type=int, default=128, show_default=True, callback=_image_size_callback,
               help="Side of the images in pixels.")
-@click.option("--dist", type=click.FloatRange(min=0.0, min_open=True), default=2.7, show_default=True,
+@click.option("--dist", type=FiniteFloat(0.0, low_open=True), default=2.7, show_default=True,
               help="Camera distance from the origin.")
 @click.option("--no-normalize", is_flag=True,
               help="Keep the mesh's frame (default: centre it and scale it to max |coordinate| = 1).")
@@ -286,15 +406,14 @@ def render_command(mesh: str, out: Path | None, **options: Any) -> None:
 
     out = out if out is not None else Path("fit-out") / f"render-{path.stem}"
     normalize = not options.pop("no_normalize")
-    result = render_dataset(RenderConfig(mesh=path, out=out, normalize=normalize, **options))
+    threads = options.pop("threads")
+    config = RenderConfig(mesh=path, out=out, normalize=normalize, **options)
+    with _thread_policy(threads):
+        result = render_dataset(config)
     _report(out, result.files, f"fit render: {len(result.names)} views of {path.name}", options["quiet"])
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Entry point of the ``fit`` console script (its process keeps freed memory mapped for
-    reuse: see :mod:`diffmesh.fit.allocator`)."""
-    from diffmesh.fit.allocator import keep_freed_memory
-
-    keep_freed_memory()
+    """Run the command line (the ``fit`` console script's work: see :mod:`diffmesh.fit.launch`)."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="fit")
     sys.exit(0)  # cli.main exits itself in standalone mode; kept for type checkers

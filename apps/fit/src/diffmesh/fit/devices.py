@@ -1,10 +1,16 @@
-"""Device selection: ``auto``, ``cpu``, ``cuda`` (or ``cuda:N``) and ``mps``."""
+"""Device selection: ``auto``, ``cpu``, ``cuda`` (or ``cuda:N``) and ``mps``.
+
+torch is imported when a device is resolved, not with this module, so that the command
+line's ``--help`` and ``--version`` never load it.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DEVICE_CHOICES", "resolve_device"]
 
@@ -13,6 +19,8 @@ DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
 
 def _mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
@@ -32,6 +40,8 @@ def resolve_device(name: str) -> torch.device:
         ValueError: an unknown name, or an accelerator that this machine or this torch
             build does not have.
     """
+    import torch
+
     if not isinstance(name, str):
         raise TypeError(f"device: expected a string such as 'auto' or 'cpu', got {type(name).__name__}")
     key = name.strip().lower()

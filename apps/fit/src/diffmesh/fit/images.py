@@ -11,20 +11,22 @@ consistency and uniform Laplacian priors.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from diffmesh.fit import threads
 from diffmesh.fit.data import resolve_mesh_path
 from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.gif import save_gif
 from diffmesh.fit.imaging import caption, grid, hstack, save_png, to_image
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
 from diffmesh.fit.metrics import eval_chamfer, masked_psnr, silhouette_iou
-from diffmesh.fit.outputs import atomic_path, environment_info, prepare_out_dir, write_json
+from diffmesh.fit.outputs import OutputSet, atomic_path, environment_info, prepare_out_dir
 from diffmesh.fit.plot import save_loss_plot
-from diffmesh.fit.progress import Progress
+from diffmesh.fit.progress import Progress, announce
 from diffmesh.fit.render_views import (
     ImageDataset,
     load_image_dataset,
@@ -117,7 +119,11 @@ class ImagesResult:
         metrics: the content of metrics.json.
         history: loss term -> per-iteration values.
         files: the files written (empty when ``out`` is None).
-        interrupted: True when Ctrl-C stopped the fit (outputs hold the best-so-far mesh).
+        interrupted: True when Ctrl-C stopped the fit (outputs hold the best-so-far mesh;
+            none are written when it stopped before the first iteration completed).
+        diverged: True when the fit diverged and stopped (outputs hold the best-so-far mesh).
+        diverged_at: the iteration that showed the divergence (-1 if none).
+        diverged_loss: its total loss (NaN where not finite or not computed).
     """
 
     fitted: Meshes
@@ -125,6 +131,9 @@ class ImagesResult:
     history: dict[str, list[float]]
     files: list[Path] = field(default_factory=list)
     interrupted: bool = False
+    diverged: bool = False
+    diverged_at: int = -1
+    diverged_loss: float = math.nan
 
 
 def _with_colors(verts: torch.Tensor, faces: torch.Tensor, rgb: torch.Tensor) -> Meshes:
@@ -136,6 +145,7 @@ def _render_all(mesh: Meshes, data: ImageDataset, settings, lights, sigma: float
     """Soft renders of one mesh from every camera, ``chunk`` views at a time: (V, H, W, 4)."""
     out = []
     for start in range(0, len(data.cameras), chunk):
+        threads.poll()
         idx = torch.arange(start, min(start + chunk, len(data.cameras)))
         cams = data.cameras.cameras(idx, mesh.device)
         out.append(render_soft(mesh.extend(int(idx.numel())), cams, lights, settings, sigma=sigma))
@@ -172,6 +182,9 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
         path = resolve_mesh_path(config.target_mesh or "cow", argument="--target-mesh")
         target, center, scale = load_normalized_mesh(path, device)
         cameras = tutorial_cameras(config.views)
+        threads.poll()
+        announce(f"fit images: rendering {config.views} target view{'s' if config.views > 1 else ''} "
+                 f"of {path.name} at {config.image_size} px", enabled=not config.quiet)
         rgb, sil = render_targets(target, cameras, config.image_size, sigma=config.sigma,
                                   faces_per_pixel=config.faces_per_pixel)
         data = ImageDataset(cameras, rgb, sil, [f"view_{i:03d}" for i in range(config.views)])
@@ -220,30 +233,20 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
         frames.append(caption(hstack(pair), f"iteration {iteration}   (fitted | target)"))
 
     name = Path(source_name).stem or "images"
-    with Progress(config.iters, f"fit images ({name})", enabled=not config.quiet) as progress:
+    label = f"fit images ({name})"
+    with Progress(config.iters, label, enabled=not config.quiet) as progress:
         run = optimize(
             [deform, colors], step, iters=config.iters, lr=config.lr, momentum=config.momentum,
             progress=progress, snapshot=snapshot if out is not None else None,
             snapshot_every=config.plot_every, callback=config.callback,
         )
 
-    final_deform, final_colors = run.best_params if run.interrupted else (deform.detach(), colors.detach())
+    stopped_early = run.interrupted or run.diverged
+    final_deform, final_colors = run.best_params if stopped_early else (deform.detach(), colors.detach())
     verts_norm = source.verts_packed() + final_deform
     vert_rgb = final_colors[0].clamp(0, 1)
     fitted_norm = _with_colors(verts_norm, faces, vert_rgb)
     verts_out = verts_norm * scale + (center if center is not None else 0.0)
-    files: list[Path] = []
-    if out is not None:  # the meshes first: a Ctrl-C during the evaluation below leaves them written
-        meshes_out = [("fitted.obj", verts_out)]
-        if center is not None:
-            meshes_out.append(("fitted_normalized.obj", verts_norm))
-        for file_name, verts in meshes_out:
-            with atomic_path(out / file_name) as tmp:
-                save_obj(str(tmp), verts.detach().cpu(), faces.cpu(), verts_colors=vert_rgb.detach().cpu())
-            files.append(out / file_name)
-    renders = _render_all(fitted_norm, data, settings, lights, config.sigma)
-    iou = silhouette_iou(renders[..., 3], data.silhouette)
-    psnr = masked_psnr(renders[..., :3], data.rgb, data.silhouette > 0.5)
     metrics: dict[str, Any] = {
         "command": "images",
         "source": source_name,
@@ -252,45 +255,74 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
         "iterations": run.iterations,
         "iterations_requested": config.iters,
         "interrupted": run.interrupted,
-        "mesh_written": "best-so-far" if run.interrupted else "final",
+        "diverged": run.diverged,
+        "diverged_at": run.diverged_at if run.diverged else None,
+        "mesh_written": "best-so-far" if stopped_early else "final",
         "best_iteration": run.best_iteration,
         "seconds": run.seconds,
         "snapshot_seconds": run.snapshot_seconds,
         "iterations_per_second": run.iterations / run.seconds if run.seconds > 0 else None,
         "final_losses": {k: (v[-1] if v else None) for k, v in run.history.items()},
-        "iou_mean": float(iou.mean()),
-        "iou_worst": float(iou.min()),
-        "iou_per_view": iou.tolist(),
-        "iou_threshold": 0.5,
-        "psnr": psnr,
-        "psnr_mask": "target silhouette > 0.5",
         "finite": bool(torch.isfinite(verts_norm).all()),
+        "config": {k: getattr(config, k) for k in (
+            "views_per_iter", "level", "iters", "lr", "momentum", "w_silhouette", "w_rgb", "w_edge",
+            "w_normal", "w_laplacian", "sigma", "faces_per_pixel", "seed", "plot_every")},
+        **environment_info(str(device)),
     }
-    if target is not None:
-        fitted_geom = Meshes(verts=[verts_norm], faces=[faces])
-        target_geom = Meshes(verts=target.verts_list(), faces=target.faces_list())
-        metrics["chamfer"] = float(
-            eval_chamfer(fitted_geom, target_geom, samples=config.eval_samples, draws=config.eval_draws)[0]
-        )
-        metrics["chamfer_eval"] = {"samples": config.eval_samples, "draws": config.eval_draws, "frame": "normalized"}
-    metrics["config"] = {k: getattr(config, k) for k in (
-        "views_per_iter", "level", "iters", "lr", "momentum", "w_silhouette", "w_rgb", "w_edge",
-        "w_normal", "w_laplacian", "sigma", "faces_per_pixel", "seed", "plot_every")}
-    metrics.update(environment_info(str(device)))
     fitted = _with_colors(verts_out, faces, vert_rgb)
-    result = ImagesResult(fitted, metrics, run.history, interrupted=run.interrupted)
-    if out is None:
-        return result
+    result = ImagesResult(fitted, metrics, run.history, interrupted=run.interrupted, diverged=run.diverged,
+                          diverged_at=run.diverged_at, diverged_loss=run.diverged_loss)
 
-    if run.iterations > 0:
-        files.append(save_loss_plot(out / "losses.png", run.history, title=f"fit images ({name}): losses"))
-    if frames:
-        files.append(save_gif(out / "progress.gif", frames))
-    tiles = [
-        caption(hstack([to_image(data.rgb[i]), to_image(renders[i, ..., :3])]), f"{data.names[i]}  IoU {float(iou[i]):.3f}")
-        for i in range(num_views)
-    ]
-    files.append(save_png(out / "views.png", grid(tiles, columns=4, gap=6)))
-    files.append(write_json(out / "metrics.json", metrics))
-    result.files = files
+    def evaluate() -> torch.Tensor:
+        renders = _render_all(fitted_norm, data, settings, lights, config.sigma)
+        iou = silhouette_iou(renders[..., 3], data.silhouette)
+        metrics.update({
+            "iou_mean": float(iou.mean()),
+            "iou_worst": float(iou.min()),
+            "iou_per_view": iou.tolist(),
+            "iou_threshold": 0.5,
+            "psnr": masked_psnr(renders[..., :3], data.rgb, data.silhouette > 0.5),
+            "psnr_mask": "target silhouette > 0.5",
+        })
+        if target is not None:
+            fitted_geom = Meshes(verts=[verts_norm], faces=[faces])
+            target_geom = Meshes(verts=target.verts_list(), faces=target.faces_list())
+            metrics["chamfer"] = float(
+                eval_chamfer(fitted_geom, target_geom, samples=config.eval_samples, draws=config.eval_draws)[0]
+            )
+            metrics["chamfer_eval"] = {"samples": config.eval_samples, "draws": config.eval_draws,
+                                       "frame": "normalized"}
+        return renders
+
+    if out is None:
+        evaluate()
+        return result
+    if run.iterations == 0:  # nothing fitted: earlier results in `out` stay as they were
+        return result
+    with OutputSet(out) as outs:
+        meshes_out = [("fitted.obj", verts_out)]
+        if center is not None:
+            meshes_out.append(("fitted_normalized.obj", verts_norm))
+        for file_name, verts in meshes_out:
+            with atomic_path(outs.path(file_name)) as tmp:
+                save_obj(str(tmp), verts.detach().cpu(), faces.cpu(), verts_colors=vert_rgb.detach().cpu())
+        try:  # a Ctrl-C from here on publishes the meshes with what metrics.json has so far
+            announce(f"{label}: evaluating (rendering the fitted mesh from {num_views} views)",
+                     enabled=not config.quiet)
+            renders = evaluate()
+            save_loss_plot(outs.path("losses.png"), run.history, title=f"{label}: losses")
+            if frames:
+                save_gif(outs.path("progress.gif"), frames)
+            tiles = [
+                caption(hstack([to_image(data.rgb[i]), to_image(renders[i, ..., :3])]),
+                        f"{data.names[i]}  IoU {metrics['iou_per_view'][i]:.3f}")
+                for i in range(num_views)
+            ]
+            save_png(outs.path("views.png"), grid(tiles, columns=4, gap=6))
+        except KeyboardInterrupt:
+            result.interrupted = metrics["interrupted"] = True
+            metrics["incomplete"] = "interrupted while evaluating and plotting: only the files listed were written"
+            result.files = outs.commit(metrics)
+            raise
+        result.files = outs.commit(metrics)
     return result

@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from diffmesh.fit import threads
 from diffmesh.fit.progress import Progress
 
-__all__ = ["LoopResult", "MomentumSGD", "StepCallback", "check_loop_settings", "optimize", "require"]
+__all__ = ["DIVERGENCE_FACTOR", "LoopResult", "MomentumSGD", "StepCallback", "check_loop_settings", "optimize", "require"]
 
 def require(condition: bool, message: str) -> None:
     """Raise ``ValueError(message)`` unless ``condition`` holds (settings validation)."""
@@ -94,6 +95,13 @@ class LoopResult:
         interrupted: True if Ctrl-C (KeyboardInterrupt) stopped the loop.
         best_params: detached copies of the parameters at the lowest total loss seen.
         best_iteration: the iteration of that loss (-1 if no iteration completed).
+        diverged: True if the loop stopped because the fit diverged (a loss not finite, a
+            parameter whose square overflows, a total loss :data:`DIVERGENCE_FACTOR` times
+            its best; also an iteration that raised after such a step, e.g. sampling
+            weights that overflowed).
+        diverged_at: the iteration that showed it (-1 if the fit did not diverge); its
+            losses are not in ``history``, and ``iterations`` counts those before it.
+        diverged_loss: the total loss of that iteration (NaN where it failed or had none).
     """
 
     history: dict[str, list[float]]
@@ -103,6 +111,24 @@ class LoopResult:
     interrupted: bool
     best_params: list[torch.Tensor] = field(default_factory=list)
     best_iteration: int = -1
+    diverged: bool = False
+    diverged_at: int = -1
+    diverged_loss: float = math.nan
+
+
+#: A total loss this many times the best one seen means the fit diverged (no converging
+#: fit climbs six orders of magnitude; a too-large learning rate does so in one step).
+DIVERGENCE_FACTOR = 1e6
+
+
+def _diverging(row: torch.Tensor, best_total: torch.Tensor, params: Sequence[torch.Tensor]) -> bool:
+    """Whether this iteration's losses (``row``, total first) or the parameters show divergence
+    (one host sync): a loss not finite or above ``DIVERGENCE_FACTOR`` times the best, or a
+    parameter so large that its square overflows (so do the areas and squared distances
+    computed from it; a finite parameter of 1e20 in float32 is no fit)."""
+    checks = [~torch.isfinite(row).all(), row[0] > DIVERGENCE_FACTOR * best_total.clamp_min(1e-30)]
+    checks += [~torch.isfinite(p.detach() * p.detach()).all() for p in params]
+    return bool(torch.stack(checks).any())
 
 
 def optimize(
@@ -117,6 +143,7 @@ def optimize(
     snapshot: Callable[[int], None] | None = None,
     snapshot_every: int = 0,
     callback: StepCallback | None = None,
+    check_every: int = 10,
 ) -> LoopResult:
     """Run SGD with momentum on ``params`` for ``iters`` iterations of ``step``.
 
@@ -138,6 +165,7 @@ def optimize(
         snapshot: called with the iteration number (outside autograd) to record a frame.
         snapshot_every: iterations between snapshots, 0 for only first and last.
         callback: called after every iteration with the detached losses.
+        check_every: iterations between divergence checks off the CPU.
 
     Returns:
         The loop's record.
@@ -151,7 +179,10 @@ def optimize(
     names: list[str] = []
     snapshot_seconds = 0.0
     interrupted = False
+    diverged_at = -1
+    diverged_loss = math.nan
     done = 0
+    every = 1 if device.type == "cpu" else max(int(check_every), 1)
 
     def take_snapshot(iteration: int) -> None:
         nonlocal snapshot_seconds
@@ -167,14 +198,26 @@ def optimize(
         for iteration in range(iters):
             if iteration == 0 or (snapshot_every > 0 and iteration % snapshot_every == 0):
                 take_snapshot(iteration)
+            threads.poll()
             optimizer.zero_grad()
-            losses = step(iteration)
-            total = losses["total"]
-            (total * loss_scale).backward()
+            try:
+                losses = step(iteration)
+                total = losses["total"]
+                (total * loss_scale).backward()
+            except (RuntimeError, ValueError):
+                # An iteration that fails after a diverging one (e.g. sampling weights that
+                # overflowed): report the divergence, not the failure it caused.
+                if history_rows and _diverging(history_rows[-1], best_total, params):
+                    diverged_at, diverged_loss = iteration, math.nan
+                    break
+                raise
             detached = {k: v.detach() for k, v in losses.items()}
             if not names:
                 names = list(detached)
             history_rows.append(torch.stack([detached[k].reshape(()).float() for k in names]))
+            if (iteration + 1) % every == 0 and _diverging(history_rows[-1], best_total, params):
+                diverged_at, diverged_loss = iteration, float(history_rows.pop()[0])
+                break
             # Best-so-far on the device (no sync): the parameters that produced this loss.
             with torch.no_grad():
                 improved = detached["total"] < best_total
@@ -195,7 +238,8 @@ def optimize(
     finally:
         if progress is not None:
             progress.close()
-    if not interrupted:
+    diverged = diverged_at >= 0
+    if not interrupted and not diverged:
         try:
             take_snapshot(done)
         except KeyboardInterrupt:
@@ -221,4 +265,7 @@ def optimize(
         interrupted=interrupted,
         best_params=best_params,
         best_iteration=best_iteration,
+        diverged=diverged,
+        diverged_at=diverged_at,
+        diverged_loss=diverged_loss,
     )

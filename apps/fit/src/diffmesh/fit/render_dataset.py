@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from diffmesh.fit.cameras_io import CAMERAS_FILE, FORMAT, write_cameras_json
 from diffmesh.fit.data import resolve_mesh_path
 from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.outputs import prepare_out_dir
-from diffmesh.fit.progress import Progress
+from diffmesh.fit.progress import Progress, announce
 from diffmesh.fit.render_views import (
     TUTORIAL_LIGHT,
     load_normalized_mesh,
@@ -52,8 +53,8 @@ class RenderConfig:
             raise ValueError(f"views: expected a positive integer, got {self.views}")
         if self.image_size < 8:
             raise ValueError(f"image_size: expected at least 8 pixels, got {self.image_size}")
-        if not self.dist > 0:
-            raise ValueError(f"dist: expected a positive distance, got {self.dist}")
+        if not (self.dist > 0 and math.isfinite(self.dist)):
+            raise ValueError(f"dist: expected a positive finite distance, got {self.dist}")
 
 
 @dataclass
@@ -106,6 +107,8 @@ def render_dataset(config: RenderConfig) -> RenderResult:
     chunk = 4
     files: list[Path] = []
     with Progress(config.views, f"fit render ({path.stem})", enabled=not config.quiet, refresh_every=1) as bar:
+        announce(f"fit render: rendering {config.views} view{'s' if config.views > 1 else ''} of {path.name} "
+                 f"at {config.image_size} px", enabled=not config.quiet and not bar.bar_shown)
         for start in range(0, config.views, chunk):
             stop = min(start + chunk, config.views)
             rgb, alpha = render_targets(mesh, cameras.subset(slice(start, stop)), config.image_size, light_location=TUTORIAL_LIGHT)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from diffmesh.fit import threads
 from diffmesh.fit.cameras_io import CAMERAS_FILE, CameraSet, read_cameras_json
 from diffmesh.fit.imaging import save_png
 from diffmesh.meshcore import Meshes, TexturesVertex
@@ -68,7 +69,8 @@ def load_normalized_mesh(path: Path, device: torch.device, *, normalize: bool = 
         ``mesh_verts * scale + center``.
 
     Raises:
-        ValueError: the mesh has no faces, or all its vertices coincide.
+        ValueError: the mesh has no faces, all its faces have zero area, or all its vertices
+            coincide.
     """
     mesh = load_objs_as_meshes([str(path)], device=device)
     if int(mesh.num_faces_per_mesh()[0]) == 0:
@@ -77,6 +79,8 @@ def load_normalized_mesh(path: Path, device: torch.device, *, normalize: bool = 
     if mesh.textures is None:
         grey = torch.full((1, verts.shape[0], 3), 0.8, device=device)
         mesh = Meshes(verts=[verts], faces=[mesh.faces_packed()], textures=TexturesVertex(verts_features=grey))
+    if not bool(mesh.faces_areas_packed().sum() > 0):
+        raise ValueError(f"{path}: every face has zero area; nothing to render or fit")
     center = verts.mean(0)
     scale = float((verts - center).abs().max())
     if not normalize:
@@ -162,6 +166,7 @@ def render_targets(
     )
     rgbs, sils = [], []
     for start in range(0, len(cameras), chunk):
+        threads.poll()
         idx = torch.arange(start, min(start + chunk, len(cameras)))
         cams = cameras.cameras(idx, device)
         batch = mesh.extend(int(idx.numel()))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from diffmesh.fit import threads
 from diffmesh.fit.cameras_io import CameraSet
 from diffmesh.fit.data import resolve_mesh_path
 from diffmesh.fit.devices import resolve_device
@@ -24,9 +25,9 @@ from diffmesh.fit.gif import save_gif
 from diffmesh.fit.imaging import caption, hstack, to_image, vstack
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
 from diffmesh.fit.metrics import eval_chamfer, signed_volumes
-from diffmesh.fit.outputs import atomic_path, environment_info, prepare_out_dir, write_json
+from diffmesh.fit.outputs import OutputSet, atomic_path, environment_info, prepare_out_dir
 from diffmesh.fit.plot import save_loss_plot
-from diffmesh.fit.progress import Progress
+from diffmesh.fit.progress import Progress, announce
 from diffmesh.fit.render_views import render_shaded
 from diffmesh.meshcore import Meshes
 from diffmesh.meshio import ico_sphere, load_obj, save_obj
@@ -106,7 +107,11 @@ class ShapeResult:
         metrics: the content of metrics.json.
         history: loss term -> per-iteration values (batch means).
         files: the files written (empty when ``out`` is None).
-        interrupted: True when Ctrl-C stopped the fit (outputs hold the best-so-far mesh).
+        interrupted: True when Ctrl-C stopped the fit (outputs hold the best-so-far mesh;
+            none are written when it stopped before the first iteration completed).
+        diverged: True when the fit diverged and stopped (outputs hold the best-so-far mesh).
+        diverged_at: the iteration that showed the divergence (-1 if none).
+        diverged_loss: its total loss (NaN where not finite or not computed).
     """
 
     names: list[str]
@@ -116,6 +121,9 @@ class ShapeResult:
     history: dict[str, list[float]]
     files: list[Path] = field(default_factory=list)
     interrupted: bool = False
+    diverged: bool = False
+    diverged_at: int = -1
+    diverged_loss: float = math.nan
 
 
 def _unique_names(paths: Sequence[Path]) -> list[str]:
@@ -144,7 +152,8 @@ def load_shape_targets(
 
     Raises:
         FileNotFoundError: a missing file.
-        ValueError: a malformed OBJ, a mesh without faces, or one whose vertices coincide.
+        ValueError: a malformed OBJ, a mesh without faces, one whose vertices coincide, or
+            one whose faces all have zero area (nothing to sample).
     """
     paths = [resolve_mesh_path(t, argument="TARGET") for t in targets]
     verts_list, faces_list, centers, scales = [], [], [], []
@@ -157,6 +166,8 @@ def load_shape_targets(
         scale = (verts - center).abs().max()
         if not bool(scale > 0) or not bool(torch.isfinite(scale)):
             raise ValueError(f"TARGET {str(path)!r}: all vertices coincide; nothing to fit")
+        if not bool(Meshes(verts=[verts], faces=[faces_idx]).faces_areas_packed().sum() > 0):
+            raise ValueError(f"TARGET {str(path)!r}: every face has zero area; no surface to fit")
         verts_list.append((verts - center) / scale)
         faces_list.append(faces_idx)
         centers.append(center)
@@ -181,18 +192,14 @@ def _light() -> tuple[float, float, float]:
     return (dist * math.cos(elev) * math.sin(azim), dist * math.sin(elev), dist * math.cos(elev) * math.cos(azim))
 
 
-def _write_meshes(out: Path, names: Sequence[str], fitted_orig: Meshes, fitted_norm: Meshes) -> list[Path]:
-    """Write each fitted mesh in the target's frame and in the normalized one (atomically)."""
-    files: list[Path] = []
+def _write_meshes(outs: OutputSet, names: Sequence[str], fitted_orig: Meshes, fitted_norm: Meshes) -> None:
+    """Write each fitted mesh in the target's frame and in the normalized one into the set."""
     faces = fitted_norm.faces_list()
     for i, name in enumerate(names):
         stem = "fitted" if len(names) == 1 else f"fitted_{name}"
         for suffix, mesh in (("", fitted_orig), ("_normalized", fitted_norm)):
-            dest = out / f"{stem}{suffix}.obj"
-            with atomic_path(dest) as tmp:
+            with atomic_path(outs.path(f"{stem}{suffix}.obj")) as tmp:
                 save_obj(str(tmp), mesh.verts_list()[i].cpu(), faces[i].cpu())
-            files.append(dest)
-    return files
 
 
 def fit_shape(config: ShapeConfig) -> ShapeResult:
@@ -200,8 +207,11 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
 
     Outputs: ``fitted.obj`` (original frame), ``fitted_normalized.obj``, ``losses.png``,
     ``progress.gif``, ``metrics.json``; with several targets the meshes are
-    ``fitted_<name>.obj`` and ``fitted_<name>_normalized.obj``. When Ctrl-C interrupts
-    the fit, the outputs are written from what was recorded, with the best-so-far mesh.
+    ``fitted_<name>.obj`` and ``fitted_<name>_normalized.obj``. The files are published
+    together (:class:`~diffmesh.fit.outputs.OutputSet`): ``metrics.json`` carries the
+    ``run_id`` and lists the set. When Ctrl-C interrupts the fit, or the fit diverges, the
+    outputs are written from what was recorded, with the best-so-far mesh; when it stops
+    before the first iteration completed, nothing is written and earlier results stay.
 
     Args:
         config: the settings.
@@ -236,6 +246,9 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     frames = []
     target_renders = None
     if out is not None:
+        threads.poll()
+        announce(f"fit shape: rendering {n} target view{'s' if n > 1 else ''} for progress.gif",
+                 enabled=not config.quiet)
         cams = CameraSet.look_at(_VIEW["dist"], torch.full((n,), _VIEW["elev"]), torch.full((n,), _VIEW["azim"]))
         target_renders = render_shaded(
             targets.verts_list(), targets.faces_list(), [_TARGET_COLOR] * n, cams.cameras(None, device),
@@ -255,61 +268,78 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
             snapshot_every=config.plot_every, callback=config.callback,
         )
 
-    final_deform = run.best_params[0] if run.interrupted else deform.detach()
+    stopped_early = run.interrupted or run.diverged
+    final_deform = run.best_params[0] if stopped_early else deform.detach()
     fitted_norm = source.offset_verts(final_deform).detach()
-    counts = fitted_norm.num_verts_per_mesh().tolist()
     fitted_orig = Meshes(
         verts=[v * scales[i] + centers[i] for i, v in enumerate(fitted_norm.verts_list())],
         faces=fitted_norm.faces_list(),
     )
-    # The meshes first: a Ctrl-C during the evaluation and plots below leaves them written.
-    files = _write_meshes(out, names, fitted_orig, fitted_norm) if out is not None else []
-    chamfer = eval_chamfer(fitted_norm, targets, samples=config.eval_samples, draws=config.eval_draws)
-    volumes = signed_volumes(fitted_norm)
-    finite = [bool(torch.isfinite(v).all()) for v in fitted_norm.verts_list()]
-    final_losses = {k: (v[-1] if v else None) for k, v in run.history.items()}
-    per_target = [
-        {
-            "name": names[i],
-            "target": str(resolve_mesh_path(config.targets[i], argument="TARGET")),
-            "chamfer": float(chamfer[i]),
-            "signed_volume": float(volumes[i]),
-            "finite": finite[i],
-            "verts": int(counts[i]),
-            "center": centers[i].tolist(),
-            "scale": float(scales[i]),
-        }
-        for i in range(n)
-    ]
     its = run.iterations / run.seconds if run.seconds > 0 else None
     metrics: dict[str, Any] = {
         "command": "shape",
         "iterations": run.iterations,
         "iterations_requested": config.iters,
         "interrupted": run.interrupted,
-        "mesh_written": "best-so-far" if run.interrupted else "final",
+        "diverged": run.diverged,
+        "diverged_at": run.diverged_at if run.diverged else None,
+        "mesh_written": "best-so-far" if stopped_early else "final",
         "best_iteration": run.best_iteration,
         "seconds": run.seconds,
         "snapshot_seconds": run.snapshot_seconds,
         "iterations_per_second": its,
         "initial_losses": {k: (v[0] if v else None) for k, v in run.history.items()},
-        "final_losses": final_losses,
-        "chamfer": float(chamfer.mean()),
-        "chamfer_eval": {"samples": config.eval_samples, "draws": config.eval_draws, "frame": "normalized"},
-        "targets": per_target,
+        "final_losses": {k: (v[-1] if v else None) for k, v in run.history.items()},
         "config": {k: getattr(config, k) for k in (
             "level", "iters", "lr", "momentum", "samples", "w_chamfer", "w_edge", "w_normal",
             "w_laplacian", "seed", "plot_every")},
         **environment_info(str(device)),
     }
-    result = ShapeResult(names, fitted_orig, fitted_norm, metrics, run.history, interrupted=run.interrupted)
+    result = ShapeResult(names, fitted_orig, fitted_norm, metrics, run.history, interrupted=run.interrupted,
+                         diverged=run.diverged, diverged_at=run.diverged_at, diverged_loss=run.diverged_loss)
     if out is None:
+        _evaluate(result, targets, centers, scales, config)
         return result
-
-    if run.iterations > 0:
-        files.append(save_loss_plot(out / "losses.png", run.history, title=f"{label}: losses"))
-    if frames:
-        files.append(save_gif(out / "progress.gif", frames))
-    files.append(write_json(out / "metrics.json", metrics))
-    result.files = files
+    if run.iterations == 0:  # nothing fitted: earlier results in `out` stay as they were
+        return result
+    with OutputSet(out) as outs:
+        _write_meshes(outs, names, fitted_orig, fitted_norm)
+        try:  # a Ctrl-C from here on publishes the meshes with what metrics.json has so far
+            announce(f"{label}: evaluating", enabled=not config.quiet)
+            _evaluate(result, targets, centers, scales, config)
+            if run.iterations > 0:
+                save_loss_plot(outs.path("losses.png"), run.history, title=f"{label}: losses")
+            if frames:
+                save_gif(outs.path("progress.gif"), frames)
+        except KeyboardInterrupt:
+            result.interrupted = metrics["interrupted"] = True
+            metrics["incomplete"] = "interrupted while evaluating and plotting: only the files listed were written"
+            result.files = outs.commit(metrics)
+            raise
+        result.files = outs.commit(metrics)
     return result
+
+
+def _evaluate(result: ShapeResult, targets: Meshes, centers: torch.Tensor, scales: torch.Tensor,
+              config: ShapeConfig) -> None:
+    """Add the quality measures (chamfer at fixed samples, volume, finiteness) to the metrics."""
+    fitted_norm = result.fitted_normalized
+    chamfer = eval_chamfer(fitted_norm, targets, samples=config.eval_samples, draws=config.eval_draws)
+    volumes = signed_volumes(fitted_norm)
+    counts = fitted_norm.num_verts_per_mesh().tolist()
+    result.metrics["chamfer"] = float(chamfer.mean())
+    result.metrics["chamfer_eval"] = {"samples": config.eval_samples, "draws": config.eval_draws,
+                                      "frame": "normalized"}
+    result.metrics["targets"] = [
+        {
+            "name": result.names[i],
+            "target": str(resolve_mesh_path(config.targets[i], argument="TARGET")),
+            "chamfer": float(chamfer[i]),
+            "signed_volume": float(volumes[i]),
+            "finite": bool(torch.isfinite(v).all()),
+            "verts": int(counts[i]),
+            "center": centers[i].tolist(),
+            "scale": float(scales[i]),
+        }
+        for i, v in enumerate(fitted_norm.verts_list())
+    ]

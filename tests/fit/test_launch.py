@@ -1,0 +1,97 @@
+"""The `fit` entry point: help and version without torch, Ctrl-C during the start-up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+_NO_TORCH = textwrap.dedent(
+    """
+    import sys
+    from diffmesh.fit.launch import main
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+    print("torch loaded:", "torch" in sys.modules, "exit:", code)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["--version"],
+        ["shape", "--help"],
+        ["images", "--help"],
+        ["render", "--help"],
+        [],
+    ],
+)
+def test_help_and_version_do_not_import_torch(args):
+    result = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "torch loaded: False exit: 0", (
+        result.stdout + result.stderr
+    )
+    assert "Usage: fit" in result.stdout or "fit, version" in result.stdout
+
+
+# Ctrl-C at a given moment of the start: a timer delivers what SIGINT delivers (a
+# KeyboardInterrupt in the main thread) `delay` seconds after the entry point is called.
+_CTRL_C_AT = textwrap.dedent(
+    """
+    import signal, sys
+    from diffmesh.fit.launch import main
+    signal.signal(signal.SIGALRM, signal.default_int_handler)
+    signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
+    main(sys.argv[2:])
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.001, 0.05, 0.3, 1.0, 2.0])
+def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path, delay):
+    """Whether it lands in the imports (click, torch, the libraries), in the option parsing or
+    in loading the target: exit 130 and a single line, no traceback."""
+    args = ["shape", "--iters", "2000", "--quiet", "--out", str(tmp_path / "o")]
+    result = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_AT, str(delay), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "%|" not in line]
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1 and lines[0].startswith("Interrupted"), result.stderr
+
+
+def test_ctrl_c_signal_to_the_console_script(tmp_path):
+    """A real SIGINT to a `fit shape` process while it starts (imports, parsing, loading)."""
+    import signal
+    import time
+
+    code = "from diffmesh.fit.launch import main; print('ready', flush=True); main()"
+    script = [sys.executable, "-c", code, "shape", "--quiet", "--out", str(tmp_path / "o")]
+    proc = subprocess.Popen(
+        script, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("Interrupted"), err
