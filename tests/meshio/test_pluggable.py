@@ -74,13 +74,6 @@ def test_errors(tmp_path):
         IO(path_manager=object())
 
 
-@pytest.mark.skipif(hasattr(meshcore, "Pointclouds"), reason="meshcore has Pointclouds")
-def test_point_clouds_need_meshcore_pointclouds(write_file):
-    with pytest.raises(ImportError, match=r"diffmesh\.meshcore\.Pointclouds"):
-        IO().load_pointcloud(write_file("p.xyz", "0 0 0\n"))
-
-
-@pytest.mark.skipif(not hasattr(meshcore, "Pointclouds"), reason="meshcore has no Pointclouds yet")
 @pytest.mark.parametrize("suffix", [".ply", ".xyz"])
 def test_point_cloud_round_trip(tmp_path, suffix):
     points, normals = torch.rand(7, 3), torch.rand(7, 3)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffmesh.meshcore import Meshes, TexturesUV, TexturesVertex
+from diffmesh.meshcore import Meshes, Pointclouds, TexturesUV, TexturesVertex
 
 from ._devices import as_device
 from .glb_io import load_glb, save_glb
@@ -39,18 +39,6 @@ def _single(data: object, kind: type | None, what: str) -> None:
         raise TypeError(f"data must be {kind.__name__}, got {type(data).__name__}")
     if len(data) != 1:  # type: ignore[arg-type]
         raise ValueError(f"data must hold exactly one {what} to save, got {len(data)}")  # type: ignore[arg-type]
-
-
-def _pointclouds_class() -> Any:
-    try:
-        from diffmesh.meshcore import Pointclouds  # type: ignore[attr-defined]
-    except ImportError as err:
-        raise ImportError(
-            "IO point clouds need diffmesh.meshcore.Pointclouds, which the installed "
-            "diffmesh-meshcore does not have; diffmesh.meshio.load_pointcloud and "
-            "save_pointcloud work on plain tensors"
-        ) from err
-    return Pointclouds
 
 
 class IO:
@@ -178,13 +166,11 @@ class IO:
             device: where the point cloud lives.
 
         Raises:
-            ImportError: the installed diffmesh-meshcore has no ``Pointclouds``.
             ValueError: an unknown extension or a malformed file.
         """
         _suffix(path, POINTCLOUD_FORMATS, "point cloud", self._enabled)
-        pointclouds = _pointclouds_class()
         points, normals, colors = load_pointcloud(path, device=device)
-        return pointclouds(
+        return Pointclouds(
             points=[points],
             normals=None if normals is None else [normals],
             features=None if colors is None else [colors],
