@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 from diffmesh.fit.devices import resolve_device
+from diffmesh.fit.optimizers import OPTIMIZERS, resolve_defaults
 
 __all__ = ["cli", "main"]
 
@@ -98,6 +100,11 @@ def _version() -> str:
         return "unknown"
 
 
+def _given(ctx: click.Context) -> set[str]:
+    """The options given on the command line (not left at their defaults)."""
+    return {name for name in ctx.params if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+
+
 POSITIVE = click.IntRange(min=1)
 NONNEG = click.FloatRange(min=0.0)
 
@@ -128,8 +135,14 @@ def _fit_options(func):
                         help="Iterations between GIF frames.")(func)
     func = click.option("--momentum", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.9,
                         show_default=True, help="SGD momentum.")(func)
+    func = click.option("--lambda", "lambda_", type=NONNEG, default=10.0, show_default=True,
+                        help="largesteps: the matrix M = I + lambda L.")(func)
     func = click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=1.0,
-                        show_default=True, help="SGD learning rate.")(func)
+                        show_default=True, help="Learning rate (largesteps: see --optimizer).")(func)
+    func = click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
+                        help="sgd: the tutorial's. largesteps: u = (I + lambda L) v stepped by AdamUniform; "
+                        "unless given, --lr and the edge/normal/Laplacian weights take its own defaults "
+                        "(fit shape: lr 0.02, fit images: lr 0.01; weights 0).")(func)
     func = click.option("--iters", type=POSITIVE, default=2000, show_default=True,
                         help="Optimisation iterations.")(func)
     func = click.option("--level", type=click.IntRange(0, 6), default=4, show_default=True,
@@ -188,6 +201,7 @@ def shape_command(targets: tuple[str, ...], out: Path | None, **options: Any) ->
 
     if out is None:
         out = Path("fit-out") / ("shape-" + ("+".join(stems[:3]) + ("+more" if len(stems) > 3 else "")))
+    options = resolve_defaults("shape", options, _given(click.get_current_context()))
     config = ShapeConfig(targets=tuple(targets), out=out, **options)
     result = fit_shape(config)
     m = result.metrics
@@ -249,6 +263,7 @@ def images_command(target_mesh: str | None, images_dir: Path | None, image_size:
 
     if out is None:
         out = Path("fit-out") / f"images-{name}"
+    options = resolve_defaults("images", options, _given(click.get_current_context()))
     config = ImagesConfig(
         target_mesh=target_mesh, images=images_dir, views=views or 20, image_size=image_size or 128, out=out,
         **options,

@@ -23,7 +23,8 @@ from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.gif import save_gif
 from diffmesh.fit.imaging import caption, hstack, to_image, vstack
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
-from diffmesh.fit.metrics import eval_chamfer, signed_volumes
+from diffmesh.fit.metrics import FLIPPED_EVAL, eval_chamfer, flipped_fraction, signed_volumes
+from diffmesh.fit.optimizers import OPTIMIZERS, Parameterization
 from diffmesh.fit.outputs import atomic_path, environment_info, prepare_out_dir, write_json
 from diffmesh.fit.plot import save_loss_plot
 from diffmesh.fit.progress import Progress
@@ -53,8 +54,11 @@ class ShapeConfig:
         targets: OBJ paths or bundled names; one fit per target, all in one batch.
         level: ico_sphere subdivision level of the starting mesh.
         iters: optimisation iterations.
-        lr: SGD learning rate.
+        lr: learning rate (SGD's, or AdamUniform's with ``largesteps``).
         momentum: SGD momentum.
+        optimizer: ``"sgd"`` (the tutorial's) or ``"largesteps"`` (see
+            :mod:`diffmesh.fit.optimizers`; its defaults are in ``optimizers.DEFAULTS``).
+        lambda_: Large Steps' ``M = I + lambda L`` (``largesteps`` only).
         samples: points sampled per mesh and iteration for the chamfer loss.
         w_chamfer, w_edge, w_normal, w_laplacian: loss weights.
         seed: seed of torch's generator (sampling).
@@ -73,6 +77,8 @@ class ShapeConfig:
     iters: int = 2000
     lr: float = 1.0
     momentum: float = 0.9
+    optimizer: str = "sgd"
+    lambda_: float = 10.0
     samples: int = 5000
     w_chamfer: float = 1.0
     w_edge: float = 1.0
@@ -91,7 +97,8 @@ class ShapeConfig:
     def __post_init__(self) -> None:
         require(len(self.targets) > 0, "targets: expected at least one target mesh, got none")
         require(self.samples >= 1, f"samples: expected a positive integer, got {self.samples}")
-        check_loop_settings(self, ("w_chamfer", "w_edge", "w_normal", "w_laplacian"))
+        check_loop_settings(self, ("w_chamfer", "w_edge", "w_normal", "w_laplacian", "lambda_"))
+        require(self.optimizer in OPTIMIZERS, f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
         require(self.frame_size >= 16, f"frame_size: expected at least 16 pixels, got {self.frame_size}")
 
 
@@ -216,12 +223,13 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     n = len(targets)
 
     source = ico_sphere(config.level, device).extend(n)
-    deform = torch.zeros_like(source.verts_packed(), requires_grad=True)
+    param = Parameterization(source, config.optimizer, lr=config.lr, momentum=config.momentum,
+                             lambda_=config.lambda_)
     weights = {"chamfer": config.w_chamfer, "edge": config.w_edge, "normal": config.w_normal,
                "laplacian": config.w_laplacian}
 
     def step(_: int) -> dict[str, torch.Tensor]:
-        mesh = source.offset_verts(deform)
+        mesh = source.offset_verts(param.offsets())
         sample_trg = sample_points_from_meshes(targets, config.samples)
         sample_src = sample_points_from_meshes(mesh, config.samples)
         terms = {
@@ -244,18 +252,19 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
 
     def snapshot(iteration: int) -> None:
         if target_renders is not None:
-            frames.append(_shape_frame(source.offset_verts(deform.detach()), target_renders,
+            frames.append(_shape_frame(source.offset_verts(param.offsets().detach()), target_renders,
                                        iteration, config.frame_size))
 
     label = "fit shape" + (f" ({names[0]})" if n == 1 else f" ({n} targets)")
     with Progress(config.iters, label, enabled=not config.quiet) as progress:
         run = optimize(
-            [deform], step, iters=config.iters, lr=config.lr, momentum=config.momentum,
+            param.params, step, iters=config.iters, lr=config.lr, momentum=config.momentum,
             loss_scale=float(n), progress=progress, snapshot=snapshot if out is not None else None,
-            snapshot_every=config.plot_every, callback=config.callback,
+            snapshot_every=config.plot_every, callback=config.callback, optimizer=param.optimizer,
         )
 
-    final_deform = run.best_params[0] if run.interrupted else deform.detach()
+    with torch.no_grad():
+        final_deform = param.offsets(run.best_params[0] if run.interrupted else None)
     fitted_norm = source.offset_verts(final_deform).detach()
     counts = fitted_norm.num_verts_per_mesh().tolist()
     fitted_orig = Meshes(
@@ -266,6 +275,7 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     files = _write_meshes(out, names, fitted_orig, fitted_norm) if out is not None else []
     chamfer = eval_chamfer(fitted_norm, targets, samples=config.eval_samples, draws=config.eval_draws)
     volumes = signed_volumes(fitted_norm)
+    flipped = flipped_fraction(fitted_norm, targets)
     finite = [bool(torch.isfinite(v).all()) for v in fitted_norm.verts_list()]
     final_losses = {k: (v[-1] if v else None) for k, v in run.history.items()}
     per_target = [
@@ -274,6 +284,7 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
             "target": str(resolve_mesh_path(config.targets[i], argument="TARGET")),
             "chamfer": float(chamfer[i]),
             "signed_volume": float(volumes[i]),
+            "flipped_faces": float(flipped[i]),
             "finite": finite[i],
             "verts": int(counts[i]),
             "center": centers[i].tolist(),
@@ -295,11 +306,14 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         "initial_losses": {k: (v[0] if v else None) for k, v in run.history.items()},
         "final_losses": final_losses,
         "chamfer": float(chamfer.mean()),
+        "flipped_faces": float(flipped.mean()),
+        "flipped_faces_eval": FLIPPED_EVAL,
         "chamfer_eval": {"samples": config.eval_samples, "draws": config.eval_draws, "frame": "normalized"},
         "targets": per_target,
         "config": {k: getattr(config, k) for k in (
-            "level", "iters", "lr", "momentum", "samples", "w_chamfer", "w_edge", "w_normal",
-            "w_laplacian", "seed", "plot_every")},
+            "level", "iters", "optimizer", "lr", "momentum", "lambda_", "samples", "w_chamfer", "w_edge",
+            "w_normal", "w_laplacian", "seed", "plot_every")},
+        "optimizer": param.settings(),
         **environment_info(str(device)),
     }
     result = ShapeResult(names, fitted_orig, fitted_norm, metrics, run.history, interrupted=run.interrupted)
