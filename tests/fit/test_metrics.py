@@ -6,7 +6,13 @@ import math
 
 import pytest
 import torch
-from diffmesh.fit.metrics import eval_chamfer, masked_psnr, signed_volumes, silhouette_iou
+from diffmesh.fit.metrics import (
+    eval_chamfer,
+    flipped_fraction,
+    masked_psnr,
+    signed_volumes,
+    silhouette_iou,
+)
 from diffmesh.meshcore import Meshes
 from diffmesh.meshio import ico_sphere
 from diffmesh.meshloss import sample_points_from_meshes
@@ -216,3 +222,43 @@ def test_chamfer_rejects_batches_of_different_sizes():
     cube = _mesh(CUBE_VERTS, CUBE_FACES)
     with pytest.raises(ValueError, match="same size"):
         eval_chamfer(cube, cube.extend(2), samples=10, draws=1)
+
+
+def _reference_flipped(fitted_verts, fitted_faces, points, normals):
+    """Fraction of flipped faces by loops: nearest sample to each centroid, sign of the dot."""
+    flipped = 0
+    for face in fitted_faces.tolist():
+        corners = fitted_verts[face]
+        normal = torch.linalg.cross(corners[1] - corners[0], corners[2] - corners[0], dim=0)
+        centroid = corners.mean(0)
+        nearest = min(range(points.shape[0]), key=lambda j: float(((points[j] - centroid) ** 2).sum()))
+        flipped += int(float(normal @ normals[nearest]) < 0)
+    return flipped / fitted_faces.shape[0]
+
+
+def test_flipped_fraction_of_a_sphere_itself_inverted_and_half_inverted():
+    sphere = ico_sphere(2)
+    verts, faces = sphere.verts_packed(), sphere.faces_packed()
+    inverted = faces[:, [0, 2, 1]]
+    half = torch.where((verts[faces].mean(1)[:, 2] > 0)[:, None], inverted, faces)
+    fitted = Meshes(verts=[verts, verts, verts], faces=[faces, inverted, half])
+    target = Meshes(verts=[verts] * 3, faces=[faces] * 3)
+    out = flipped_fraction(fitted, target, samples=2000)
+    assert out[0] == 0.0 and out[1] == 1.0
+    torch.manual_seed(4321)
+    points, normals = sample_points_from_meshes(target, 2000, return_normals=True)  # the same draw
+    assert float(out[2]) == pytest.approx(_reference_flipped(verts, half, points[2], normals[2]))
+    assert 0.4 < float(out[2]) < 0.6
+
+
+def test_flipped_fraction_degenerate_meshes_and_rng():
+    empty = Meshes(verts=[torch.zeros(0, 3)], faces=[torch.zeros(0, 3, dtype=torch.int64)])
+    cube = _mesh(CUBE_VERTS, CUBE_FACES)
+    assert flipped_fraction(empty, cube, samples=100).tolist() == [0.0]
+    flat = _mesh(torch.zeros(8, 3), CUBE_FACES)  # every face of zero area: no normal, not flipped
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    assert flipped_fraction(flat, cube, samples=100).tolist() == [0.0]
+    assert torch.equal(torch.get_rng_state(), state)
+    with pytest.raises(ValueError, match="same size"):
+        flipped_fraction(cube.extend(2), cube)

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
+from diffmesh.fit.optimizer_defaults import OPTIMIZERS, resolve_defaults
 
 __all__ = ["cli", "main"]
 
@@ -158,6 +160,13 @@ MAX_ITERS = 10_000_000
 MAX_SAMPLES = 10_000_000
 MAX_IMAGE_SIZE = 4096
 MAX_VIEWS = 10_000
+
+
+def _given(ctx: click.Context) -> set[str]:
+    """The options given on the command line (not left at their defaults)."""
+    return {name for name in ctx.params if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+
+
 POSITIVE = click.IntRange(min=1)
 NONNEG = FiniteFloat(0.0)
 SEED = click.IntRange(-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
@@ -206,8 +215,14 @@ def _fit_options(func):
                         help="Iterations between GIF frames.")(func)
     func = click.option("--momentum", type=FiniteFloat(0.0, 1.0, high_open=True), default=0.9,
                         show_default=True, help="SGD momentum.")(func)
+    func = click.option("--lambda", "lambda_", type=NONNEG, default=10.0, show_default=True,
+                        help="largesteps: the matrix M = I + lambda L.")(func)
     func = click.option("--lr", type=FiniteFloat(0.0, low_open=True), default=1.0,
-                        show_default=True, help="SGD learning rate.")(func)
+                        show_default=True, help="Learning rate (largesteps: see --optimizer).")(func)
+    func = click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
+                        help="sgd: the tutorial's. largesteps: u = (I + lambda L) v stepped by AdamUniform; "
+                        "unless given, --lr and the edge/normal/Laplacian weights take its own defaults "
+                        "(fit shape: lr 0.02, fit images: lr 0.01; weights 0).")(func)
     func = click.option("--iters", type=click.IntRange(1, MAX_ITERS), default=2000, show_default=True,
                         help="Optimisation iterations.")(func)
     func = click.option("--level", type=click.IntRange(0, 6), default=4, show_default=True,
@@ -305,6 +320,7 @@ def shape_command(targets: tuple[str, ...], out: Path | None, **options: Any) ->
     if out is None:
         out = Path("fit-out") / ("shape-" + ("+".join(stems[:3]) + ("+more" if len(stems) > 3 else "")))
     threads = options.pop("threads")
+    options = resolve_defaults("shape", options, _given(click.get_current_context()))
     config = ShapeConfig(targets=tuple(targets), out=out, **options)
     with _thread_policy(threads):
         result = fit_shape(config)
@@ -368,6 +384,7 @@ def images_command(target_mesh: str | None, images_dir: Path | None, image_size:
     if out is None:
         out = Path("fit-out") / f"images-{name}"
     threads = options.pop("threads")
+    options = resolve_defaults("images", options, _given(click.get_current_context()))
     config = ImagesConfig(
         target_mesh=target_mesh, images=images_dir, views=views or 20, image_size=image_size or 128, out=out,
         **options,

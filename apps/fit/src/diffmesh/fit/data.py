@@ -1,7 +1,7 @@
 """Bundled meshes (package data) and resolution of mesh arguments.
 
 A mesh argument is either a path to an OBJ file or the name of a bundled mesh
-(``fish``, ``fish_low_resolution``, ``cow``), so that ``fit render cow`` works from
+(``fish``, ``fish_low_resolution``, ``cow``, ``torus``, ``blob``), so that ``fit render cow`` works from
 any folder.
 """
 
@@ -17,6 +17,8 @@ BUNDLED: dict[str, tuple[str, str]] = {
     "fish_low_resolution": ("fish", "fish_low_resolution.obj"),
     "fish": ("fish", "fish.obj"),
     "cow": ("cow", "cow.obj"),
+    "torus": ("torus", "torus.obj"),
+    "blob": ("blob", "blob.obj"),
 }
 
 

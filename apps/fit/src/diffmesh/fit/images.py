@@ -23,7 +23,14 @@ from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.gif import save_gif
 from diffmesh.fit.imaging import caption, grid, hstack, save_png, to_image
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
-from diffmesh.fit.metrics import eval_chamfer, masked_psnr, silhouette_iou
+from diffmesh.fit.metrics import (
+    FLIPPED_EVAL,
+    eval_chamfer,
+    flipped_fraction,
+    masked_psnr,
+    silhouette_iou,
+)
+from diffmesh.fit.optimizers import OPTIMIZERS, Parameterization
 from diffmesh.fit.outputs import OutputSet, atomic_path, environment_info, prepare_out_dir
 from diffmesh.fit.plot import save_loss_plot
 from diffmesh.fit.progress import Progress, announce
@@ -57,8 +64,11 @@ class ImagesConfig:
         views_per_iter: views rendered per iteration.
         level: ico_sphere level of the starting mesh.
         iters: optimisation iterations.
-        lr: SGD learning rate.
+        lr: learning rate (SGD's, or the geometry's AdamUniform's with ``largesteps``).
         momentum: SGD momentum.
+        optimizer: ``"sgd"`` (the tutorial's) or ``"largesteps"`` (see
+            :mod:`diffmesh.fit.optimizers`; its defaults are in ``optimizers.DEFAULTS``).
+        lambda_: Large Steps' ``M = I + lambda L`` (``largesteps`` only).
         w_silhouette, w_rgb, w_edge, w_normal, w_laplacian: loss weights.
         sigma: soft rasterization sharpness (blur radius log(1/1e-4 - 1) * sigma).
         faces_per_pixel: faces blended per pixel.
@@ -81,6 +91,8 @@ class ImagesConfig:
     iters: int = 2000
     lr: float = 1.0
     momentum: float = 0.9
+    optimizer: str = "sgd"
+    lambda_: float = 10.0
     w_silhouette: float = 1.0
     w_rgb: float = 1.0
     w_edge: float = 1.0
@@ -103,7 +115,8 @@ class ImagesConfig:
         require(self.views >= 1, f"views: expected a positive integer, got {self.views}")
         require(self.image_size >= 8, f"image_size: expected at least 8 pixels, got {self.image_size}")
         require(self.views_per_iter >= 1, f"views_per_iter: expected a positive integer, got {self.views_per_iter}")
-        check_loop_settings(self, ("w_silhouette", "w_rgb", "w_edge", "w_normal", "w_laplacian"))
+        check_loop_settings(self, ("w_silhouette", "w_rgb", "w_edge", "w_normal", "w_laplacian", "lambda_"))
+        require(self.optimizer in OPTIMIZERS, f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
         require(self.sigma > 0, f"sigma: expected a positive number, got {self.sigma}")
         require(self.faces_per_pixel >= 1, f"faces_per_pixel: expected a positive integer, got {self.faces_per_pixel}")
 
@@ -198,13 +211,14 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
 
     source = ico_sphere(config.level, device)
     faces = source.faces_packed()
-    deform = torch.zeros_like(source.verts_packed(), requires_grad=True)
-    colors = torch.full((1, deform.shape[0], 3), 0.5, device=device, requires_grad=True)
+    colors = torch.full((1, source.verts_packed().shape[0], 3), 0.5, device=device, requires_grad=True)
+    param = Parameterization(source, config.optimizer, lr=config.lr, momentum=config.momentum,
+                             lambda_=config.lambda_, extra=[colors])
     weights = {"silhouette": config.w_silhouette, "rgb": config.w_rgb, "edge": config.w_edge,
                "normal": config.w_normal, "laplacian": config.w_laplacian}
 
     def step(_: int) -> dict[str, torch.Tensor]:
-        mesh = source.offset_verts(deform)
+        mesh = source.offset_verts(param.offsets())
         idx = torch.randperm(num_views, generator=generator)[:per_iter]
         mesh.textures = TexturesVertex(verts_features=colors)  # as the tutorial; topology stays shared
         colored = mesh.extend(per_iter)
@@ -225,7 +239,7 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     zoom = max(1, 256 // max(size))
 
     def snapshot(iteration: int) -> None:
-        mesh = _with_colors(source.verts_packed() + deform.detach(), faces, colors.detach()[0].clamp(0, 1))
+        mesh = _with_colors(source.verts_packed() + param.offsets().detach(), faces, colors.detach()[0].clamp(0, 1))
         cams = data.cameras.cameras([fixed_view], device)
         pred = render_soft(mesh, cams, lights, settings, sigma=config.sigma)[0]
         pair = [to_image(pred[..., :3]), to_image(data.rgb[fixed_view])]
@@ -236,13 +250,15 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     label = f"fit images ({name})"
     with Progress(config.iters, label, enabled=not config.quiet) as progress:
         run = optimize(
-            [deform, colors], step, iters=config.iters, lr=config.lr, momentum=config.momentum,
+            param.params, step, iters=config.iters, lr=config.lr, momentum=config.momentum,
             progress=progress, snapshot=snapshot if out is not None else None,
-            snapshot_every=config.plot_every, callback=config.callback,
+            snapshot_every=config.plot_every, callback=config.callback, optimizer=param.optimizer,
         )
 
     stopped_early = run.interrupted or run.diverged
-    final_deform, final_colors = run.best_params if stopped_early else (deform.detach(), colors.detach())
+    final_geometry, final_colors = run.best_params if stopped_early else (None, colors.detach())
+    with torch.no_grad():
+        final_deform = param.offsets(final_geometry)
     verts_norm = source.verts_packed() + final_deform
     vert_rgb = final_colors[0].clamp(0, 1)
     fitted_norm = _with_colors(verts_norm, faces, vert_rgb)
@@ -265,8 +281,9 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
         "final_losses": {k: (v[-1] if v else None) for k, v in run.history.items()},
         "finite": bool(torch.isfinite(verts_norm).all()),
         "config": {k: getattr(config, k) for k in (
-            "views_per_iter", "level", "iters", "lr", "momentum", "w_silhouette", "w_rgb", "w_edge",
-            "w_normal", "w_laplacian", "sigma", "faces_per_pixel", "seed", "plot_every")},
+            "views_per_iter", "level", "iters", "optimizer", "lr", "momentum", "lambda_", "w_silhouette",
+            "w_rgb", "w_edge", "w_normal", "w_laplacian", "sigma", "faces_per_pixel", "seed", "plot_every")},
+        "optimizer": param.settings(),
         **environment_info(str(device)),
     }
     fitted = _with_colors(verts_out, faces, vert_rgb)
@@ -292,6 +309,8 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
             )
             metrics["chamfer_eval"] = {"samples": config.eval_samples, "draws": config.eval_draws,
                                        "frame": "normalized"}
+            metrics["flipped_faces"] = float(flipped_fraction(fitted_geom, target_geom)[0])
+            metrics["flipped_faces_eval"] = FLIPPED_EVAL
         return renders
 
     if out is None:

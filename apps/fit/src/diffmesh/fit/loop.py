@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from diffmesh.fit import threads
@@ -144,6 +145,7 @@ def optimize(
     snapshot_every: int = 0,
     callback: StepCallback | None = None,
     check_every: int = 10,
+    optimizer: Any = None,
 ) -> LoopResult:
     """Run SGD with momentum on ``params`` for ``iters`` iterations of ``step``.
 
@@ -166,12 +168,15 @@ def optimize(
         snapshot_every: iterations between snapshots, 0 for only first and last.
         callback: called after every iteration with the detached losses.
         check_every: iterations between divergence checks off the CPU.
+        optimizer: instead of SGD (``lr`` and ``momentum`` then unused), an object with
+            ``zero_grad()`` and ``step()`` over ``params`` (e.g. AdamUniform).
 
     Returns:
         The loop's record.
     """
     params = list(params)
-    optimizer = MomentumSGD(params, lr=lr, momentum=momentum)
+    if optimizer is None:
+        optimizer = MomentumSGD(params, lr=lr, momentum=momentum)
     device = params[0].device
     best_params = [p.detach().clone() for p in params]
     best_total = torch.full((), float("inf"), device=device)

@@ -24,7 +24,8 @@ from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.gif import save_gif
 from diffmesh.fit.imaging import caption, hstack, to_image, vstack
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
-from diffmesh.fit.metrics import eval_chamfer, signed_volumes
+from diffmesh.fit.metrics import FLIPPED_EVAL, eval_chamfer, flipped_fraction, signed_volumes
+from diffmesh.fit.optimizers import OPTIMIZERS, Parameterization
 from diffmesh.fit.outputs import OutputSet, atomic_path, environment_info, prepare_out_dir
 from diffmesh.fit.plot import save_loss_plot
 from diffmesh.fit.progress import Progress, announce
@@ -54,8 +55,11 @@ class ShapeConfig:
         targets: OBJ paths or bundled names; one fit per target, all in one batch.
         level: ico_sphere subdivision level of the starting mesh.
         iters: optimisation iterations.
-        lr: SGD learning rate.
+        lr: learning rate (SGD's, or AdamUniform's with ``largesteps``).
         momentum: SGD momentum.
+        optimizer: ``"sgd"`` (the tutorial's) or ``"largesteps"`` (see
+            :mod:`diffmesh.fit.optimizers`; its defaults are in ``optimizers.DEFAULTS``).
+        lambda_: Large Steps' ``M = I + lambda L`` (``largesteps`` only).
         samples: points sampled per mesh and iteration for the chamfer loss.
         w_chamfer, w_edge, w_normal, w_laplacian: loss weights.
         seed: seed of torch's generator (sampling).
@@ -74,6 +78,8 @@ class ShapeConfig:
     iters: int = 2000
     lr: float = 1.0
     momentum: float = 0.9
+    optimizer: str = "sgd"
+    lambda_: float = 10.0
     samples: int = 5000
     w_chamfer: float = 1.0
     w_edge: float = 1.0
@@ -92,7 +98,8 @@ class ShapeConfig:
     def __post_init__(self) -> None:
         require(len(self.targets) > 0, "targets: expected at least one target mesh, got none")
         require(self.samples >= 1, f"samples: expected a positive integer, got {self.samples}")
-        check_loop_settings(self, ("w_chamfer", "w_edge", "w_normal", "w_laplacian"))
+        check_loop_settings(self, ("w_chamfer", "w_edge", "w_normal", "w_laplacian", "lambda_"))
+        require(self.optimizer in OPTIMIZERS, f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
         require(self.frame_size >= 16, f"frame_size: expected at least 16 pixels, got {self.frame_size}")
 
 
@@ -226,12 +233,13 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     n = len(targets)
 
     source = ico_sphere(config.level, device).extend(n)
-    deform = torch.zeros_like(source.verts_packed(), requires_grad=True)
+    param = Parameterization(source, config.optimizer, lr=config.lr, momentum=config.momentum,
+                             lambda_=config.lambda_)
     weights = {"chamfer": config.w_chamfer, "edge": config.w_edge, "normal": config.w_normal,
                "laplacian": config.w_laplacian}
 
     def step(_: int) -> dict[str, torch.Tensor]:
-        mesh = source.offset_verts(deform)
+        mesh = source.offset_verts(param.offsets())
         sample_trg = sample_points_from_meshes(targets, config.samples)
         sample_src = sample_points_from_meshes(mesh, config.samples)
         terms = {
@@ -257,19 +265,20 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
 
     def snapshot(iteration: int) -> None:
         if target_renders is not None:
-            frames.append(_shape_frame(source.offset_verts(deform.detach()), target_renders,
+            frames.append(_shape_frame(source.offset_verts(param.offsets().detach()), target_renders,
                                        iteration, config.frame_size))
 
     label = "fit shape" + (f" ({names[0]})" if n == 1 else f" ({n} targets)")
     with Progress(config.iters, label, enabled=not config.quiet) as progress:
         run = optimize(
-            [deform], step, iters=config.iters, lr=config.lr, momentum=config.momentum,
+            param.params, step, iters=config.iters, lr=config.lr, momentum=config.momentum,
             loss_scale=float(n), progress=progress, snapshot=snapshot if out is not None else None,
-            snapshot_every=config.plot_every, callback=config.callback,
+            snapshot_every=config.plot_every, callback=config.callback, optimizer=param.optimizer,
         )
 
     stopped_early = run.interrupted or run.diverged
-    final_deform = run.best_params[0] if stopped_early else deform.detach()
+    with torch.no_grad():
+        final_deform = param.offsets(run.best_params[0] if stopped_early else None)
     fitted_norm = source.offset_verts(final_deform).detach()
     fitted_orig = Meshes(
         verts=[v * scales[i] + centers[i] for i, v in enumerate(fitted_norm.verts_list())],
@@ -291,8 +300,9 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         "initial_losses": {k: (v[0] if v else None) for k, v in run.history.items()},
         "final_losses": {k: (v[-1] if v else None) for k, v in run.history.items()},
         "config": {k: getattr(config, k) for k in (
-            "level", "iters", "lr", "momentum", "samples", "w_chamfer", "w_edge", "w_normal",
-            "w_laplacian", "seed", "plot_every")},
+            "level", "iters", "optimizer", "lr", "momentum", "lambda_", "samples", "w_chamfer", "w_edge",
+            "w_normal", "w_laplacian", "seed", "plot_every")},
+        "optimizer": param.settings(),
         **environment_info(str(device)),
     }
     result = ShapeResult(names, fitted_orig, fitted_norm, metrics, run.history, interrupted=run.interrupted,
@@ -326,8 +336,11 @@ def _evaluate(result: ShapeResult, targets: Meshes, centers: torch.Tensor, scale
     fitted_norm = result.fitted_normalized
     chamfer = eval_chamfer(fitted_norm, targets, samples=config.eval_samples, draws=config.eval_draws)
     volumes = signed_volumes(fitted_norm)
+    flipped = flipped_fraction(fitted_norm, targets)
     counts = fitted_norm.num_verts_per_mesh().tolist()
     result.metrics["chamfer"] = float(chamfer.mean())
+    result.metrics["flipped_faces"] = float(flipped.mean())
+    result.metrics["flipped_faces_eval"] = FLIPPED_EVAL
     result.metrics["chamfer_eval"] = {"samples": config.eval_samples, "draws": config.eval_draws,
                                       "frame": "normalized"}
     result.metrics["targets"] = [
@@ -336,6 +349,7 @@ def _evaluate(result: ShapeResult, targets: Meshes, centers: torch.Tensor, scale
             "target": str(resolve_mesh_path(config.targets[i], argument="TARGET")),
             "chamfer": float(chamfer[i]),
             "signed_volume": float(volumes[i]),
+            "flipped_faces": float(flipped[i]),
             "finite": bool(torch.isfinite(v).all()),
             "verts": int(counts[i]),
             "center": centers[i].tolist(),

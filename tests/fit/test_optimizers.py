@@ -1,0 +1,163 @@
+"""The optimizer choice (sgd / largesteps): defaults, the parameterization, the commands."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from diffmesh.fit import ShapeConfig, fit_shape
+from diffmesh.fit.cli import cli
+from diffmesh.fit.loop import MomentumSGD
+from diffmesh.fit.optimizers import DEFAULTS, Parameterization, resolve_defaults
+from diffmesh.meshio import ico_sphere
+
+SMALL = [
+    "--iters",
+    "20",
+    "--level",
+    "2",
+    "--samples",
+    "500",
+    "--plot-every",
+    "10",
+    "--device",
+    "cpu",
+]
+
+
+def test_resolve_defaults_keeps_what_was_given():
+    options = {
+        "optimizer": "largesteps",
+        "lr": 1.0,
+        "lambda_": 10.0,
+        "w_edge": 1.0,
+        "w_normal": 0.5,
+        "w_laplacian": 0.1,
+        "samples": 5000,
+    }
+    resolved = resolve_defaults("shape", options, given={"w_normal"})
+    assert resolved == {**options, **DEFAULTS["shape"]["largesteps"], "w_normal": 0.5}
+    assert resolve_defaults("images", {"optimizer": "sgd"}, set())["w_laplacian"] == 1.0
+    with pytest.raises(ValueError, match="--optimizer"):
+        resolve_defaults("shape", {"optimizer": "adam"}, set())
+
+
+def test_parameterizations_start_at_the_sphere():
+    sphere = ico_sphere(2)
+    colors = torch.zeros(1, 162, 3, requires_grad=True)
+    sgd = Parameterization(sphere, "sgd", lr=1.0, momentum=0.9, lambda_=10.0, extra=[colors])
+    assert isinstance(sgd.optimizer, MomentumSGD) and sgd.matrix is None
+    assert sgd.params[0] is sgd.offsets() and sgd.params[1] is colors
+    large = Parameterization(
+        sphere, "largesteps", lr=0.02, momentum=0.9, lambda_=10.0, extra=[colors]
+    )
+    assert large.matrix is not None and large.params[0].is_leaf and large.params[1] is colors
+    torch.testing.assert_close(large.offsets(), torch.zeros(162, 3), rtol=0, atol=1e-5)
+    assert large.settings()["optimizer"] == "largesteps"
+    with pytest.raises(ValueError, match="optimizer"):
+        Parameterization(sphere, "adam", lr=1.0, momentum=0.9, lambda_=10.0)
+
+
+def test_largesteps_step_is_smooth_and_moves_every_vertex():
+    """One step on a gradient at a single vertex moves the whole neighbourhood (M^-1 smooths
+    it), unlike SGD, which moves that vertex alone."""
+    sphere = ico_sphere(2)
+    steps = {}
+    for kind in ("sgd", "largesteps"):
+        param = Parameterization(sphere, kind, lr=0.01, momentum=0.9, lambda_=10.0)
+        param.optimizer.zero_grad()
+        param.offsets()[0, 2].backward()
+        param.optimizer.step()
+        with torch.no_grad():
+            steps[kind] = param.offsets().norm(dim=1)
+    assert int((steps["sgd"] > 0).sum()) == 1
+    assert int((steps["largesteps"] > 1e-3 * float(steps["largesteps"].max())).sum()) > 20
+    assert torch.isfinite(steps["largesteps"]).all()
+
+
+def test_shape_with_largesteps_records_its_settings(runner, tmp_path, fast_eval):
+    out = tmp_path / "ls"
+    result = runner.invoke(
+        cli, ["shape", *SMALL, "--optimizer", "largesteps", "--w-normal", "0.5", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = metrics["config"]
+    assert (
+        config["optimizer"] == "largesteps"
+        and config["lr"] == DEFAULTS["shape"]["largesteps"]["lr"]
+    )
+    assert config["lambda_"] == 10.0 and config["w_edge"] == 0.0 and config["w_normal"] == 0.5
+    assert (
+        metrics["optimizer"]["optimizer"] == "largesteps"
+        and metrics["optimizer"]["step"] == "AdamUniform"
+    )
+    assert 0.0 <= metrics["flipped_faces"] <= 1.0 and "flipped_faces" in metrics["targets"][0]
+    assert metrics["chamfer"] < 0.9 * metrics["initial_losses"]["chamfer"]  # steps of at most lr
+    assert metrics["targets"][0]["finite"]
+
+
+def test_shape_interrupted_largesteps_writes_the_best_vertices():
+    """The loop keeps the best u; the written mesh is M^-1 u, not u itself."""
+    stop_at = 5
+
+    def callback(iteration, losses):
+        if iteration == stop_at:
+            raise KeyboardInterrupt
+
+    result = fit_shape(
+        ShapeConfig(
+            iters=20,
+            level=1,
+            samples=200,
+            device="cpu",
+            quiet=True,
+            eval_draws=1,
+            eval_samples=500,
+            optimizer="largesteps",
+            lr=0.02,
+            w_edge=0.0,
+            w_normal=0.0,
+            w_laplacian=0.0,
+            callback=callback,
+        )
+    )
+    assert result.interrupted
+    assert float(result.fitted_normalized.verts_packed().norm(dim=1).max()) < 1.5
+
+
+def test_config_rejects_a_bad_optimizer_or_lambda():
+    with pytest.raises(ValueError, match="optimizer"):
+        ShapeConfig(optimizer="adam")
+    with pytest.raises(ValueError, match="lambda_"):
+        ShapeConfig(lambda_=-1.0)
+
+
+def test_images_with_largesteps_records_its_settings():
+    from diffmesh.fit import ImagesConfig, fit_images
+
+    result = fit_images(
+        ImagesConfig(
+            views=2,
+            image_size=16,
+            iters=3,
+            level=1,
+            device="cpu",
+            quiet=True,
+            eval_samples=500,
+            eval_draws=1,
+            optimizer="largesteps",
+            lr=0.01,
+            w_edge=0.0,
+            w_normal=0.0,
+            w_laplacian=0.0,
+        )
+    )
+    metrics = result.metrics
+    assert (
+        metrics["config"]["optimizer"] == "largesteps"
+        and metrics["optimizer"]["solver"] == "cholesky"
+    )
+    assert metrics["optimizer"]["extra_params"] == "SGD lr 1.0 momentum 0.9"
+    assert 0.0 <= metrics["flipped_faces"] <= 1.0 and metrics["finite"]
