@@ -135,3 +135,14 @@ def test_bad_arguments_name_the_argument(kwargs, error, message):
     args = {"verts": torch.zeros(3, 3), "faces": torch.tensor([[0, 1, 2]])} | kwargs
     with pytest.raises(error, match=message):
         save_ply(io.BytesIO(), **args)
+
+
+def test_path_manager_is_accepted_and_unused(tmp_path):
+    """PyTorch3D's signatures: ``save_ply(f, verts, faces, normals, ascii, decimal_places,
+    path_manager)`` and ``load_ply(f, path_manager=...)``."""
+    verts = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    faces = torch.tensor([[0, 1, 2]])
+    path = tmp_path / "t.ply"
+    save_ply(path, verts, faces, None, False, None, object())
+    loaded_verts, loaded_faces = load_ply(path, path_manager=object())
+    assert torch.equal(loaded_verts, verts) and torch.equal(loaded_faces, faces)

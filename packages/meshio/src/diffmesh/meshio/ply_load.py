@@ -199,12 +199,13 @@ def load_ply_data(f: PathOrFile, *, device: str | torch.device = "cpu") -> PlyDa
 
 
 def load_ply(
-    f: PathOrFile, *, device: str | torch.device = "cpu"
+    f: PathOrFile, *, path_manager: object = None, device: str | torch.device = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Load the vertices and faces of a PLY file (PyTorch3D's ``load_ply``).
 
     Args:
         f: a path (str or os.PathLike) or an open file.
+        path_manager: accepted for PyTorch3D compatibility and unused (local files only).
         device: where the returned tensors live (PyTorch3D's has no such argument).
 
     Returns:
@@ -215,5 +216,6 @@ def load_ply(
     Raises:
         As :func:`load_ply_data`.
     """
+    del path_manager  # accepted for PyTorch3D's signature; local files only
     data = load_ply_data(f, device=device)
     return data.verts, data.faces

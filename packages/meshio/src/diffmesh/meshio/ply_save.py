@@ -99,6 +99,7 @@ def save_ply(
     verts_normals: torch.Tensor | None = None,
     ascii: bool = False,
     decimal_places: int | None = None,
+    path_manager: object = None,
     *,
     verts_colors: torch.Tensor | None = None,
     colors_as_uint8: bool = True,
@@ -122,6 +123,7 @@ def save_ply(
         ascii: write the ascii format instead of binary little endian.
         decimal_places: ascii only: digits after the decimal point; None writes 9
             significant digits, which read back as the same float32.
+        path_manager: accepted for PyTorch3D compatibility and unused (local files only).
         verts_colors: (V, 3) float colours in [0, 1], or None.
         colors_as_uint8: write colours as ``uchar`` 0..255 (rounded, clamped; the default,
             unlike PyTorch3D's internal writer) or as ``float`` (read back exactly).
@@ -135,6 +137,7 @@ def save_ply(
         ValueError: wrong shapes, indices out of range, non-finite values, a bad property name,
             ``decimal_places`` < 0.
     """
+    del path_manager  # accepted for PyTorch3D's signature; local files only
     check_decimal_places(decimal_places)
     v = float_table(verts, "verts", 3)
     num_verts = v.shape[0]
