@@ -16,6 +16,8 @@ from diffmesh.meshcore.transforms import (
 )
 
 F64 = torch.float64
+#: float32 rotations of O(1) points: a few roundings of O(1) values, each within eps.
+ATOL32 = 16 * torch.finfo(torch.float32).eps
 
 
 def _apply_rows(points: list[list[float]], matrix: list[list[float]]) -> list[list[float]]:
@@ -58,14 +60,14 @@ def test_rotate_and_rotate_axis_angle_conventions():
     # right-handed, row vectors: 90 degrees about Z sends +X to +Y and +Y to -X
     out = RotateAxisAngle(90.0, "Z").transform_points(pts)
     torch.testing.assert_close(
-        out, torch.tensor([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]), atol=1e-6, rtol=0
+        out, torch.tensor([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]), atol=ATOL32, rtol=0
     )
     out = RotateAxisAngle(math.pi / 2, axis="x", degrees=False).transform_points(pts)
     torch.testing.assert_close(
-        out, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), atol=1e-6, rtol=0
+        out, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), atol=ATOL32, rtol=0
     )
     out = RotateAxisAngle(90.0, "Y").transform_points(torch.tensor([[0.0, 0.0, 1.0]]))
-    torch.testing.assert_close(out, torch.tensor([[1.0, 0.0, 0.0]]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out, torch.tensor([[1.0, 0.0, 0.0]]), atol=ATOL32, rtol=0)
     R = random_rotations(3, dtype=F64)
     p = torch.randn(3, 4, 3, dtype=F64)
     torch.testing.assert_close(Rotate(R).transform_points(p), p @ R)

@@ -55,6 +55,11 @@ def test_round_trip_bit_exact_with_colors(tmp_path):
         ("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 3\n", "out of range"),
         ("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n4 0 1 2\n", "OFF face must be"),
         ("OFF\n3 1 0\n0 0 0\n1 0 inf\n0 1 0\n3 0 1 2\n", "not finite"),
+        ("OFF\n3 1 0\n0 0 0\n1 0 1e39\n0 1 0\n3 0 1 2\n", ":4: OFF vertex position is not finite"),
+        (
+            "COFF\n3 1 0\n0 0 0 1 1 1\n1 0 0 1e39 1 1\n0 1 0 1 1 1\n3 0 1 2\n",
+            ":4: OFF vertex colour",
+        ),
         ("OFF\n3 1 0\n0 0 0\n1 0 zero\n0 1 0\n3 0 1 2\n", ":4: OFF value 'zero'"),
     ],
 )
@@ -89,3 +94,11 @@ def test_off_like_text_only_raises_value_error(text):
     assert faces.shape[1] == 3 and torch.isfinite(verts).all()
     if faces.numel():
         assert int(faces.min()) >= 0 and int(faces.max()) < verts.shape[0]
+
+
+def test_utf8_byte_order_mark_is_skipped():
+    text = "OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n"
+    verts, faces = load_off(io.BytesIO(b"\xef\xbb\xbf" + text.encode()))
+    want_verts, want_faces = load_off(io.BytesIO(text.encode()))
+    assert torch.equal(verts, want_verts) and torch.equal(faces, want_faces)
+    assert verts.shape == (3, 3)

@@ -289,3 +289,33 @@ def test_face_element_without_vertex_list_is_kept_as_an_element():
     data = load_ply_data(io.StringIO(text))
     assert data.faces.shape == (0, 3) and data.faces_properties == {}
     assert torch.equal(data.elements["face"]["q"], torch.tensor([4, 5], dtype=torch.uint8))
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "message"),
+    [
+        ("property double x\nproperty double y\nproperty double z\n", "1e39 0 0", "position"),
+        ("property float x\nproperty float y\nproperty float z\n", "1e39 0 0", "overflows"),
+        (
+            "property float x\nproperty float y\nproperty float z\n"
+            "property double nx\nproperty double ny\nproperty double nz\n",
+            "0 0 0 -1e39 0 0",
+            "normal",
+        ),
+        (
+            "property float x\nproperty float y\nproperty float z\n"
+            "property double red\nproperty double green\nproperty double blue\n",
+            "0 0 0 0 nan 0",
+            "colour",
+        ),
+    ],
+)
+def test_values_beyond_float32_raise_instead_of_loading_inf(header, row, message):
+    # a double (or ascii float) of 1e39 is finite in the file but inf once cast to float32
+    data = f"ply\nformat ascii 1.0\nelement vertex 2\n{header}end_header\n1 2 3"
+    data += " 0 0 0" * (header.count("property") // 3 - 1) + f"\n{row}\n"
+    stream = io.BytesIO(data.encode())
+    stream.name = "big.ply"
+    with pytest.raises(ValueError, match=message) as info:
+        load_ply_data(stream)
+    assert "big.ply" in str(info.value)

@@ -52,6 +52,9 @@ def test_save_round_trip_bit_exact(tmp_path, suffix):
         ("a.xyz", "0 0\n", "3 or 6 values"),
         ("a.xyz", "0 0 x\n", ":1: point cloud value 'x'"),
         ("a.xyz", "0 0 nan\n", "not finite"),
+        ("a.xyz", "0 0 0\n1e39 0 0\n", ":2: a point value is not finite in float32"),
+        ("a.xyz", "0 0 0 0 0 1\n0 0 0 0 -1e39 0\n", ":2: a point value is not finite"),
+        ("a.pts", "1\n0 0 0 5 255 1e39 0\n", ":2: a point value is not finite"),
     ],
 )
 def test_malformed_text_raises_value_error(write_file, name, text, message):
@@ -67,3 +70,15 @@ def test_format_choice_errors(write_file):
     with pytest.raises(ValueError, match="colors cannot be written"):
         save_pointcloud(io.StringIO(), torch.zeros(1, 3), colors=torch.zeros(1, 3), format="xyz")
     assert load_pointcloud(write_file("empty.xyz", "# nothing\n")).points.shape == (0, 3)
+
+
+def test_pts_intensity_is_not_read_so_not_checked(write_file):
+    # x y z intensity r g b: the intensity column is ignored, whatever its value
+    cloud = load_pointcloud(write_file("a.pts", "0 1 2 1e39 255 0 255\n"))
+    assert torch.equal(cloud.points, torch.tensor([[0.0, 1.0, 2.0]]))
+    assert torch.equal(cloud.colors, torch.tensor([[1.0, 0.0, 1.0]]))
+
+
+def test_utf8_byte_order_mark_is_skipped():
+    cloud = load_pointcloud(io.BytesIO(b"\xef\xbb\xbf1 2 3\n4 5 6\n"), format="xyz")
+    assert torch.equal(cloud.points, torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))

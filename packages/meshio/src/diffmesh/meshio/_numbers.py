@@ -12,9 +12,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NumberLines", "number_lines"]
+__all__ = ["FLOAT32_MAX", "UTF8_BOM", "NumberLines", "float32_unrepresentable", "number_lines"]
 
 _SP, _NL, _HASH = 32, 10, 35
+
+#: Largest finite float32; a float64 beyond it becomes inf when cast.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: The UTF-8 byte-order mark some editors put at the start of a text file.
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def float32_unrepresentable(values: np.ndarray) -> np.ndarray:
+    """Bool mask, ``values``' shape: NaN, inf, or finite but beyond float32's range.
+
+    Check before ``astype(np.float32)``: the cast turns 1e39 into inf (with a numpy
+    RuntimeWarning) and would pass a finiteness check made after it only as inf.
+    """
+    return ~(np.abs(values) <= FLOAT32_MAX)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._numbers import NumberLines, number_lines
+from ._numbers import NumberLines, float32_unrepresentable, number_lines
 from ._ply_header import PlyElement, PlyHeader, PlyProperty
 
 __all__ = ["Ragged", "read_body"]
@@ -333,14 +333,27 @@ def _typed(
     ``owner`` maps list values to their rows (``owner_rows`` of them) for the error's line.
     """
     if code[0] == "f":
+        if code == "f4":  # ascii text may hold a finite value float32 cannot (1e39)
+            over = np.isfinite(values) & float32_unrepresentable(values)
+            if over.any():
+                raise fail(
+                    _rows_of(over, owner, owner_rows), f"property {prop!r} overflows float32"
+                )
         return values.astype(code)
     info = np.iinfo(code)
     bad = (np.trunc(values) != values) | (values < info.min) | (values > info.max)
     if bad.any():
-        if owner is None:
-            row_bad = bad
-        else:
-            row_bad = np.zeros(owner_rows, dtype=bool)
-            row_bad[owner[bad]] = True
-        raise fail(row_bad, f"property {prop!r} must be an integer in [{info.min}, {info.max}]")
+        raise fail(
+            _rows_of(bad, owner, owner_rows),
+            f"property {prop!r} must be an integer in [{info.min}, {info.max}]",
+        )
     return values.astype(code)
+
+
+def _rows_of(bad: np.ndarray, owner: np.ndarray | None, owner_rows: int) -> np.ndarray:
+    """Per-row bool mask of the rows holding a ``bad`` value (list values via ``owner``)."""
+    if owner is None:
+        return bad
+    row_bad = np.zeros(owner_rows, dtype=bool)
+    row_bad[owner[bad]] = True
+    return row_bad

@@ -8,13 +8,14 @@ import numpy as np
 import torch
 
 from ._devices import as_device
-from ._numbers import NumberLines, number_lines
+from ._numbers import NumberLines, float32_unrepresentable, number_lines
 from ._source import PathOrFile, read_source, write_target
 from ._tables import check_decimal_places, float_table, index_table, text_rows
 
 __all__ = ["load_off", "read_off", "save_off"]
 
-_KEYWORD = re.compile(rb"\s*(?:#[^\n]*\n\s*)*([A-Za-z]*OFF)(?=\s|$)")
+# an optional UTF-8 byte-order mark, blank and comment lines, then the keyword
+_KEYWORD = re.compile(rb"(?:\xef\xbb\xbf)?\s*(?:#[^\n]*\n\s*)*([A-Za-z]*OFF)(?=\s|$)")
 _SUPPORTED = {b"OFF": "", b"COFF": "C", b"NOFF": "N", b"CNOFF": "NC", b"NCOFF": "NC"}
 
 
@@ -71,13 +72,18 @@ def read_off(
     if short.any():
         raise _fail(name, lines, int(rows[np.argmax(short)]), "OFF vertex has too few values")
     table = lines.values[lines.first[rows][:, None] + np.arange(width + 3 * ("C" in kinds))]
+    unfit = float32_unrepresentable(table[:, :3]).any(axis=1)
+    if unfit.any():  # checked before the cast: 1e39 would become inf
+        bad = int(rows[np.argmax(unfit)])
+        raise _fail(name, lines, bad, "OFF vertex position is not finite in float32")
     verts = table[:, :3].astype(np.float32)
-    if not np.isfinite(verts).all():
-        bad = int(rows[np.argmin(np.isfinite(verts).all(axis=1))])
-        raise _fail(name, lines, bad, "OFF vertex position is not finite")
     colors = None
     if "C" in kinds:
         rgb = table[:, width : width + 3]
+        unfit = float32_unrepresentable(rgb).any(axis=1)
+        if unfit.any():
+            bad = int(rows[np.argmax(unfit)])
+            raise _fail(name, lines, bad, "OFF vertex colour is not finite in float32")
         colors = (rgb / 255.0 if rgb.size and rgb.max() > 1.0 else rgb).astype(np.float32)
 
     frows = np.arange(1 + num_verts, 1 + num_verts + num_faces)
@@ -128,7 +134,9 @@ def load_off(
         TypeError: ``f`` is neither a path nor a readable file.
         ValueError: ``"{file}:{line}: ..."`` for a missing keyword, counts larger than the
             file holds (checked before anything is allocated), a short vertex line, a face
-            with fewer than 3 corners or an index out of range, a token that is not a number.
+            with fewer than 3 corners or an index out of range, a token that is not a number,
+            a position or colour that is not finite in float32 (NaN, inf, beyond 3.4e38).
+            A UTF-8 byte-order mark before the keyword is skipped.
     """
     verts, faces, _ = read_off(f, device=device)
     return verts, faces

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ._devices import as_device
+from ._numbers import float32_unrepresentable
 from ._ply_body import Column, Ragged, read_body
 from ._ply_header import parse_header
 from ._source import PathOrFile, read_source
@@ -84,6 +85,21 @@ def _fan(lists: Ragged) -> tuple[np.ndarray, np.ndarray]:
     return tris, owner
 
 
+def _float32_rows(table: np.ndarray, name: str, what: str) -> np.ndarray:
+    """``table`` (V, 3) as float32; a row not finite in float32 raises naming it.
+
+    Checked before the cast, so that a double 1e39 is refused rather than loaded as inf.
+    """
+    unfit = float32_unrepresentable(table).any(axis=1)
+    if unfit.any():
+        row = int(np.argmax(unfit))
+        raise ValueError(
+            f"{name}: PLY element 'vertex' row {row}: non-finite {what} in float32 "
+            "(NaN, inf or beyond 3.4e38)"
+        )
+    return table.astype(np.float32)
+
+
 def _vertex_columns(
     cols: dict[str, Column], name: str
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -93,17 +109,16 @@ def _vertex_columns(
     for key in _KNOWN_VERTEX:
         if key in cols and isinstance(cols[key], Ragged):
             raise ValueError(f"{name}: PLY element 'vertex' property {key!r} must not be a list")
-    verts = np.stack([cols[c] for c in "xyz"], axis=1).astype(np.float32)
-    if not np.isfinite(verts).all():
-        row = int(np.argmin(np.isfinite(verts).all(axis=1)))
-        raise ValueError(f"{name}: PLY element 'vertex' row {row}: non-finite position")
+    verts = _float32_rows(np.stack([cols[c] for c in "xyz"], axis=1), name, "position")
     normals = colors = None
     if all(c in cols for c in ("nx", "ny", "nz")):
-        normals = np.stack([cols[c] for c in ("nx", "ny", "nz")], axis=1).astype(np.float32)
+        normals = np.stack([cols[c] for c in ("nx", "ny", "nz")], axis=1)
+        normals = _float32_rows(normals, name, "normal")
     if all(c in cols for c in ("red", "green", "blue")):
         rgb = [cols[c] for c in ("red", "green", "blue")]
         scale = [1.0 if c.dtype.kind == "f" else float(np.iinfo(c.dtype).max) for c in rgb]
-        colors = np.stack([c / s for c, s in zip(rgb, scale, strict=True)], 1).astype(np.float32)
+        colors = np.stack([c / s for c, s in zip(rgb, scale, strict=True)], 1)
+        colors = _float32_rows(colors, name, "colour")
     return verts, normals, colors
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ._devices import as_device
-from ._numbers import number_lines
+from ._numbers import UTF8_BOM, float32_unrepresentable, number_lines
 from ._source import PathOrFile, read_source, write_target
 from ._tables import check_decimal_places, float_table, text_rows
 from .ply_load import load_ply_data
@@ -49,7 +49,8 @@ def _format(f: PathOrFile, format: str | None) -> str:
 
 
 def _read_text(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    lines = number_lines(data, 0, name, comments=True, what="point cloud value")
+    start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
+    lines = number_lines(data, start, name, comments=True, what="point cloud value")
     tokens, values = lines.tokens, lines.values
     if tokens.size >= 2 and tokens[0] == 1 and tokens[1] >= 3:  # PTS: a leading point count
         tokens, first, lineno = tokens[1:], lines.first[1:], lines.lineno[1:]
@@ -70,9 +71,15 @@ def _read_text(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray | None, n
             f"or x y z intensity [r g b] (4 or 7), got {width}"
         )
     table = values[first[0] :].reshape(-1, width)
-    if not np.isfinite(table[:, :3]).all():
-        row = int(np.argmin(np.isfinite(table[:, :3]).all(axis=1)))
-        raise ValueError(f"{name}:{int(lineno[row])}: point position is not finite")
+    # the columns that become float32 tensors (the PTS intensity, column 3, is not read)
+    read = {3: [0, 1, 2], 4: [0, 1, 2], 6: [0, 1, 2, 3, 4, 5], 7: [0, 1, 2, 4, 5, 6]}[width]
+    bad = float32_unrepresentable(table[:, read]).any(axis=1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(
+            f"{name}:{int(lineno[row])}: a point value is not finite in float32 "
+            "(NaN, inf or beyond 3.4e38)"
+        )
     normals = table[:, 3:6].astype(np.float32) if width == 6 else None
     colors = None
     if width == 7:
@@ -103,7 +110,8 @@ def load_pointcloud(
         FileNotFoundError: the file does not exist.
         TypeError: ``f`` is neither a path nor a readable file.
         ValueError: an unknown format, or a malformed file (naming the file and line or
-            element).
+            element), including a value read as float32 that is NaN, inf or beyond float32's
+            range (1e39 would otherwise load as inf). A UTF-8 byte-order mark is skipped.
     """
     device = as_device(device)
     fmt = _format(f, format)
