@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .blending import BlendParams
-from .mesh_rasterizer import MeshRasterizer
+from .raster import MeshRasterizer
 
 __all__ = ["MeshRenderer"]
 
