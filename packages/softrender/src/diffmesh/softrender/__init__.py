@@ -26,11 +26,13 @@ from .shaders import (
 from .shading import flat_shading, gouraud_shading, phong_shading
 from .transforms import Transform3d
 
-# The 0.1 module paths of the rasterizer's modules stay importable: the modules themselves.
-for _old, _new in (("_raster_pairs", "candidates"), ("_raster_eval", "grid"), ("_raster_function", "function"),
-                   ("_clip", "clip"), ("rasterize_meshes", "rasterize"), ("settings", "settings"),
-                   ("mesh_rasterizer", "mesh_rasterizer")):
-    sys.modules[f"{__name__}.{_old}"] = sys.modules[f"{__name__}.raster.{_new}"]
+# The 0.1 paths of moved modules stay importable: the modules themselves, not copies.
+for _old, _new in (("_raster_pairs", "raster.candidates"), ("_raster_eval", "raster.grid"),
+                   ("_raster_function", "raster.function"), ("_clip", "raster.clip"),
+                   ("rasterize_meshes", "raster.rasterize"), ("settings", "raster.settings"),
+                   ("mesh_rasterizer", "raster.mesh_rasterizer"), ("_phong_pairs", "shading"),
+                   ("lights_phong", "lighting")):
+    sys.modules[f"{__name__}.{_old}"] = sys.modules[f"{__name__}.{_new}"]
 
 __all__ = [
     "AmbientLights",
