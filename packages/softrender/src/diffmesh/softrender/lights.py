@@ -95,15 +95,6 @@ def broadcast_inputs(**tensors: torch.Tensor) -> torch.Size:
         raise ValueError(f"input shapes do not broadcast: {shapes}") from None
 
 
-def _full(shape: torch.Size, *tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
-    """Promote to one dtype and expand to ``shape`` (views; autograd sums back)."""
-    present = [t for t in tensors if t is not None]
-    dtype = present[0].dtype
-    for t in present[1:]:
-        dtype = torch.promote_types(dtype, t.dtype)
-    return [None if t is None else t.to(dtype).expand(shape) for t in tensors]
-
-
 def _colored_term(
     normals: torch.Tensor,
     light: torch.Tensor,
@@ -117,14 +108,15 @@ def _colored_term(
     inputs' broadcast shape; written by component planes."""
     named = {"normals": normals, "light": light, "color": color}
     named.update({k: v for k, v in (("points", points), ("camera", camera)) if v is not None})
-    n, lt, p, cam, col = _full(broadcast_inputs(**named), normals, light, points, camera, color)
-    diffuse, spec = phong_terms(n, lt, p, cam, point_light=point_light, shininess=shininess)  # type: ignore[arg-type]
-    return _colored(col, diffuse if camera is None else spec)  # type: ignore[arg-type]
+    broadcast_inputs(**named)  # a ValueError naming the inputs if they do not broadcast
+    diffuse, spec = phong_terms(normals, light, points, camera, point_light=point_light, shininess=shininess)
+    return _colored(color, diffuse if camera is None else spec)
 
 
 def _colored(color: torch.Tensor, term: torch.Tensor) -> torch.Tensor:
-    """``color * term[..., None]`` (..., 3), written by component planes."""
-    return torch.stack([term * c for c in color.unbind(-1)]).movedim(0, -1)
+    """``color * term[..., None]`` (..., 3) in the broadcast shape, written by component planes."""
+    color = color.to(torch.promote_types(color.dtype, term.dtype))
+    return torch.stack(torch.broadcast_tensors(*(term * c for c in color.unbind(-1)))).movedim(0, -1)
 
 
 def diffuse(normals: torch.Tensor, color: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
@@ -268,10 +260,9 @@ class _LightsBase(BatchedParams):
         ks = per_batch("specular_color", self.specular_color, shape, 1)
         if isinstance(shininess, torch.Tensor):
             shininess = per_batch("shininess", shininess, shape[:-1], 0)
-        full = broadcast_inputs(normals=normals, points=points, light=light, camera_position=camera, color=kd)
-        n, lt, p, cam, kd, ks = _full(full, normals, light, points, camera, kd, ks)
-        diffuse, spec = phong_terms(n, lt, p, cam, point_light=self._POINT, shininess=shininess)  # type: ignore[arg-type]
-        return _colored(kd, diffuse), _colored(ks, spec)  # type: ignore[arg-type]
+        broadcast_inputs(normals=normals, points=points, light=light, camera_position=camera, color=kd)
+        diffuse, spec = phong_terms(normals, light, points, camera, point_light=self._POINT, shininess=shininess)
+        return _colored(kd, diffuse), _colored(ks, spec)
 
 
 class PointLights(_LightsBase):
