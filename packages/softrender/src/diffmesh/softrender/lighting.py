@@ -20,7 +20,7 @@ from torch.autograd.function import FunctionCtx
 
 from ._autograd import first_order_only
 
-__all__ = ["phong_terms", "power_of_two_exponent", "safe_pow"]
+__all__ = ["broadcast_shape", "phong_terms", "power_of_two_exponent", "safe_pow"]
 
 _EPS = 1e-6  # PyTorch3D normalises with F.normalize(eps=1e-6)
 _INV_EPS = 1.0 / _EPS
@@ -28,6 +28,24 @@ _INV_EPS = 1.0 / _EPS
 # Vectors are tuples of their three components: element-wise work on component arrays is
 # several times faster on a CPU than reductions or broadcasts over a last dimension of 3.
 Vec = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def broadcast_shape(*shapes: tuple[int, ...]) -> torch.Size | None:
+    """The broadcast shape of ``shapes``, None if they do not broadcast.
+
+    (``torch.broadcast_shapes`` imports ``torch._refs`` on first use: about 30 MB of
+    resident memory in a process that had not loaded it.)
+    """
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for shape in shapes:
+        for i, size in enumerate(shape):
+            j = ndim - len(shape) + i
+            if size != 1:
+                if out[j] not in (1, size):
+                    return None
+                out[j] = size
+    return torch.Size(out)
 
 
 def _vec(t: torch.Tensor) -> Vec:
@@ -56,8 +74,8 @@ def _unclamped(coef: torch.Tensor, inv_len: torch.Tensor) -> torch.Tensor:
 def _combine(like: torch.Tensor, *terms: tuple[torch.Tensor, Vec, float]) -> torch.Tensor:
     """``sum_i sign_i k_i v_i`` as an (..., 3) tensor shaped like ``like`` (..., 3); each
     component is accumulated in its own contiguous plane, then summed to ``like``'s shape."""
-    shape = torch.broadcast_shapes(*(k.shape for k, _, _ in terms), *(x.shape for _, v, _ in terms for x in v))
-    out = torch.zeros(3, *shape, dtype=terms[0][0].dtype, device=terms[0][0].device)
+    shape = broadcast_shape(*(k.shape for k, _, _ in terms), *(x.shape for _, v, _ in terms for x in v))
+    out = torch.zeros(3, *shape, dtype=terms[0][0].dtype, device=terms[0][0].device)  # type: ignore[misc]
     for axis in range(3):
         for k, v, sign in terms:
             out[axis].addcmul_(k, v[axis], value=sign)

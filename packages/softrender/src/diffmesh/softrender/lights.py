@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from .cameras.batched import BatchedParams
-from .lighting import phong_terms
+from .lighting import broadcast_shape, phong_terms
 
 __all__ = ["AmbientLights", "DirectionalLights", "PointLights", "diffuse", "specular"]
 
@@ -88,11 +88,11 @@ def per_batch(name: str, param: object, shape: torch.Size, trailing: int) -> tor
 
 def broadcast_inputs(**tensors: torch.Tensor) -> torch.Size:
     """The broadcast shape of ``tensors``; ValueError naming them if there is none."""
-    try:
-        return torch.broadcast_shapes(*(t.shape for t in tensors.values()))
-    except RuntimeError:
+    shape = broadcast_shape(*(t.shape for t in tensors.values()))
+    if shape is None:
         shapes = ", ".join(f"{n} {tuple(t.shape)}" for n, t in tensors.items())
-        raise ValueError(f"input shapes do not broadcast: {shapes}") from None
+        raise ValueError(f"input shapes do not broadcast: {shapes}")
+    return shape
 
 
 def _colored_term(
