@@ -186,12 +186,7 @@ def _nearest(pairs: RasterPairs, z_inv: torch.Tensor, z_max: torch.Tensor) -> to
 
 
 class _SoftmaxBlend(torch.autograd.Function):
-    """RGBA (M, 4) from distances, inverse depths and the colours of the needed pairs; a
-    hand-written backward (bench case "SoftPhong fwd+bwd": it runs on every pair).
-
-    Inputs: ``dists`` (P,), ``z_inv`` (P,), ``colors`` (Q, 3) of ``bw.needed``, and
-    ``background`` (3,); ``bw`` and ``pairs`` are the detached context.
-    """
+    """RGBA (M, 4) from dists (P,), z_inv (P,), colors (Q, 3) of ``bw.needed``, background (3,)."""
 
     @staticmethod
     def forward(  # type: ignore[override]

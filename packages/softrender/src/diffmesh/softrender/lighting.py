@@ -116,8 +116,7 @@ def safe_pow(base: torch.Tensor, exponent: float | torch.Tensor) -> torch.Tensor
 
 
 class _PhongTerms(torch.autograd.Function):
-    """(diffuse, specular) of broadcastable (..., 3) inputs; hand-written backward (one line:
-    bench case "SoftPhong fwd+bwd": it shades every visible pair)."""
+    """(diffuse, specular) of broadcastable (..., 3) inputs (bench: "Phong terms ... hand-written")."""
 
     @staticmethod
     def forward(  # type: ignore[override]

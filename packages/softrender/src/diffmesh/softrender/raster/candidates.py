@@ -5,7 +5,7 @@ pixel centre, or the pixel centre lies within ``blur_radius`` (squared NDC dista
 face. Pairs are never produced as a dense pixels x faces product: every face only visits
 the pixels inside its screen bounding box grown by ``sqrt(blur_radius)``. Faces are sorted
 by the size of that box and evaluated as (faces, cells) grids of about ``_CHUNK_PAIRS``
-candidates (``_raster_eval``), so per-face constants broadcast instead of being gathered
+candidates (``grid``), so per-face constants broadcast instead of being gathered
 per candidate and the temporaries stay cache-sized. The kept cells of each grid are
 compacted straight into one growing buffer, face-major, so each face's pairs are contiguous
 in the output; ties in depth are broken by face id when a pixel has more than K pairs.
@@ -60,7 +60,7 @@ class PairGeometry:
     All tensors have P rows; the pairs of one face are contiguous. The fields only the
     backward pass reads (``qx`` to ``bary1``, ``edge`` to ``edge_r``) are None when
     ``select_pairs`` was told no gradient is needed, and the barycentric ones (``qx`` to
-    ``bary``) when it was told no barycentrics are needed (``_raster_eval.pair_barycentrics``
+    ``bary``) when it was told no barycentrics are needed (``grid.pair_barycentrics``
     recomputes them exactly); (3, P) and (2, P) fields may be row views of a larger buffer
     (each row contiguous).
 
@@ -191,8 +191,8 @@ class _PairBuffer:
     the others are never touched, so they take no memory, but the allocation keeps its size
     when fewer rows are stored (deferred barycentrics). glibc sets its mmap and heap-trim thresholds
     from the largest block freed; a smaller buffer lowered them below the render's transient
-    memory, and every render then trimmed and refilled the heap (page faults, about 3-4 us
-    per 4 KB page: +10 ms on the silhouette render).
+    memory, and every render then trimmed and refilled the heap (page faults; see the
+    CHANGELOG).
     """
 
     def __init__(

@@ -1,6 +1,6 @@
 """The rasterizer's autograd function: sparse (pixel, face) pairs with a hand-written backward.
 
-The forward pass selects the pairs without autograd (``_raster_pairs.select_pairs``) and
+The forward pass selects the pairs without autograd (``candidates.select_pairs``) and
 returns, for each kept pair, the differentiable barycentrics (unless deferred: then None,
 and ``pair_barycentrics_of`` recomputes them when read), depth and signed distance.
 The backward pass needs only per-face sums of per-pair terms: screen-space barycentrics are
@@ -68,7 +68,7 @@ class _RunSums:
     def __init__(self, face: torch.Tensor, num_faces: int, columns: int, dtype: torch.dtype):
         pairs = face.shape[0]
         # int32 indices when they fit: the CPU mat-vec takes int32 (int64 ones are converted
-        # on every product, about 1.5x the product's time)
+        # on every product)
         index = torch.int32 if pairs < 2**31 - 1 else torch.long
         self.runs, counts = torch.unique_consecutive(face, return_counts=True)  # cheaper than a bincount
         crow = torch.cat((counts.new_zeros(1), counts.cumsum(0))).to(index)
@@ -247,11 +247,10 @@ def _chunked_sums(
 
 
 class _RasterizePairs(torch.autograd.Function):
-    """Pairs forward; hand-written backward to the packed face vertices.
+    """Pairs forward; backward to the packed face vertices from per-face sums of per-pair terms."""
 
-    With ``options.defer_barycentrics`` the barycentrics are not returned (None) and their
-    gradient rows are not stored: a depth gradient then recomputes them (``pair_barycentrics``).
-    """
+    # With ``options.defer_barycentrics`` the barycentrics are not returned (None) and their
+    # gradient rows are not stored: a depth gradient then recomputes them (``pair_barycentrics``).
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -347,7 +346,7 @@ def pair_barycentrics_of(
     perspective_correct: bool, clip_barycentric_coords: bool,
 ) -> torch.Tensor:
     """(P, 3) barycentrics of the pairs (pix, face) that :func:`rasterize_pairs` returned with
-    ``need_bary=False``: the values it would have returned, differentiable w.r.t. ``face_verts``.
+    ``defer_barycentrics``: the values it would have returned, differentiable w.r.t. ``face_verts``.
     """
     return _PairBarycentrics.apply(face_verts, pix, face, image_size, perspective_correct, clip_barycentric_coords)
 
