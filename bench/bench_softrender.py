@@ -79,6 +79,37 @@ def _hard_render(level: int, size: int) -> Callable[[], object]:
     return render
 
 
+def _phong_terms(hand_written: bool) -> Callable[[], object]:
+    """The Phong terms of the tutorial's shaded pairs (60k points, point light, shininess 64),
+    fwd+bwd: ``lighting.phong_terms`` (hand-written backward) or the same formula in autograd."""
+    from diffmesh.softrender.lighting import phong_terms
+
+    g = torch.Generator().manual_seed(0)
+    normals = torch.randn(60_000, 3, generator=g).requires_grad_()
+    points = torch.randn(60_000, 3, generator=g).requires_grad_()
+    light, camera = torch.tensor([0.0, 0.0, -3.0]), torch.tensor([1.0, 0.8, -2.0])
+
+    def autograd_terms() -> tuple[torch.Tensor, torch.Tensor]:
+        n = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        d = light - points
+        d = d / d.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        v = camera - points
+        v = v / v.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        cos = (n * d).sum(-1)
+        alpha = (v * (2.0 * cos[:, None] * n - d)).sum(-1)
+        spec = torch.where((cos > 0) & (alpha > 0), alpha, 0.0) ** 64
+        return cos.clamp_min(0.0), spec
+
+    def step() -> None:
+        if hand_written:
+            diffuse, spec = phong_terms(normals, light, points, camera, point_light=True, shininess=64.0)
+        else:
+            diffuse, spec = autograd_terms()
+        (diffuse.sum() + spec.sum()).backward()
+
+    return step
+
+
 def cases() -> list[Case]:
     return [
         Case("softrender", "SoftPhong ico_sphere(4) 128px K=50 (tutorial), fwd+bwd",
@@ -91,4 +122,8 @@ def cases() -> list[Case]:
              goal="< 1 GB"),
         Case("softrender", "HardPhong ico_sphere(8) (1.3M faces) 512px K=1, fwd",
              lambda: _hard_render(8, 512), repeats=3, warmup=1, items=20 * 4**8, items_unit="faces/s"),
+        Case("softrender", "Phong terms, 60k points, fwd+bwd: hand-written backward (lighting.py)",
+             lambda: _phong_terms(True), repeats=15),
+        Case("softrender", "Phong terms, 60k points, fwd+bwd: the same formula in autograd",
+             lambda: _phong_terms(False), repeats=15),
     ]

@@ -110,18 +110,14 @@ def _run_matrix(corner_rows: torch.Tensor, weight_rows: torch.Tensor) -> tuple[t
 
 
 class _InterpolateVertexPairs(torch.autograd.Function):
-    """``out_k[p] = sum_i bary[p, i] * attrs_k[corners[p, i]]`` for attribute tables k.
+    """``out_k[p] = sum_i bary[p, i] * attrs_k[corners[p, i]]`` for attribute tables k."""
 
-    Each channel is one CSR (P, V) mat-vec with 3 weights per row, written as a contiguous
-    (P,) row; every output is a transposed view of channel-contiguous (D_k, P) storage, the
-    layout the shading reads, and separate outputs give separate gradients (no slices of
-    one output whose backward would fill zeros). The backward gathers each corner's value
-    once per channel for the barycentric gradient, and sums the attribute gradient over
-    runs of pairs with equal corners (one CSR mat-vec per channel) before a small scatter
-    to the vertices: scatter-adds with long runs of equal indices are several times slower.
-    Both read the corners and weights as (3, P) component rows, transposed in the forward
-    while they are fresh in cache (and only when a gradient may be asked for).
-    """
+    # Each channel is one CSR (P, V) mat-vec with 3 weights per row, written as a contiguous
+    # (P,) row; every output is a transposed view of channel-contiguous (D_k, P) storage, the
+    # layout the shading reads, and separate outputs give separate gradients. The backward
+    # sums the attribute gradient over runs of pairs with equal corners (one CSR mat-vec per
+    # channel) before a small scatter to the vertices: scatter-adds with long runs of equal
+    # indices are several times slower. Corners and weights are saved as (3, P) rows.
 
     @staticmethod
     def forward(  # type: ignore[override]
