@@ -84,7 +84,7 @@ def apply_lighting(
 def _lit(texels: torch.Tensor, lighting: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """``(ambient + diffuse) * texels + specular`` (P, 3)."""
     ambient, diffuse, specular = lighting
-    return torch.addcmul(specular, ambient + diffuse, texels)
+    return (ambient + diffuse) * texels + specular
 
 
 def sample_textures(meshes: Any, pairs: RasterPairs, idx: torch.Tensor) -> torch.Tensor:
