@@ -9,6 +9,7 @@ import torch
 from diffmesh.softrender.cameras import (
     FoVOrthographicCameras,
     FoVPerspectiveCameras,
+    PerspectiveCameras,
     get_ndc_to_screen_transform,
     get_screen_to_ndc_transform,
 )
@@ -317,3 +318,31 @@ def test_image_size_validation():
         cams.transform_points_screen(pts, image_size="large")
     with pytest.raises(ValueError, match="xy_depth"):
         cams.unproject_points(torch.zeros(4, 2))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: FoVPerspectiveCameras(**kw),
+        lambda **kw: FoVOrthographicCameras(**kw),
+        lambda **kw: PerspectiveCameras(**kw),
+    ],
+)
+def test_non_finite_extrinsics_are_refused(make, bad):
+    R = torch.eye(3).expand(2, 3, 3).clone()
+    T = torch.tensor([[0.0, 0.0, 3.0], [0.0, 0.0, 3.0]])
+    bad_R, bad_T = R.clone(), T.clone()
+    bad_R[1, 0, 2], bad_T[1, 1] = bad, bad
+    with pytest.raises(ValueError, match=r"R must be finite, got NaN or inf in camera 1"):
+        make(R=bad_R, T=T)
+    with pytest.raises(ValueError, match=r"T must be finite, got NaN or inf in camera 1"):
+        make(R=R, T=bad_T)
+    cameras = make(R=R, T=T)
+    with pytest.raises(ValueError, match=r"T must be finite"):
+        cameras.get_world_to_view_transform(T=bad_T)  # the per-call override too
+    with pytest.raises(ValueError, match=r"R must be finite"):
+        cameras.get_world_to_view_transform(R=bad_R)
+    cameras.T[0, 2] = bad  # a buffer changed after construction: refused when used
+    with pytest.raises(ValueError, match=r"T must be finite, got NaN or inf in camera 0"):
+        cameras.transform_points(torch.zeros(2, 1, 3))

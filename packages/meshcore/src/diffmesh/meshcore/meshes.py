@@ -346,6 +346,11 @@ class Meshes:
             )
         return offsets
 
+    def _checked(self, verts_packed: Tensor, method: str, name: str) -> Tensor:
+        """``verts_packed``, after refusing NaN or inf as the constructor does."""
+        check_finite_verts(verts_packed, self._topology.verts_packed_to_mesh_idx, name, method)
+        return verts_packed
+
     def offset_verts(self, vert_offsets_packed: Tensor) -> Meshes:
         """A new Meshes with vertices ``verts_packed() + vert_offsets_packed``.
 
@@ -353,14 +358,20 @@ class Meshes:
 
         Args:
             vert_offsets_packed: ``(sum(V_n), 3)`` or ``(3,)`` float.
+
+        Raises:
+            ValueError: a NaN or inf coordinate results (as the constructor), naming the mesh.
         """
         offsets = self._check_offsets(vert_offsets_packed, "offset_verts")
-        return Meshes._from_parts(self._verts_packed + offsets, self._topology, self.textures)
+        verts = self._checked(self._verts_packed + offsets, "offset_verts", "vert_offsets_packed")
+        return Meshes._from_parts(verts, self._topology, self.textures)
 
     def offset_verts_(self, vert_offsets_packed: Tensor) -> Meshes:
         """In-place :meth:`offset_verts`; returns ``self``."""
         offsets = self._check_offsets(vert_offsets_packed, "offset_verts_")
-        self._verts_packed = self._verts_packed + offsets
+        self._verts_packed = self._checked(
+            self._verts_packed + offsets, "offset_verts_", "vert_offsets_packed"
+        )
         self._cache.clear()
         return self
 
@@ -380,12 +391,15 @@ class Meshes:
 
     def scale_verts(self, scale: float | Tensor) -> Meshes:
         """A new Meshes with each mesh's vertices multiplied by ``scale`` (a number or
-        ``(N,)`` float); shares topology and textures."""
-        return Meshes._from_parts(self._scale(scale, "scale_verts"), self._topology, self.textures)
+        ``(N,)`` float); shares topology and textures. A NaN or inf coordinate in the result
+        raises ValueError, as in the constructor."""
+        verts = self._checked(self._scale(scale, "scale_verts"), "scale_verts", "scale")
+        return Meshes._from_parts(verts, self._topology, self.textures)
 
     def scale_verts_(self, scale: float | Tensor) -> Meshes:
         """In-place :meth:`scale_verts`; returns ``self``."""
-        self._verts_packed = self._scale(scale, "scale_verts_")
+        verts = self._checked(self._scale(scale, "scale_verts_"), "scale_verts_", "scale")
+        self._verts_packed = verts
         self._cache.clear()
         return self
 
@@ -395,6 +409,9 @@ class Meshes:
 
         Args:
             new_verts_padded: ``(N, max(V_n), 3)`` float.
+
+        Raises:
+            ValueError: a NaN or inf coordinate outside the padding, naming the mesh.
         """
         t = self._topology
         if not isinstance(new_verts_padded, Tensor) or not new_verts_padded.is_floating_point():
@@ -409,6 +426,7 @@ class Meshes:
                 f"got {tuple(new_verts_padded.shape)}"
             )
         packed = new_verts_padded.reshape(-1, 3)[t.verts_padded_index]
+        packed = self._checked(packed, "update_padded", "new_verts_padded")
         return Meshes._from_parts(packed, t, self.textures)
 
     # ----------------------------------------------------------------- batch ops

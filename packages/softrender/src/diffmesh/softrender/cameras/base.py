@@ -10,12 +10,12 @@ square image.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
 from ..transforms import Transform3d
-from .batched import BatchedParams
+from .batched import BatchedParams, ParamSpec
 
 __all__ = [
     "CamerasBase",
@@ -130,6 +130,21 @@ def _world_to_view_matrix(R: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
     return torch.cat([top, bottom], dim=1)
 
 
+def _check_finite_extrinsics(**tensors: torch.Tensor | None) -> None:
+    """Raise ValueError naming the parameter and camera of the first NaN or inf entry (a
+    non-finite R or T would otherwise render an empty image without a word)."""
+    for name, tensor in tensors.items():
+        if tensor is None:
+            continue
+        finite = torch.isfinite(tensor.detach()).reshape(len(tensor), -1).all(1)
+        if not bool(finite.all()):
+            camera = int((~finite).nonzero()[0, 0])
+            raise ValueError(
+                f"{name} must be finite, got NaN or inf in camera {camera}: "
+                f"{tensor[camera].detach().cpu().tolist()}"
+            )
+
+
 class CamerasBase(BatchedParams):
     """Base of the cameras: R (N, 3, 3), T (N, 3) buffers and the transform chain.
 
@@ -147,6 +162,17 @@ class CamerasBase(BatchedParams):
     _T_SPEC = (3,)
     _K_SPEC = (4, 4)
 
+    def _set_params(
+        self,
+        device: torch.device | str | None,
+        params: Mapping[str, ParamSpec],
+        *,
+        integer: Sequence[str] = (),
+    ) -> None:
+        """As :meth:`BatchedParams._set_params`, then refuse NaN or inf in R, T and K."""
+        super()._set_params(device, params, integer=integer)
+        _check_finite_extrinsics(R=self.R, T=self.T, K=getattr(self, "K", None))
+
     def _per_camera(self, value: float | torch.Tensor) -> torch.Tensor:
         """A number or a (1,)/(N,) tensor as ``(N,)`` in the cameras' dtype and device."""
         return torch.as_tensor(value, dtype=self.dtype, device=self.device).expand(len(self))
@@ -163,6 +189,9 @@ class CamerasBase(BatchedParams):
 
         Returns:
             Transform3d of batch N.
+
+        Raises:
+            ValueError: wrong shapes, or NaN or inf in R or T (naming it and the camera).
         """
         R = self.R if R is None else R
         T = self.T if T is None else T
@@ -172,6 +201,7 @@ class CamerasBase(BatchedParams):
             raise ValueError(f"T must have shape (N, 3), got {tuple(T.shape)}")
         if len(R) != len(T) and len(R) != 1 and len(T) != 1:
             raise ValueError(f"R has batch size {len(R)} but T has batch size {len(T)}")
+        _check_finite_extrinsics(R=R, T=T)
         n = max(len(R), len(T))
         return Transform3d(_world_to_view_matrix(R.expand(n, 3, 3), T.expand(n, 3)))
 
