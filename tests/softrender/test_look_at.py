@@ -13,6 +13,11 @@ from diffmesh.softrender.look_at import (
 )
 
 F64 = torch.float64
+# Float32 rotation entries are unit-sized and each passes through trig, a cross product and
+# a normalization (a few ulps each, differing with SIMD width and FMA): 16 ulps of 1.
+F32_TOL = 16 * torch.finfo(torch.float32).eps
+# Positions and translations scale with the distance (at most 3 here).
+F32_POS_TOL = 3 * F32_TOL
 
 
 def _reference_look_at(eye: list[float], at: list[float], up: list[float]) -> list[list[float]]:
@@ -36,7 +41,7 @@ def _reference_look_at(eye: list[float], at: list[float], up: list[float]) -> li
 
 def _assert_rotation(R: torch.Tensor) -> None:
     eye = torch.eye(3, dtype=R.dtype).expand_as(R)
-    torch.testing.assert_close(R.transpose(1, 2) @ R, eye, atol=1e-6, rtol=0)
+    torch.testing.assert_close(R.transpose(1, 2) @ R, eye, atol=F32_TOL, rtol=0)
     torch.testing.assert_close(torch.linalg.det(R), torch.ones(len(R), dtype=R.dtype))
 
 
@@ -50,14 +55,14 @@ def test_azimuth_and_elevation_hand_computed():
     # azim 90: camera at +X looking along -X; x axis = up x z = (0, 0, 1).
     R, T = look_at_view_transform(2.0, 0.0, 90.0)
     expected = torch.tensor([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
-    torch.testing.assert_close(R[0], expected, atol=1e-7, rtol=0)
-    torch.testing.assert_close(T[0], torch.tensor([0.0, 0.0, 2.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(R[0], expected, atol=F32_TOL, rtol=0)
+    torch.testing.assert_close(T[0], torch.tensor([0.0, 0.0, 2.0]), atol=F32_POS_TOL, rtol=0)
     # elev 45 in radians
     R, T = look_at_view_transform(1.0, math.pi / 4, 0.0, degrees=False)
     s = math.sqrt(0.5)
     expected = torch.tensor([[-1.0, 0.0, 0.0], [0.0, s, -s], [0.0, -s, -s]])
-    torch.testing.assert_close(R[0], expected, atol=1e-6, rtol=0)
-    torch.testing.assert_close(T[0], torch.tensor([0.0, 0.0, 1.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(R[0], expected, atol=F32_TOL, rtol=0)
+    torch.testing.assert_close(T[0], torch.tensor([0.0, 0.0, 1.0]), atol=F32_POS_TOL, rtol=0)
 
 
 def test_matches_reference_random_eyes():
@@ -87,18 +92,18 @@ def test_pole_degenerate_up(elev: float):
     _assert_rotation(R)
     sign = 1.0 if elev > 0 else -1.0
     # viewing direction straight down (up); image up is -Z (+Z) as the azim-0 limit
-    torch.testing.assert_close(R[0, :, 2], torch.tensor([0.0, -sign, 0.0]), atol=1e-6, rtol=0)
-    torch.testing.assert_close(R[0, :, 0], torch.tensor([-1.0, 0.0, 0.0]), atol=1e-6, rtol=0)
-    torch.testing.assert_close(R[0, :, 1], torch.tensor([0.0, 0.0, -sign]), atol=1e-6, rtol=0)
-    torch.testing.assert_close(T[0], torch.tensor([0.0, 0.0, 2.7]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(R[0, :, 2], torch.tensor([0.0, -sign, 0.0]), atol=F32_TOL, rtol=0)
+    torch.testing.assert_close(R[0, :, 0], torch.tensor([-1.0, 0.0, 0.0]), atol=F32_TOL, rtol=0)
+    torch.testing.assert_close(R[0, :, 1], torch.tensor([0.0, 0.0, -sign]), atol=F32_TOL, rtol=0)
+    torch.testing.assert_close(T[0], torch.tensor([0.0, 0.0, 2.7]), atol=F32_POS_TOL, rtol=0)
     # continuous with cameras just off the pole
     R_near, _ = look_at_view_transform(2.7, elev - sign * 0.01, 0.0)
     torch.testing.assert_close(R_near, R, atol=1e-3, rtol=0)
     # float64 (cos(90 deg) = 6e-17) and an explicit eye above the target agree
     R64, _ = look_at_view_transform(torch.tensor(2.7, dtype=F64), elev, 0.0)
-    torch.testing.assert_close(R64.float(), R, atol=1e-6, rtol=0)
+    torch.testing.assert_close(R64.float(), R, atol=F32_TOL, rtol=0)
     R_eye = look_at_rotation(((0.0, sign * 3.0, 0.0),))
-    torch.testing.assert_close(R_eye, R, atol=1e-6, rtol=0)
+    torch.testing.assert_close(R_eye, R, atol=F32_TOL, rtol=0)
 
 
 def test_degenerate_up_along_x():
@@ -120,12 +125,12 @@ def test_batched_broadcasting():
     torch.testing.assert_close(
         -(T[:, None] @ R.transpose(1, 2))[:, 0],
         torch.tensor([[0.0, 1.0, 2.0], [math.sqrt(2.0), 1.0 + math.sqrt(2.0), 0.0]]),
-        atol=1e-6,
+        atol=F32_POS_TOL,
         rtol=0,
     )
     pos = camera_position_from_spherical_angles(torch.tensor([2.0]), [0.0, 90.0], 90.0)
     torch.testing.assert_close(
-        pos, torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]), atol=1e-6, rtol=0
+        pos, torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]), atol=F32_POS_TOL, rtol=0
     )
 
 
