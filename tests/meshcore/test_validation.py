@@ -120,3 +120,39 @@ def test_textures_assignment_is_checked():
         m.textures = "red"
     m.textures = None
     assert m.textures is None
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_vertex_updates_refuse_what_the_constructor_refuses(bad):
+    m = Meshes([V, V[:3]], [F, F[:1]])
+    offsets = torch.zeros(7, 3)
+    offsets[5, 0] = bad  # vertex 1 of mesh 1
+    for call in (m.offset_verts, m.offset_verts_):
+        with pytest.raises(ValueError, match=r"offset_verts_?: vert_offsets_packed .* mesh 1"):
+            call(offsets)
+    with pytest.raises(ValueError, match=r"offset_verts: vert_offsets_packed .* mesh 0"):
+        m.offset_verts(torch.tensor([bad, 0.0, 0.0]))
+    for call in (m.scale_verts, m.scale_verts_):
+        with pytest.raises(ValueError, match=r"scale_verts_?: scale gives non-finite .* mesh 0"):
+            call(bad)
+        with pytest.raises(ValueError, match=r"scale_verts_?: scale gives non-finite .* mesh 1"):
+            call(torch.tensor([1.0, bad]))
+    with pytest.raises(ValueError, match=r"scale_verts: scale gives non-finite"):
+        m.offset_verts(torch.full((3,), 10.0)).scale_verts(1e38)  # the float32 product overflows
+    padded = m.verts_padded().clone()
+    padded[1, 3] = bad  # padding: ignored
+    assert torch.equal(m.update_padded(padded).verts_packed(), m.verts_packed())
+    padded[1, 0, 2] = bad
+    with pytest.raises(ValueError, match=r"update_padded: new_verts_padded .* mesh 1"):
+        m.update_padded(padded)
+    assert torch.equal(m.verts_packed(), torch.cat([V, V[:3]]))  # in-place ops left m as it was
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_vertex_colours_are_refused(bad):
+    colours = torch.rand(4, 3)
+    colours[2, 1] = bad
+    with pytest.raises(ValueError, match=r"verts_features\[1\] must be finite, .* index \(2, 1\)"):
+        TexturesVertex([torch.rand(4, 3), colours])
+    with pytest.raises(ValueError, match=r"verts_features must be finite, .* index \(1, 2, 1\)"):
+        TexturesVertex(torch.stack([torch.rand(4, 3), colours]))

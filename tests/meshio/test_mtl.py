@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -146,3 +150,48 @@ def test_malformed_mtl_lines(write_file, content, line):
 def test_binary_mtl_is_value_error(write_file):
     with pytest.raises(ValueError, match="UTF-8"):
         load_mtl(write_file("m.mtl", b"newmtl \xff\xfe\n"))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_map_kd_naming_a_fifo_warns_instead_of_hanging(write_file, tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")  # opening it for reading would block until a writer comes
+    write_file("m.mtl", "newmtl a\nKd 1 1 1\nmap_Kd pipe.png\n")
+    path = write_file("a.obj", "mtllib m.mtl\nusemtl a\n" + TRIANGLE + "f 1/1 2/2 3/3\n")
+    with pytest.warns(MaterialWarning, match=r"pipe\.png.*not a regular file"):
+        verts, _, aux = load_obj(path)
+    assert verts.shape == (3, 3) and aux.texture_images == {}
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_texture_image(tmp_path)  # a folder
+    with pytest.raises(ValueError, match="material library is not a regular file"):
+        load_mtl(tmp_path / "pipe.png")
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose header declares width x height pixels, with no image data."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_texture_warns(write_file, tmp_path):
+    _png_header_only(tmp_path / "bomb.png", 100000, 100000)
+    with pytest.raises(ValueError, match=r"bomb\.png"):
+        load_texture_image(tmp_path / "bomb.png")
+    write_file("m.mtl", "newmtl a\nmap_Kd bomb.png\n")
+    path = write_file("a.obj", "mtllib m.mtl\nusemtl a\n" + TRIANGLE + "f 1/1 2/2 3/3\n")
+    with pytest.warns(MaterialWarning, match=r"bomb\.png.*DecompressionBomb|bomb\.png.*pixels"):
+        _, _, aux = load_obj(path)
+    assert aux.texture_images == {}
+
+
+def test_mtl_byte_order_mark_and_float32_range(write_file):
+    colors, _ = load_mtl(write_file("m.mtl", b"\xef\xbb\xbfnewmtl a\nKd 0.5 0.25 1\n"))
+    assert list(colors) == ["a"]
+    assert colors["a"]["diffuse_color"].tolist() == [0.5, 0.25, 1.0]
+    for line in ("Kd 1e39 0 0", "Ka nan 0 0", "Ns inf"):
+        with pytest.raises(ValueError, match=r"m\.mtl:2: .*finite float32"):
+            load_mtl(write_file("m.mtl", f"newmtl a\n{line}\n"))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import re
+import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -264,3 +267,121 @@ def test_long_blank_runs_are_fine(write_file):
     # long lines are shortened in messages
     with pytest.raises(ValueError, match=r"blank2\.obj:2: .*'v 1 2 x{71}\.\.\.'\)$"):
         load_obj(write_file("blank2.obj", "\nv 1 2" + " " * 500 + "x" * 200 + "\n"))
+
+
+def test_utf8_byte_order_mark_is_skipped(write_file):
+    text = "v 1 2 3\nv 4 5 6\nv 7 8 9\nf 1 2 3\n"
+    expected_verts, expected_faces, _ = load_obj(write_file("plain.obj", text))
+    for f in (
+        write_file("bom.obj", b"\xef\xbb\xbf" + text.encode()),
+        io.StringIO("\ufeff" + text),  # a text stream opened as "utf-8", not "utf-8-sig"
+    ):
+        verts, faces, _ = load_obj(f)
+        assert torch.equal(verts, expected_verts)
+        assert torch.equal(faces.verts_idx, expected_faces.verts_idx)
+    with pytest.raises(ValueError, match=r"bom\.obj:2: .*index 0 is invalid"):
+        load_obj(write_file("bom.obj", b"\xef\xbb\xbfv 0 0 0\nf 0 1 1\n"))  # lines still count
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "what"),
+    [
+        ("v 0 0 0\nv 1e39 0 0\n", 2, "vertex"),
+        ("v 0 0 0\nv 0 0 -3.5e38\n", 2, "vertex"),
+        ("v 0 0 0 1 1 1\nv 0 0 0 0 1e39 0\n", 2, "vertex"),  # a colour
+        ("v 0 0 0\nvt 0 1e39\n", 2, "texture coordinate"),
+        ("vn 0 0 1\nvn 1e300 0 0\n", 2, "normal"),
+    ],
+)
+def test_numbers_beyond_float32_name_file_and_line(write_file, content, line, what):
+    with pytest.raises(ValueError, match=f"bad.obj:{line}: {what}.*overflows float32"):
+        load_obj(write_file("bad.obj", content))
+
+
+def test_largest_float32_still_loads(write_file):
+    verts, _, _ = load_obj(write_file("big.obj", "v 3.4028234e38 -3.4028234e38 0\n"))
+    assert torch.isfinite(verts).all()
+    assert verts[0, 0] == torch.finfo(torch.float32).max
+
+
+class _ReadRecorder(io.RawIOBase):
+    """A binary stream of ``size`` NUL bytes that records the size of every read."""
+
+    def __init__(self, size):
+        self.left, self.reads, self.name = size, [], "nul.obj"
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        self.reads.append(size)
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        self.left -= size
+        return b"\0" * size
+
+
+def test_binary_content_is_refused_from_the_first_block(tmp_path):
+    stream = _ReadRecorder(1 << 31)  # a 2 GiB stream: reading it whole would need 2 GiB
+    with pytest.raises(ValueError, match=r"nul\.obj: not an OBJ text file"):
+        load_obj(stream)
+    assert stream.reads == [1 << 16]
+    path = tmp_path / "sparse.obj"
+    with open(path, "wb") as handle:
+        handle.truncate(64 << 20)  # 64 MiB of NUL bytes (sparse: nothing written)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"sparse\.obj: not an OBJ text file .*NUL"):
+            load_obj(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20  # one 64 KiB block, not the file
+    with pytest.raises(ValueError, match=r"not an OBJ text file .*UTF-8 at byte 8"):
+        load_obj(io.BytesIO(b"v 0 0 0\n\xff" + b" " * (1 << 20)))
+
+
+def test_multibyte_character_cut_by_the_first_block_is_fine():
+    text = ("#" + "é" * 40000 + "\nv 1 2 3\n").encode()  # a 2-byte character spans byte 65536
+    assert text[(1 << 16) - 1 : (1 << 16) + 1].decode() == "é"
+    verts, _, _ = load_obj(io.BytesIO(text))
+    assert verts.tolist() == [[1.0, 2.0, 3.0]]
+
+
+def _numpy1_fromstring(string, dtype=float, sep=""):
+    """``np.fromstring(text, dtype, sep=" ")`` as numpy 1.x behaves: it reads numbers while it
+    can and, at the first text that is not one, stops with a DeprecationWarning and returns
+    what it read ("3.0" as an integer gives 3, then the rest is dropped); numpy 2 raises."""
+    integer = np.issubdtype(dtype, np.integer)
+    number = re.compile(
+        rb"[+-]?\d+" if integer else rb"[+-]?(nan|inf(inity)?|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)",
+        re.IGNORECASE,
+    )
+    values = []
+    for token in string.split():
+        match = number.match(token)
+        if match is not None:
+            values.append(int(match.group()) if integer else float(match.group()))
+        if match is None or match.end() != len(token):
+            warnings.warn("string or file could not be read to its end due to unmatched data",
+                          DeprecationWarning, stacklevel=2)
+            break
+    return np.array(values, dtype=dtype)
+
+
+def test_parser_raises_under_numpy_1_fromstring(monkeypatch, write_file):
+    """numpy 1.24-1.26 (which the dependency floors allow) return a partial parse with a
+    DeprecationWarning where numpy 2 raises: the parser must raise on both."""
+    good = "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nvt .5 1e-1\nf 1 2 3\nf 2/1 4/1 -2/1\n"
+    expected = load_obj(write_file("good.obj", good))
+    monkeypatch.setattr(np, "fromstring", _numpy1_fromstring)
+    verts, faces, aux = load_obj(write_file("good.obj", good))  # the emulation reads good files
+    assert torch.equal(verts, expected[0]) and torch.equal(aux.verts_uvs, expected[2].verts_uvs)
+    assert torch.equal(faces.verts_idx, expected[1].verts_idx)
+    for content, line, fragment in (
+        ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3.0\n", 4, "'3.0' is not an integer"),
+        ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3e0\n", 4, "'3e0' is not an integer"),
+        ("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nf 1/1 2/1.5 3/1\n", 5, "'1.5' is not an integer"),
+        ("v 0 0 0\nv 1 2 3abc\n", 2, "'3abc' is not a number"),
+    ):
+        with pytest.raises(ValueError, match=f"bad.obj:{line}: .*{fragment}"):
+            load_obj(write_file("bad.obj", content))

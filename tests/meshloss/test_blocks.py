@@ -132,3 +132,33 @@ def test_pruned_with_an_outlier_block():
     got21 = ((y[0] - x[0, found[1][0]]) ** 2).sum(-1)
     torch.testing.assert_close(got12, d.min(1).values, rtol=1e-12, atol=0)
     torch.testing.assert_close(got21, d.min(0).values, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("reverse", [True, False])
+@pytest.mark.parametrize("cloud", ["surface", "grid-ties"])
+def test_working_set_bounds_leave_the_result_unchanged(cloud, reverse, monkeypatch):
+    """With budgets of a few elements, every bounding product, box-gap row, candidate slice,
+    exact choice and column fold is split into many pieces (one block, one candidate at a
+    time): the indices must be the very ones of the one-piece search, ties included (on the
+    grid every point has 8 equidistant neighbours)."""
+    g = torch.Generator().manual_seed(3)
+    if cloud == "surface":
+        x, y = _surface(2, 1003, g), _surface(2, 777, g, scale=1.1) + 0.05
+    else:
+        axis = torch.arange(10, dtype=torch.float64)
+        grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(1, -1, 3)
+        x, y = grid.expand(2, -1, -1), (grid[:, :777] + 0.5).expand(2, -1, -1)
+    lengths_x, lengths_y = torch.tensor([x.shape[1], 641]), torch.tensor([700, y.shape[1]])
+    valid_x = torch.arange(x.shape[1]) < lengths_x[:, None]
+    valid_y = torch.arange(y.shape[1]) < lengths_y[:, None]
+    x = torch.where(valid_x[..., None], x, x[:, :1])
+    y = torch.where(valid_y[..., None], y, y[:, :1])
+    expected = blocks_module.pruned_search(x, y, valid_x, valid_y, 16, reverse=reverse)
+    monkeypatch.setattr(blocks_module, "_WORK_ELEMENTS", 64)
+    monkeypatch.setattr(blocks_module, "_COLUMN_ENTRIES", 100)
+    got = blocks_module.pruned_search(x, y, valid_x, valid_y, 16, reverse=reverse)
+    assert expected is not None and got is not None
+    assert torch.equal(got[0], expected[0])
+    assert (got[1] is None) == (not reverse)
+    if reverse:
+        assert torch.equal(got[1], expected[1])

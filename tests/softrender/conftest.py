@@ -115,3 +115,55 @@ def dense_reference_rasterize(
 def dense_rasterize() -> Callable[..., tuple[torch.Tensor, ...]]:
     """The dense reference rasterizer (every pixel against every face, PyTorch3D's rules)."""
     return dense_reference_rasterize
+
+
+def barycentric_condition(face_verts: torch.Tensor, perspective_correct: bool) -> torch.Tensor:
+    """(F,) float64 condition number of each face's barycentrics, for float32 tolerances.
+
+    An edge function of coordinates up to r errs by a few ulps of r^2 and a barycentric is
+    one edge function divided by twice the face's area, so its rounding error is about
+    ``eps * (1 + r^2 / area2)``; perspective correction (``b_i / z_i`` renormalized)
+    multiplies that by up to ``2 z_max / z_min``.
+    """
+    t = face_verts.detach().double()
+    if t.shape[0] == 0:
+        return t.new_ones(0)
+    e1, e2 = t[:, 1, :2] - t[:, 0, :2], t[:, 2, :2] - t[:, 0, :2]
+    area2 = (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).abs()
+    r = t[..., :2].abs().amax((1, 2)).clamp(min=1.0)  # pixel centres lie within [-1, 1]
+    cond = 1.0 + r * r / area2.clamp(min=torch.finfo(torch.float64).tiny)
+    if perspective_correct:
+        z = t[..., 2].abs().clamp(min=torch.finfo(torch.float64).tiny)
+        cond = cond * 2 * z.amax(1) / z.amin(1)
+    return cond
+
+
+def assert_fragments_close(fragments, reference, cond: torch.Tensor) -> None:
+    """Same faces per pixel as ``reference`` (pix_to_face, zbuf, bary, dists); each float
+    within a bound from float32's epsilon and ``cond`` (N, H, W, K), the condition number of
+    the face behind each fragment (see :func:`barycentric_condition`).
+
+    Implementation and reference are two float32 computations in different orders, whose
+    roundings differ between SIMD widths and with FMA (on AVX-512 one barycentric of a thin
+    face differed by 5.4e-6): neither is exact, so a fixed 1e-6 is not a portable bound.
+    """
+    p2f, zbuf, bary, dists = reference
+    assert torch.equal(fragments.pix_to_face, p2f)
+    eps = torch.finfo(torch.float32).eps
+    bary_tol = 16 * eps * cond
+    depth = zbuf.double().abs().clamp(min=1.0)
+    z_tol = 3 * bary_tol * depth + 16 * eps * depth
+    assert ((fragments.bary_coords.double() - bary.double()).abs() <= bary_tol[..., None]).all()
+    assert ((fragments.zbuf.double() - zbuf.double()).abs() <= z_tol).all()
+    # Squared distances of points within |2| of the origin: a few ulps of 4.
+    torch.testing.assert_close(fragments.dists, dists, atol=16 * eps * 4.0, rtol=0)
+    kept = p2f >= 0
+    if bool(kept.any()):  # not vacuous: loose only for thin faces or a large depth range
+        assert float(bary_tol[kept].median()) < 1e-3
+
+
+@pytest.fixture
+def fragment_checks() -> tuple[Callable[..., torch.Tensor], Callable[..., None]]:
+    """``(barycentric_condition, assert_fragments_close)`` for comparing fragments with a
+    float32 reference at derived tolerances."""
+    return barycentric_condition, assert_fragments_close

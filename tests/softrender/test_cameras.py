@@ -9,6 +9,7 @@ import torch
 from diffmesh.softrender.cameras import (
     FoVOrthographicCameras,
     FoVPerspectiveCameras,
+    PerspectiveCameras,
     get_ndc_to_screen_transform,
     get_screen_to_ndc_transform,
 )
@@ -176,7 +177,9 @@ def test_camera_center_is_look_at_eye():
     torch.testing.assert_close(center, expected)
     # the world -> view transform sends the centre to the view origin
     view = cams.get_world_to_view_transform().transform_points(eye[:, None, :])
-    torch.testing.assert_close(view, torch.zeros(2, 1, 3), atol=1e-6, rtol=0)
+    # eye @ R + T cancels to 0 from terms as large as |eye|: a few float32 ulps of |eye|.
+    tol = 8 * torch.finfo(torch.float32).eps * float(eye.norm(dim=1).max())
+    torch.testing.assert_close(view, torch.zeros(2, 1, 3), atol=tol, rtol=0)
 
 
 def test_transform_points_ndc_equals_transform_points_for_ndc_cameras():
@@ -317,3 +320,31 @@ def test_image_size_validation():
         cams.transform_points_screen(pts, image_size="large")
     with pytest.raises(ValueError, match="xy_depth"):
         cams.unproject_points(torch.zeros(4, 2))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: FoVPerspectiveCameras(**kw),
+        lambda **kw: FoVOrthographicCameras(**kw),
+        lambda **kw: PerspectiveCameras(**kw),
+    ],
+)
+def test_non_finite_extrinsics_are_refused(make, bad):
+    R = torch.eye(3).expand(2, 3, 3).clone()
+    T = torch.tensor([[0.0, 0.0, 3.0], [0.0, 0.0, 3.0]])
+    bad_R, bad_T = R.clone(), T.clone()
+    bad_R[1, 0, 2], bad_T[1, 1] = bad, bad
+    with pytest.raises(ValueError, match=r"R must be finite, got NaN or inf in camera 1"):
+        make(R=bad_R, T=T)
+    with pytest.raises(ValueError, match=r"T must be finite, got NaN or inf in camera 1"):
+        make(R=R, T=bad_T)
+    cameras = make(R=R, T=T)
+    with pytest.raises(ValueError, match=r"T must be finite"):
+        cameras.get_world_to_view_transform(T=bad_T)  # the per-call override too
+    with pytest.raises(ValueError, match=r"R must be finite"):
+        cameras.get_world_to_view_transform(R=bad_R)
+    cameras.T[0, 2] = bad  # a buffer changed after construction: refused when used
+    with pytest.raises(ValueError, match=r"T must be finite, got NaN or inf in camera 0"):
+        cameras.transform_points(torch.zeros(2, 1, 3))

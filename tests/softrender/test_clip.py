@@ -95,9 +95,11 @@ def _pytorch3d_queue(cands, other, dists, k):
     return queue
 
 
-def _reference(dense, meshes: Meshes, size, blur, k, c, persp=False, clip=False, cull=False, rule=_pair_then_nearest):
+def _reference(dense, checks, meshes: Meshes, size, blur, k, c, persp=False, clip=False, cull=False, rule=_pair_then_nearest):
     """Clip by hand, rasterize every sub-triangle densely (all candidates per pixel), keep
-    per pixel the pairs ``rule`` selects, and map them back to the original faces."""
+    per pixel the pairs ``rule`` selects, and map them back to the original faces; also the
+    condition number of the sub-triangle behind each fragment (``checks``: the
+    ``fragment_checks`` fixture)."""
     verts, faces = meshes.verts_packed(), meshes.faces_packed()
     fv = verts[faces].detach()
     to_mesh = meshes.faces_packed_to_mesh_idx()
@@ -111,6 +113,8 @@ def _reference(dense, meshes: Meshes, size, blur, k, c, persp=False, clip=False,
     out_z = torch.full(shape, -1.0, dtype=fv.dtype)
     out_d = torch.full(shape, -1.0, dtype=fv.dtype)
     out_b = torch.full((*shape, 3), -1.0, dtype=fv.dtype)
+    out_cond = torch.ones(shape, dtype=torch.float64)
+    cond = checks[0](tris, persp)
     for n in range(n_meshes):
         for y in range(size[0]):
             for x in range(size[1]):
@@ -123,15 +127,13 @@ def _reference(dense, meshes: Meshes, size, blur, k, c, persp=False, clip=False,
                     out_z[n, y, x, i] = zbuf[n, y, x, s]
                     out_d[n, y, x, i] = dists[n, y, x, s]
                     out_b[n, y, x, i] = bary[n, y, x, s] @ conv[row]
-    return out_f, out_z, out_b, out_d
+                    out_cond[n, y, x, i] = cond[row]
+    return out_f, out_z, out_b, out_d, out_cond
 
 
-def _assert_matches(fr, ref) -> None:
-    p2f, zbuf, bary, dists = ref
-    assert torch.equal(fr.pix_to_face, p2f)
-    torch.testing.assert_close(fr.zbuf, zbuf, atol=1e-6, rtol=0)
-    torch.testing.assert_close(fr.bary_coords, bary, atol=1e-6, rtol=0)
-    torch.testing.assert_close(fr.dists, dists, atol=1e-6, rtol=0)
+def _assert_matches(fr, ref, fragment_checks) -> None:
+    _, assert_close = fragment_checks
+    assert_close(fr, ref[:4], ref[4])
 
 
 def _scene() -> Meshes:
@@ -158,7 +160,7 @@ def test_scene_has_every_case():
 @pytest.mark.parametrize("image_size", [9, (8, 11)])
 @pytest.mark.parametrize(("blur", "k"), [(0.0, 1), (0.0, 3), (0.05, 1), (0.05, 3), (0.05, 12)])
 @pytest.mark.parametrize("persp", [False, True])
-def test_matches_by_hand_reference(dense_rasterize, image_size, blur, k, persp):
+def test_matches_by_hand_reference(dense_rasterize, fragment_checks, image_size, blur, k, persp):
     meshes = _scene()
     clip = blur > 0
     fr = rasterize_meshes(
@@ -166,24 +168,26 @@ def test_matches_by_hand_reference(dense_rasterize, image_size, blur, k, persp):
         z_clip_value=1.0,
     )
     size = (image_size, image_size) if isinstance(image_size, int) else image_size
-    _assert_matches(fr, _reference(dense_rasterize, meshes, size, blur, k, 1.0, persp, clip))
+    ref = _reference(dense_rasterize, fragment_checks, meshes, size, blur, k, 1.0, persp, clip)
+    _assert_matches(fr, ref, fragment_checks)
     assert bool((fr.pix_to_face[1] == -1).all())  # the empty mesh
     face = fr.pairs.face
     runs = face[torch.cat((torch.ones(1, dtype=torch.bool), face[1:] != face[:-1]))]
     assert runs.unique().shape == runs.shape  # each face's pairs are contiguous
     if k == 12:  # no pixel has more than K candidates: PyTorch3D's queue gives the same
-        queue = _reference(dense_rasterize, meshes, size, blur, k, 1.0, persp, clip, rule=_pytorch3d_queue)
-        _assert_matches(fr, queue)
+        queue = _reference(dense_rasterize, fragment_checks, meshes, size, blur, k, 1.0, persp, clip, rule=_pytorch3d_queue)
+        _assert_matches(fr, queue, fragment_checks)
 
 
 @pytest.mark.parametrize("cull", [False, True])
 @pytest.mark.parametrize("clip", [False, True])
 @pytest.mark.parametrize("c", [0.5, 1.4])
-def test_culling_and_bary_clipping_match_reference(dense_rasterize, cull, clip, c):
+def test_culling_and_bary_clipping_match_reference(dense_rasterize, fragment_checks, cull, clip, c):
     meshes = _scene()
     fr = rasterize_meshes(meshes, 10, 0.02, 4, clip_barycentric_coords=clip, cull_backfaces=cull,
                           z_clip_value=c)
-    _assert_matches(fr, _reference(dense_rasterize, meshes, (10, 10), 0.02, 4, c, False, clip, cull))
+    ref = _reference(dense_rasterize, fragment_checks, meshes, (10, 10), 0.02, 4, c, False, clip, cull)
+    _assert_matches(fr, ref, fragment_checks)
 
 
 def _triangle(z: tuple[float, float, float], dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -156,7 +156,10 @@ def test_silhouette_renderer_defers_and_matches(monkeypatch):
     want = run(lambda m: shader(forward(rasterizer, m), m))
     assert calls == [True]
     assert torch.equal(got[0], want[0])
-    torch.testing.assert_close(got[1], want[1], rtol=1e-6, atol=1e-7)
+    # Same gradients up to float32 rounding: entries that are sums of cancelling terms err by
+    # ulps of the largest entries, not of their own size.
+    tol = 16 * torch.finfo(torch.float32).eps * float(want[1].abs().max())
+    torch.testing.assert_close(got[1], want[1], rtol=1e-6, atol=tol)
 
 
 def test_deferred_with_z_clip_and_pairs_contract():

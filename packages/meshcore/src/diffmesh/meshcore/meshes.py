@@ -351,6 +351,11 @@ class Meshes(MeshesGeometry):
             )
         return offsets
 
+    def _checked(self, verts_packed: Tensor, method: str, name: str) -> Tensor:
+        """``verts_packed``, after refusing NaN or inf as the constructor does."""
+        check_finite_verts(verts_packed, self._topology.verts_packed_to_mesh_idx, name, method)
+        return verts_packed
+
     def offset_verts(self, vert_offsets_packed: Tensor) -> Meshes:
         """A new Meshes with vertices ``verts_packed() + vert_offsets_packed``.
 
@@ -359,17 +364,21 @@ class Meshes(MeshesGeometry):
 
         Args:
             vert_offsets_packed: ``(sum(V_n), 3)`` or ``(3,)`` float.
+
+        Raises:
+            ValueError: a NaN or inf coordinate results (as the constructor), naming the mesh.
         """
         offsets = self._check_offsets(vert_offsets_packed, "offset_verts")
         normals = self._verts_normals if offsets.dim() == 1 else None
-        return Meshes._from_parts(
-            self._verts_packed + offsets, self._topology, self.textures, normals
-        )
+        verts = self._checked(self._verts_packed + offsets, "offset_verts", "vert_offsets_packed")
+        return Meshes._from_parts(verts, self._topology, self.textures, normals)
 
     def offset_verts_(self, vert_offsets_packed: Tensor) -> Meshes:
         """In-place :meth:`offset_verts`; returns ``self``."""
         offsets = self._check_offsets(vert_offsets_packed, "offset_verts_")
-        self._verts_packed = self._verts_packed + offsets
+        self._verts_packed = self._checked(
+            self._verts_packed + offsets, "offset_verts_", "vert_offsets_packed"
+        )
         if offsets.dim() != 1:
             self._verts_normals = None
         self._cache.clear()
@@ -391,13 +400,15 @@ class Meshes(MeshesGeometry):
 
     def scale_verts(self, scale: float | Tensor) -> Meshes:
         """A new Meshes with each mesh's vertices multiplied by ``scale`` (a number or
-        ``(N,)`` float); shares topology and textures."""
-        verts = self._scale(scale, "scale_verts")
+        ``(N,)`` float); shares topology and textures. A NaN or inf coordinate in the result
+        raises ValueError, as in the constructor."""
+        verts = self._checked(self._scale(scale, "scale_verts"), "scale_verts", "scale")
         return Meshes._from_parts(verts, self._topology, self.textures, self._verts_normals)
 
     def scale_verts_(self, scale: float | Tensor) -> Meshes:
         """In-place :meth:`scale_verts`; returns ``self``."""
-        self._verts_packed = self._scale(scale, "scale_verts_")
+        verts = self._checked(self._scale(scale, "scale_verts_"), "scale_verts_", "scale")
+        self._verts_packed = verts
         self._cache.clear()
         return self
 
@@ -407,6 +418,9 @@ class Meshes(MeshesGeometry):
 
         Args:
             new_verts_padded: ``(N, max(V_n), 3)`` float.
+
+        Raises:
+            ValueError: a NaN or inf coordinate outside the padding, naming the mesh.
         """
         t = self._topology
         if not isinstance(new_verts_padded, Tensor) or not new_verts_padded.is_floating_point():
@@ -421,6 +435,7 @@ class Meshes(MeshesGeometry):
                 f"got {tuple(new_verts_padded.shape)}"
             )
         packed = new_verts_padded.reshape(-1, 3)[t.verts_padded_index]
+        packed = self._checked(packed, "update_padded", "new_verts_padded")
         return Meshes._from_parts(packed, t, self.textures)
 
     # ----------------------------------------------------------------- batch ops

@@ -58,15 +58,29 @@ def check_same_dtype_device(tensors: Sequence[Tensor], name: str) -> None:
             )
 
 
-def check_finite_verts(verts_packed: Tensor, verts_to_mesh: Tensor, name: str) -> None:
-    """Raise ValueError naming the first mesh with a NaN or infinite vertex."""
-    bad = ~torch.isfinite(verts_packed).all(dim=1)
+def check_finite_verts(
+    verts_packed: Tensor, verts_to_mesh: Tensor, name: str, method: str | None = None
+) -> None:
+    """Raise ValueError naming the first mesh with a NaN or infinite vertex.
+
+    Args:
+        verts_packed: ``(sum(V_n), 3)`` float.
+        verts_to_mesh: ``(sum(V_n),)`` long.
+        name: the argument the vertices came from.
+        method: the Meshes method whose result this is (None: the constructor).
+    """
+    bad = ~torch.isfinite(verts_packed.detach()).all(dim=1)
     if bool(bad.any()):
         first = int(torch.nonzero(bad)[0, 0])
         mesh = int(verts_to_mesh[first])
+        example = verts_packed[first].detach().tolist()
+        if method is None:
+            raise ValueError(
+                f"Meshes: {name}[{mesh}] has non-finite (NaN or inf) coordinates, e.g. {example}"
+            )
         raise ValueError(
-            f"Meshes: {name}[{mesh}] has non-finite (NaN or inf) coordinates, "
-            f"e.g. {verts_packed[first].tolist()}"
+            f"Meshes.{method}: {name} gives non-finite (NaN or inf) coordinates in mesh "
+            f"{mesh}, e.g. {example}; the constructor refuses those too"
         )
 
 

@@ -8,6 +8,7 @@ converted to numbers by a single ``np.fromstring`` call (see ``_obj_parse``).
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,10 @@ _HASH = 35
 _PAD = 8  # blanks after the final newline so that directive look-ahead never reads past the end
 _NOT_BLANK = re.compile(rb"[^ ]")
 _OTHER_BLANKS = (13, 9, 11, 12)  # CR, tab, vertical tab, form feed: read as spaces
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put before the first line
+# Bytes an integer block may hold once slashes are blanks: digits, signs, blank, newline.
+_INTEGER_BYTES = np.zeros(256, dtype=bool)
+_INTEGER_BYTES[[ZERO + d for d in range(10)] + [43, 45, SP, NL]] = True
 
 
 @dataclass(frozen=True)
@@ -54,18 +59,19 @@ class Lines:
 def split_lines(data: bytes, name: str) -> Lines:
     """Validate ``data`` as text and split it into lines.
 
-    Blanks are normalized (tab, CR, VT, FF read as spaces), line continuations joined,
-    comments blanked and each line's first non-blank byte found, all with array operations.
+    A leading UTF-8 byte-order mark is skipped. Blanks are normalized (tab, CR, VT, FF read
+    as spaces), line continuations joined, comments blanked and each line's first non-blank
+    byte found, all with array operations.
 
     Raises:
         ValueError: NUL bytes or invalid UTF-8 (a binary file), naming ``name``.
     """
-    raw = np.frombuffer(data, dtype=np.uint8)
+    raw = np.frombuffer(data, dtype=np.uint8, offset=len(_BOM) if data.startswith(_BOM) else 0)
     if (raw == 0).any():
         raise ValueError(f"{name}: not an OBJ text file (it contains NUL bytes)")
     if (raw >= 128).any():
         try:
-            data.decode("utf-8")
+            data.decode("utf-8")  # the byte offsets in the message count from the file start
         except UnicodeDecodeError as err:
             raise ValueError(
                 f"{name}: not an OBJ text file (invalid UTF-8 at byte {err.start})"
@@ -179,11 +185,21 @@ def find_tokens(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def parse_numbers(block: np.ndarray, dtype: type, expected: int) -> np.ndarray | None:
-    """All whitespace-separated numbers of ``block``, or None unless exactly ``expected``."""
+    """All whitespace-separated numbers of ``block``, or None unless exactly ``expected``.
+
+    None also when ``np.fromstring`` stops before the end of the block, whichever numpy:
+    numpy 2 raises there, numpy 1 returns the numbers read so far with a DeprecationWarning
+    (so ``"3.0"`` read as an integer gave 3 and the rest was dropped). An integer block with
+    any byte other than digits, signs and blanks is None without calling numpy at all.
+    """
     if expected == 0:
         return np.zeros(0, dtype=dtype)
-    try:
-        values = np.fromstring(block.tobytes(), dtype=dtype, sep=" ")
-    except ValueError:  # numpy >= 2: "could not be read to its end"
+    if np.issubdtype(dtype, np.integer) and not _INTEGER_BYTES[block].all():
         return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            values = np.fromstring(block.tobytes(), dtype=dtype, sep=" ")
+        except (ValueError, DeprecationWarning):  # numpy 2 / numpy 1: not read to its end
+            return None
     return values if values.size == expected else None

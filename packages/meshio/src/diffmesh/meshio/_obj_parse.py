@@ -32,6 +32,7 @@ __all__ = ["ObjArrays", "parse_obj_bytes"]
 _PLURAL = {"vertex": "vertices", "texture coordinate": "texture coordinates", "normal": "normals"}
 _MINUS, _PLUS = 45, 43
 _MAX_INDEX = 2**62  # larger OBJ indices are reported as out of range instead of overflowing
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,16 @@ def _numbers(lines: Lines, idx: np.ndarray, skip: int, what: str) -> tuple[np.nd
                 bad = next(t for t in tokens if not _is_float(t))
                 raise lines.error(line, f"{what}: {bad!r} is not a number") from None
         values = np.array([v for p in parts for v in p], dtype=np.float64)
-    finite = np.isfinite(values)
-    if not finite.all():
-        first_bad = np.searchsorted(np.cumsum(counts), np.argmin(finite), side="right")
-        raise lines.error(int(idx[first_bad]), f"{what}: non-finite number")
+    # The values become float32 tensors: a number beyond float32's range would load as inf.
+    in_range = np.abs(values) <= _FLOAT32_MAX  # False for inf and nan too
+    if not in_range.all():
+        first = int(np.argmin(in_range))
+        line = int(idx[np.searchsorted(np.cumsum(counts), first, side="right")])
+        if np.isfinite(values[first]):
+            raise lines.error(
+                line, f"{what}: {values[first]:g} overflows float32 (largest {_FLOAT32_MAX:.7g})"
+            )
+        raise lines.error(line, f"{what}: non-finite number")
     return values, counts
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 __all__ = ["MaterialWarning", "load_mtl", "load_texture_image"]
 
 _COLOR_KEYS = {"Ka": "ambient_color", "Kd": "diffuse_color", "Ks": "specular_color"}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class MaterialWarning(UserWarning):
@@ -20,6 +23,18 @@ class MaterialWarning(UserWarning):
 
     The geometry still loads; only the colours or textures concerned are left out.
     """
+
+
+def _require_regular_file(path: str | os.PathLike[str], what: str) -> None:
+    """Raise unless ``path`` is a regular file: opening a FIFO or a device would block or
+    read forever.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: ``path`` is a FIFO, a device, a socket or a folder.
+    """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"{os.fspath(path)}: {what} is not a regular file")
 
 
 def load_texture_image(path: str | os.PathLike[str]) -> torch.Tensor:
@@ -33,13 +48,18 @@ def load_texture_image(path: str | os.PathLike[str]) -> torch.Tensor:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not an image pillow can read.
+        ValueError: the path is not a regular file (a FIFO, a device, a folder), the file is
+            not an image pillow can read, or its declared size exceeds pillow's decompression
+            bomb limit (twice ``PIL.Image.MAX_IMAGE_PIXELS``).
     """
+    _require_regular_file(path, "the texture image")
     try:
         with Image.open(path) as image:
             rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
     except UnidentifiedImageError as err:
         raise ValueError(f"{os.fspath(path)}: not an image file pillow can read") from err
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{os.fspath(path)}: {err}") from err
     return torch.from_numpy(rgb / np.float32(255.0))
 
 
@@ -75,6 +95,10 @@ def _parse_mtl(text: str, name: str) -> tuple[dict[str, dict[str, np.ndarray]], 
                 values = [float(v) for v in rest.split()]
             except ValueError:
                 raise ValueError(f"{name}:{lineno}: {key} needs numbers, got {rest!r}") from None
+            # Stored as float32: a value beyond its range would become inf.
+            if not all(math.isfinite(v) and abs(v) <= _FLOAT32_MAX for v in values):
+                raise ValueError(f"{name}:{lineno}: {key} needs finite float32 numbers, got "
+                                 f"{rest!r}")
             if key == "Ns":
                 if len(values) != 1:
                     raise ValueError(f"{name}:{lineno}: Ns needs 1 number, got {rest!r}")
@@ -112,15 +136,20 @@ def load_mtl(
 
     Raises:
         FileNotFoundError: the MTL file does not exist.
-        ValueError: a malformed colour line (naming the file and line), or non-UTF-8 text.
+        ValueError: a malformed colour line (non-numeric, non-finite or beyond float32's
+            range, naming the file and line), non-UTF-8 text, or a path that is not a
+            regular file.
 
     Warns:
-        MaterialWarning: a texture image is missing or unreadable (that material gets none).
+        MaterialWarning: a texture image is missing, unreadable, not a regular file (a FIFO
+            would block) or beyond pillow's decompression bomb limit (that material gets
+            none).
     """
     path = Path(f)
+    _require_regular_file(path, "the material library")
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is not part of the text
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not an MTL text file (invalid UTF-8 at byte {err.start})") from err
     colors, maps = _parse_mtl(text, str(path))
@@ -138,7 +167,7 @@ def load_mtl(
         except (OSError, ValueError) as err:
             warnings.warn(
                 f"{path}: texture image {str(image_path)!r} of material {name!r} could not be "
-                f"read ({err.__class__.__name__}); the material has no texture",
+                f"read ({err.__class__.__name__}: {err}); the material has no texture",
                 MaterialWarning,
                 stacklevel=2,
             )

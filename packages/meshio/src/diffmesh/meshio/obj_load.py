@@ -70,24 +70,63 @@ class ObjAux(NamedTuple):
     verts_colors: torch.Tensor | None
 
 
+_HEAD_BYTES = 1 << 16  # the first block, checked for binary content before the rest is read
+
+
+def _check_head(head: bytes, name: str) -> None:
+    """Refuse binary content from the file's first block, before the rest is read.
+
+    Raises:
+        ValueError: the block holds a NUL byte, or invalid UTF-8 (other than a multi-byte
+            character cut at the block's end).
+    """
+    if b"\0" in head:
+        raise ValueError(f"{name}: not an OBJ text file (it contains NUL bytes)")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.reason != "unexpected end of data":  # a character cut at the end is fine
+            raise ValueError(
+                f"{name}: not an OBJ text file (invalid UTF-8 at byte {err.start})"
+            ) from err
+
+
+def _read_stream(f: IO[bytes] | IO[str], name: str) -> bytes:
+    """All bytes of an open file, its first block checked before the rest is read."""
+    head = f.read(_HEAD_BYTES)
+    if isinstance(head, str):
+        head = head.encode("utf-8")
+    if not isinstance(head, (bytes, bytearray)):
+        raise TypeError(f"f.read() must return bytes or str, got {type(head).__name__}")
+    _check_head(bytes(head), name)
+    rest = f.read()
+    if isinstance(rest, str):
+        rest = rest.encode("utf-8")
+    return bytes(head) + bytes(rest) if rest else bytes(head)
+
+
 def _read(f: PathOrFile) -> tuple[bytes, str, Path]:
-    """The bytes of ``f``, its name for messages, and the folder material paths are relative to."""
+    """The bytes of ``f``, its name for messages, and the folder material paths are relative to.
+
+    Binary content (a NUL byte or invalid UTF-8 in the first 64 KiB) is refused before the
+    rest of the file is read, so that a large binary file costs one block of memory.
+    """
     if isinstance(f, (str, os.PathLike)):
         path = Path(f)
-        return path.read_bytes(), str(path), path.parent
+        with open(path, "rb") as handle:
+            if handle.seekable():
+                _check_head(handle.read(_HEAD_BYTES), str(path))
+                handle.seek(0)
+                data = handle.read()
+            else:  # a pipe: keep the block read
+                data = _read_stream(handle, str(path))
+        return data, str(path), path.parent
     if hasattr(f, "read"):
-        data = f.read()
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        if not isinstance(data, (bytes, bytearray)):
-            raise TypeError(f"f.read() must return bytes or str, got {type(data).__name__}")
         name = getattr(f, "name", None)
         if isinstance(name, str):
-            return bytes(data), name, Path(name).parent
-        return bytes(data), "<stream>", Path.cwd()
-    raise TypeError(
-        f"f must be a path (str or os.PathLike) or an open file, got {type(f).__name__}"
-    )
+            return _read_stream(f, name), name, Path(name).parent
+        return _read_stream(f, "<stream>"), "<stream>", Path.cwd()
+    raise TypeError(f"f must be a path (str or os.PathLike) or an open file, got {type(f).__name__}")
 
 
 def _materials(
@@ -156,8 +195,9 @@ def load_obj(
     Handles ``v`` (with optional ``w`` or ``r g b``), ``vt``, ``vn``, polygons (fan-triangulated
     as (c0, c_i+1, c_i+2)), the corner forms ``v``, ``v/vt``, ``v//vn``, ``v/vt/vn``, negative
     indices (relative to the elements defined so far, as the OBJ spec says), ``usemtl``,
-    ``mtllib``, comments, blank lines, CRLF, tabs and line continuations; other directives are
-    ignored. Parsing is vectorized over whole blocks of lines.
+    ``mtllib``, comments, blank lines, CRLF, tabs, line continuations and a leading UTF-8
+    byte-order mark; other directives are ignored. Parsing is vectorized over whole blocks of
+    lines. Binary content is refused from the first 64 KiB, before the rest is read.
 
     Args:
         f: a path (str or os.PathLike) or an open file (binary or text mode); material paths are
@@ -187,8 +227,9 @@ def load_obj(
         TypeError: ``f`` is neither a path nor a readable file, or ``texture_atlas_size`` is
             not an int.
         ValueError: ``"{file}:{line}: ..."`` for a malformed line (non-numeric or missing
-            values, index 0 or out of range, a face with fewer than 3 corners, ...), a file
-            that is not UTF-8 text, ``texture_atlas_size < 1`` or an unknown ``texture_wrap``.
+            values, a number beyond float32's range, index 0 or out of range, a face with
+            fewer than 3 corners, ...), a file that is not UTF-8 text (NUL bytes),
+            ``texture_atlas_size < 1`` or an unknown ``texture_wrap``.
 
     Warns:
         MaterialWarning: a material library or texture image is missing or unreadable; the

@@ -20,6 +20,7 @@ expanded form only ranks blocks.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -33,6 +34,13 @@ _PRODUCT_ELEMENTS = 1 << 18  # distances per batched product (1 MB in float32: c
 _CHUNK_BLOCKS = 8
 _MAX_PRODUCT_ELEMENTS = 1 << 21
 _BOUND_BLOCKS = 4  # b blocks (nearest box centres) behind each a block's upper bound
+# Working-set bound: the batched products behind the bounds, the box gaps and the exact
+# final choice are taken this many elements at a time (8 MB in float32), and the reverse
+# direction's entries are folded into one per point whenever they grow past
+# _COLUMN_ENTRIES (20 MB) or twice the cloud size; without it the bounding products alone
+# took 7.8 GB at 1M x 1M points.
+_WORK_ELEMENTS = 1 << 21
+_COLUMN_ENTRIES = 1 << 20
 
 
 def _squared_norms(x: Tensor, valid: Tensor) -> Tensor:
@@ -133,20 +141,89 @@ class Blocks:
         return out[:, :length]
 
 
-def _near_products(a: Blocks, b: Blocks, a_aug: Tensor, b_aug: Tensor, nearest: Tensor
-                   ) -> tuple[Tensor, Tensor]:
-    """Expanded-form distances from every a block to the b blocks ``nearest`` (N, a.num, c)
-    long local ids: (N * a.num, a.size, c * b.size), inf where either point pads; and those
-    b blocks as batch-global ids (N * a.num, c).
-
-    ``a_aug`` (N * a.num, a.size, 5) query rows, ``b_aug`` (N * b.num, b.size, 5) reference
-    rows (see :func:`augment`).
-    """
+def _near_blocks(nearest: Tensor, num: int) -> Tensor:
+    """(N, A, c) local block ids of the b cloud (``num`` blocks per cloud) -> (N * A, c)
+    batch-global ids."""
     n, _, near = nearest.shape
-    offset = torch.arange(n, device=nearest.device)[:, None, None] * b.num
-    blocks = (nearest + offset).reshape(n * a.num, near)
-    refs = b_aug.index_select(0, blocks.reshape(-1)).view(n * a.num, near * b.size, 5)
-    return torch.bmm(a_aug, refs.transpose(1, 2)), blocks
+    offset = torch.arange(n, device=nearest.device)[:, None, None] * num
+    return (nearest + offset).reshape(-1, near)
+
+
+def _near_products(a_aug: Tensor, b_aug: Tensor, blocks: Tensor
+                   ) -> Iterator[tuple[int, int, Tensor]]:
+    """Expanded-form distances from every a block to its b blocks ``blocks`` (A, c)
+    batch-global ids, a few a blocks at a time (at most ``_WORK_ELEMENTS`` distances):
+    yields ``(start, stop, dist)`` with dist (stop - start, a.size, c * b.size), inf where
+    either point pads.
+
+    ``a_aug`` (A, a.size, 5) query rows, ``b_aug`` (B, b.size, 5) reference rows (see
+    :func:`augment`).
+    """
+    rows, near = blocks.shape
+    per_block = a_aug.shape[1] * near * b_aug.shape[1]
+    step = max(1, _WORK_ELEMENTS // per_block)
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        refs = b_aug.index_select(0, blocks[start:stop].reshape(-1)).view(stop - start, -1, 5)
+        yield start, stop, torch.bmm(a_aug[start:stop], refs.transpose(1, 2))
+
+
+class _ColumnMinima:
+    """The reverse direction's entries (distance, batch-global b point, a block), reduced
+    to what :meth:`best_blocks` returns (per point the smallest distance; the smallest a
+    block among ties) within a fixed memory: entries are copied into one buffer of
+    ``_COLUMN_ENTRIES`` and folded into a per-point running minimum whenever it is full.
+
+    One buffer rather than a list of entry tensors: small long-lived tensors between the
+    products' large temporaries fragment the heap (measured: +340 MB resident at 400k).
+    """
+
+    def __init__(self, points: int, like: Tensor) -> None:
+        self.points = points
+        self.capacity = min(_COLUMN_ENTRIES, 4 * points)
+        self.values = like.new_empty((self.capacity,))  # only [:fill] is ever read
+        self.point_ids = torch.empty(self.capacity, dtype=torch.int64, device=like.device)
+        self.blocks = torch.empty_like(self.point_ids)
+        self.fill = 0
+        self.best: Tensor | None = None
+        self.block: Tensor | None = None
+
+    def add(self, values: Tensor, points: Tensor, blocks: Tensor) -> None:
+        count = values.numel()
+        if self.fill + count > self.capacity:
+            self._fold()
+        if count > self.capacity:
+            self._merge(values, points, blocks)
+            return
+        stop = self.fill + count
+        self.values[self.fill:stop] = values
+        self.point_ids[self.fill:stop] = points
+        self.blocks[self.fill:stop] = blocks
+        self.fill = stop
+
+    def _fold(self) -> None:
+        if self.fill:
+            fill, self.fill = self.fill, 0
+            self._merge(self.values[:fill], self.point_ids[:fill], self.blocks[:fill])
+
+    def _merge(self, values: Tensor, points: Tensor, blocks: Tensor) -> None:
+        if self.best is None:
+            self.best, self.block = _reduce_blocks(values, points, blocks, self.points)
+            return
+        # A point whose minimum drops takes its block from these entries alone.
+        old = self.best.index_select(0, points)
+        self.best.scatter_reduce_(0, points, values, "amin")
+        new = self.best.index_select(0, points)
+        self.block.index_fill_(0, points[new < old], _NO_BLOCK)
+        self.block.scatter_reduce_(0, points, torch.where(values == new, blocks, _NO_BLOCK),
+                                   "amin")
+
+    def best_blocks(self, default: Tensor) -> Tensor:
+        """Per point, the a block of its smallest entry; ``default`` (points,) where none."""
+        self._fold()
+        if self.block is None:
+            return default
+        return torch.where(self.block == _NO_BLOCK, default, self.block)
 
 
 def _upper_bounds(best: Tensor, valid: Tensor, slack: Tensor) -> Tensor:
@@ -185,34 +262,50 @@ class _Plan(NamedTuple):
             ``_BOUND_BLOCKS`` nearest b blocks.
         row_value, row_block: (N * a.num, a.size) per a point, the smallest distance over
             the covered pairs and its b block (batch-global id; the smallest among ties).
-        col_values, col_points, col_blocks: (M,) the covered pairs' column minima (reverse
-            search only, else empty): a distance, the batch-global b point it belongs to
-            (block * b.size + slot) and the a block it came from.
+
+    In a reverse search the covered pairs' column minima go to the caller's
+    :class:`_ColumnMinima`.
     """
 
     wanted: Tensor
     covered: Tensor
     row_value: Tensor
     row_block: Tensor
-    col_values: Tensor
-    col_points: Tensor
-    col_blocks: Tensor
+
+
+def _box_gaps(a: Blocks, b: Blocks) -> Tensor:
+    """(N, a.num, b.num) squared distance between the boxes of every pair of blocks (a lower
+    bound of the pair's distances), a few rows and one axis at a time: the temporaries stay
+    within ``_WORK_ELEMENTS``."""
+    n = a.lo.shape[0]
+    lower = a.lo.new_empty((n, a.num, b.num))  # every row written below
+    step = max(1, _WORK_ELEMENTS // max(1, n * b.num))
+    for start in range(0, a.num, step):
+        rows = slice(start, start + step)
+        out = lower[:, rows]
+        for axis in range(3):
+            gap = torch.maximum(b.lo[:, axis, None, :] - a.hi[:, axis, rows, None],
+                                a.lo[:, axis, rows, None] - b.hi[:, axis, None, :])
+            gap = gap.clamp_(min=0).square_()
+            if axis == 0:
+                out.copy_(gap)
+            else:
+                out.add_(gap)
+    return lower
 
 
 def _plan(a: Blocks, b: Blocks, a_aug: Tensor, b_aug_q: Tensor, a_aug_r: Tensor,
-          b_aug: Tensor, reverse: bool) -> _Plan:
+          b_aug: Tensor, columns: _ColumnMinima | None) -> _Plan:
     """Bound every pair of blocks and compare each a block with its nearest b blocks (see
     :class:`_Plan`): the products that give the upper bounds also give those pairs' minima,
-    so the main pass skips them."""
+    so the main pass skips them. ``columns`` (reverse search only) receives their column
+    minima."""
     # The boxes hold every point (padding copies a valid point): they give the radius.
     corners = torch.stack([a.lo.abs(), a.hi.abs()]).amax((0, 2, 3))
     radius = torch.maximum(corners, torch.stack([b.lo.abs(), b.hi.abs()]).amax((0, 2, 3)))
     # The expanded form errs by a few ulps of |x|^2 + |y|^2: widen the upper bounds by that.
     slack = 64.0 * torch.finfo(a.points.dtype).eps * 3.0 * radius[:, None] * radius[:, None]
-    # Box-to-box lower bounds, on coordinate planes (N, 3, na, nb): contiguous sums.
-    gap = torch.maximum(b.lo[:, :, None] - a.hi[..., None], a.lo[..., None] - b.hi[:, :, None])
-    gap = gap.clamp_(min=0).square_()
-    lower = gap[:, 0].add_(gap[:, 1]).add_(gap[:, 2])  # (N, na, nb)
+    lower = _box_gaps(a, b)  # (N, na, nb)
     # The blocks behind each upper bound: nearest box centres (by the expanded form: it only
     # chooses which blocks bound the distances; any choice gives valid bounds).
     a_centre = (a.lo + a.hi).transpose(1, 2)  # twice the centres (N, na, 3): same ranking
@@ -224,43 +317,72 @@ def _plan(a: Blocks, b: Blocks, a_aug: Tensor, b_aug_q: Tensor, a_aug_r: Tensor,
     near = min(_BOUND_BLOCKS, b.num)
     # In increasing id order, so that the first minimum is the smallest block among ties.
     nearest = centre_dist.topk(near, dim=2, largest=False, sorted=False).indices.sort(2).values
-    dist, near_blocks = _near_products(a, b, a_aug, b_aug, nearest)
-    row_value, pick = dist.view(-1, a.size, near, b.size).amin(3).min(2)
-    row_block = near_blocks.gather(1, pick)
-    wanted = lower <= _upper_bounds(row_value, a.valid, slack)[:, :, None]
-    col_values = col_points = col_blocks = row_block.new_empty((0,))
-    if reverse:
-        col_values, col_points, col_blocks = _column_minima(
-            dist, near_blocks, torch.arange(near_blocks.shape[0], device=dist.device), b.size)
+    near_blocks = _near_blocks(nearest, b.num)
+    if columns is not None:
         # A b point's distance to the a block with the nearest centre, lowered by the column
-        # minima of the products above where they hold the point: both bound its distance.
-        nearest_r = centre_dist.argmin(1)[..., None]  # (N, nb, 1)
-        best_r = _near_products(b, a, b_aug_q, a_aug_r, nearest_r)[0].amin(2)
-        best_r = best_r.view(-1).scatter_reduce_(0, col_points, col_values, "amin")
+        # minima of the products below where they hold the point: both bound its distance.
+        nearest_r = _near_blocks(centre_dist.argmin(1)[..., None], a.num)  # (N * nb, 1)
+        best_r = b_aug_q.new_empty(b_aug_q.shape[:2])  # every row written below
+        for start, stop, dist in _near_products(b_aug_q, a_aug_r, nearest_r):
+            best_r[start:stop] = dist.amin(2)
+        best_r = best_r.view(-1)
+    row_value = a_aug.new_empty(a_aug.shape[:2])  # every row written below
+    row_block = near_blocks.new_empty(a_aug.shape[:2])
+    for start, stop, dist in _near_products(a_aug, b_aug, near_blocks):
+        value, pick = dist.view(-1, a.size, near, b.size).amin(3).min(2)
+        row_value[start:stop] = value
+        row_block[start:stop] = near_blocks[start:stop].gather(1, pick)
+        if columns is not None:
+            entries = _column_minima(dist, near_blocks[start:stop],
+                                     torch.arange(start, stop, device=dist.device), b.size)
+            best_r.scatter_reduce_(0, entries[1], entries[0], "amin")
+            columns.add(*entries)
+    wanted = lower <= _upper_bounds(row_value, a.valid, slack)[:, :, None]
+    if columns is not None:
         wanted |= lower <= _upper_bounds(best_r.view(-1, b.size), b.valid, slack)[:, None, :]
     wanted &= a.nonempty[:, :, None] & b.nonempty[:, None, :]
     covered = torch.zeros_like(wanted).scatter_(2, nearest, True)
-    return _Plan(wanted, covered, row_value, row_block, col_values, col_points, col_blocks)
+    return _Plan(wanted, covered, row_value, row_block)
 
 
-def _best_blocks(values: Tensor, points: Tensor, blocks: Tensor, default: Tensor) -> Tensor:
-    """Per point, the block whose entry gave it the smallest value (the smallest block id
-    among ties; ``default`` (T,) long for points without entries)."""
-    total = default.shape[0]
+_NO_BLOCK = torch.iinfo(torch.int64).max
+
+
+def _reduce_blocks(values: Tensor, points: Tensor, blocks: Tensor, total: int
+                   ) -> tuple[Tensor, Tensor]:
+    """Per point of ``total``, the smallest of its entries' values and the block whose entry
+    gave it (the smallest block id among ties; ``_NO_BLOCK`` for points without entries)."""
     best = values.new_full((total,), _INF).scatter_reduce_(0, points, values, "amin")
-    big = torch.iinfo(torch.int64).max
-    block = torch.where(values == best.index_select(0, points), blocks, big)
-    out = torch.full((total,), big, dtype=torch.int64, device=values.device)
-    out = out.scatter_reduce_(0, points, block, "amin")
-    return torch.where(out == big, default, out)
+    block = torch.where(values == best.index_select(0, points), blocks, _NO_BLOCK)
+    out = torch.full((total,), _NO_BLOCK, dtype=torch.int64, device=values.device)
+    return best, out.scatter_reduce_(0, points, block, "amin")
 
 
 def _exact_in_blocks(query: Tensor, planes: Tensor, block: Tensor) -> Tensor:
     """(Q, 3) query points, (B, 3, S) block planes, (Q,) block per query -> (Q,) long slot of
-    the nearest point of that block by exact coordinate differences (first among ties)."""
-    diff = planes.index_select(0, block).sub_(query[:, :, None])  # (Q, 3, S)
-    diff.square_()
-    return (diff[:, 0] + diff[:, 1] + diff[:, 2]).min(1).indices  # min: faster than argmin
+    the nearest point of that block by exact coordinate differences (first among ties),
+    ``_WORK_ELEMENTS`` differences at a time.
+
+    The chunks reuse one set of buffers: fresh temporaries per chunk, interleaved with the
+    small results, fragment the heap (measured: +180 MB of resident memory at 400k points).
+    """
+    total, size = query.shape[0], planes.shape[2]
+    step = min(total, max(1, _WORK_ELEMENTS // (3 * size)))
+    if step == total:  # one chunk (every fit-sized cloud)
+        diff = planes.index_select(0, block).sub_(query[:, :, None])  # (Q, 3, S)
+        diff.square_()
+        return (diff[:, 0] + diff[:, 1] + diff[:, 2]).min(1).indices  # min: faster than argmin
+    diff_buf = planes.new_empty((step, 3, size))  # each chunk writes the rows it reads
+    sum_buf = planes.new_empty((step, size))
+    min_buf = planes.new_empty((step,))
+    out = torch.empty(total, dtype=torch.int64, device=query.device)  # every slot written
+    for start in range(0, total, step):
+        rows = min(step, total - start)
+        diff = torch.index_select(planes, 0, block[start:start + rows], out=diff_buf[:rows])
+        diff.sub_(query[start:start + rows, :, None]).square_()
+        acc = torch.add(diff[:, 0], diff[:, 1], out=sum_buf[:rows]).add_(diff[:, 2])
+        torch.min(acc, 1, out=(min_buf[:rows], out[start:start + rows]))
+    return out
 
 
 def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: int,
@@ -297,7 +419,8 @@ def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: in
     num1, num2 = a.num, b.num
     a_aug, a_aug_r = a_aug.view(n * num1, a.size, 5), a_aug_r.view(n * num1, a.size, 5)
     b_aug, b_aug_q = b_aug.view(n * num2, b.size, 5), b_aug_q.view(n * num2, b.size, 5)
-    plan = _plan(a, b, a_aug, b_aug_q, a_aug_r, b_aug, reverse)
+    columns = _ColumnMinima((n * num2 + 1) * b.size, a_aug) if reverse else None
+    plan = _plan(a, b, a_aug, b_aug_q, a_aug_r, b_aug, columns)
     wanted = plan.wanted.view(n * num1, num2)
     compared = int(wanted.sum())
     if compared == 0 or compared * a.size * b.size * 2 > p1_size * p2_size * n:
@@ -326,7 +449,6 @@ def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: in
     queries, cands = a_aug.index_select(0, order), table.index_select(0, order)
     picked = torch.zeros((active, a.size), dtype=torch.int64, device=x.device)
     picked_value = a_aug.new_empty((active, a.size))
-    columns = [(plan.col_values, plan.col_points, plan.col_blocks)]
     start = 0
     while start < active:
         k = sorted_counts[start]
@@ -334,14 +456,24 @@ def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: in
         chunk = max(1, _PRODUCT_ELEMENTS // per_block,
                     min(_CHUNK_BLOCKS, _MAX_PRODUCT_ELEMENTS // per_block))
         stop = min(active, start + chunk)
-        cand = cands[start:stop, :k]  # (m, k)
-        refs = b_aug.index_select(0, cand.reshape(-1)).view(-1, k * b.size, 5)
-        d = torch.bmm(queries[start:stop], refs.transpose(1, 2))  # (m, a.size, k * b.size)
-        value, pick = d.view(-1, a.size, k, b.size).amin(3).min(2)
-        picked_value[start:stop] = value
-        picked[start:stop] = cand.gather(1, pick)
-        if reverse:  # column minima: per b point, the best of this query block
-            columns.append(_column_minima(d, cand, order[start:stop], b.size))
+        # A query block with very many candidates meets them a slice at a time (in
+        # increasing id order: an earlier slice keeps a tie).
+        slice_width = max(1, _WORK_ELEMENTS // (a.size * b.size))
+        for first in range(0, k, slice_width):
+            cand = cands[start:stop, first:min(k, first + slice_width)]  # (m, span)
+            span = cand.shape[1]
+            refs = b_aug.index_select(0, cand.reshape(-1)).view(-1, span * b.size, 5)
+            d = torch.bmm(queries[start:stop], refs.transpose(1, 2))  # (m, a.size, span * b.size)
+            value, pick = d.view(-1, a.size, span, b.size).amin(3).min(2)
+            block = cand.gather(1, pick)
+            if first > 0:
+                better = value < picked_value[start:stop]
+                value = torch.where(better, value, picked_value[start:stop])
+                block = torch.where(better, block, picked[start:stop])
+            picked_value[start:stop] = value
+            picked[start:stop] = block
+            if columns is not None:  # column minima: per b point, the best of this query block
+                columns.add(*_column_minima(d, cand, order[start:stop], b.size))
         start = stop
     # Per a point, the better of the bounding products and the main pass (smaller block
     # among ties, as the blocks of each come in increasing id order).
@@ -351,11 +483,10 @@ def pruned_search(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, leaf: in
     best12 = torch.where(main, block12, plan.row_block).view(n, -1)
     slot12 = _exact_in_blocks(a.points.view(-1, 3), b.planes, best12.view(-1)).view(n, -1)
     idx12 = a.unsort(b.original(best12, slot12, p2_size), p1_size).unsqueeze(-1)
-    if not reverse:
+    if columns is None:
         return idx12, None
     first1 = torch.arange(n, device=x.device) * num1  # (N,) batch-global id of each first block
     default = torch.cat([first1.repeat_interleave(num2 * b.size), first1.new_zeros(b.size)])
-    values, points, blocks = (torch.cat(parts) for parts in zip(*columns, strict=True))
-    best21 = _best_blocks(values, points, blocks, default)[:dummy * b.size].view(n, -1)
+    best21 = columns.best_blocks(default)[:dummy * b.size].view(n, -1)
     slot21 = _exact_in_blocks(b.points.view(-1, 3), a.planes, best21.view(-1)).view(n, -1)
     return idx12, b.unsort(a.original(best21, slot21, p1_size), p2_size)

@@ -24,6 +24,9 @@ from ._blocks import augment, pruned_search
 
 _GROUP = 32  # points per block in the brute-force block selection
 _CHUNK_ELEMENTS = 1 << 17  # distances per chunk (512 KB in float32: stays in cache)
+# A chunk has at least _GROUP rows; past this many distances its columns are split too
+# (32 MB in float32), so that no size asks for more.
+_MAX_CHUNK_ELEMENTS = 1 << 23
 _PRUNE_MIN_PAIRS = 1 << 20  # below P1 * P2 of this, brute force is as fast
 _LEAF = 40  # target points per k-d leaf in the pruned search
 _INF = float("inf")
@@ -73,14 +76,14 @@ def _exact_choice(query: Tensor, points: Tensor, blocks: Tensor, valid_points: T
     n, r, b = blocks.shape
     dim = query.shape[2]
     offsets = torch.arange(group, device=blocks.device)
-    cand = (blocks.unsqueeze(-1) * group + offsets).view(n, r, b * group)
     # Coordinate planes (N, D, P): the distance is a sum of D contiguous planes.
     planes = points.transpose(1, 2)
     query_planes = query.transpose(1, 2).unsqueeze(-1)  # (N, D, R, 1)
     out = []
     step = max(1, 16 * _CHUNK_ELEMENTS // max(1, n * b * group * dim))
     for s in range(0, r, step):
-        c = cand[:, s:s + step]
+        # The candidates of this chunk only: for all rows they would take R * B * group longs.
+        c = (blocks[:, s:s + step].unsqueeze(-1) * group + offsets).flatten(2)
         rows = c.shape[1]
         cand_planes = planes.gather(2, c.reshape(n, 1, -1).expand(-1, dim, -1))
         diff = query_planes[:, :, s:s + step] - cand_planes.view(n, dim, rows, -1)
@@ -108,6 +111,8 @@ def _brute_force(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, k: int, n
     nb2 = p2p // _GROUP
     kb = min(k, nb2)
     chunk = max(_GROUP, (_CHUNK_ELEMENTS // max(1, n * p2p)) // _GROUP * _GROUP)
+    # Columns too, when even _GROUP rows by all columns exceed the working-set bound.
+    width = min(p2p, max(_GROUP, _MAX_CHUNK_ELEMENTS // max(1, n * chunk) // _GROUP * _GROUP))
     row_blocks = []
     col_best = col_block = None
     if reverse:
@@ -115,23 +120,32 @@ def _brute_force(x: Tensor, y: Tensor, valid1: Tensor, valid2: Tensor, k: int, n
         col_block = torch.zeros((n, p2p), dtype=torch.int64, device=x.device)
     for s in range(0, p1p, chunk):
         rows = min(chunk, p1p - s)
-        if norm == 2:
-            d = torch.bmm(xa[:, s:s + rows], ya_t)  # (N, rows, P2p)
-        else:
-            d = torch.cdist(x[:, s:s + rows], y, p=1)
-            d = d.masked_fill(~valid2[:, None, :], _INF).masked_fill(
-                ~valid1[:, s:s + rows, None], _INF)
-        block_min = d.view(n, rows, nb2, _GROUP).amin(-1)  # (N, rows, nb2)
+        block_min = None if width == p2p else x.new_empty((n, rows, nb2))  # all written below
+        for c in range(0, p2p, width):
+            cols = min(width, p2p - c)
+            if norm == 2:
+                d = torch.bmm(xa[:, s:s + rows], ya_t[:, :, c:c + cols])  # (N, rows, cols)
+            else:
+                d = torch.cdist(x[:, s:s + rows], y[:, c:c + cols], p=1)
+                d = d.masked_fill(~valid2[:, None, c:c + cols], _INF).masked_fill(
+                    ~valid1[:, s:s + rows, None], _INF)
+            part = d.view(n, rows, cols // _GROUP, _GROUP).amin(-1)  # (N, rows, cols / G)
+            if block_min is None:
+                block_min = part
+            else:
+                block_min[:, :, c // _GROUP:(c + cols) // _GROUP] = part
+            if reverse:
+                col_min = d.view(n, rows // _GROUP, _GROUP, cols).amin(2)  # (N, rows/G, cols)
+                value, block = col_min.min(1)
+                best = col_best[:, c:c + cols]
+                better = value < best
+                col_best[:, c:c + cols] = torch.where(better, value, best)
+                col_block[:, c:c + cols] = torch.where(
+                    better, block + s // _GROUP, col_block[:, c:c + cols])
         if kb == 1:
             row_blocks.append(block_min.argmin(-1, keepdim=True))
         else:
             row_blocks.append(block_min.topk(kb, dim=-1, largest=False, sorted=False).indices)
-        if reverse:
-            col_min = d.view(n, rows // _GROUP, _GROUP, p2p).amin(2)  # (N, rows/G, P2p)
-            value, block = col_min.min(1)
-            better = value < col_best
-            col_best = torch.where(better, value, col_best)
-            col_block = torch.where(better, block + s // _GROUP, col_block)
     idx12 = _exact_choice(x, y, torch.cat(row_blocks, dim=1), valid2, k, norm, sort, _GROUP)
     idx21 = None
     if reverse:

@@ -24,6 +24,11 @@ class TexturesVertex(TexturesBase):
 
     The features are stored packed, ``(sum(V_n), C)``, aligned with
     ``Meshes.verts_packed()``.
+
+    Raises:
+        TypeError: features that are not float tensors.
+        ValueError: wrong shapes, mismatched channels or devices, or a NaN or inf feature
+            (naming the list entry and index).
     """
 
     def __init__(self, verts_features: Sequence[Tensor] | Tensor) -> None:
@@ -191,4 +196,11 @@ def _check_features(f: object, name: str, ndim: int) -> Tensor:
     if f.dim() != ndim:
         shape = "(V, C)" if ndim == 2 else "(N, V, C)"
         raise ValueError(f"TexturesVertex: {name} must have shape {shape}, got {tuple(f.shape)}")
+    finite = torch.isfinite(f.detach())
+    if not bool(finite.all()):
+        where = tuple(int(i) for i in (~finite).nonzero()[0])
+        raise ValueError(
+            f"TexturesVertex: {name} must be finite, got {f.detach()[where].item()} at index "
+            f"{where}"
+        )
     return f

@@ -11,12 +11,12 @@ square image.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from diffmesh.meshcore.transforms import Transform3d
 
-from .batched import BatchedParams, _as_tensor
+from .batched import BatchedParams, ParamSpec, _as_tensor
 
 __all__ = [
     "CamerasBase",
@@ -171,7 +171,23 @@ def get_world_to_view_transform(
     if T is None:
         T = torch.zeros(1, 3, dtype=R.dtype, device=R.device)
     R, T = _check_extrinsics(R, T)
+    _check_finite_extrinsics(R=R, T=T)
     return Transform3d(_world_to_view_matrix(R, T))
+
+
+def _check_finite_extrinsics(**tensors: torch.Tensor | None) -> None:
+    """Raise ValueError naming the parameter and camera of the first NaN or inf entry (a
+    non-finite R or T would otherwise render an empty image without a word)."""
+    for name, tensor in tensors.items():
+        if tensor is None:
+            continue
+        finite = torch.isfinite(tensor.detach()).reshape(len(tensor), -1).all(1)
+        if not bool(finite.all()):
+            camera = int((~finite).nonzero()[0, 0])
+            raise ValueError(
+                f"{name} must be finite, got NaN or inf in camera {camera}: "
+                f"{tensor[camera].detach().cpu().tolist()}"
+            )
 
 
 class CamerasBase(BatchedParams):
@@ -190,6 +206,17 @@ class CamerasBase(BatchedParams):
     _R_SPEC = (3, 3)
     _T_SPEC = (3,)
     _K_SPEC = (4, 4)
+
+    def _set_params(
+        self,
+        device: torch.device | str | None,
+        params: Mapping[str, ParamSpec],
+        *,
+        integer: Sequence[str] = (),
+    ) -> None:
+        """As :meth:`BatchedParams._set_params`, then refuse NaN or inf in R, T and K."""
+        super()._set_params(device, params, integer=integer)
+        _check_finite_extrinsics(R=self.R, T=self.T, K=getattr(self, "K", None))
 
     def _per_camera(self, value: float | torch.Tensor) -> torch.Tensor:
         """A number or a (1,)/(N,) tensor as ``(N,)`` in the cameras' dtype and device."""
@@ -266,6 +293,9 @@ class CamerasBase(BatchedParams):
 
         Returns:
             Transform3d of batch N.
+
+        Raises:
+            ValueError: wrong shapes, or NaN or inf in R or T (naming it and the camera).
         """
         R = self.R if R is None else self._override("R", R, (3, 3))
         T = self.T if T is None else self._override("T", T, (3,))
