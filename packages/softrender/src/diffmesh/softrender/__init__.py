@@ -5,6 +5,8 @@ rasterizer works on sparse (pixel, face) pairs with a hand-written backward; sha
 blending use the pairs directly, so a soft render never builds dense (N, H, W, K) tensors.
 """
 
+import sys
+
 from .blending import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
 from .cameras import (
     CamerasBase,
@@ -24,10 +26,8 @@ from .interpolate import interpolate_face_attributes
 from .lights import AmbientLights, DirectionalLights, PointLights
 from .look_at import camera_position_from_spherical_angles, look_at_rotation, look_at_view_transform
 from .materials import Materials
-from .mesh_rasterizer import MeshRasterizer
-from .rasterize_meshes import rasterize_meshes
+from .raster import MeshRasterizer, RasterizationSettings, rasterize_meshes
 from .renderer import MeshRenderer
-from .settings import RasterizationSettings
 from .shaders import (
     HardFlatShader,
     HardPhongShader,
@@ -37,6 +37,14 @@ from .shaders import (
 )
 from .shading import flat_shading, gouraud_shading, phong_shading
 from .transforms import Transform3d
+
+# The 0.1 paths of moved modules stay importable: the modules themselves, not copies.
+for _old, _new in (("_raster_pairs", "raster.candidates"), ("_raster_eval", "raster.grid"),
+                   ("_raster_function", "raster.function"), ("_clip", "raster.clip"),
+                   ("rasterize_meshes", "raster.rasterize"), ("settings", "raster.settings"),
+                   ("mesh_rasterizer", "raster.mesh_rasterizer"), ("_phong_pairs", "shading"),
+                   ("lights_phong", "lighting")):
+    sys.modules[f"{__name__}.{_old}"] = sys.modules[f"{__name__}.{_new}"]
 
 __all__ = [
     "AmbientLights",

@@ -1,25 +1,49 @@
-"""Blending per-face colours into RGBA images: PyTorch3D's soft and hard blend functions.
+"""Blending per-pair colours into RGBA images: PyTorch3D's softmax, sigmoid-alpha and hard blends.
 
-Each function exists twice: the public dense form on (N, H, W, K) fragments, exactly
-PyTorch3D's formulas, and a private pair form used by the shaders, which works on the
-sparse pairs and scatters per-pixel sums into (N * H * W) buffers (no dense K axis).
+The blends work on the rasterizer's sparse pairs and scatter per-pixel sums into (N * H * W)
+buffers (no dense K axis). The soft blend runs in two steps: :func:`blend_weights` (no
+autograd) gives every pair's weight and the pairs whose weight matters (the only ones a
+shader colours), then :func:`softmax_blend` forms the image from those colours, with a
+hand-written backward. PyTorch3D's dense ``softmax_rgb_blend``, ``sigmoid_alpha_blend`` and
+``hard_rgb_blend`` are views of the same functions on the fragments' pairs.
+
+Formulas (PyTorch3D's; per pixel, sums over its pairs, eps = 1e-10)::
+
+    w     = sigmoid(-d / sigma) * exp((z_inv - z_max) / gamma),  z_inv = (zfar - z) / (zfar - znear)
+    z_max = max(max z_inv, eps)                 # 0 counts too (padded slots), same value
+    delta = max(exp((eps - z_max) / gamma), eps)
+    rgb   = (sum w c + delta * background) / (sum w + delta)
+    alpha = 1 - exp(sum logsigmoid(d / sigma))  # = 1 - prod(1 - sigmoid(-d / sigma))
+
+``z_max`` carries gradient (to the pixel's nearest pair, by (z, face id)) where it is at
+least eps, as the dense formula's ``max`` and ``clamp`` do.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import FunctionCtx
 
-from ._softmax_blend import blend_weights, softmax_blend_image, z_inverse
-from .fragments import Fragments, RasterPairs
+from ._autograd import first_order_only
+from .fragments import Fragments, RasterPairs, pairs_of_fragments
 
-__all__ = ["BlendParams", "hard_rgb_blend", "sigmoid_alpha_blend", "softmax_rgb_blend"]
-
-_EPS = 1e-10  # softmax_rgb_blend's epsilon
+__all__ = [
+    "BlendParams",
+    "BlendWeights",
+    "blend_weights",
+    "hard_blend",
+    "hard_rgb_blend",
+    "sigmoid_alpha_blend",
+    "silhouette_blend",
+    "softmax_blend",
+    "softmax_blend_pairs",
+    "softmax_rgb_blend",
+]
 
 
 @dataclass(frozen=True)
@@ -57,17 +81,284 @@ def _background(blend_params: BlendParams, like: torch.Tensor) -> torch.Tensor:
     return torch.tensor([float(c) for c in bg], dtype=like.dtype, device=like.device)
 
 
-def _check_dense(colors: torch.Tensor, fragments: Fragments, fn: str) -> None:
+def _per_image(value: float | torch.Tensor, pairs: RasterPairs, like: torch.Tensor) -> torch.Tensor | float:
+    """A float, or an (N,) tensor gathered to (P,) by each pair's image (a 0-dim one if all equal)."""
+    if not torch.is_tensor(value):
+        return float(value)
+    value = value.to(like.device, like.dtype).reshape(-1)
+    if value.numel() == 1 or (not value.requires_grad and bool((value == value[0]).all())):
+        return value[0]
+    if value.numel() != pairs.num_images:
+        raise ValueError(f"znear/zfar: expected a float or {pairs.num_images} values, got {value.numel()}")
+    return value[pairs.image_index()]
+
+
+_EPS = 1e-10  # softmax_rgb_blend's epsilon
+_CUT = 1e-12  # pairs below this fraction of their pixel's total weight are not coloured
+
+
+@dataclass(frozen=True)
+class BlendWeights:
+    """Detached per-pair and per-pixel blend quantities (P pairs, M = N * H * W pixels).
+
+    Attributes:
+        znear, zfar: the clipping planes, floats or per-pair (P,) tensors.
+        prob: (P,) coverage ``sigmoid(-d / sigma)``.
+        depth: (P,) depth factor ``exp((z_inv - z_max[pix]) / gamma)``.
+        weight: (P,) ``prob * depth``.
+        z_max: (M,) ``max(0, max z_inv)`` before the clamp at eps (0 for empty pixels).
+        delta: (M,) background weight.
+        denom: (M,) ``sum weight + delta``.
+        needed: (Q,) long indices of the pairs with weight above 1e-12 of ``denom``.
+    """
+
+    znear: float | torch.Tensor
+    zfar: float | torch.Tensor
+
+    prob: torch.Tensor
+    depth: torch.Tensor
+    weight: torch.Tensor
+    z_max: torch.Tensor
+    delta: torch.Tensor
+    denom: torch.Tensor
+    needed: torch.Tensor
+
+
+def z_inverse(zbuf: torch.Tensor, znear: float | torch.Tensor, zfar: float | torch.Tensor) -> torch.Tensor:
+    """(P,) ``(zfar - zbuf) / (zfar - znear)``: 1 at the near plane, 0 at the far one."""
+    return (zfar - zbuf) / (zfar - znear)
+
+
+def _exp_or_zero(x: torch.Tensor) -> torch.Tensor:
+    """``exp(x)``, with 0 where it would be subnormal (x below log of the smallest normal).
+
+    The depth factors of hidden faces underflow: exp() of such arguments takes a slow path on
+    a CPU (several times slower over the whole array); a subnormal weight (< 1.2e-38 in
+    float32) is below 1e-28 of any pixel's total (>= eps = 1e-10), so no output changes.
+    """
+    low = math.log(torch.finfo(x.dtype).tiny) + 1.0
+    return torch.exp(x.clamp(min=low)).mul_(x >= low)
+
+
+def blend_weights(
+    pairs: RasterPairs, blend_params: BlendParams, znear: float | torch.Tensor = 1.0, zfar: float | torch.Tensor = 100
+) -> BlendWeights:
+    """The soft blend weights of all pairs and the pairs worth colouring (no autograd).
+
+    Only pairs whose weight is above 1e-12 of their pixel's total are coloured: the others
+    change no float32 output (hidden faces' depth factors underflow).
+
+    Args:
+        pairs: the rasterizer's pairs.
+        blend_params: sigma and gamma.
+        znear, zfar: the clipping planes, floats or (N,) tensors.
+    """
+    npix, pix = pairs.num_pixels, pairs.pix
+    sigma, gamma = blend_params.sigma, blend_params.gamma
+    znear, zfar = _per_image(znear, pairs, pairs.zbuf), _per_image(zfar, pairs, pairs.zbuf)
+    with torch.no_grad():  # the clipping planes keep their graph for the blend
+        z_inv = z_inverse(pairs.zbuf.detach(), znear, zfar)
+        prob = torch.sigmoid(pairs.dists.detach() / -sigma)  # (-d) / s and d / (-s) round alike
+        # The max over the pixel's K slots; a pixel with fewer than K faces also has padded
+        # slots with z 0, and clamping at eps > 0 makes the two cases the same value.
+        z_max = z_inv.new_zeros(npix).scatter_reduce_(0, pix, z_inv, "amax")
+        z_clamped = z_max.clamp(min=_EPS)
+        depth = _exp_or_zero((z_inv - z_clamped.index_select(0, pix)) / gamma)
+        weight = prob * depth
+        delta = _exp_or_zero((_EPS - z_clamped) / gamma).clamp_(min=_EPS)  # the same values as exp()
+        denom = weight.new_zeros(npix).index_add_(0, pix, weight).add_(delta)
+        needed = (weight > _CUT * denom.index_select(0, pix)).nonzero().squeeze(1)
+        return BlendWeights(znear, zfar, prob, depth, weight, z_max, delta, denom, needed)
+
+
+def _nearest(pairs: RasterPairs, z_inv: torch.Tensor, z_max: torch.Tensor) -> torch.Tensor:
+    """Indices of each pixel's nearest pair (ties by face id), among pairs at ``z_max``."""
+    cand = (z_inv == z_max.index_select(0, pairs.pix)).nonzero().squeeze(1)
+    pix = pairs.pix.index_select(0, cand)
+    z = pairs.zbuf.detach().index_select(0, cand)
+    zmin = z.new_full((pairs.num_pixels,), float("inf")).scatter_reduce_(0, pix, z, "amin")
+    is_min = z == zmin.index_select(0, pix)
+    big = torch.iinfo(torch.long).max
+    face = torch.where(is_min, pairs.face.index_select(0, cand), big)
+    fmin = torch.full((pairs.num_pixels,), big, dtype=torch.long, device=z.device)
+    fmin.scatter_reduce_(0, pix, face, "amin")
+    return cand[is_min & (face == fmin.index_select(0, pix))]
+
+
+class _SoftmaxBlend(torch.autograd.Function):
+    """RGBA (M, 4) from distances, inverse depths and the colours of the needed pairs; a
+    hand-written backward (bench case "SoftPhong fwd+bwd": it runs on every pair).
+
+    Inputs: ``dists`` (P,), ``z_inv`` (P,), ``colors`` (Q, 3) of ``bw.needed``, and
+    ``background`` (3,); ``bw`` and ``pairs`` are the detached context.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx,
+        dists: torch.Tensor,
+        z_inv: torch.Tensor,
+        colors: torch.Tensor,
+        background: torch.Tensor,
+        bw: BlendWeights,
+        pairs: RasterPairs,
+        sigma: float,
+        gamma: float,
+    ) -> torch.Tensor:
+        npix = pairs.num_pixels
+        pix_q = pairs.pix.index_select(0, bw.needed)
+        w_q = bw.weight.index_select(0, bw.needed)
+        planes = colors.t()  # (3, Q): contiguous rows when the shading wrote component planes
+        out = colors.new_empty(npix, 4)  # every element written below
+        for c in range(3):
+            weighted = colors.new_zeros(npix).index_add_(0, pix_q, planes[c] * w_q)
+            torch.add(weighted, bw.delta * background[c], out=out[:, c])
+        out[:, :3].div_(bw.denom[:, None])
+        log_t = F.logsigmoid(dists / sigma)
+        transmit = _exp_or_zero(log_t.new_zeros(npix).index_add_(0, pairs.pix, log_t))  # prod(1 - prob)
+        torch.sub(1.0, transmit, out=out[:, 3])
+        ctx.save_for_backward(colors, background, z_inv, pix_q, w_q, out, transmit)
+        ctx.bw, ctx.pairs, ctx.sigma, ctx.gamma = bw, pairs, sigma, gamma
+        return out
+
+    @staticmethod
+    @first_order_only
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        colors, background, z_inv, pix_q, w_q, out, transmit = ctx.saved_tensors
+        bw, pairs, sigma, gamma = ctx.bw, ctx.pairs, ctx.sigma, ctx.gamma
+        pix = pairs.pix
+        needs = ctx.needs_input_grad
+        grad = grad.contiguous()
+        # rgb = num / denom: d/dnum = g / denom, d/ddenom = -(g . rgb) / denom.
+        g_num = (grad[:, :3] / bw.denom[:, None]).t().contiguous()  # (3, M)
+        g_den = (g_num * out[:, :3].t()).sum(dim=0).neg_()  # (M,)
+        planes = colors.t()
+        g_w = g_den.index_select(0, pix)  # d/dweight: g_den, plus g_num . colour if coloured
+        g_w_q = torch.zeros_like(w_q)
+        grad_colors = colors.new_empty(3, colors.shape[0]) if needs[2] else None  # rows written below
+        for c in range(3):
+            g_num_q = g_num[c].index_select(0, pix_q)
+            g_w_q.addcmul_(g_num_q, planes[c])
+            if grad_colors is not None:
+                torch.mul(g_num_q, w_q, out=grad_colors[c])
+        g_w.index_add_(0, bw.needed, g_w_q)
+        grad_colors = None if grad_colors is None else grad_colors.t()
+        grad_bg = (g_num * bw.delta).sum(dim=1) if needs[3] else None
+        grad_dists = grad_z = None
+        if needs[1]:
+            # weight = prob exp((z_inv - z_max) / gamma): d/dz_inv = weight / gamma = -d/dz_max.
+            g_z = g_w * bw.weight / gamma
+            z_clamped = bw.z_max.clamp(min=_EPS)
+            raw_delta = _exp_or_zero((_EPS - z_clamped) / gamma)
+            g_delta = (background @ g_num).add_(g_den)
+            g_zmax = (g_delta * raw_delta).mul_(raw_delta >= _EPS).div_(-gamma)
+            g_zmax.index_add_(0, pix, g_z, alpha=-1.0)
+            g_zmax.mul_(bw.z_max >= _EPS)  # the clamp at eps passes no gradient below it
+            nearest = _nearest(pairs, z_inv.detach(), bw.z_max)
+            grad_z = g_z.index_add_(0, nearest, g_zmax.index_select(0, pix.index_select(0, nearest)))
+        if needs[0]:
+            # prob = sigmoid(-d / sigma); alpha = 1 - prod(1 - prob): d alpha / d d = -(1 - alpha) prob / sigma.
+            g_alpha = (grad[:, 3] * transmit).index_select(0, pix)
+            g_prob = (g_w * bw.depth).mul_(1.0 - bw.prob).add_(g_alpha)
+            grad_dists = g_prob.mul_(bw.prob).div_(-sigma)
+        return grad_dists, grad_z, grad_colors, grad_bg, None, None, None, None
+
+
+def softmax_blend(
+    pairs: RasterPairs, weights: BlendWeights, colors: torch.Tensor, blend_params: BlendParams
+) -> torch.Tensor:
+    """Soft Rasterizer's blend (PyTorch3D's ``softmax_rgb_blend``) of the coloured pairs.
+
+    Args:
+        pairs: the rasterizer's pairs.
+        weights: their :func:`blend_weights` for ``blend_params``.
+        colors: (Q, C >= 3) float colours of the pairs ``weights.needed``.
+        blend_params: sigma, gamma and the background colour.
+
+    Returns:
+        (N, H, W, 4) RGBA, differentiable w.r.t. ``pairs.zbuf``, ``pairs.dists``, ``colors``
+        and a background colour tensor.
+    """
+    if colors.shape[1] != 3:  # (a full slice would cost a zero-fill and copy in backward)
+        colors = colors[:, :3]
+    z_inv = z_inverse(pairs.zbuf, weights.znear, weights.zfar)
+    bg = _background(blend_params, colors)
+    sigma, gamma = blend_params.sigma, blend_params.gamma
+    rgba = _SoftmaxBlend.apply(pairs.dists, z_inv, colors, bg, weights, pairs, sigma, gamma)
+    return rgba.view(pairs.num_images, *pairs.image_size, 4)
+
+
+def softmax_blend_pairs(
+    pairs: RasterPairs,
+    colors_fn: Callable[[torch.Tensor], torch.Tensor],
+    blend_params: BlendParams,
+    znear: float | torch.Tensor = 1.0,
+    zfar: float | torch.Tensor = 100,
+) -> torch.Tensor:
+    """:func:`softmax_blend` with the colours of the needed pairs ``idx`` from ``colors_fn(idx)``."""
+    weights = blend_weights(pairs, blend_params, znear, zfar)
+    return softmax_blend(pairs, weights, colors_fn(weights.needed), blend_params)
+
+
+def _alpha(pairs: RasterPairs, sigma: float) -> torch.Tensor:
+    """(N*H*W,) coverage ``1 - prod(1 - sigmoid(-d / sigma))`` as ``1 - exp(sum logsigmoid(d / sigma))``."""
+    log_t = F.logsigmoid(pairs.dists / sigma)
+    return 1.0 - torch.exp(log_t.new_zeros(pairs.num_pixels).index_add(0, pairs.pix, log_t))
+
+
+def silhouette_blend(pairs: RasterPairs, blend_params: BlendParams, rgb: torch.Tensor | None = None) -> torch.Tensor:
+    """PyTorch3D's ``sigmoid_alpha_blend``: alpha ``1 - prod(1 - sigmoid(-d / sigma))``.
+
+    Args:
+        pairs: the rasterizer's pairs.
+        blend_params: sigma.
+        rgb: (N*H*W, 3) float colours of the pixels; None for white (the silhouette shader).
+
+    Returns:
+        (N, H, W, 4) RGBA.
+    """
+    alpha = _alpha(pairs, blend_params.sigma)
+    rgb = alpha.new_ones(pairs.num_pixels, 3) if rgb is None else rgb
+    return torch.cat((rgb, alpha[:, None].to(rgb.dtype)), dim=1).view(pairs.num_images, *pairs.image_size, 4)
+
+
+def hard_blend(pairs: RasterPairs, idx: torch.Tensor, colors: torch.Tensor, blend_params: BlendParams) -> torch.Tensor:
+    """PyTorch3D's ``hard_rgb_blend``: each pixel takes the colour of its nearest face.
+
+    Args:
+        pairs: the rasterizer's pairs.
+        idx: (Q,) long the nearest pair of each covered pixel (``pairs.nearest()``).
+        colors: (Q, C >= 3) float their colours.
+        blend_params: the background colour of pixels no face covers.
+
+    Returns:
+        (N, H, W, 4) RGBA; alpha 1 where a face covers the pixel, 0 elsewhere.
+    """
+    pix = pairs.pix.index_select(0, idx)
+    covered = torch.zeros(pairs.num_pixels, dtype=colors.dtype, device=pix.device).index_fill_(0, pix, 1.0)
+    rgb = _background(blend_params, colors).expand(pairs.num_pixels, 3).index_put((pix,), colors[:, :3])
+    return torch.cat((rgb, covered[:, None]), dim=1).view(pairs.num_images, *pairs.image_size, 4)
+
+
+# ------------------------------------------------ PyTorch3D's dense functions, as views
+
+
+def _dense_pairs(
+    colors: torch.Tensor, fragments: Fragments, fn: str
+) -> tuple[RasterPairs, torch.Tensor, torch.Tensor]:
+    """(pairs, their slots, their colours (P, C)) of dense ``colors`` (N, H, W, K, C)."""
     if not isinstance(fragments, Fragments):
         raise TypeError(f"{fn}: fragments: expected Fragments, got {type(fragments).__name__}")
     shape = tuple(fragments.pix_to_face.shape)
     if not torch.is_tensor(colors) or colors.dim() != 5 or tuple(colors.shape[:4]) != shape:
         got = tuple(colors.shape) if torch.is_tensor(colors) else type(colors).__name__
         raise ValueError(f"{fn}: colors: expected shape {(*shape, 'C')} (N, H, W, K, C), got {got}")
+    pairs, slots = pairs_of_fragments(fragments)
+    return pairs, slots, colors.reshape(-1, colors.shape[-1]).index_select(0, slots)
 
 
 def hard_rgb_blend(colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams) -> torch.Tensor:
-    """Naive blending: each pixel takes the colour of its nearest face.
+    """Naive blending: each pixel takes the colour of its first face (slot k = 0).
 
     Args:
         colors: (N, H, W, K, 3) float per-face colours.
@@ -77,30 +368,24 @@ def hard_rgb_blend(colors: torch.Tensor, fragments: Fragments, blend_params: Ble
     Returns:
         (N, H, W, 4) RGBA; alpha is 1 where a face covers the pixel, 0 elsewhere.
     """
-    _check_dense(colors, fragments, "hard_rgb_blend")
-    is_background = fragments.pix_to_face[..., 0] < 0
-    bg = _background(blend_params, colors)
-    rgb = torch.where(is_background[..., None], bg, colors[..., 0, :3])
-    alpha = (~is_background).to(colors.dtype)[..., None]
-    return torch.cat((rgb, alpha), dim=-1)
+    pairs, slots, pair_colors = _dense_pairs(colors, fragments, "hard_rgb_blend")
+    first = (slots % pairs.faces_per_pixel == 0).nonzero().squeeze(1)
+    return hard_blend(pairs, first, pair_colors.index_select(0, first), blend_params)
 
 
 def sigmoid_alpha_blend(colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams) -> torch.Tensor:
     """Silhouette blending: alpha = 1 - prod_k (1 - sigmoid(-dists_k / sigma)).
 
     Args:
-        colors: (N, H, W, K, 3) float per-face colours; the RGB is the nearest face's.
+        colors: (N, H, W, K, 3) float per-face colours; the RGB is slot 0's.
         fragments: the rasterizer output.
         blend_params: sigma.
 
     Returns:
         (N, H, W, 4) RGBA.
     """
-    _check_dense(colors, fragments, "sigmoid_alpha_blend")
-    mask = fragments.pix_to_face >= 0
-    prob = torch.sigmoid(-fragments.dists / blend_params.sigma) * mask
-    alpha = torch.prod(1.0 - prob, dim=-1)
-    return torch.cat((colors[..., 0, :3], (1.0 - alpha)[..., None]), dim=-1)
+    pairs, _, _ = _dense_pairs(colors, fragments, "sigmoid_alpha_blend")
+    return silhouette_blend(pairs, blend_params, colors[..., 0, :3].reshape(-1, 3))
 
 
 def softmax_rgb_blend(
@@ -128,95 +413,6 @@ def softmax_rgb_blend(
     Returns:
         (N, H, W, 4) RGBA.
     """
-    _check_dense(colors, fragments, "softmax_rgb_blend")
-    mask = fragments.pix_to_face >= 0
-    prob = torch.sigmoid(-fragments.dists / blend_params.sigma) * mask
-    alpha = torch.prod(1.0 - prob, dim=-1)
-    if torch.is_tensor(zfar):
-        zfar = zfar.reshape(-1, 1, 1, 1)
-    if torch.is_tensor(znear):
-        znear = znear.reshape(-1, 1, 1, 1)
-    z_inv = (zfar - fragments.zbuf) / (zfar - znear) * mask
-    z_inv_max = torch.max(z_inv, dim=-1).values[..., None].clamp(min=_EPS)
-    weights = prob * torch.exp((z_inv - z_inv_max) / blend_params.gamma)
-    delta = torch.exp((_EPS - z_inv_max) / blend_params.gamma).clamp(min=_EPS)
-    denom = weights.sum(dim=-1)[..., None] + delta
-    rgb = ((weights[..., None] * colors[..., :3]).sum(dim=-2) + delta * _background(blend_params, colors)) / denom
-    return torch.cat((rgb, (1.0 - alpha)[..., None]), dim=-1)
-
-
-# ----------------------------------------------------------------------------- pair forms
-
-
-def _per_image(value: float | torch.Tensor, pairs: RasterPairs, like: torch.Tensor) -> torch.Tensor | float:
-    """A float, or an (N,) tensor gathered to (P,) by each pair's image (a 0-dim one if all equal)."""
-    if not torch.is_tensor(value):
-        return float(value)
-    value = value.to(like.device, like.dtype).reshape(-1)
-    if value.numel() == 1 or (not value.requires_grad and bool((value == value[0]).all())):
-        return value[0]
-    if value.numel() != pairs.num_images:
-        raise ValueError(f"znear/zfar: expected a float or {pairs.num_images} values, got {value.numel()}")
-    return value[pairs.image_index()]
-
-
-def pairs_alpha(pairs: RasterPairs, sigma: float) -> torch.Tensor:
-    """(N*H*W,) coverage ``1 - prod(1 - sigmoid(-d / sigma))`` as ``1 - exp(sum logsigmoid(d / sigma))``."""
-    log_t = F.logsigmoid(pairs.dists / sigma)
-    total = log_t.new_zeros(pairs.num_pixels).index_add(0, pairs.pix, log_t)
-    return 1.0 - torch.exp(total)
-
-
-def _image(rgb: torch.Tensor, alpha: torch.Tensor, pairs: RasterPairs) -> torch.Tensor:
-    height, width = pairs.image_size
-    return torch.cat((rgb, alpha[:, None]), dim=1).view(pairs.num_images, height, width, 4)
-
-
-def softmax_blend_pairs(
-    pairs: RasterPairs,
-    colors_fn: Callable[[torch.Tensor], torch.Tensor],
-    blend_params: BlendParams,
-    znear: Any = 1.0,
-    zfar: Any = 100,
-) -> torch.Tensor:
-    """``softmax_rgb_blend`` on sparse pairs.
-
-    ``colors_fn(idx)`` returns the (len(idx), 3) colours of the pairs ``idx``; it is only
-    asked for pairs whose blend weight is not negligible (below 1e-12 of its pixel's
-    total weight, which changes no float32 output), so shading skips hidden faces.
-    The blend itself has a hand-written backward (``_softmax_blend``).
-
-    Returns:
-        (N, H, W, 4) RGBA.
-    """
-    zbuf = pairs.zbuf
-    z_inv = z_inverse(zbuf, _per_image(znear, pairs, zbuf), _per_image(zfar, pairs, zbuf))
-    bw = blend_weights(pairs, z_inv, blend_params.sigma, blend_params.gamma)
-    colors = colors_fn(bw.needed)
-    if colors.shape[1] != 3:  # (a full slice would cost a zero-fill and copy in backward)
-        colors = colors[:, :3]
-    bg = _background(blend_params, colors)
-    rgba = softmax_blend_image(pairs, z_inv, colors, bg, bw, blend_params.sigma, blend_params.gamma)
-    height, width = pairs.image_size
-    return rgba.view(pairs.num_images, height, width, 4)
-
-
-def silhouette_pairs(pairs: RasterPairs, blend_params: BlendParams) -> torch.Tensor:
-    """``sigmoid_alpha_blend`` of all-ones colours (the silhouette shader) on sparse pairs."""
-    alpha = pairs_alpha(pairs, blend_params.sigma)
-    rgb = alpha.new_ones(pairs.num_pixels, 3)
-    return _image(rgb, alpha, pairs)
-
-
-def hard_blend_pairs(
-    pairs: RasterPairs, colors_fn: Callable[[torch.Tensor], torch.Tensor], blend_params: BlendParams
-) -> torch.Tensor:
-    """``hard_rgb_blend`` on sparse pairs: only the nearest pair of each pixel is shaded."""
-    nearest = pairs.nearest().nonzero().squeeze(1)
-    colors = colors_fn(nearest)
-    pix = pairs.pix[nearest]
-    covered = torch.zeros(pairs.num_pixels, dtype=torch.bool, device=pix.device)
-    covered[pix] = True
-    bg = _background(blend_params, colors)
-    rgb = bg.expand(pairs.num_pixels, 3).index_put((pix,), colors[:, :3])
-    return _image(rgb, covered.to(rgb.dtype), pairs)
+    pairs, _, pair_colors = _dense_pairs(colors, fragments, "softmax_rgb_blend")
+    weights = blend_weights(pairs, blend_params, znear, zfar)
+    return softmax_blend(pairs, weights, pair_colors.index_select(0, weights.needed), blend_params)

@@ -13,7 +13,7 @@ from typing import cast
 
 import torch
 
-__all__ = ["Fragments", "RasterPairs"]
+__all__ = ["Fragments", "RasterPairs", "pairs_of_fragments"]
 
 
 class RasterPairs:
@@ -231,3 +231,34 @@ class Fragments:
             n, (h, w), k = self.pairs.num_images, self.pairs.image_size, self.pairs.faces_per_pixel
             return f"Fragments(N={n}, H={h}, W={w}, K={k}, pairs={self.pairs.pix.shape[0]})"
         return f"Fragments(shape={tuple(self.pix_to_face.shape)})"
+
+
+def pairs_of_fragments(fragments: Fragments) -> tuple[RasterPairs, torch.Tensor]:
+    """The pairs of ``fragments`` and the slot of each in their dense fields.
+
+    Args:
+        fragments: the rasterizer's output, or Fragments built from dense tensors (their
+            pairs are the slots with ``pix_to_face >= 0``, in slot order).
+
+    Returns:
+        (pairs, slots): ``slots`` (P,) long is ``((n * H + y) * W + x) * K + k`` of each pair.
+
+    Raises:
+        TypeError: ``fragments`` is not a :class:`Fragments`.
+    """
+    if not isinstance(fragments, Fragments):
+        raise TypeError(f"fragments: expected Fragments, got {type(fragments).__name__}")
+    pairs = fragments.pairs
+    if pairs is not None:
+        order, slot = pairs.slots()
+        slots = torch.empty_like(order)  # a permutation: every element written
+        slots[order] = pairs.pix[order] * pairs.faces_per_pixel + slot
+        return pairs, slots
+    p2f = fragments.pix_to_face
+    n, height, width, k = p2f.shape
+    flat = p2f.reshape(-1)
+    keep = (flat >= 0).nonzero().squeeze(1)
+    pix = torch.div(keep, k, rounding_mode="floor")
+    zbuf, dists = fragments.zbuf.reshape(-1)[keep], fragments.dists.reshape(-1)[keep]
+    bary = fragments.bary_coords.reshape(-1, 3)[keep]
+    return RasterPairs(pix, flat[keep], bary, zbuf, dists, n, (height, width), k), keep

@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
 from .blending import BlendParams
-from .mesh_rasterizer import MeshRasterizer
 
 __all__ = ["MeshRenderer"]
+
+
+def _takes_defer(rasterizer: nn.Module) -> bool:
+    """Whether ``rasterizer.forward`` accepts a ``defer_barycentrics`` keyword."""
+    params = inspect.signature(rasterizer.forward).parameters.values()
+    return any(p.name == "defer_barycentrics" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 class MeshRenderer(nn.Module):
     """Render meshes: ``shader(rasterizer(meshes), meshes)``.
 
     A shader whose ``reads_barycentrics`` attribute is False (``SoftSilhouetteShader``)
-    gets fragments whose barycentrics are computed only if read (a :class:`MeshRasterizer`,
-    not a subclass that overrides ``forward``, is asked to defer them); the images are the
-    same.
+    reads only distances and depth order: when the rasterizer's ``forward`` accepts a
+    ``defer_barycentrics`` keyword (``MeshRasterizer``'s does, see its ``forward``), it is
+    called with ``defer_barycentrics=True`` and computes barycentrics only if they are read.
+    The images are the same either way.
 
     Args:
-        rasterizer: a :class:`MeshRasterizer`.
+        rasterizer: a :class:`~diffmesh.softrender.raster.MeshRasterizer`.
         shader: one of the shaders (e.g. :class:`SoftPhongShader`).
     """
 
@@ -50,11 +57,7 @@ class MeshRenderer(nn.Module):
         Returns:
             (N, H, W, 4) float RGBA images.
         """
-        # Only MeshRasterizer's own forward is known to take the hint (a subclass may not).
-        if type(self.rasterizer).forward is MeshRasterizer.forward and not getattr(
-            self.shader, "reads_barycentrics", True
-        ):
-            # the shader reads only distances (and depth order): skip storing barycentrics
+        if not getattr(self.shader, "reads_barycentrics", True) and _takes_defer(self.rasterizer):
             fragments = self.rasterizer(meshes_world, cameras=cameras, defer_barycentrics=True)
         else:
             fragments = self.rasterizer(meshes_world, cameras=cameras)

@@ -1,8 +1,9 @@
-"""Shaders: sample textures, shade, blend — on the rasterizer's sparse pairs.
+"""Shaders: the visible pairs and their blend weights, their colours, the blend.
 
 Each shader's ``forward(fragments, meshes, *, cameras=None, lights=None, materials=None,
-blend_params=None)`` reads as three steps; per-call keyword arguments override the
-objects given at construction. Only pairs whose blend weight matters are shaded.
+blend_params=None)`` reads as three steps on the rasterizer's sparse pairs: which pairs are
+visible and how much each weighs (no autograd), sample textures and shade those pairs, blend.
+Per-call keyword arguments override the objects given at construction.
 """
 
 from __future__ import annotations
@@ -10,15 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from diffmesh.meshcore import TexturesVertex
 from torch import nn
 
-from .blending import BlendParams, hard_blend_pairs, silhouette_pairs, softmax_blend_pairs
-from .fragments import Fragments, RasterPairs
-from .interpolate import interpolate_vertex_pairs
+from .blending import BlendParams, blend_weights, hard_blend, silhouette_blend, softmax_blend
+from .fragments import Fragments, RasterPairs, pairs_of_fragments
 from .lights import PointLights
 from .materials import Materials
-from .shading import _pairs_of, flat_pairs, gouraud_pairs, gouraud_vertex_colors, phong_pairs
+from .shading import Scene, flat_pairs, gouraud_pairs, phong_pairs
 
 __all__ = [
     "HardFlatShader",
@@ -29,22 +28,17 @@ __all__ = [
 ]
 
 
-def _texels(meshes: Any, pairs: RasterPairs, idx: torch.Tensor) -> torch.Tensor:
-    """Texture colours (len(idx), 3) of pairs ``idx`` (white when the mesh has no texture)."""
-    textures = meshes.textures
-    if textures is None:
-        return pairs.bary.new_ones(idx.shape[0], 3)
-    face, bary = pairs.face.index_select(0, idx), pairs.bary.index_select(0, idx)
-    if isinstance(textures, TexturesVertex):  # the same interpolation, with a cheaper backward
-        corners = meshes.faces_packed().index_select(0, face)
-        return interpolate_vertex_pairs(corners, bary, textures.verts_features_packed())
-    return textures.sample_at(face, bary, meshes.faces_packed())
+def _pairs(fragments: Fragments) -> RasterPairs:
+    """The fragments' sparse pairs (built from the dense fields when they have none)."""
+    if isinstance(fragments, Fragments) and fragments.pairs is not None:
+        return fragments.pairs
+    return pairs_of_fragments(fragments)[0]
 
 
-def _vertex_colors(meshes: Any) -> torch.Tensor | None:
-    """(sum V, C) vertex colours when the mesh has TexturesVertex, else None."""
-    textures = meshes.textures
-    return textures.verts_features_packed() if isinstance(textures, TexturesVertex) else None
+def _blend_params(blend_params: Any) -> BlendParams:
+    if not isinstance(blend_params, BlendParams):
+        raise TypeError(f"blend_params: expected BlendParams, got {type(blend_params).__name__}")
+    return blend_params
 
 
 def _clip_planes(cameras: Any) -> tuple[Any, Any]:
@@ -71,29 +65,14 @@ class _ShaderBase(nn.Module):
             raise TypeError(f"blend_params: expected BlendParams, got {type(blend_params).__name__}")
         self.blend_params = blend_params if blend_params is not None else BlendParams()
 
-    def _scene(
-        self, fragments: Fragments, meshes: Any, cameras: Any, lights: Any, materials: Any, blend_params: Any
-    ) -> tuple[RasterPairs, Any, Any, Any, BlendParams]:
+    def _scene(self, cameras: Any, lights: Any, materials: Any, blend_params: Any) -> tuple[Scene, BlendParams]:
+        """The scene and blend parameters of a call: the arguments, else the shader's own."""
         cameras = self.cameras if cameras is None else cameras
         if cameras is None:
             raise ValueError(f"cameras: {type(self).__name__} needs cameras (at construction or per call), got None")
-        blend_params = self.blend_params if blend_params is None else blend_params
-        if not isinstance(blend_params, BlendParams):
-            raise TypeError(f"blend_params: expected BlendParams, got {type(blend_params).__name__}")
         lights = self.lights if lights is None else lights
         materials = self.materials if materials is None else materials
-        return _pairs_of(fragments), cameras, lights, materials, blend_params
-
-
-def _phong_colors(meshes: Any, pairs: Any, lights: Any, cameras: Any, materials: Any) -> Any:
-    """The per-pair Phong colour function the blends call on the pairs they keep."""
-    vertex_colors = _vertex_colors(meshes)
-
-    def colors(idx: torch.Tensor) -> torch.Tensor:
-        texels = None if vertex_colors is not None else _texels(meshes, pairs, idx)
-        return phong_pairs(meshes, pairs, idx, texels, lights, cameras, materials, vertex_colors=vertex_colors)
-
-    return colors
+        return Scene(lights, cameras, materials), _blend_params(self.blend_params if blend_params is None else blend_params)
 
 
 class SoftPhongShader(_ShaderBase):
@@ -112,13 +91,11 @@ class SoftPhongShader(_ShaderBase):
         materials: Any = None,
         blend_params: BlendParams | None = None,
     ) -> torch.Tensor:
-        pairs, cameras, lights, materials, blend = self._scene(
-            fragments, meshes, cameras, lights, materials, blend_params
-        )
-
-        colors = _phong_colors(meshes, pairs, lights, cameras, materials)
-        znear, zfar = _clip_planes(cameras)
-        return softmax_blend_pairs(pairs, colors, blend, znear=znear, zfar=zfar)
+        scene, blend = self._scene(cameras, lights, materials, blend_params)
+        pairs = _pairs(fragments)
+        weights = blend_weights(pairs, blend, *_clip_planes(scene.cameras))  # 1. visible pairs, weights
+        colors = phong_pairs(meshes, pairs, weights.needed, scene)  # 2. textures and shading of those
+        return softmax_blend(pairs, weights, colors, blend)  # 3. blend
 
 
 class HardPhongShader(_ShaderBase):
@@ -134,12 +111,11 @@ class HardPhongShader(_ShaderBase):
         materials: Any = None,
         blend_params: BlendParams | None = None,
     ) -> torch.Tensor:
-        pairs, cameras, lights, materials, blend = self._scene(
-            fragments, meshes, cameras, lights, materials, blend_params
-        )
-
-        colors = _phong_colors(meshes, pairs, lights, cameras, materials)
-        return hard_blend_pairs(pairs, colors, blend)
+        scene, blend = self._scene(cameras, lights, materials, blend_params)
+        pairs = _pairs(fragments)
+        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
+        colors = phong_pairs(meshes, pairs, nearest, scene)  # 2. textures and shading of those
+        return hard_blend(pairs, nearest, colors, blend)  # 3. blend
 
 
 class HardFlatShader(_ShaderBase):
@@ -155,15 +131,11 @@ class HardFlatShader(_ShaderBase):
         materials: Any = None,
         blend_params: BlendParams | None = None,
     ) -> torch.Tensor:
-        pairs, cameras, lights, materials, blend = self._scene(
-            fragments, meshes, cameras, lights, materials, blend_params
-        )
-
-        def colors(idx: torch.Tensor) -> torch.Tensor:
-            texels = _texels(meshes, pairs, idx)
-            return flat_pairs(meshes, pairs, idx, texels, lights, cameras, materials)
-
-        return hard_blend_pairs(pairs, colors, blend)
+        scene, blend = self._scene(cameras, lights, materials, blend_params)
+        pairs = _pairs(fragments)
+        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
+        colors = flat_pairs(meshes, pairs, nearest, scene)  # 2. textures and shading of those
+        return hard_blend(pairs, nearest, colors, blend)  # 3. blend
 
 
 class SoftGouraudShader(_ShaderBase):
@@ -179,16 +151,11 @@ class SoftGouraudShader(_ShaderBase):
         materials: Any = None,
         blend_params: BlendParams | None = None,
     ) -> torch.Tensor:
-        pairs, cameras, lights, materials, blend = self._scene(
-            fragments, meshes, cameras, lights, materials, blend_params
-        )
-        vertex_colors = gouraud_vertex_colors(meshes, lights, cameras, materials)
-
-        def colors(idx: torch.Tensor) -> torch.Tensor:
-            return gouraud_pairs(meshes, pairs, idx, vertex_colors)
-
-        znear, zfar = _clip_planes(cameras)
-        return softmax_blend_pairs(pairs, colors, blend, znear=znear, zfar=zfar)
+        scene, blend = self._scene(cameras, lights, materials, blend_params)
+        pairs = _pairs(fragments)
+        weights = blend_weights(pairs, blend, *_clip_planes(scene.cameras))  # 1. visible pairs, weights
+        colors = gouraud_pairs(meshes, pairs, weights.needed, scene)  # 2. lit vertex colours of those
+        return softmax_blend(pairs, weights, colors, blend)  # 3. blend
 
 
 class SoftSilhouetteShader(nn.Module):
@@ -221,7 +188,5 @@ class SoftSilhouetteShader(nn.Module):
         blend_params: BlendParams | None = None,
     ) -> torch.Tensor:
         """(N, H, W, 4) RGBA; cameras, lights and materials are accepted and unused."""
-        blend = self.blend_params if blend_params is None else blend_params
-        if not isinstance(blend, BlendParams):
-            raise TypeError(f"blend_params: expected BlendParams, got {type(blend).__name__}")
-        return silhouette_pairs(_pairs_of(fragments), blend)
+        blend = _blend_params(self.blend_params if blend_params is None else blend_params)
+        return silhouette_blend(_pairs(fragments), blend)

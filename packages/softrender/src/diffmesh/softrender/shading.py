@@ -1,25 +1,37 @@
-"""Phong, Gouraud and flat shading, evaluated per rasterized (pixel, face) pair.
+"""Phong, Gouraud and flat shading of rasterized (pixel, face) pairs.
 
-The ``*_pairs`` functions shade a subset ``idx`` of the sparse pairs (the shaders only ask
-for pairs whose blend weight matters). The public ``phong_shading``, ``gouraud_shading``
-and ``flat_shading`` keep PyTorch3D's signatures and return dense (N, H, W, K, 3) colours.
+One implementation each: the ``*_pairs`` functions shade a subset ``idx`` of the sparse
+pairs (the shaders ask only for pairs whose blend weight matters); the public
+``phong_shading``, ``gouraud_shading`` and ``flat_shading`` keep PyTorch3D's signatures and
+dense (N, H, W, K, 3) colours, and call the same functions on all the pairs of the
+fragments. Every one lights points with :func:`apply_lighting` (the lights' ``lighting``
+method: the Phong formula of ``lighting.phong_terms``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ._phong_pairs import fast_phong_scene, phong_colors
-from .fragments import Fragments, RasterPairs
+from .fragments import Fragments, RasterPairs, pairs_of_fragments
 from .interpolate import interpolate_vertex_groups, interpolate_vertex_pairs
 
-__all__ = ["flat_shading", "gouraud_shading", "phong_shading"]
+__all__ = [
+    "apply_lighting",
+    "flat_pairs",
+    "flat_shading",
+    "gouraud_pairs",
+    "gouraud_shading",
+    "phong_pairs",
+    "phong_shading",
+    "sample_textures",
+]
 
 
 def _select(batched: Any, index: torch.Tensor, count: int) -> Any:
-    """``batched[index]`` (a per-pair gather) unless it has a single element (broadcasts)."""
+    """``batched[index]`` (a per-point gather) unless it has a single element (broadcasts)."""
     if len(batched) == 1:
         return batched
     if len(batched) != count:
@@ -46,7 +58,9 @@ def apply_lighting(
         normals: (P, 3) world normals (any length; zero gives no diffuse/specular light).
         image_idx: (P,) long image (mesh) index of each point.
         num_images: N; lights, cameras and materials have batch 1 or N.
-        lights, cameras, materials: the scene.
+        lights: lights with a ``lighting(normals, points, camera_position, shininess)``
+            method giving the coloured (diffuse, specular) terms (the light classes).
+        cameras, materials: the scene.
 
     Returns:
         (ambient, diffuse, specular), each broadcastable to (P, 3).
@@ -55,116 +69,122 @@ def apply_lighting(
     materials_p = _select(materials, image_idx, num_images)
     centers = cameras.get_camera_center().to(points.dtype)
     if centers.shape[0] == 1:
-        camera_position = centers.expand(points.shape[0], 3)
+        camera_position = centers[0]
     elif centers.shape[0] == num_images:
         camera_position = centers[image_idx]
     else:
         raise ValueError(
             f"cameras: expected batch size 1 or {num_images} (the number of meshes), got {centers.shape[0]}"
         )
-    diffuse = lights_p.diffuse(normals=normals, points=points)
-    specular = lights_p.specular(
-        normals=normals, points=points, camera_position=camera_position, shininess=materials_p.shininess
-    )
+    diffuse, specular = lights_p.lighting(normals, points, camera_position, materials_p.shininess)
     ambient = materials_p.ambient_color * lights_p.ambient_color
     return ambient, materials_p.diffuse_color * diffuse, materials_p.specular_color * specular
 
 
-def phong_pairs(
-    meshes: Any,
-    pairs: RasterPairs,
-    idx: torch.Tensor,
-    texels: torch.Tensor | None,
-    lights: Any,
-    cameras: Any,
-    materials: Any,
-    *,
-    vertex_colors: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Phong shading (normals and positions interpolated per pixel) of pairs ``idx``: (len(idx), 3).
+def _lit(texels: torch.Tensor, lighting: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """``(ambient + diffuse) * texels + specular`` (P, 3)."""
+    ambient, diffuse, specular = lighting
+    return (ambient + diffuse) * texels + specular
 
-    ``texels`` (len(idx), 3) are the surface colours; alternatively ``vertex_colors``
-    (sum V, 3) are interpolated together with the positions and normals (one gather).
+
+def sample_textures(meshes: Any, pairs: RasterPairs, idx: torch.Tensor) -> torch.Tensor:
+    """Texture colours (len(idx), C) of the pairs ``idx``; white (3 channels) without a texture."""
+    textures = meshes.textures
+    if textures is None:
+        return pairs.bary.new_ones(idx.shape[0], 3)
+    face, bary = pairs.face.index_select(0, idx), pairs.bary.index_select(0, idx)
+    if hasattr(textures, "verts_features_packed"):  # vertex colours: the pairs' interpolation
+        corners = meshes.faces_packed().index_select(0, face)
+        return interpolate_vertex_pairs(corners, bary, textures.verts_features_packed())
+    return textures.sample_at(face, bary, meshes.faces_packed())
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What shading reads besides the mesh: ``lights``, ``cameras``, ``materials``."""
+
+    lights: Any
+    cameras: Any
+    materials: Any
+
+
+def phong_pairs(
+    meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene, texels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Phong shading (positions and normals interpolated per pixel) of the pairs ``idx``.
+
+    Args:
+        meshes: Meshes in world space.
+        pairs: the rasterizer's pairs; ``idx`` (Q,) long the ones to shade.
+        scene: lights, cameras and materials (batch 1 or N).
+        texels: (Q, C) surface colours; None samples the mesh's texture (vertex colours
+            are interpolated with the positions and normals in one pass).
+
+    Returns:
+        (Q, 3) float colours.
     """
     bary = pairs.bary.index_select(0, idx)
     corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
     parts = [meshes.verts_packed(), meshes.verts_normals_packed()]
-    if vertex_colors is not None:
-        parts.append(vertex_colors[:, :3])
+    textures = meshes.textures
+    vertex_colors = texels is None and textures is not None and hasattr(textures, "verts_features_packed")
+    if vertex_colors:
+        parts.append(textures.verts_features_packed()[:, :3])
     points, normals, *colors = interpolate_vertex_groups(corners, bary, *parts)
-    if colors:
-        texels = colors[0]
     if texels is None:
-        raise ValueError("phong_pairs: expected texels or vertex_colors, got neither")
-    scene = fast_phong_scene(lights, cameras, materials, pairs.num_images, points.dtype)
-    if scene is not None:  # one fused function (same values; see _phong_pairs)
-        image_idx = None if scene.camera.shape[0] == 1 else pairs.image_index(idx)
-        return phong_colors(points, normals, texels, image_idx, scene)
-    ambient, diffuse, specular = apply_lighting(
-        points, normals, pairs.image_index(idx), pairs.num_images, lights, cameras, materials
-    )
-    return (ambient + diffuse) * texels + specular
+        texels = colors[0] if colors else sample_textures(meshes, pairs, idx)
+    image_idx = pairs.image_index(idx)
+    lighting = apply_lighting(points, normals, image_idx, pairs.num_images, scene.lights, scene.cameras, scene.materials)
+    return _lit(texels, lighting)
 
 
 def flat_pairs(
-    meshes: Any, pairs: RasterPairs, idx: torch.Tensor, texels: torch.Tensor, lights: Any, cameras: Any, materials: Any
+    meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene, texels: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Flat shading (one normal and position per face) of pairs ``idx``: (len(idx), 3)."""
+    """Flat shading (face normal, lit at the face centroid) of the pairs ``idx``: (Q, 3).
+
+    Args as :func:`phong_pairs` (``texels`` None: the mesh's texture at each pixel).
+    """
     face = pairs.face.index_select(0, idx)
     faces = meshes.faces_packed()
     points = meshes.verts_packed()[faces].mean(dim=1).index_select(0, face)
     normals = meshes.faces_normals_packed().index_select(0, face)
-    ambient, diffuse, specular = apply_lighting(
-        points, normals, pairs.image_index(idx), pairs.num_images, lights, cameras, materials
-    )
-    return (ambient + diffuse) * texels + specular
+    if texels is None:
+        texels = sample_textures(meshes, pairs, idx)
+    image_idx = pairs.image_index(idx)
+    lighting = apply_lighting(points, normals, image_idx, pairs.num_images, scene.lights, scene.cameras, scene.materials)
+    return _lit(texels, lighting)
 
 
-def gouraud_vertex_colors(meshes: Any, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:
-    """Per-vertex lit colours (sum V, 3) from TexturesVertex features (Gouraud shading)."""
+def gouraud_pairs(meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene) -> torch.Tensor:
+    """Gouraud shading of the pairs ``idx``: vertices lit (TexturesVertex colours), the
+    colours interpolated. Args as :func:`phong_pairs`; returns (Q, 3)."""
     textures = meshes.textures
     if textures is None or not hasattr(textures, "verts_features_packed"):
-        raise ValueError(
-            f"meshes.textures: Gouraud shading needs TexturesVertex, got {type(textures).__name__}"
-        )
-    verts = meshes.verts_packed()
-    ambient, diffuse, specular = apply_lighting(
-        verts, meshes.verts_normals_packed(), meshes.verts_packed_to_mesh_idx(), len(meshes),
-        lights, cameras, materials,
+        raise ValueError(f"meshes.textures: Gouraud shading needs TexturesVertex, got {type(textures).__name__}")
+    lighting = apply_lighting(
+        meshes.verts_packed(), meshes.verts_normals_packed(), meshes.verts_packed_to_mesh_idx(), len(meshes),
+        scene.lights, scene.cameras, scene.materials,
     )
-    return textures.verts_features_packed()[:, :3] * (ambient + diffuse) + specular
-
-
-def gouraud_pairs(meshes: Any, pairs: RasterPairs, idx: torch.Tensor, vertex_colors: torch.Tensor) -> torch.Tensor:
-    """Interpolate Gouraud vertex colours at pairs ``idx``: (len(idx), 3)."""
+    vertex_colors = _lit(textures.verts_features_packed()[:, :3], lighting)
     corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
     return interpolate_vertex_pairs(corners, pairs.bary.index_select(0, idx), vertex_colors)
 
 
-def _dense(colors: torch.Tensor, pairs: RasterPairs) -> torch.Tensor:
-    """Scatter per-pair colours (P, C) into (N, H, W, K, C), zeros where no face."""
-    order, slot = pairs.slots()
-    height, width = pairs.image_size
+def _dense_view(meshes: Any, fragments: Fragments, scene: Scene, shade: Any, texels: torch.Tensor | None) -> torch.Tensor:
+    """``shade`` on every pair of ``fragments``, scattered to (N, H, W, K, 3) (0 where no face)."""
+    pairs, slots = pairs_of_fragments(fragments)
     k = pairs.faces_per_pixel
-    out = colors.new_zeros(pairs.num_pixels * k, colors.shape[1])
-    out = out.index_put((pairs.pix[order] * k + slot,), colors[order])
-    return out.view(pairs.num_images, height, width, k, colors.shape[1])
-
-
-def _pairs_of(fragments: Fragments) -> RasterPairs:
-    if not isinstance(fragments, Fragments):
-        raise TypeError(f"fragments: expected Fragments, got {type(fragments).__name__}")
-    if fragments.pairs is not None:
-        return fragments.pairs
-    p2f = fragments.pix_to_face
-    n, height, width, k = p2f.shape
-    flat = p2f.reshape(-1)
-    keep = (flat >= 0).nonzero().squeeze(1)
-    pix = torch.div(keep, k, rounding_mode="floor")
-    return RasterPairs(
-        pix, flat[keep], fragments.bary_coords.reshape(-1, 3)[keep], fragments.zbuf.reshape(-1)[keep],
-        fragments.dists.reshape(-1)[keep], n, (height, width), k,
-    )
+    shape = (pairs.num_images, *pairs.image_size, k)
+    if texels is not None:
+        if not torch.is_tensor(texels) or tuple(texels.shape[:4]) != shape:
+            got = tuple(texels.shape) if torch.is_tensor(texels) else type(texels).__name__
+            raise ValueError(f"texels: expected shape {(*shape, 'C')}, got {got}")
+        texels = texels.reshape(-1, texels.shape[-1]).index_select(0, slots)
+    idx = torch.arange(pairs.pix.shape[0], device=pairs.pix.device)
+    colors = shade(meshes, pairs, idx, scene) if texels is None else shade(meshes, pairs, idx, scene, texels)
+    out = colors.new_zeros(pairs.num_pixels * k, colors.shape[1]).index_put((slots,), colors)
+    return out.view(*shape, colors.shape[1])
 
 
 def phong_shading(
@@ -183,10 +203,7 @@ def phong_shading(
     Returns:
         (N, H, W, K, 3) float colours (0 where no face).
     """
-    pairs = _pairs_of(fragments)
-    idx = torch.arange(pairs.pix.shape[0], device=pairs.pix.device)
-    tex = _texels_of_pairs(texels, pairs)
-    return _dense(phong_pairs(meshes, pairs, idx, tex, lights, cameras, materials), pairs)
+    return _dense_view(meshes, fragments, Scene(lights, cameras, materials), phong_pairs, texels)
 
 
 def flat_shading(
@@ -196,10 +213,7 @@ def flat_shading(
 
     Args and Returns as :func:`phong_shading`.
     """
-    pairs = _pairs_of(fragments)
-    idx = torch.arange(pairs.pix.shape[0], device=pairs.pix.device)
-    tex = _texels_of_pairs(texels, pairs)
-    return _dense(flat_pairs(meshes, pairs, idx, tex, lights, cameras, materials), pairs)
+    return _dense_view(meshes, fragments, Scene(lights, cameras, materials), flat_pairs, texels)
 
 
 def gouraud_shading(meshes: Any, fragments: Fragments, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:
@@ -208,20 +222,49 @@ def gouraud_shading(meshes: Any, fragments: Fragments, lights: Any, cameras: Any
     Returns:
         (N, H, W, K, 3) float colours (0 where no face).
     """
-    pairs = _pairs_of(fragments)
-    idx = torch.arange(pairs.pix.shape[0], device=pairs.pix.device)
-    vertex_colors = gouraud_vertex_colors(meshes, lights, cameras, materials)
-    return _dense(gouraud_pairs(meshes, pairs, idx, vertex_colors), pairs)
+    return _dense_view(meshes, fragments, Scene(lights, cameras, materials), gouraud_pairs, None)
 
 
-def _texels_of_pairs(texels: torch.Tensor, pairs: RasterPairs) -> torch.Tensor:
-    """Gather dense (N, H, W, K, C) texels to the pairs (P, C)."""
-    shape = (pairs.num_images, *pairs.image_size, pairs.faces_per_pixel)
-    if not torch.is_tensor(texels) or tuple(texels.shape[:4]) != shape:
-        got = tuple(texels.shape) if torch.is_tensor(texels) else type(texels).__name__
-        raise ValueError(f"texels: expected shape {(*shape, 'C')}, got {got}")
-    order, slot = pairs.slots()
-    flat = texels.reshape(-1, texels.shape[-1])
-    out = flat.new_zeros(pairs.pix.shape[0], texels.shape[-1])
-    out[order] = flat[pairs.pix[order] * pairs.faces_per_pixel + slot]
-    return out
+# ------------------------------------------------------------------ 0.1 compatibility
+# softrender 0.1 had a second, fused Phong implementation for constant scenes, chosen by
+# ``fast_phong_scene``; 0.2 shades every scene with the one above. The two names stay
+# importable (also as ``diffmesh.softrender._phong_pairs``) and compute the same colours.
+
+
+@dataclass(frozen=True)
+class PhongScene:
+    """A single-light, single-material scene with nothing that needs a gradient."""
+
+    lights: Any
+    cameras: Any
+    materials: Any
+    num_images: int
+
+
+def fast_phong_scene(lights: Any, cameras: Any, materials: Any, num_images: int, dtype: torch.dtype) -> PhongScene | None:
+    """The scene when it is one point or directional light and one material of ``dtype``,
+    cameras of batch 1 or ``num_images``, and no tensor needing a gradient; else None."""
+    if not hasattr(lights, "location") and not hasattr(lights, "direction"):
+        return None
+    params = [getattr(lights, n) for n in ("ambient_color", "diffuse_color", "specular_color")]
+    params += [lights.location if hasattr(lights, "location") else lights.direction]
+    params += [getattr(materials, n) for n in ("ambient_color", "diffuse_color", "specular_color")]
+    if any(p.requires_grad or p.shape[0] != 1 or p.dtype != dtype for p in params):
+        return None
+    if materials.shininess.requires_grad or materials.shininess.shape[0] != 1:
+        return None
+    centers = cameras.get_camera_center()
+    if centers.requires_grad or centers.shape[0] not in (1, num_images):
+        return None
+    return PhongScene(lights, cameras, materials, num_images)
+
+
+def phong_colors(
+    points: torch.Tensor, normals: torch.Tensor, texels: torch.Tensor, image_idx: torch.Tensor | None, scene: PhongScene
+) -> torch.Tensor:
+    """``(ambient + diffuse) * texels + specular`` (P, 3) at points of images ``image_idx``
+    (None: all of image 0, for a camera batch of 1)."""
+    if image_idx is None:
+        image_idx = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
+    return _lit(texels, apply_lighting(points, normals, image_idx, scene.num_images, scene.lights, scene.cameras,
+                                       scene.materials))

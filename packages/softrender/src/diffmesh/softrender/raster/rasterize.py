@@ -6,44 +6,12 @@ from typing import Any
 
 import torch
 
-from ._clip import check_z_clip_value, clip_faces, rasterize_clipped
-from ._raster_function import pair_barycentrics_of, rasterize_pairs
-from .fragments import Fragments, RasterPairs
+from ..fragments import Fragments, RasterPairs
+from .clip import clip_faces, rasterize_clipped
+from .function import pair_barycentrics_of, rasterize_pairs
+from .settings import RasterOptions
 
-__all__ = ["parse_image_size", "rasterize_face_verts", "rasterize_meshes"]
-
-
-def parse_image_size(image_size: Any) -> tuple[int, int]:
-    """``image_size`` as (H, W): an int S means (S, S).
-
-    Raises:
-        TypeError, ValueError: not a positive int or a pair of positive ints.
-    """
-    if isinstance(image_size, bool):
-        raise TypeError(f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}")
-    if isinstance(image_size, int):
-        size = (image_size, image_size)
-    elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
-        if not all(isinstance(s, int) and not isinstance(s, bool) for s in image_size):
-            raise TypeError(f"image_size: expected an (H, W) pair of ints, got {image_size!r}")
-        size = (int(image_size[0]), int(image_size[1]))
-    else:
-        raise TypeError(f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}")
-    if size[0] <= 0 or size[1] <= 0:
-        raise ValueError(f"image_size: expected positive sizes, got {image_size!r}")
-    return size
-
-
-def _check_options(blur_radius: Any, faces_per_pixel: Any) -> tuple[float, int]:
-    if isinstance(blur_radius, bool) or not isinstance(blur_radius, (int, float)):
-        raise TypeError(f"blur_radius: expected a float, got {type(blur_radius).__name__}")
-    if not 0.0 <= float(blur_radius) <= 2.0:
-        raise ValueError(f"blur_radius: expected a squared NDC distance in [0, 2], got {blur_radius}")
-    if isinstance(faces_per_pixel, bool) or not isinstance(faces_per_pixel, int):
-        raise TypeError(f"faces_per_pixel: expected an int, got {type(faces_per_pixel).__name__}")
-    if faces_per_pixel < 1:
-        raise ValueError(f"faces_per_pixel: expected at least 1, got {faces_per_pixel}")
-    return float(blur_radius), faces_per_pixel
+__all__ = ["rasterize_face_verts", "rasterize_faces", "rasterize_meshes"]
 
 
 def _version(t: torch.Tensor) -> int | None:
@@ -128,25 +96,31 @@ def rasterize_face_verts(
     Returns:
         Fragments carrying the sparse pairs (dense fields built on first access).
     """
-    size = parse_image_size(image_size)
-    blur, k = _check_options(blur_radius, faces_per_pixel)
+    options = RasterOptions(
+        image_size, blur_radius, faces_per_pixel, perspective_correct, clip_barycentric_coords, cull_backfaces,
+        z_clip_value, defer_barycentrics,
+    )
+    return rasterize_faces(face_verts, face_to_mesh, num_meshes, options)
+
+
+def rasterize_faces(
+    face_verts: torch.Tensor, face_to_mesh: torch.Tensor, num_meshes: int, options: RasterOptions
+) -> Fragments:
+    """:func:`rasterize_face_verts` with its options as one :class:`RasterOptions`."""
     if not torch.is_tensor(face_verts) or face_verts.dim() != 3 or face_verts.shape[1:] != (3, 3):
         shape = tuple(face_verts.shape) if torch.is_tensor(face_verts) else type(face_verts).__name__
         raise ValueError(f"face_verts: expected an (F, 3, 3) tensor, got {shape}")
     if not face_verts.is_floating_point():
         raise TypeError(f"face_verts: expected a float tensor, got {face_verts.dtype}")
-    depth = check_z_clip_value("z_clip_value", z_clip_value)
-    clipped = None if depth is None else clip_faces(face_verts, face_to_mesh, depth, bool(perspective_correct))
+    depth, persp = options.z_clip_value, options.perspective_correct
+    clipped = None if depth is None else clip_faces(face_verts, face_to_mesh, depth, persp)
     if clipped is not None:
-        return Fragments(pairs=rasterize_clipped(
-            clipped, num_meshes, size, blur, k,
-            bool(perspective_correct), bool(clip_barycentric_coords), bool(cull_backfaces),
-        ))
-    options = (bool(perspective_correct), bool(clip_barycentric_coords))
-    bary, zbuf, dists, pix, face = rasterize_pairs(
-        face_verts, face_to_mesh, size, blur, k, *options, bool(cull_backfaces), need_bary=not defer_barycentrics,
-    )
-    bary_fn = None if bary is not None else _DeferredBarycentrics(face_verts, pix, face, size, *options)
+        return Fragments(pairs=rasterize_clipped(clipped, num_meshes, options))
+    bary, zbuf, dists, pix, face = rasterize_pairs(face_verts, face_to_mesh, options)
+    size, k = options.image_size, options.faces_per_pixel
+    bary_fn = None
+    if bary is None:
+        bary_fn = _DeferredBarycentrics(face_verts, pix, face, size, persp, options.clip_barycentric_coords)
     return Fragments(pairs=RasterPairs(pix, face, bary, zbuf, dists, num_meshes, size, k, bary_fn=bary_fn))
 
 

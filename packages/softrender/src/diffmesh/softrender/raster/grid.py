@@ -20,22 +20,107 @@ operations, so its values are the grids' bit for bit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import torch
 
-__all__ = [
-    "FACE_ROWS", "GridAxes", "eval_grid", "face_table", "nonnegative", "pair_barycentrics", "positive", "stored_rows",
-]
+__all__ = ["FaceRows", "GridAxes", "RowLayout", "eval_grid", "face_table", "nonnegative", "pair_barycentrics", "positive"]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
 
-# Rows of the per-face table (T, M): vertex coordinates, area + eps, edge vectors, squared
-# edge lengths, then the face's box (first column/row, width, height) as floats.
-FACE_ROWS = (
-    "x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2", "area",
-    "d21x", "d21y", "d02x", "d02y", "d10x", "d10y", "e02x", "e02y", "l01", "l02", "l12",
-    "xb", "yb", "nx", "ny", "deg",
-)
-_R = {name: i for i, name in enumerate(FACE_ROWS)}
+
+class FaceRows(NamedTuple):
+    """The rows of the per-face table (T, M), (M,) each (or (m, 1) columns in a grid):
+    vertex coordinates, signed area + eps, edge vectors, squared edge lengths, then the
+    face's box (flipped first column and row, width, height) and whether an edge is
+    degenerate, as floats."""
+
+    x0: torch.Tensor
+    y0: torch.Tensor
+    z0: torch.Tensor
+    x1: torch.Tensor
+    y1: torch.Tensor
+    z1: torch.Tensor
+    x2: torch.Tensor
+    y2: torch.Tensor
+    z2: torch.Tensor
+    area: torch.Tensor
+    d21x: torch.Tensor
+    d21y: torch.Tensor
+    d02x: torch.Tensor
+    d02y: torch.Tensor
+    d10x: torch.Tensor
+    d10y: torch.Tensor
+    e02x: torch.Tensor
+    e02y: torch.Tensor
+    l01: torch.Tensor
+    l02: torch.Tensor
+    l12: torch.Tensor
+    xb: torch.Tensor | None = None
+    yb: torch.Tensor | None = None
+    nx: torch.Tensor | None = None
+    ny: torch.Tensor | None = None
+    deg: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Which per-pair rows ``eval_grid`` returns, and where each starts.
+
+    After the pixel offset row come ``zbuf`` (row 0 of the stored block) and ``dists`` (1);
+    with gradients and barycentrics ``qx``, ``qy``, the screen-space barycentrics (3 rows)
+    and, when perspective-corrected, the corrected ones (3); with gradients the nearest edge
+    rows ``edge``, ``edge_t``, ``edge_rx``, ``edge_ry``; then the output barycentrics (3)
+    when they are not a set above (clipped, or no gradients) and barycentrics are kept.
+
+    Attributes:
+        perspective_correct, clip: PyTorch3D's options.
+        need_grad: keep the rows the backward pass reads.
+        need_bary: keep the barycentric rows (without them: depth, distance, edge rows).
+    """
+
+    perspective_correct: bool
+    clip: bool
+    need_grad: bool
+    need_bary: bool = True
+
+    @property
+    def grad_bary(self) -> bool:
+        """Whether ``qx``, ``qy`` and the screen-space barycentrics are stored."""
+        return self.need_grad and self.need_bary
+
+    @property
+    def out_bary(self) -> bool:
+        """Whether the output barycentrics have rows of their own."""
+        return self.need_bary and (self.clip or not self.need_grad)
+
+    @property
+    def bary0(self) -> int:
+        """First of the screen-space barycentric rows (``qx``, ``qy`` are the two before)."""
+        return 4
+
+    @property
+    def bary1(self) -> int:
+        """First of the perspective-corrected rows (the screen-space ones when not corrected)."""
+        return 7 if self.perspective_correct else 4
+
+    @property
+    def edge(self) -> int:
+        """First of the four nearest-edge rows."""
+        return 2 + (5 + 3 * self.perspective_correct if self.grad_bary else 0)
+
+    @property
+    def bary(self) -> int | None:
+        """First of the output barycentric rows, None when they are not stored."""
+        if self.out_bary:
+            return self.edge + 4 * self.need_grad
+        return self.bary1 if self.grad_bary else None
+
+    @property
+    def count(self) -> int:
+        """Number of stored rows (without the pixel offset row)."""
+        return self.edge + 4 * self.need_grad + 3 * self.out_bary
 
 
 class GridAxes:
@@ -67,7 +152,7 @@ class GridAxes:
 
 
 def _face_constants(fv: torch.Tensor) -> list[torch.Tensor]:
-    """The per-face rows ``FACE_ROWS[:21]`` (vertex coordinates to squared edge lengths), (M,) each."""
+    """The per-face rows of :class:`FaceRows` up to ``l12``, (M,) each."""
     f = fv.reshape(-1, 9).t()
     x0, y0, _, x1, y1, _, x2, y2, _ = f
     # BarycentricCoordinatesForward: area = EdgeFunctionForward(v2, v0, v1) + kEpsilon (a double).
@@ -83,7 +168,7 @@ def _face_constants(fv: torch.Tensor) -> list[torch.Tensor]:
 def face_table(
     fv: torch.Tensor, x_lo: torch.Tensor, y_lo: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, axes: GridAxes
 ) -> torch.Tensor:
-    """(T, M) per-face constants, rows named by ``FACE_ROWS`` (each row contiguous).
+    """(T, M) per-face constants, the rows of :class:`FaceRows` (each row contiguous).
 
     Args:
         fv: (M, 3, 3) float face vertices (NDC x, y, view z).
@@ -96,26 +181,6 @@ def face_table(
     degenerate = (torch.stack((l01, l02, l12)).double() <= _EPS).any(dim=0).to(fv.dtype)
     box = torch.stack(((axes.width - 1) - x_lo, (axes.height - 1) - y_lo, nx, ny)).to(fv.dtype)
     return torch.cat((torch.stack(rows), box, degenerate[None]))
-
-
-def stored_rows(perspective_correct: bool, clip: bool, need_grad: bool, need_bary: bool = True) -> list[str]:
-    """Names of the per-pair rows ``eval_grid`` returns, in order.
-
-    ``b0_*`` are the screen-space barycentrics, ``b1_*`` the perspective-corrected ones and
-    ``b_*`` the output ones; a set equal to an earlier one is not repeated (the output
-    barycentrics are the last set present). Without ``need_bary`` no barycentric row is
-    kept (nor ``qx``, ``qy``): only the depth, the distance and the distance's gradient rows.
-    """
-    names = ["pixoff", "zbuf", "dists"]
-    if need_grad and need_bary:
-        names += ["qx", "qy", "b0_0", "b0_1", "b0_2"]
-        if perspective_correct:
-            names += ["b1_0", "b1_1", "b1_2"]
-    if need_grad:
-        names += ["edge", "edge_t", "edge_rx", "edge_ry"]
-    if need_bary and (clip or not need_grad):
-        names += ["b_0", "b_1", "b_2"]
-    return names
 
 
 def nonnegative(x: torch.Tensor) -> torch.Tensor:
@@ -158,11 +223,8 @@ def eval_grid(
     width: int,
     axes: GridAxes,
     blur_radius: float,
-    perspective_correct: bool,
-    clip: bool,
-    need_grad: bool,
+    layout: RowLayout,
     degenerate: bool,
-    need_bary: bool = True,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Evaluate an (m, width) grid of candidates for the m faces whose constants are ``tb``.
 
@@ -171,47 +233,45 @@ def eval_grid(
         width: cells per face (at least the largest box ``nx * ny`` among them).
         axes: the image's pixel-centre mapping.
         blur_radius: squared NDC distance within which a face touches a pixel.
-        perspective_correct, clip: PyTorch3D's options.
-        need_grad: also return the rows the backward pass needs.
+        layout: the options and the rows to return.
         degenerate: some face has an edge of squared length <= 1e-8.
-        need_bary: also return the barycentric rows (see ``stored_rows``).
 
     Returns:
-        (keep (m, width) bool, rows): the (m, width) float rows named by ``stored_rows``;
+        (keep (m, width) bool, rows): the pixel offset row, then the (m, width) float rows of ``layout``;
         ``pixoff`` is ``row * W + column`` of the pixel (exact integers), ``edge`` the
         nearest edge as 0.0, 1.0, 2.0 for (0, 1), (0, 2), (1, 2).
     """
-    t = dict(zip(FACE_ROWS, tb[:, :, None].unbind(0), strict=True))  # (m, 1) columns
-    x0, y0, z0, x1, y1, z1, x2, y2, z2 = (t[n] for n in ("x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2"))
+    t = FaceRows._make(tb[:, :, None].unbind(0))  # (m, 1) columns
+    x0, y0, z0, x1, y1, z1, x2, y2, z2 = t[:9]
+    perspective_correct, clip, need_grad = layout.perspective_correct, layout.clip, layout.need_grad
     device, dtype = tb.device, tb.dtype
     j = torch.arange(width, dtype=dtype, device=device)[None, :]
-    nx = t["nx"]
+    nx = t.nx
     row = (j + 0.5).div(nx).floor_()  # exact: cell indices are small integers
     col = torch.addcmul(j, row, nx, value=-1.0)  # j - row * nx, exact on small integers
-    inbox = row < t["ny"]  # cells past the face's box
+    inbox = row < t.ny  # cells past the face's box
     if axes.height * axes.width <= 1 << 24:
         pixoff = (row * axes.width).add_(col)
     else:  # pixel offsets past float32's exact integers
         pixoff = (row.double() * axes.width).add_(col)
     # (in place: row and col are not needed again) centres of columns xb - col, rows yb - row
-    px = GridAxes.centres(axes.x, col.neg_().add_(t["xb"]))
-    py = GridAxes.centres(axes.y, row.neg_().add_(t["yb"]))
+    px = GridAxes.centres(axes.x, col.neg_().add_(t.xb))
+    py = GridAxes.centres(axes.y, row.neg_().add_(t.yb))
     (px0, py0, px1, py1), b0, b1, b2 = _barycentrics(px, py, t, perspective_correct, clip)
     zbuf = (b2[0] * z0).add_(b2[1] * z1).add_(b2[2] * z2)
     # inside: all (unclipped) barycentrics > 0; kept: inside or dist < blur (and zbuf >= 0)
     min_b = torch.minimum(torch.minimum(b1[0], b1[1]), b1[2])
-    # rows kept for the output (see ``stored_rows``); the others are released as soon as they
+    # rows kept for the output (see ``RowLayout``); the others are released as soon as they
     # are used (fewer live temporaries: cache-friendlier, a smaller transient heap)
-    grad_bary = need_grad and need_bary
-    qxy = [px0, py0] if grad_bary else []
-    bary_rows = [*b0, *(b1 if perspective_correct else ())] if grad_bary else []
-    out_rows = list(b2) if need_bary and (clip or not need_grad) else []
+    qxy = [px0, py0] if layout.grad_bary else []
+    bary_rows = [*b0, *(b1 if perspective_correct else ())] if layout.grad_bary else []
+    out_rows = list(b2) if layout.out_bary else []
     del b0, b1, b2
     # per edge: distance, then (t, rx, ry), kept for the gradient rows only
-    d01, *e01 = _edge(px, py, px0, py0, x0, y0, x1, y1, t["d10x"], t["d10y"], t["l01"], degenerate)
-    d02, *e02 = _edge(px, py, px0, py0, x0, y0, x2, y2, t["e02x"], t["e02y"], t["l02"], degenerate)
+    d01, *e01 = _edge(px, py, px0, py0, x0, y0, x1, y1, t.d10x, t.d10y, t.l01, degenerate)
+    d02, *e02 = _edge(px, py, px0, py0, x0, y0, x2, y2, t.e02x, t.e02y, t.l02, degenerate)
     del px0, py0
-    d12, *e12 = _edge(px, py, px1, py1, x1, y1, x2, y2, t["d21x"], t["d21y"], t["l12"], degenerate)
+    d12, *e12 = _edge(px, py, px1, py1, x1, y1, x2, y2, t.d21x, t.d21y, t.l12, degenerate)
     del px, py, px1, py1
     if not need_grad:
         e01 = e02 = e12 = []
@@ -249,24 +309,24 @@ Bary = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def _barycentrics(
-    px: torch.Tensor, py: torch.Tensor, t: dict[str, torch.Tensor], perspective_correct: bool, clip: bool
+    px: torch.Tensor, py: torch.Tensor, t: FaceRows, perspective_correct: bool, clip: bool
 ) -> tuple[tuple[torch.Tensor, ...], Bary, Bary, Bary]:
     """PyTorch3D's barycentrics of pixel centres ``px, py`` in faces whose constants ``t``
-    (``FACE_ROWS`` names) broadcast against them; the one implementation of this arithmetic.
+    broadcast against them; the one implementation of this arithmetic.
 
     Returns:
         ((px - x0, py - y0, px - x1, py - y1), screen-space, perspective-corrected and
         output (clipped) barycentrics); a set equal to the one before is the same tensors.
     """
-    x0, y0, x1, y1, x2, y2, area = (t[n] for n in ("x0", "y0", "x1", "y1", "x2", "y2", "area"))
+    x0, y0, x1, y1, x2, y2, area = t.x0, t.y0, t.x1, t.y1, t.x2, t.y2, t.area
     # e0 = EdgeFunction(p, v1, v2), e1 = EdgeFunction(p, v2, v0), e2 = EdgeFunction(p, v0, v1)
     px0, py0, px1, py1 = px - x0, py - y0, px - x1, py - y1
-    w0 = (px1 * t["d21y"]).sub_(py1 * t["d21x"]).div_(area)
-    w1 = (px - x2).mul_(t["d02y"]).sub_((py - y2).mul_(t["d02x"])).div_(area)
-    w2 = (px0 * t["d10y"]).sub_(py0 * t["d10x"]).div_(area)
+    w0 = (px1 * t.d21y).sub_(py1 * t.d21x).div_(area)
+    w1 = (px - x2).mul_(t.d02y).sub_((py - y2).mul_(t.d02x)).div_(area)
+    w2 = (px0 * t.d10y).sub_(py0 * t.d10x).div_(area)
     b0 = (w0, w1, w2)
     if perspective_correct:
-        z0, z1, z2 = t["z0"], t["z1"], t["z2"]
+        z0, z1, z2 = t.z0, t.z1, t.z2
         p0, p1, p2 = w0 * z1 * z2, w1 * z0 * z2, w2 * z0 * z1
         denom = p0 + p1 + p2
         b1 = (p0.div_(denom), p1.div_(denom), p2.div_(denom))
@@ -308,9 +368,11 @@ def pair_barycentrics(
     # flipped indices W - 1 - x and H - 1 - y: the same exact floats the grids use
     px = GridAxes.centres(axes.x, col.neg_().add_(width - 1).to(dtype))
     py = GridAxes.centres(axes.y, row.neg_().add_(height - 1).to(dtype))
-    names = ("x0", "y0", "z0", "x1", "y1", "z1", "x2", "y2", "z2", "area", "d21x", "d21y", "d02x", "d02y", "d10x", "d10y")
-    const = _face_constants(fv)
-    t = {n: const[_R[n]].index_select(0, face) for n in names if perspective_correct or n[0] != "z"}
+    # the constants _barycentrics reads, gathered per pair (the depths only when corrected)
+    read = {"x0", "y0", "x1", "y1", "x2", "y2", "area", "d21x", "d21y", "d02x", "d02y", "d10x", "d10y"}
+    read |= {"z0", "z1", "z2"} if perspective_correct else set()
+    names = FaceRows._fields[:21]  # the constants _face_constants gives
+    t = FaceRows(*(c.index_select(0, face) if n in read else c for n, c in zip(names, _face_constants(fv), strict=True)))
     (qx, qy, _, _), b0, b1, b2 = _barycentrics(px, py, t, perspective_correct, clip)
     bary0 = torch.stack(b0)
     bary1 = torch.stack(b1) if perspective_correct else bary0

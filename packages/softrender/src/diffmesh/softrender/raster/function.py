@@ -17,9 +17,10 @@ import warnings
 
 import torch
 
-from ._autograd import first_order_only
-from ._raster_eval import nonnegative, pair_barycentrics
-from ._raster_pairs import PairGeometry, select_pairs
+from .._autograd import first_order_only
+from .candidates import PairGeometry, select_pairs
+from .grid import nonnegative, pair_barycentrics
+from .settings import RasterOptions
 
 __all__ = ["pair_barycentrics_of", "rasterize_pairs"]
 
@@ -248,8 +249,8 @@ def _chunked_sums(
 class _RasterizePairs(torch.autograd.Function):
     """Pairs forward; hand-written backward to the packed face vertices.
 
-    With ``need_bary`` False the barycentrics are not returned (None) and their gradient
-    rows are not stored: a depth gradient then recomputes them (``pair_barycentrics``).
+    With ``options.defer_barycentrics`` the barycentrics are not returned (None) and their
+    gradient rows are not stored: a depth gradient then recomputes them (``pair_barycentrics``).
     """
 
     @staticmethod
@@ -257,29 +258,24 @@ class _RasterizePairs(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx,
         face_verts: torch.Tensor,
         face_to_mesh: torch.Tensor,
-        image_size: tuple[int, int],
-        blur_radius: float,
-        faces_per_pixel: int,
-        perspective_correct: bool,
-        clip_barycentric_coords: bool,
-        cull_backfaces: bool,
-        need_bary: bool,
+        options: RasterOptions,
     ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        need_bary = not options.defer_barycentrics
         g: PairGeometry = select_pairs(
             face_verts,
             face_to_mesh,
-            image_size,
-            blur_radius,
-            faces_per_pixel,
-            perspective_correct,
-            clip_barycentric_coords,
-            cull_backfaces,
+            options.image_size,
+            options.blur_radius,
+            options.faces_per_pixel,
+            options.perspective_correct,
+            options.clip_barycentric_coords,
+            options.cull_backfaces,
             need_grad=bool(ctx.needs_input_grad[0]),
             need_bary=need_bary,
         )
-        ctx.perspective_correct = perspective_correct
-        ctx.clip = clip_barycentric_coords
-        ctx.image_size = image_size
+        ctx.perspective_correct = options.perspective_correct
+        ctx.clip = options.clip_barycentric_coords
+        ctx.image_size = options.image_size
         ctx.save_for_backward(
             face_verts, g.face, g.qx, g.qy, g.bary0, g.bary1, g.bary_rows, g.dists, g.edge, g.edge_t,
             g.edge_r, None if need_bary else g.pix,
@@ -299,7 +295,7 @@ class _RasterizePairs(torch.autograd.Function):
         _grad_face: torch.Tensor | None,
     ) -> tuple[torch.Tensor | None, ...]:
         fv, face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r, pix = ctx.saved_tensors
-        none = (None,) * 8
+        none = (None,) * 2
         grads = (grad_bary, grad_zbuf, grad_dists)
         if face.shape[0] == 0 or all(t is None for t in grads):
             return torch.zeros_like(fv), *none
@@ -357,43 +353,20 @@ def pair_barycentrics_of(
 
 
 def rasterize_pairs(
-    face_verts: torch.Tensor,
-    face_to_mesh: torch.Tensor,
-    image_size: tuple[int, int],
-    blur_radius: float,
-    faces_per_pixel: int,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
-    cull_backfaces: bool,
-    need_bary: bool = True,
+    face_verts: torch.Tensor, face_to_mesh: torch.Tensor, options: RasterOptions
 ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rasterize packed faces into sparse pairs (differentiable w.r.t. ``face_verts``).
 
     Args:
         face_verts: (F, 3, 3) float packed face vertices: NDC x, NDC y, view-space z.
         face_to_mesh: (F,) long mesh index of each face.
-        image_size: (H, W) in pixels.
-        blur_radius: squared NDC distance within which a face touches a pixel.
-        faces_per_pixel: K, the most faces kept per pixel.
-        perspective_correct: perspective-correct barycentrics.
-        clip_barycentric_coords: clip barycentrics to [0, 1] and renormalise.
-        cull_backfaces: drop clockwise (back-facing) faces.
-        need_bary: return the barycentrics; when False ``bary`` is None and only depths
-            and distances are stored (:func:`pair_barycentrics_of` gives the barycentrics).
+        options: the rasterizer's options (``z_clip_value`` is not read here). With
+            ``defer_barycentrics`` ``bary`` is None and only depths and distances are
+            stored (:func:`pair_barycentrics_of` gives the barycentrics).
 
     Returns:
         (bary (P, 3), zbuf (P,), dists (P,), pix (P,) long, face (P,) long), each face's
-        pairs contiguous:
-        ``pix = n * H * W + y * W + x`` is the pair's pixel, ``face`` its packed face id.
+        pairs contiguous: ``pix = n * H * W + y * W + x`` is the pair's pixel, ``face`` its
+        packed face id.
     """
-    return _RasterizePairs.apply(
-        face_verts,
-        face_to_mesh,
-        image_size,
-        blur_radius,
-        faces_per_pixel,
-        perspective_correct,
-        clip_barycentric_coords,
-        cull_backfaces,
-        need_bary,
-    )
+    return _RasterizePairs.apply(face_verts, face_to_mesh, options)

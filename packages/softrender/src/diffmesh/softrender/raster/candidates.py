@@ -18,15 +18,7 @@ from itertools import pairwise
 
 import torch
 
-from ._raster_eval import (
-    FACE_ROWS,
-    GridAxes,
-    eval_grid,
-    face_table,
-    nonnegative,
-    positive,
-    stored_rows,
-)
+from .grid import FaceRows, GridAxes, RowLayout, eval_grid, face_table, nonnegative, positive
 
 __all__ = ["PairGeometry", "k_nearest_keep", "ndc_pixel_centers", "select_pairs"]
 
@@ -358,41 +350,32 @@ def select_pairs(
     base = (face_to_mesh[faces] * height + y_lo) * width + x_lo
     plan = _plan_chunks(counts)
     stops = torch.tensor([b for _, b, _ in plan], device=device) - 1
-    cum_deg = table[FACE_ROWS.index("deg")].cumsum(0).index_select(0, stops).tolist()
-    names = stored_rows(perspective_correct, clip_barycentric_coords, need_grad, need_bary)
-    stored = names[1:]  # the pixel offset row goes to the pixel buffer
+    cum_deg = FaceRows(*table).deg.cumsum(0).index_select(0, stops).tolist()  # type: ignore[union-attr]
+    layout = RowLayout(perspective_correct, clip_barycentric_coords, need_grad, need_bary)
     cap = min(int(counts.sum()), max(_TRIM_PAIRS, max(w * (b - a) for a, b, w in plan)))
     # as if all rows were stored; on the CPU only (untouched pages cost nothing there, while
     # a device allocator would really hold the extra rows)
-    reserve = 0
-    if device.type == "cpu":
-        reserve = len(stored_rows(perspective_correct, clip_barycentric_coords, need_grad)) - 1
-    buf = _PairBuffer(len(stored), cap, stored.index("zbuf"), faces_per_pixel, dtype, device, reserve)
+    reserve = RowLayout(perspective_correct, clip_barycentric_coords, need_grad).count if device.type == "cpu" else 0
+    buf = _PairBuffer(layout.count, cap, 0, faces_per_pixel, dtype, device, reserve)
     prev_deg = 0.0
     for (a, b, w), deg in zip(plan, cum_deg, strict=True):
-        keep, rows = eval_grid(
-            table[:, a:b], w, axes, blur_radius, perspective_correct, clip_barycentric_coords,
-            need_grad, deg > prev_deg, need_bary,
-        )
+        keep, rows = eval_grid(table[:, a:b], w, axes, blur_radius, layout, deg > prev_deg)
         prev_deg = deg
         # kept cells in face-major order, so that each face's pairs are contiguous
         nz = keep.nonzero()
         local = nz[:, 0]
         buf.append(rows, (local * w).add_(nz[:, 1]), local, faces[a:b], base[a:b])
     data, (pix, face) = buf.nearest()
-    row = {name: data[i] for i, name in enumerate(stored)}
-
-    def rows3(name: str) -> torch.Tensor | None:  # three consecutive rows from ``name``
-        return data[stored.index(name) : stored.index(name) + 3] if name in stored else None
-
-    bary0, bary1, out = rows3("b0_0"), rows3("b1_0"), rows3("b_0")
-    bary1 = bary0 if bary1 is None else bary1
-    bary_rows = next((r for r in (out, bary1) if r is not None), None)  # a set unless not need_bary
-    edge_r = data[stored.index("edge_rx") : stored.index("edge_rx") + 2] if need_grad else None
+    grad_bary, bary = layout.grad_bary, layout.bary
+    bary_rows = None if bary is None else data[bary : bary + 3]
     return PairGeometry(
-        pix=pix, face=face, qx=row.get("qx"), qy=row.get("qy"), bary0=bary0, bary1=bary1,
-        bary_rows=bary_rows, bary=None if bary_rows is None else bary_rows.t().contiguous(), zbuf=row["zbuf"], dists=row["dists"],
-        edge=row.get("edge"), edge_t=row.get("edge_t"), edge_r=edge_r,
+        pix=pix, face=face, qx=data[2] if grad_bary else None, qy=data[3] if grad_bary else None,
+        bary0=data[layout.bary0 : layout.bary0 + 3] if grad_bary else None,
+        bary1=data[layout.bary1 : layout.bary1 + 3] if grad_bary else None,
+        bary_rows=bary_rows, bary=None if bary_rows is None else bary_rows.t().contiguous(), zbuf=data[0],
+        dists=data[1], edge=data[layout.edge] if need_grad else None,
+        edge_t=data[layout.edge + 1] if need_grad else None,
+        edge_r=data[layout.edge + 2 : layout.edge + 4] if need_grad else None,
     )
 
 

@@ -35,16 +35,16 @@ original vertices (PyTorch3D detaches the weight of the p1-p3 intersection; this
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
-from ._raster_function import rasterize_pairs
-from ._raster_pairs import k_nearest_keep
-from .fragments import RasterPairs
+from ..fragments import RasterPairs
+from .candidates import k_nearest_keep
+from .function import rasterize_pairs
+from .settings import RasterOptions
 
-__all__ = ["ClippedFaces", "check_z_clip_value", "clip_faces", "rasterize_clipped"]
+__all__ = ["ClippedFaces", "clip_faces", "rasterize_clipped"]
 
 # Sub-triangle corners as indices into the points (p1, p2, p3, p4, p5) of a clipped face:
 # two vertices behind -> (p4, p5, p1); one behind -> (p4, p2, p5) then (p5, p2, p3).
@@ -52,28 +52,6 @@ _CORNERS = ((3, 4, 0), (3, 1, 4), (4, 1, 2))
 _ROWS_BY_BEHIND = (1, 2, 1, 0)  # clipped faces per original face, by vertices behind the plane
 
 
-def check_z_clip_value(name: str, value: object) -> float | None:
-    """Validate a clipping depth: None, or a finite number > 0.
-
-    Depths at or below 0 are rejected: the rasterizer skips every face reaching below view
-    depth 1e-8 anyway, so such a plane could never change an image, and the perspective
-    un-projection divides by it.
-
-    Returns:
-        The value as a float (or None).
-
-    Raises:
-        TypeError: not None and not a real number.
-        ValueError: not finite or not > 0.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: expected None or a float view depth, got {value!r}")
-    depth = float(value)
-    if not math.isfinite(depth) or depth <= 0.0:
-        raise ValueError(f"{name}: expected a finite view depth > 0, got {value!r}")
-    return depth
 
 
 @dataclass(frozen=True)
@@ -220,14 +198,10 @@ def _face_major(face: torch.Tensor) -> torch.Tensor | None:
     return torch.repeat_interleave(starts[order] - offsets, lengths) + torch.arange(face.shape[0], device=face.device)
 
 
-def _rasterize_rows(
-    clipped: ClippedFaces, rows: torch.Tensor, image_size: tuple[int, int], blur_radius: float, k: int,
-    options: tuple[bool, bool, bool],
-) -> list[torch.Tensor]:
+def _rasterize_rows(clipped: ClippedFaces, rows: torch.Tensor, options: RasterOptions) -> list[torch.Tensor]:
     """Rasterize the given rows of the table: [bary, zbuf, dists, pix, row] of the kept pairs."""
     bary, zbuf, dists, pix, face = rasterize_pairs(
-        clipped.face_verts.index_select(0, rows), clipped.face_to_mesh.index_select(0, rows),
-        image_size, blur_radius, k, *options,
+        clipped.face_verts.index_select(0, rows), clipped.face_to_mesh.index_select(0, rows), options
     )
     return [bary, zbuf, dists, pix, rows.index_select(0, face)]
 
@@ -237,16 +211,7 @@ def _select(pairs: list[torch.Tensor], idx: torch.Tensor) -> list[torch.Tensor]:
     return [t.index_select(0, idx) for t in pairs]
 
 
-def rasterize_clipped(
-    clipped: ClippedFaces,
-    num_meshes: int,
-    image_size: tuple[int, int],
-    blur_radius: float,
-    faces_per_pixel: int,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
-    cull_backfaces: bool,
-) -> RasterPairs:
+def rasterize_clipped(clipped: ClippedFaces, num_meshes: int, options: RasterOptions) -> RasterPairs:
     """Rasterize a clipped face table and map the pairs back to the original faces.
 
     The halves of split faces are rasterized apart and without the K-nearest cut (a pixel
@@ -259,16 +224,17 @@ def rasterize_clipped(
 
     Returns:
         Pairs with original face ids and barycentrics (each face's pairs contiguous), the
-        K nearest per pixel by (z, face id), at most one half of a split face per pixel.
+        K nearest per pixel by (z, face id), at most one half of a split face per pixel;
+        the barycentrics are stored (never deferred).
     """
-    k = faces_per_pixel
-    options = (perspective_correct, clip_barycentric_coords, cull_backfaces)
+    k = options.faces_per_pixel
+    options = replace(options, defer_barycentrics=False)
     all_rows = torch.arange(clipped.source.shape[0], device=clipped.source.device)
     if clipped.has_split:
         halves = clipped.second_half | torch.roll(clipped.second_half, -1)
-        rest = _rasterize_rows(clipped, all_rows[~halves], image_size, blur_radius, k, options)
+        rest = _rasterize_rows(clipped, all_rows[~halves], options)
         split_rows = all_rows[halves]
-        split = _rasterize_rows(clipped, split_rows, image_size, blur_radius, split_rows.shape[0], options)
+        split = _rasterize_rows(clipped, split_rows, replace(options, faces_per_pixel=split_rows.shape[0]))
         drop = _shadowed_halves(split[3], split[4], split[2], clipped)
         if drop.shape[0] > 0:
             keep = torch.ones_like(split[3], dtype=torch.bool)
@@ -279,7 +245,7 @@ def rasterize_clipped(
         if idx is not None:
             pairs = _select(pairs, idx)
     else:
-        pairs = _rasterize_rows(clipped, all_rows, image_size, blur_radius, k, options)
+        pairs = _rasterize_rows(clipped, all_rows, options)
     bary, zbuf, dists, pix, row = pairs
     conv = clipped.row_conversion[row]
     sel = (conv >= 0).nonzero().squeeze(1)
@@ -292,4 +258,4 @@ def rasterize_clipped(
     if order is not None:
         pairs = _select(pairs, order)
     bary, zbuf, dists, pix, face = pairs
-    return RasterPairs(pix, face, bary, zbuf, dists, num_meshes, image_size, k)
+    return RasterPairs(pix, face, bary, zbuf, dists, num_meshes, options.image_size, k)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from .fragments import Fragments
-from .rasterize_meshes import rasterize_face_verts
-from .settings import RasterizationSettings, resolve_z_clip_value
+from ..fragments import Fragments
+from .rasterize import rasterize_faces
+from .settings import RasterizationSettings
 
 __all__ = ["MeshRasterizer"]
 
@@ -82,9 +83,10 @@ class MeshRasterizer(nn.Module):
             meshes_world: Meshes of batch N in world coordinates.
             cameras: overrides the default cameras.
             raster_settings: overrides the default settings.
-            defer_barycentrics: compute the barycentric coordinates only when first read
-                (a speed hint for shaders that read only ``dists``; see
-                :func:`rasterize_face_verts`). The fragments are the same either way.
+            defer_barycentrics: compute the barycentric coordinates only when first read, a
+                speed hint for consumers that read only ``dists`` (``MeshRenderer`` passes
+                it for a shader whose ``reads_barycentrics`` is False; see
+                :class:`RasterOptions`). The fragments are the same either way.
 
         Returns:
             Fragments with (N, H, W, K) fields (built lazily from sparse pairs).
@@ -94,23 +96,7 @@ class MeshRasterizer(nn.Module):
             raise TypeError(f"raster_settings: expected RasterizationSettings, got {type(settings).__name__}")
         cameras = self.cameras if cameras is None else cameras
         verts_ndc = self.transform(meshes_world, cameras=cameras)
-        perspective = settings.perspective_correct
-        if perspective is None:
-            perspective = bool(cameras.is_perspective())
-        clip = settings.clip_barycentric_coords
-        if clip is None:
-            clip = settings.blur_radius > 0.0
+        options = replace(settings.resolve(cameras), defer_barycentrics=defer_barycentrics)
         faces = meshes_world.faces_packed()
-        return rasterize_face_verts(
-            verts_ndc.index_select(0, faces.reshape(-1)).view(-1, 3, 3),  # faster than verts_ndc[faces]
-            meshes_world.faces_packed_to_mesh_idx(),
-            len(meshes_world),
-            image_size=settings.image_size,
-            blur_radius=settings.blur_radius,
-            faces_per_pixel=settings.faces_per_pixel,
-            perspective_correct=perspective,
-            clip_barycentric_coords=clip,
-            cull_backfaces=settings.cull_backfaces,
-            z_clip_value=resolve_z_clip_value(settings.z_clip_value, cameras, perspective),
-            defer_barycentrics=defer_barycentrics,
-        )
+        face_verts = verts_ndc.index_select(0, faces.reshape(-1)).view(-1, 3, 3)  # faster than verts_ndc[faces]
+        return rasterize_faces(face_verts, meshes_world.faces_packed_to_mesh_idx(), len(meshes_world), options)
