@@ -30,6 +30,7 @@ from .raster import MeshRasterizer, RasterizationSettings, rasterize_meshes
 from .renderer import MeshRenderer
 from .shaders import (
     HardFlatShader,
+    HardGouraudShader,
     HardPhongShader,
     SoftGouraudShader,
     SoftPhongShader,
@@ -55,6 +56,7 @@ __all__ = [
     "FoVPerspectiveCameras",
     "Fragments",
     "HardFlatShader",
+    "HardGouraudShader",
     "HardPhongShader",
     "Materials",
     "MeshRasterizer",
