@@ -36,6 +36,7 @@ from .shaders import (
     SoftPhongShader,
     SoftSilhouetteShader,
 )
+from .shaders_depth import HardDepthShader, SoftDepthShader
 from .shading import flat_shading, gouraud_shading, phong_shading
 from .transforms import Transform3d
 
@@ -55,6 +56,7 @@ __all__ = [
     "FoVOrthographicCameras",
     "FoVPerspectiveCameras",
     "Fragments",
+    "HardDepthShader",
     "HardFlatShader",
     "HardGouraudShader",
     "HardPhongShader",
@@ -69,6 +71,7 @@ __all__ = [
     "RasterizationSettings",
     "SfMOrthographicCameras",
     "SfMPerspectiveCameras",
+    "SoftDepthShader",
     "SoftGouraudShader",
     "SoftPhongShader",
     "SoftSilhouetteShader",
