@@ -27,7 +27,7 @@ from .lights import AmbientLights, DirectionalLights, PointLights
 from .look_at import camera_position_from_spherical_angles, look_at_rotation, look_at_view_transform
 from .materials import Materials
 from .raster import MeshRasterizer, RasterizationSettings, rasterize_meshes
-from .renderer import MeshRenderer
+from .renderer import MeshRenderer, MeshRendererWithFragments
 from .shaders import (
     HardFlatShader,
     HardGouraudShader,
@@ -63,6 +63,7 @@ __all__ = [
     "Materials",
     "MeshRasterizer",
     "MeshRenderer",
+    "MeshRendererWithFragments",
     "OpenGLOrthographicCameras",
     "OpenGLPerspectiveCameras",
     "OrthographicCameras",
