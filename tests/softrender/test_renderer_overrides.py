@@ -182,3 +182,17 @@ def test_camera_position_optimisation_tutorial():
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.8 * losses[0], losses
     assert torch.equal(cameras.R, FoVPerspectiveCameras().R)  # the stored camera never moved
+
+
+def test_rasterizer_takes_camera_parameters():
+    """rasterizer(meshes, R=R, T=T) rasterizes as a rasterizer built with those cameras."""
+    R, T = look_at_view_transform(2.7, 25.0, 60.0)
+    stored = FoVPerspectiveCameras()
+    got = MeshRasterizer(stored, SETTINGS)(_ellipsoid(), R=R, T=T, fov=50.0)
+    want = MeshRasterizer(FoVPerspectiveCameras(R=R, T=T, fov=50.0), SETTINGS)(_ellipsoid())
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(TypeError):
+        MeshRasterizer(stored, SETTINGS)(_ellipsoid(), Rotation=R)
+    with pytest.raises(ValueError, match="cameras"):
+        MeshRasterizer(None, SETTINGS)(_ellipsoid(), R=R)
