@@ -27,14 +27,16 @@ from .lights import AmbientLights, DirectionalLights, PointLights
 from .look_at import camera_position_from_spherical_angles, look_at_rotation, look_at_view_transform
 from .materials import Materials
 from .raster import MeshRasterizer, RasterizationSettings, rasterize_meshes
-from .renderer import MeshRenderer
+from .renderer import MeshRenderer, MeshRendererWithFragments
 from .shaders import (
     HardFlatShader,
+    HardGouraudShader,
     HardPhongShader,
     SoftGouraudShader,
     SoftPhongShader,
     SoftSilhouetteShader,
 )
+from .shaders_depth import HardDepthShader, SoftDepthShader
 from .shading import flat_shading, gouraud_shading, phong_shading
 from .transforms import Transform3d
 
@@ -54,11 +56,14 @@ __all__ = [
     "FoVOrthographicCameras",
     "FoVPerspectiveCameras",
     "Fragments",
+    "HardDepthShader",
     "HardFlatShader",
+    "HardGouraudShader",
     "HardPhongShader",
     "Materials",
     "MeshRasterizer",
     "MeshRenderer",
+    "MeshRendererWithFragments",
     "OpenGLOrthographicCameras",
     "OpenGLPerspectiveCameras",
     "OrthographicCameras",
@@ -67,6 +72,7 @@ __all__ = [
     "RasterizationSettings",
     "SfMOrthographicCameras",
     "SfMPerspectiveCameras",
+    "SoftDepthShader",
     "SoftGouraudShader",
     "SoftPhongShader",
     "SoftSilhouetteShader",

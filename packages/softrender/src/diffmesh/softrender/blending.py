@@ -54,7 +54,9 @@ class BlendParams:
         sigma: width of the sigmoid turning a signed squared distance into coverage
             ``sigmoid(-dist / sigma)`` (NDC units squared).
         gamma: depth temperature of ``softmax_rgb_blend``; small values approach a z-buffer.
-        background_color: RGB of pixels no face covers, a 3-sequence or (3,) tensor.
+        background_color: colour of pixels no face covers, a sequence or (C,) tensor: RGB
+            for RGB images; for colours of C channels, C values, or equal values (grey,
+            such as the default white) that fill every channel.
     """
 
     sigma: float = 1e-4
@@ -70,15 +72,26 @@ class BlendParams:
                 raise ValueError(f"BlendParams.{name}: expected a positive float, got {value}")
         bg = self.background_color
         n = bg.numel() if torch.is_tensor(bg) else len(bg) if isinstance(bg, Sequence) else -1
-        if n != 3:
-            raise ValueError(f"BlendParams.background_color: expected 3 values (RGB), got {bg!r}")
+        if n < 1:
+            raise ValueError(f"BlendParams.background_color: expected 3 values (RGB) or C values, got {bg!r}")
 
 
 def _background(blend_params: BlendParams, like: torch.Tensor) -> torch.Tensor:
+    """(C,) background of colours ``like`` (Q, C): C values, or a grey one filling every channel."""
     bg = blend_params.background_color
+    channels = like.shape[-1]
     if torch.is_tensor(bg):
-        return bg.to(device=like.device, dtype=like.dtype).reshape(3)
-    return torch.tensor([float(c) for c in bg], dtype=like.dtype, device=like.device)
+        bg = bg.to(device=like.device, dtype=like.dtype).reshape(-1)
+    else:
+        bg = torch.tensor([float(c) for c in bg], dtype=like.dtype, device=like.device)
+    if bg.shape[0] == channels:
+        return bg
+    if bool((bg == bg[0]).all()):
+        return bg[:1].expand(channels)
+    raise ValueError(
+        f"blend_params.background_color: expected {channels} values (the colours' channels) or "
+        f"equal values, got {bg.shape[0]} values"
+    )
 
 
 def _per_image(value: float | torch.Tensor, pairs: RasterPairs, like: torch.Tensor) -> torch.Tensor | float:
@@ -186,7 +199,7 @@ def _nearest(pairs: RasterPairs, z_inv: torch.Tensor, z_max: torch.Tensor) -> to
 
 
 class _SoftmaxBlend(torch.autograd.Function):
-    """RGBA (M, 4) from dists (P,), z_inv (P,), colors (Q, 3) of ``bw.needed``, background (3,)."""
+    """RGBA (M, C + 1) from dists (P,), z_inv (P,), colors (Q, C) of ``bw.needed``, background (C,)."""
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -203,15 +216,16 @@ class _SoftmaxBlend(torch.autograd.Function):
         npix = pairs.num_pixels
         pix_q = pairs.pix.index_select(0, bw.needed)
         w_q = bw.weight.index_select(0, bw.needed)
-        planes = colors.t()  # (3, Q): contiguous rows when the shading wrote component planes
-        out = colors.new_empty(npix, 4)  # every element written below
-        for c in range(3):
+        channels = colors.shape[1]
+        planes = colors.t()  # (C, Q): contiguous rows when the shading wrote component planes
+        out = colors.new_empty(npix, channels + 1)  # every element written below
+        for c in range(channels):
             weighted = colors.new_zeros(npix).index_add_(0, pix_q, planes[c] * w_q)
             torch.add(weighted, bw.delta * background[c], out=out[:, c])
-        out[:, :3].div_(bw.denom[:, None])
+        out[:, :channels].div_(bw.denom[:, None])
         log_t = F.logsigmoid(dists / sigma)
         transmit = _exp_or_zero(log_t.new_zeros(npix).index_add_(0, pairs.pix, log_t))  # prod(1 - prob)
-        torch.sub(1.0, transmit, out=out[:, 3])
+        torch.sub(1.0, transmit, out=out[:, channels])
         ctx.save_for_backward(colors, background, z_inv, pix_q, w_q, out, transmit)
         ctx.bw, ctx.pairs, ctx.sigma, ctx.gamma = bw, pairs, sigma, gamma
         return out
@@ -224,14 +238,15 @@ class _SoftmaxBlend(torch.autograd.Function):
         pix = pairs.pix
         needs = ctx.needs_input_grad
         grad = grad.contiguous()
+        channels = colors.shape[1]
         # rgb = num / denom: d/dnum = g / denom, d/ddenom = -(g . rgb) / denom.
-        g_num = (grad[:, :3] / bw.denom[:, None]).t().contiguous()  # (3, M)
-        g_den = (g_num * out[:, :3].t()).sum(dim=0).neg_()  # (M,)
+        g_num = (grad[:, :channels] / bw.denom[:, None]).t().contiguous()  # (C, M)
+        g_den = (g_num * out[:, :channels].t()).sum(dim=0).neg_()  # (M,)
         planes = colors.t()
         g_w = g_den.index_select(0, pix)  # d/dweight: g_den, plus g_num . colour if coloured
         g_w_q = torch.zeros_like(w_q)
-        grad_colors = colors.new_empty(3, colors.shape[0]) if needs[2] else None  # rows written below
-        for c in range(3):
+        grad_colors = colors.new_empty(channels, colors.shape[0]) if needs[2] else None  # rows written below
+        for c in range(channels):
             g_num_q = g_num[c].index_select(0, pix_q)
             g_w_q.addcmul_(g_num_q, planes[c])
             if grad_colors is not None:
@@ -253,7 +268,7 @@ class _SoftmaxBlend(torch.autograd.Function):
             grad_z = g_z.index_add_(0, nearest, g_zmax.index_select(0, pix.index_select(0, nearest)))
         if needs[0]:
             # prob = sigmoid(-d / sigma); alpha = 1 - prod(1 - prob): d alpha / d d = -(1 - alpha) prob / sigma.
-            g_alpha = (grad[:, 3] * transmit).index_select(0, pix)
+            g_alpha = (grad[:, channels] * transmit).index_select(0, pix)
             g_prob = (g_w * bw.depth).mul_(1.0 - bw.prob).add_(g_alpha)
             grad_dists = g_prob.mul_(bw.prob).div_(-sigma)
         return grad_dists, grad_z, grad_colors, grad_bg, None, None, None, None
@@ -267,20 +282,18 @@ def softmax_blend(
     Args:
         pairs: the rasterizer's pairs.
         weights: their :func:`blend_weights` for ``blend_params``.
-        colors: (Q, C >= 3) float colours of the pairs ``weights.needed``.
-        blend_params: sigma, gamma and the background colour.
+        colors: (Q, C) float colours of the pairs ``weights.needed`` (C = 3 for RGB).
+        blend_params: sigma, gamma and the background colour (C values, or grey).
 
     Returns:
-        (N, H, W, 4) RGBA, differentiable w.r.t. ``pairs.zbuf``, ``pairs.dists``, ``colors``
-        and a background colour tensor.
+        (N, H, W, C + 1) float: the colours and alpha (RGBA for RGB), differentiable w.r.t.
+        ``pairs.zbuf``, ``pairs.dists``, ``colors`` and a background colour tensor.
     """
-    if colors.shape[1] != 3:  # (a full slice would cost a zero-fill and copy in backward)
-        colors = colors[:, :3]
     z_inv = z_inverse(pairs.zbuf, weights.znear, weights.zfar)
     bg = _background(blend_params, colors)
     sigma, gamma = blend_params.sigma, blend_params.gamma
     rgba = _SoftmaxBlend.apply(pairs.dists, z_inv, colors, bg, weights, pairs, sigma, gamma)
-    return rgba.view(pairs.num_images, *pairs.image_size, 4)
+    return rgba.view(pairs.num_images, *pairs.image_size, colors.shape[1] + 1)
 
 
 def softmax_blend_pairs(
@@ -323,16 +336,18 @@ def hard_blend(pairs: RasterPairs, idx: torch.Tensor, colors: torch.Tensor, blen
     Args:
         pairs: the rasterizer's pairs.
         idx: (Q,) long the nearest pair of each covered pixel (``pairs.nearest()``).
-        colors: (Q, C >= 3) float their colours.
-        blend_params: the background colour of pixels no face covers.
+        colors: (Q, C) float their colours (C = 3 for RGB).
+        blend_params: the background colour of pixels no face covers (C values, or grey).
 
     Returns:
-        (N, H, W, 4) RGBA; alpha 1 where a face covers the pixel, 0 elsewhere.
+        (N, H, W, C + 1) float, the colours and alpha (RGBA for RGB); alpha 1 where a face
+        covers the pixel, 0 elsewhere.
     """
     pix = pairs.pix.index_select(0, idx)
+    channels = colors.shape[1]
     covered = torch.zeros(pairs.num_pixels, dtype=colors.dtype, device=pix.device).index_fill_(0, pix, 1.0)
-    rgb = _background(blend_params, colors).expand(pairs.num_pixels, 3).index_put((pix,), colors[:, :3])
-    return torch.cat((rgb, covered[:, None]), dim=1).view(pairs.num_images, *pairs.image_size, 4)
+    rgb = _background(blend_params, colors).expand(pairs.num_pixels, channels).index_put((pix,), colors)
+    return torch.cat((rgb, covered[:, None]), dim=1).view(pairs.num_images, *pairs.image_size, channels + 1)
 
 
 # ------------------------------------------------ PyTorch3D's dense functions, as views
@@ -356,12 +371,13 @@ def hard_rgb_blend(colors: torch.Tensor, fragments: Fragments, blend_params: Ble
     """Naive blending: each pixel takes the colour of its first face (slot k = 0).
 
     Args:
-        colors: (N, H, W, K, 3) float per-face colours.
+        colors: (N, H, W, K, C) float per-face colours (C = 3 for RGB).
         fragments: the rasterizer output.
-        blend_params: gives the background colour of pixels no face covers.
+        blend_params: gives the background colour of pixels no face covers (C values).
 
     Returns:
-        (N, H, W, 4) RGBA; alpha is 1 where a face covers the pixel, 0 elsewhere.
+        (N, H, W, C + 1) colours and alpha (RGBA for RGB); alpha is 1 where a face covers
+        the pixel, 0 elsewhere.
     """
     pairs, slots, pair_colors = _dense_pairs(colors, fragments, "hard_rgb_blend")
     first = (slots % pairs.faces_per_pixel == 0).nonzero().squeeze(1)
@@ -399,14 +415,14 @@ def softmax_rgb_blend(
     ``alpha = 1 - prod_k (1 - p_k)``. Padded slots have p_k = 0 and z_k = 0.
 
     Args:
-        colors: (N, H, W, K, 3) float per-face colours.
+        colors: (N, H, W, K, C) float per-face colours (C = 3 for RGB).
         fragments: the rasterizer output.
-        blend_params: sigma, gamma, background colour.
+        blend_params: sigma, gamma, background colour (C values, or grey).
         znear: near plane, float or (N,) tensor.
         zfar: far plane, float or (N,) tensor.
 
     Returns:
-        (N, H, W, 4) RGBA.
+        (N, H, W, C + 1) colours and alpha: RGBA for RGB (PyTorch3D's blend is RGB only).
     """
     pairs, _, pair_colors = _dense_pairs(colors, fragments, "softmax_rgb_blend")
     weights = blend_weights(pairs, blend_params, znear, zfar)

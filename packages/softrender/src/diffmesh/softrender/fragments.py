@@ -219,6 +219,16 @@ class Fragments:
         """Unpack as ``pix_to_face, zbuf, bary_coords, dists = fragments``."""
         return iter(self._fields())
 
+    def __len__(self) -> int:
+        """4: the fields, as PyTorch3D's ``rasterize_meshes`` tuple."""
+        return 4
+
+    def __getitem__(self, index: int | slice) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """``fragments[i]``: the i-th of ``(pix_to_face, zbuf, bary_coords, dists)`` (a tuple for a slice)."""
+        if isinstance(index, bool) or not isinstance(index, (int, slice)):
+            raise TypeError(f"index: expected an int or a slice, got {type(index).__name__}")
+        return self._fields()[index]
+
     def detach(self) -> Fragments:
         """Fragments whose float fields are detached from the autograd graph."""
         if self._dense is None and self.pairs is not None:

@@ -21,6 +21,7 @@ from .shading import Scene, flat_pairs, gouraud_pairs, phong_pairs
 
 __all__ = [
     "HardFlatShader",
+    "HardGouraudShader",
     "HardPhongShader",
     "SoftGouraudShader",
     "SoftPhongShader",
@@ -156,6 +157,26 @@ class SoftGouraudShader(_ShaderBase):
         weights = blend_weights(pairs, blend, *_clip_planes(scene.cameras))  # 1. visible pairs, weights
         colors = gouraud_pairs(meshes, pairs, weights.needed, scene)  # 2. lit vertex colours of those
         return softmax_blend(pairs, weights, colors, blend)  # 3. blend
+
+
+class HardGouraudShader(_ShaderBase):
+    """Lighting at the vertices (TexturesVertex colours), interpolated; nearest face only."""
+
+    def forward(
+        self,
+        fragments: Fragments,
+        meshes: Any,
+        *,
+        cameras: Any = None,
+        lights: Any = None,
+        materials: Any = None,
+        blend_params: BlendParams | None = None,
+    ) -> torch.Tensor:
+        scene, blend = self._scene(cameras, lights, materials, blend_params)
+        pairs = _pairs(fragments)
+        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
+        colors = gouraud_pairs(meshes, pairs, nearest, scene)  # 2. lit vertex colours of those
+        return hard_blend(pairs, nearest, colors, blend)  # 3. blend
 
 
 class SoftSilhouetteShader(nn.Module):

@@ -81,9 +81,26 @@ def apply_lighting(
     return ambient, materials_p.diffuse_color * diffuse, materials_p.specular_color * specular
 
 
+def _grey(term: torch.Tensor, channels: int) -> torch.Tensor:
+    """The (..., 1) value of an RGB lighting term (..., 3) whose channels are equal."""
+    if bool((term != term[..., :1]).any()):
+        raise ValueError(
+            f"lights, materials: colours of {channels} channels (not RGB) can be lit only by grey "
+            "lights and materials (equal RGB components, as the defaults); got coloured ones"
+        )
+    return term[..., :1]
+
+
 def _lit(texels: torch.Tensor, lighting: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """``(ambient + diffuse) * texels + specular`` (P, 3)."""
+    """``(ambient + diffuse) * texels + specular`` (P, C).
+
+    RGB texels (C = 3) take the RGB lighting; texels of other widths (feature channels)
+    take grey lighting (one value scales every channel, ValueError for coloured lights).
+    """
     ambient, diffuse, specular = lighting
+    if texels.shape[-1] != 3:
+        channels = texels.shape[-1]
+        ambient, diffuse, specular = (_grey(term, channels) for term in lighting)
     return (ambient + diffuse) * texels + specular
 
 
@@ -121,7 +138,7 @@ def phong_pairs(
             are interpolated with the positions and normals in one pass).
 
     Returns:
-        (Q, 3) float colours.
+        (Q, C) float colours (C the texture's channels, 3 for RGB).
     """
     bary = pairs.bary.index_select(0, idx)
     corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
@@ -129,7 +146,7 @@ def phong_pairs(
     textures = meshes.textures
     vertex_colors = texels is None and textures is not None and hasattr(textures, "verts_features_packed")
     if vertex_colors:
-        parts.append(textures.verts_features_packed()[:, :3])
+        parts.append(textures.verts_features_packed())
     points, normals, *colors = interpolate_vertex_groups(corners, bary, *parts)
     if texels is None:
         texels = colors[0] if colors else sample_textures(meshes, pairs, idx)
@@ -141,7 +158,7 @@ def phong_pairs(
 def flat_pairs(
     meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene, texels: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Flat shading (face normal, lit at the face centroid) of the pairs ``idx``: (Q, 3).
+    """Flat shading (face normal, lit at the face centroid) of the pairs ``idx``: (Q, C).
 
     Args as :func:`phong_pairs` (``texels`` None: the mesh's texture at each pixel).
     """
@@ -158,7 +175,7 @@ def flat_pairs(
 
 def gouraud_pairs(meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene) -> torch.Tensor:
     """Gouraud shading of the pairs ``idx``: vertices lit (TexturesVertex colours), the
-    colours interpolated. Args as :func:`phong_pairs`; returns (Q, 3)."""
+    colours interpolated. Args as :func:`phong_pairs`; returns (Q, C)."""
     textures = meshes.textures
     if textures is None or not hasattr(textures, "verts_features_packed"):
         raise ValueError(f"meshes.textures: Gouraud shading needs TexturesVertex, got {type(textures).__name__}")
@@ -166,7 +183,7 @@ def gouraud_pairs(meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Sce
         meshes.verts_packed(), meshes.verts_normals_packed(), meshes.verts_packed_to_mesh_idx(), len(meshes),
         scene.lights, scene.cameras, scene.materials,
     )
-    vertex_colors = _lit(textures.verts_features_packed()[:, :3], lighting)
+    vertex_colors = _lit(textures.verts_features_packed(), lighting)
     corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
     return interpolate_vertex_pairs(corners, pairs.bary.index_select(0, idx), vertex_colors)
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..cameras.overrides import cameras_with_overrides
 from ..fragments import Fragments
 from .rasterize import rasterize_faces
 from .settings import RasterizationSettings
@@ -75,7 +76,27 @@ class MeshRasterizer(nn.Module):
         return verts_ndc[mesh_idx, local]
 
     def forward(
-        self, meshes_world: Any, *, cameras: Any = None, raster_settings: Any = None, defer_barycentrics: bool = False
+        self,
+        meshes_world: Any,
+        *,
+        cameras: Any = None,
+        raster_settings: Any = None,
+        defer_barycentrics: bool = False,
+        R: Any = None,
+        T: Any = None,
+        K: Any = None,
+        fov: Any = None,
+        znear: Any = None,
+        zfar: Any = None,
+        aspect_ratio: Any = None,
+        degrees: bool | None = None,
+        min_x: Any = None,
+        max_x: Any = None,
+        min_y: Any = None,
+        max_y: Any = None,
+        scale_xyz: Any = None,
+        focal_length: Any = None,
+        principal_point: Any = None,
     ) -> Fragments:
         """Rasterize ``meshes_world``.
 
@@ -87,6 +108,10 @@ class MeshRasterizer(nn.Module):
                 speed hint for consumers that read only ``dists`` (``MeshRenderer`` passes
                 it for a shader whose ``reads_barycentrics`` is False; see
                 :class:`RasterOptions`). The fragments are the same either way.
+            R, T, K, fov, znear, zfar, aspect_ratio, degrees, min_x, max_x, min_y, max_y,
+                scale_xyz, focal_length, principal_point: camera parameters for this call
+                (PyTorch3D's ``rasterizer(meshes, R=R, T=T)``; see
+                :func:`~diffmesh.softrender.cameras.overrides.cameras_with_overrides`).
 
         Returns:
             Fragments with (N, H, W, K) fields (built lazily from sparse pairs).
@@ -95,6 +120,13 @@ class MeshRasterizer(nn.Module):
         if not isinstance(settings, RasterizationSettings):
             raise TypeError(f"raster_settings: expected RasterizationSettings, got {type(settings).__name__}")
         cameras = self.cameras if cameras is None else cameras
+        fields = {"R": R, "T": T, "K": K, "fov": fov, "znear": znear, "zfar": zfar, "aspect_ratio": aspect_ratio,
+                  "min_x": min_x, "max_x": max_x, "min_y": min_y, "max_y": max_y, "scale_xyz": scale_xyz,
+                  "focal_length": focal_length, "principal_point": principal_point}
+        if degrees is not None or any(value is not None for value in fields.values()):
+            if cameras is None:
+                raise ValueError("cameras: camera overrides (R=, T=, ...) need cameras (at construction or per call)")
+            cameras = cameras_with_overrides(cameras, degrees=degrees, **fields)
         verts_ndc = self.transform(meshes_world, cameras=cameras)
         options = replace(settings.resolve(cameras), defer_barycentrics=defer_barycentrics)
         faces = meshes_world.faces_packed()

@@ -1,0 +1,154 @@
+"""Depth shaders: PyTorch3D's ``HardDepthShader`` and ``SoftDepthShader``.
+
+Both return (N, H, W, 1) view-space depth (the rasterizer's ``zbuf``) with the far plane
+``zfar`` where no face covers a pixel. They read only depths and distances from the
+rasterizer's sparse pairs (``MeshRenderer`` lets the rasterizer defer the barycentrics).
+
+Soft depth, PyTorch3D's formula: with the pixel's faces in depth order (slot k),
+``p_k = sigmoid(-dists_k / sigma)`` and ``c_k = p_0 + ... + p_k``, face k weighs
+``w_k = min(c_k, 1) - min(c_{k-1}, 1)`` and the far plane ``1 - min(c_K, 1)``:
+``depth = sum_k w_k zbuf_k + (1 - min(c_K, 1)) zfar``. The nearest faces whose coverage
+sums to 1 hide the ones behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .blending import BlendParams
+from .fragments import Fragments, RasterPairs
+from .shaders import _blend_params, _pairs, _ShaderBase
+
+__all__ = ["HardDepthShader", "SoftDepthShader"]
+
+
+def _far_plane(zfar: Any, pairs: RasterPairs, like: torch.Tensor) -> torch.Tensor:
+    """(N * H * W,) far plane of each pixel from a float or a (1,) / (N,) tensor ``zfar``."""
+    n = pairs.num_images
+    if torch.is_tensor(zfar):
+        far = zfar.to(device=like.device, dtype=like.dtype).reshape(-1)
+        if far.numel() not in (1, n):
+            raise ValueError(
+                f"zfar: expected a float or {n} values (one per image), got {far.numel()} values"
+            )
+        far = far.expand(n)
+    elif isinstance(zfar, (int, float)) and not isinstance(zfar, bool):
+        far = like.new_full((n,), float(zfar))
+    else:
+        raise TypeError(f"zfar: expected a float or a tensor, got {type(zfar).__name__}")
+    return far[:, None].expand(n, pairs.num_pixels // max(n, 1)).reshape(-1)
+
+
+class _DepthShader(_ShaderBase):
+    """PyTorch3D's shader arguments; lights and materials are accepted and unused.
+
+    Attributes:
+        reads_barycentrics: False: the shader reads only ``zbuf`` and ``dists``.
+    """
+
+    reads_barycentrics = False
+
+    def _far(self, cameras: Any, zfar: Any, pairs: RasterPairs) -> torch.Tensor:
+        """Per-pixel far plane: ``zfar``, else the cameras' ``zfar`` (100 when they have none)."""
+        if zfar is None:
+            cameras = self.cameras if cameras is None else cameras
+            if cameras is None:
+                raise ValueError(
+                    f"cameras: {type(self).__name__} needs cameras (at construction or per call) or zfar=, got None"
+                )
+            zfar = getattr(cameras, "zfar", 100.0)
+        return _far_plane(zfar, pairs, pairs.zbuf)
+
+
+class HardDepthShader(_DepthShader):
+    """View depth of each pixel's nearest face, ``zfar`` where none: (N, H, W, 1)."""
+
+    def forward(
+        self,
+        fragments: Fragments,
+        meshes: Any = None,
+        *,
+        cameras: Any = None,
+        lights: Any = None,
+        materials: Any = None,
+        blend_params: BlendParams | None = None,
+        zfar: float | torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Render depth.
+
+        Args:
+            fragments: the rasterizer output.
+            meshes: accepted and unused.
+            cameras: their ``zfar`` fills uncovered pixels (overrides the shader's).
+            lights, materials, blend_params: accepted and unused.
+            zfar: far plane, a float or (N,) tensor; overrides the cameras'.
+
+        Returns:
+            (N, H, W, 1) float view depth, differentiable w.r.t. ``zbuf`` (and ``zfar``).
+        """
+        pairs = _pairs(fragments)
+        far = self._far(cameras, zfar, pairs)
+        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
+        depth = far.index_put(
+            (pairs.pix.index_select(0, nearest),), pairs.zbuf.index_select(0, nearest)
+        )
+        return depth.view(pairs.num_images, *pairs.image_size, 1)
+
+
+class SoftDepthShader(_DepthShader):
+    """Depth blended by coverage in depth order (PyTorch3D's formula, see the module): (N, H, W, 1)."""
+
+    def forward(
+        self,
+        fragments: Fragments,
+        meshes: Any = None,
+        *,
+        cameras: Any = None,
+        lights: Any = None,
+        materials: Any = None,
+        blend_params: BlendParams | None = None,
+        zfar: float | torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Render soft depth.
+
+        Args:
+            fragments: the rasterizer output.
+            meshes: accepted and unused.
+            cameras: their ``zfar`` is the background depth (overrides the shader's).
+            lights, materials: accepted and unused.
+            blend_params: sigma (overrides the shader's).
+            zfar: far plane, a float or (N,) tensor; overrides the cameras'.
+
+        Returns:
+            (N, H, W, 1) float depth, differentiable w.r.t. ``zbuf``, ``dists`` (and ``zfar``).
+        """
+        blend = _blend_params(self.blend_params if blend_params is None else blend_params)
+        pairs = _pairs(fragments)
+        far = self._far(cameras, zfar, pairs)
+        prob = torch.sigmoid(pairs.dists / -blend.sigma)
+        # Group the pairs by slot (depth rank), each group by pixel: a pixel with a slot-k
+        # pair has a slot-(k-1) one, found by a binary search in the previous group.
+        order, slot = pairs.slots()
+        by_slot = torch.sort(slot, stable=True)
+        order, slot = order[by_slot.indices], by_slot.values
+        counts = torch.bincount(slot, minlength=1).tolist() if slot.numel() else []
+        weighted = far.new_zeros(far.shape[0])  # sum_k w_k zbuf_k per pixel
+        covered = far.new_zeros(far.shape[0])  # sum_k w_k = min(c_K, 1) per pixel
+        start, prev_pix, prev_cum = 0, None, None
+        for count in counts:  # one step per slot k (at most K), vectorised over pixels
+            idx = order[start : start + count]
+            pix = pairs.pix.index_select(0, idx)
+            p = prob.index_select(0, idx)
+            if prev_pix is None:
+                cum_before = torch.zeros_like(p)
+            else:
+                cum_before = prev_cum.index_select(0, torch.searchsorted(prev_pix, pix))
+            cum = cum_before + p
+            w = cum.clamp(max=1.0) - cum_before.clamp(max=1.0)
+            weighted = weighted.index_add(0, pix, w * pairs.zbuf.index_select(0, idx))
+            covered = covered.index_add(0, pix, w)
+            start, prev_pix, prev_cum = start + count, pix, cum
+        depth = weighted + (1.0 - covered) * far
+        return depth.view(pairs.num_images, *pairs.image_size, 1)
