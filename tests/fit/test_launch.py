@@ -46,20 +46,20 @@ def test_help_and_version_do_not_import_torch(args):
     assert "Usage: fit" in result.stdout or "fit, version" in result.stdout
 
 
-# Ctrl-C at a given moment of the start: a timer delivers what SIGINT delivers (a
-# KeyboardInterrupt in the main thread) `delay` seconds after the entry point is called.
+# Ctrl-C at a given moment of the start: a timer sends the process SIGINT (what a terminal's
+# Ctrl-C sends) `delay` seconds after the entry point is called.
 _CTRL_C_AT = textwrap.dedent(
     """
-    import signal, sys
+    import os, signal, sys
     from diffmesh.fit.launch import main
-    signal.signal(signal.SIGALRM, signal.default_int_handler)
+    signal.signal(signal.SIGALRM, lambda signum, frame: os.kill(os.getpid(), signal.SIGINT))
     signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
     main(sys.argv[2:])
     """
 )
 
 
-@pytest.mark.parametrize("delay", [0.001, 0.05, 0.3, 1.0, 2.0])
+@pytest.mark.parametrize("delay", [0.001, 0.05, 0.3, 0.6, 1.0, 1.3, 1.6, 2.0])
 def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path, delay):
     """Whether it lands in the imports (click, torch, the libraries), in the option parsing or
     in loading the target: exit 130 and a single line, no traceback."""
@@ -95,3 +95,22 @@ def test_ctrl_c_signal_to_the_console_script(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and err.startswith("Interrupted"), err
+
+
+def test_deferred_interrupt_holds_sigint_until_the_block_ends():
+    """A SIGINT inside the block runs none of the handler mid-block; KeyboardInterrupt comes
+    after the block's last statement (an import there is never cut in half)."""
+    import os
+    import signal
+
+    from diffmesh.fit.launch import deferred_interrupt
+
+    done = []
+    with pytest.raises(KeyboardInterrupt), deferred_interrupt():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("after the signal")
+    assert done == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with deferred_interrupt():  # no signal: nothing raised
+        done.append("quiet")
+    assert done[-1] == "quiet"

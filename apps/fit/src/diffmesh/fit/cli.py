@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 import click
 from click.core import ParameterSource
+from diffmesh.fit.launch import deferred_interrupt
 from diffmesh.fit.optimizer_defaults import OPTIMIZERS, resolve_defaults
 
 __all__ = ["cli", "main"]
@@ -90,10 +91,11 @@ class FitGroup(click.Group):
 
 
 def _device_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from diffmesh.fit.devices import resolve_device  # imports torch: only when a command runs
-
     try:
-        resolve_device(value)
+        with deferred_interrupt():  # the first torch import (resolve_device's) runs whole
+            from diffmesh.fit.devices import resolve_device
+
+            resolve_device(value)
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(_one_line(exc).removeprefix("--device: "), ctx=ctx, param=param) from None
     return value
@@ -277,8 +279,9 @@ def _thread_policy(threads: str | int) -> Iterator[None]:
     """Apply ``--threads`` for the command: ``auto`` drives a
     :class:`~diffmesh.fit.threads.ThreadPolicy` (the one the ``fit`` entry point installed
     at start, or a new one), N fixes torch's thread count; both are undone at the end."""
-    import torch
-    from diffmesh.fit import threads as thread_policy
+    with deferred_interrupt():
+        import torch
+        from diffmesh.fit import threads as thread_policy
 
     before = torch.get_num_threads()
     if threads == "auto":
@@ -311,11 +314,13 @@ def shape_command(targets: tuple[str, ...], out: Path | None, **options: Any) ->
     fitted_normalized.obj, losses.png, progress.gif and metrics.json to --out
     (default fit-out/shape-<target name>).
     """
-    from diffmesh.fit.data import resolve_mesh_path
+    with deferred_interrupt():
+        from diffmesh.fit.data import resolve_mesh_path
 
     targets = targets or ("fish_low_resolution",)
     stems = [resolve_mesh_path(t, argument="TARGET").stem for t in targets]
-    from diffmesh.fit.shape import ShapeConfig, fit_shape  # heavy imports: only when used
+    with deferred_interrupt():
+        from diffmesh.fit.shape import ShapeConfig, fit_shape  # heavy imports: only when used
 
     if out is None:
         out = Path("fit-out") / ("shape-" + ("+".join(stems[:3]) + ("+more" if len(stems) > 3 else "")))
@@ -371,7 +376,8 @@ def images_command(target_mesh: str | None, images_dir: Path | None, image_size:
         raise click.UsageError("--image-size applies to --target-mesh; --images uses the size of its images")
     if images_dir is not None and views is not None:
         raise click.UsageError("--views applies to --target-mesh; --images uses every image of its folder")
-    from diffmesh.fit.data import resolve_mesh_path
+    with deferred_interrupt():
+        from diffmesh.fit.data import resolve_mesh_path
 
     if images_dir is not None:
         if not images_dir.is_dir():
@@ -379,7 +385,8 @@ def images_command(target_mesh: str | None, images_dir: Path | None, image_size:
         name = images_dir.resolve().name or "images"
     else:
         name = resolve_mesh_path(target_mesh or "cow", argument="--target-mesh").stem
-    from diffmesh.fit.images import ImagesConfig, fit_images
+    with deferred_interrupt():
+        from diffmesh.fit.images import ImagesConfig, fit_images
 
     if out is None:
         out = Path("fit-out") / f"images-{name}"
@@ -416,10 +423,12 @@ def render_command(mesh: str, out: Path | None, **options: Any) -> None:
     The folder is what `fit images --images DIR` reads: views spread as in the
     PyTorch3D tutorial, RGB shaded with a point light, alpha the soft silhouette.
     """
-    from diffmesh.fit.data import resolve_mesh_path
+    with deferred_interrupt():
+        from diffmesh.fit.data import resolve_mesh_path
 
     path = resolve_mesh_path(mesh, argument="MESH")
-    from diffmesh.fit.render_dataset import RenderConfig, render_dataset
+    with deferred_interrupt():
+        from diffmesh.fit.render_dataset import RenderConfig, render_dataset
 
     out = out if out is not None else Path("fit-out") / f"render-{path.stem}"
     normalize = not options.pop("no_normalize")

@@ -9,24 +9,51 @@ first decision covers the imports (:mod:`diffmesh.fit.threads`).
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
-__all__ = ["main"]
+__all__ = ["deferred_interrupt", "main"]
 
 EXIT_INTERRUPTED = 130
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt.
+
+    For imports: a KeyboardInterrupt inside one can leave a module half-imported (numpy
+    without ``numpy.matrix``, say) or be swallowed by a library's broad ``except``, so the
+    start-up would fail with an unrelated error or go on as if nothing had been pressed.
+    Outside the main thread (where handlers cannot be set) the block runs unguarded.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the ``fit`` console script."""
     try:
-        from diffmesh.fit.allocator import keep_freed_memory
-        from diffmesh.fit.threads import ThreadPolicy, install_policy
+        with deferred_interrupt():
+            from diffmesh.fit.allocator import keep_freed_memory
+            from diffmesh.fit.threads import ThreadPolicy, install_policy
 
         keep_freed_memory()
         install_policy(ThreadPolicy())  # `--threads N` replaces it; it reads counters only
-        from diffmesh.fit.cli import main as cli_main
+        with deferred_interrupt():
+            from diffmesh.fit.cli import main as cli_main
 
         cli_main(argv)
     except KeyboardInterrupt:
