@@ -19,8 +19,9 @@ import torch
 from diffmesh.fit.data import resolve_mesh_path
 from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.gif import save_gif
-from diffmesh.fit.imaging import caption, grid, hstack, save_png, to_image
+from diffmesh.fit.imaging import caption, grid, hstack, save_png, to_image, vstack
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
+from diffmesh.fit.mesh_files import frame_interval, write_mesh_files
 from diffmesh.fit.metrics import eval_chamfer, masked_psnr, silhouette_iou
 from diffmesh.fit.outputs import atomic_path, environment_info, prepare_out_dir, write_json
 from diffmesh.fit.plot import save_loss_plot
@@ -34,10 +35,12 @@ from diffmesh.fit.render_views import (
     soft_settings,
     tutorial_cameras,
 )
+from diffmesh.fit.targets import portable_source
 from diffmesh.meshcore import Meshes, TexturesVertex
 from diffmesh.meshio import ico_sphere, save_obj
 from diffmesh.meshloss import mesh_edge_loss, mesh_laplacian_smoothing, mesh_normal_consistency
 from diffmesh.softrender import PointLights
+from PIL import Image
 
 __all__ = ["ImagesConfig", "ImagesResult", "fit_images"]
 
@@ -63,7 +66,8 @@ class ImagesConfig:
         seed: seed of the view choice.
         device: ``auto``, ``cpu``, ``cuda[:N]`` or ``mps``.
         out: output folder; None writes nothing.
-        plot_every: iterations between GIF frames.
+        plot_every: iterations between GIF frames; None gives about 8 frames
+            (:func:`~diffmesh.fit.mesh_files.frame_interval`).
         quiet: no progress bar.
         eval_samples: points per mesh for the final chamfer to the target mesh.
         eval_draws: draws averaged for that chamfer.
@@ -89,7 +93,7 @@ class ImagesConfig:
     seed: int = 0
     device: str = "auto"
     out: Path | None = None
-    plot_every: int = 250
+    plot_every: int | None = None
     quiet: bool = False
     eval_samples: int = 10000
     eval_draws: int = 5
@@ -142,12 +146,23 @@ def _render_all(mesh: Meshes, data: ImageDataset, settings, lights, sigma: float
     return torch.cat(out)
 
 
+def _views_sheet(tiles: list[Image.Image], columns: int) -> Image.Image:
+    """The views grid under a header row naming each tile's columns: fitted | target."""
+    body = grid(tiles, columns=columns, gap=6)
+    tile_w = tiles[0].width
+    half = (tile_w - 4) // 2  # hstack's gap is 4 pixels
+    blank = Image.new("RGB", (half, 1), "white")
+    label = hstack([caption(blank, "fitted"), caption(blank, "target")])
+    header = hstack([label] * min(columns, len(tiles)), gap=6)
+    return vstack([header, body], gap=2)
+
+
 def fit_images(config: ImagesConfig) -> ImagesResult:
     """Run the images pipeline and, when ``config.out`` is set, write its outputs.
 
-    Outputs: ``fitted.obj`` (vertex colours), ``losses.png``, ``progress.gif`` (predicted
-    vs target for a fixed view), ``views.png`` (every target view beside the fitted
-    render) and ``metrics.json`` (silhouette IoU mean and worst, PSNR over the object,
+    Outputs: ``fitted.obj``, ``fitted.ply`` and ``fitted.glb`` (vertex colours),
+    ``losses.png``, ``progress.gif`` (fitted | target for a fixed view), ``views.png``
+    (every view as fitted | target, as the GIF, under a header naming the columns) and ``metrics.json`` (silhouette IoU mean and worst, PSNR over the object,
     chamfer to the target mesh when one was given). With a target mesh (or images from
     ``fit render``, whose cameras.json records the normalization), ``fitted.obj`` is in the
     mesh's original frame and ``fitted_normalized.obj`` in the rendered frame.
@@ -165,7 +180,7 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     scale = 1.0
     if config.images is not None:
         data = load_image_dataset(config.images, device)
-        source_name = str(config.images)
+        source_path = Path(config.images)
         if data.normalization is not None:  # images of a normalized mesh: write it back in its frame
             center, scale = data.normalization
     else:
@@ -175,8 +190,10 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
         rgb, sil = render_targets(target, cameras, config.image_size, sigma=config.sigma,
                                   faces_per_pixel=config.faces_per_pixel)
         data = ImageDataset(cameras, rgb, sil, [f"view_{i:03d}" for i in range(config.views)])
-        source_name = str(path)
+        source_path = path
     out = prepare_out_dir(config.out) if config.out is not None else None
+    source_name = portable_source(source_path, out)
+    plot_every = config.plot_every if config.plot_every is not None else frame_interval(config.iters)
     num_views = len(data.cameras)
     per_iter = min(config.views_per_iter, num_views)
     size = tuple(data.rgb.shape[1:3])
@@ -219,12 +236,12 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
         pair = [im.resize((im.width * zoom, im.height * zoom)) for im in pair]
         frames.append(caption(hstack(pair), f"iteration {iteration}   (fitted | target)"))
 
-    name = Path(source_name).stem or "images"
+    name = source_path.resolve().stem or "images"
     with Progress(config.iters, f"fit images ({name})", enabled=not config.quiet) as progress:
         run = optimize(
             [deform, colors], step, iters=config.iters, lr=config.lr, momentum=config.momentum,
             progress=progress, snapshot=snapshot if out is not None else None,
-            snapshot_every=config.plot_every, callback=config.callback,
+            snapshot_every=plot_every, callback=config.callback,
         )
 
     final_deform, final_colors = run.best_params if run.interrupted else (deform.detach(), colors.detach())
@@ -234,13 +251,11 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     verts_out = verts_norm * scale + (center if center is not None else 0.0)
     files: list[Path] = []
     if out is not None:  # the meshes first: a Ctrl-C during the evaluation below leaves them written
-        meshes_out = [("fitted.obj", verts_out)]
+        files += write_mesh_files(out, "fitted", verts_out, faces, vert_rgb)
         if center is not None:
-            meshes_out.append(("fitted_normalized.obj", verts_norm))
-        for file_name, verts in meshes_out:
-            with atomic_path(out / file_name) as tmp:
-                save_obj(str(tmp), verts.detach().cpu(), faces.cpu(), verts_colors=vert_rgb.detach().cpu())
-            files.append(out / file_name)
+            with atomic_path(out / "fitted_normalized.obj") as tmp:
+                save_obj(str(tmp), verts_norm.detach().cpu(), faces.cpu(), verts_colors=vert_rgb.detach().cpu())
+            files.append(out / "fitted_normalized.obj")
     renders = _render_all(fitted_norm, data, settings, lights, config.sigma)
     iou = silhouette_iou(renders[..., 3], data.silhouette)
     psnr = masked_psnr(renders[..., :3], data.rgb, data.silhouette > 0.5)
@@ -275,7 +290,7 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
         metrics["chamfer_eval"] = {"samples": config.eval_samples, "draws": config.eval_draws, "frame": "normalized"}
     metrics["config"] = {k: getattr(config, k) for k in (
         "views_per_iter", "level", "iters", "lr", "momentum", "w_silhouette", "w_rgb", "w_edge",
-        "w_normal", "w_laplacian", "sigma", "faces_per_pixel", "seed", "plot_every")}
+        "w_normal", "w_laplacian", "sigma", "faces_per_pixel", "seed")} | {"plot_every": plot_every}
     metrics.update(environment_info(str(device)))
     fitted = _with_colors(verts_out, faces, vert_rgb)
     result = ImagesResult(fitted, metrics, run.history, interrupted=run.interrupted)
@@ -287,10 +302,10 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     if frames:
         files.append(save_gif(out / "progress.gif", frames))
     tiles = [
-        caption(hstack([to_image(data.rgb[i]), to_image(renders[i, ..., :3])]), f"{data.names[i]}  IoU {float(iou[i]):.3f}")
+        caption(hstack([to_image(renders[i, ..., :3]), to_image(data.rgb[i])]), f"{data.names[i]}  IoU {float(iou[i]):.3f}")
         for i in range(num_views)
     ]
-    files.append(save_png(out / "views.png", grid(tiles, columns=4, gap=6)))
+    files.append(save_png(out / "views.png", _views_sheet(tiles, columns=4)))
     files.append(write_json(out / "metrics.json", metrics))
     result.files = files
     return result

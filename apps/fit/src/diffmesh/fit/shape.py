@@ -4,13 +4,14 @@ The pipeline of PyTorch3D's tutorial "Deform a source mesh to form a target mesh
 loss functions": each target is centred at its vertex mean and scaled to max |coordinate|
 = 1; an ``ico_sphere(level)`` gets per-vertex offsets optimised by SGD on chamfer + edge +
 normal consistency + uniform Laplacian, sampling both surfaces afresh every iteration.
-Several targets fit together as one batch.
+A target may also be a point cloud (PLY without faces, XYZ, PTS): its samples are then
+drawn from its points (see :mod:`diffmesh.fit.targets`). Several targets fit together as
+one batch.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +19,20 @@ from typing import Any
 
 import torch
 from diffmesh.fit.cameras_io import CameraSet
-from diffmesh.fit.data import resolve_mesh_path
 from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.gif import save_gif
 from diffmesh.fit.imaging import caption, hstack, to_image, vstack
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
-from diffmesh.fit.metrics import eval_chamfer, signed_volumes
+from diffmesh.fit.mesh_files import frame_interval, write_mesh_files
+from diffmesh.fit.metrics import signed_volumes
 from diffmesh.fit.outputs import atomic_path, environment_info, prepare_out_dir, write_json
 from diffmesh.fit.plot import save_loss_plot
 from diffmesh.fit.progress import Progress
+from diffmesh.fit.render_points import render_points
 from diffmesh.fit.render_views import render_shaded
+from diffmesh.fit.targets import ShapeTargets, eval_chamfer_targets, load_targets, portable_source
 from diffmesh.meshcore import Meshes
-from diffmesh.meshio import ico_sphere, load_obj, save_obj
+from diffmesh.meshio import ico_sphere, save_obj
 from diffmesh.meshloss import (
     chamfer_distance,
     mesh_edge_loss,
@@ -50,7 +53,8 @@ class ShapeConfig:
     """Settings of ``fit shape`` (defaults are the tutorial's).
 
     Attributes:
-        targets: OBJ paths or bundled names; one fit per target, all in one batch.
+        targets: mesh files (OBJ, PLY, OFF), point-cloud files (PLY without faces, XYZ,
+            PTS) or bundled names; one fit per target, all in one batch.
         level: ico_sphere subdivision level of the starting mesh.
         iters: optimisation iterations.
         lr: SGD learning rate.
@@ -60,7 +64,8 @@ class ShapeConfig:
         seed: seed of torch's generator (sampling).
         device: ``auto``, ``cpu``, ``cuda[:N]`` or ``mps``.
         out: output folder; None writes nothing.
-        plot_every: iterations between GIF frames.
+        plot_every: iterations between GIF frames; None gives about 8 frames
+            (:func:`~diffmesh.fit.mesh_files.frame_interval`).
         quiet: no progress bar.
         eval_samples: points per mesh for the final chamfer measure.
         eval_draws: draws averaged for the final chamfer measure.
@@ -81,7 +86,7 @@ class ShapeConfig:
     seed: int = 0
     device: str = "auto"
     out: Path | None = None
-    plot_every: int = 250
+    plot_every: int | None = None
     quiet: bool = False
     eval_samples: int = 10000
     eval_draws: int = 5
@@ -118,24 +123,15 @@ class ShapeResult:
     interrupted: bool = False
 
 
-def _unique_names(paths: Sequence[Path]) -> list[str]:
-    names: list[str] = []
-    for path in paths:
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem) or "target"
-        name, k = base, 2
-        while name in names:
-            name, k = f"{base}-{k}", k + 1
-        names.append(name)
-    return names
-
-
 def load_shape_targets(
     targets: Sequence[str | Path], device: torch.device
 ) -> tuple[list[str], Meshes, torch.Tensor, torch.Tensor]:
     """Load target meshes and normalize each (centre at the vertex mean, max |coord| = 1).
 
+    Meshes only (see :func:`diffmesh.fit.targets.load_targets` for point clouds too).
+
     Args:
-        targets: OBJ paths or bundled names.
+        targets: mesh paths (OBJ, PLY, OFF) or bundled names.
         device: where the meshes go.
 
     Returns:
@@ -144,25 +140,15 @@ def load_shape_targets(
 
     Raises:
         FileNotFoundError: a missing file.
-        ValueError: a malformed OBJ, a mesh without faces, or one whose vertices coincide.
+        ValueError: a malformed file, a mesh without faces, or one whose vertices coincide.
     """
-    paths = [resolve_mesh_path(t, argument="TARGET") for t in targets]
-    verts_list, faces_list, centers, scales = [], [], [], []
-    for path in paths:
-        verts, faces, _ = load_obj(str(path), load_textures=False, device=device)
-        faces_idx = faces.verts_idx
-        if faces_idx.shape[0] == 0:
+    loaded = load_targets(targets, device)
+    for path, cloud in zip(loaded.paths, loaded.is_cloud, strict=True):
+        if cloud:
             raise ValueError(f"TARGET {str(path)!r}: the mesh has no faces")
-        center = verts.mean(0)
-        scale = (verts - center).abs().max()
-        if not bool(scale > 0) or not bool(torch.isfinite(scale)):
-            raise ValueError(f"TARGET {str(path)!r}: all vertices coincide; nothing to fit")
-        verts_list.append((verts - center) / scale)
-        faces_list.append(faces_idx)
-        centers.append(center)
-        scales.append(scale)
-    meshes = Meshes(verts=verts_list, faces=faces_list)
-    return _unique_names(paths), meshes, torch.stack(centers), torch.stack(scales)
+    meshes = loaded.meshes()
+    assert meshes is not None  # every target is a mesh (checked above)
+    return loaded.names, meshes, loaded.centers, loaded.scales
 
 
 def _shape_frame(fitted: Meshes, target_renders: torch.Tensor, iteration: int, size: int) -> Any:
@@ -182,25 +168,48 @@ def _light() -> tuple[float, float, float]:
 
 
 def _write_meshes(out: Path, names: Sequence[str], fitted_orig: Meshes, fitted_norm: Meshes) -> list[Path]:
-    """Write each fitted mesh in the target's frame and in the normalized one (atomically)."""
+    """Write each fitted mesh in the target's frame (OBJ, PLY, GLB) and in the normalized
+    one (OBJ), atomically."""
     files: list[Path] = []
     faces = fitted_norm.faces_list()
     for i, name in enumerate(names):
         stem = "fitted" if len(names) == 1 else f"fitted_{name}"
-        for suffix, mesh in (("", fitted_orig), ("_normalized", fitted_norm)):
-            dest = out / f"{stem}{suffix}.obj"
-            with atomic_path(dest) as tmp:
-                save_obj(str(tmp), mesh.verts_list()[i].cpu(), faces[i].cpu())
-            files.append(dest)
+        files += write_mesh_files(out, stem, fitted_orig.verts_list()[i], faces[i])
+        dest = out / f"{stem}_normalized.obj"
+        with atomic_path(dest) as tmp:
+            save_obj(str(tmp), fitted_norm.verts_list()[i].cpu(), faces[i].cpu())
+        files.append(dest)
     return files
+
+
+@torch.no_grad()
+def _render_targets(targets: ShapeTargets, size: int) -> torch.Tensor:
+    """The GIF's target column: shaded meshes, depth-shaded splats for point clouds."""
+    n = len(targets)
+    device = targets.verts[0].device
+    cams = CameraSet.look_at(_VIEW["dist"], torch.full((n,), _VIEW["elev"]), torch.full((n,), _VIEW["azim"]))
+    cameras = cams.cameras(None, device)
+    images = torch.ones(n, size, size, 3, device=device)
+    meshes = [i for i, cloud in enumerate(targets.is_cloud) if not cloud]
+    clouds = [i for i, cloud in enumerate(targets.is_cloud) if cloud]
+    if meshes:
+        images[meshes] = render_shaded(
+            [targets.verts[i] for i in meshes], [targets.faces[i] for i in meshes], [_TARGET_COLOR] * len(meshes),
+            cameras[meshes], image_size=size, light_location=_light(),
+        )
+    if clouds:
+        images[clouds] = render_points([targets.verts[i] for i in clouds], [_TARGET_COLOR] * len(clouds),
+                                       cameras[clouds], image_size=size)
+    return images
 
 
 def fit_shape(config: ShapeConfig) -> ShapeResult:
     """Run the shape pipeline and, when ``config.out`` is set, write its outputs.
 
-    Outputs: ``fitted.obj`` (original frame), ``fitted_normalized.obj``, ``losses.png``,
-    ``progress.gif``, ``metrics.json``; with several targets the meshes are
-    ``fitted_<name>.obj`` and ``fitted_<name>_normalized.obj``. When Ctrl-C interrupts
+    Outputs: ``fitted.obj``, ``fitted.ply`` and ``fitted.glb`` (original frame),
+    ``fitted_normalized.obj``, ``losses.png``, ``progress.gif``, ``metrics.json``; with
+    several targets the meshes are ``fitted_<name>.obj`` (``.ply``, ``.glb``) and
+    ``fitted_<name>_normalized.obj``. When Ctrl-C interrupts
     the fit, the outputs are written from what was recorded, with the best-so-far mesh.
 
     Args:
@@ -211,9 +220,12 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     """
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    names, targets, centers, scales = load_shape_targets(config.targets, device)
+    loaded = load_targets(config.targets, device)
+    names, centers, scales = loaded.names, loaded.centers, loaded.scales
+    target_meshes = loaded.meshes()
     out = prepare_out_dir(config.out) if config.out is not None else None
-    n = len(targets)
+    n = len(loaded)
+    plot_every = config.plot_every if config.plot_every is not None else frame_interval(config.iters)
 
     source = ico_sphere(config.level, device).extend(n)
     deform = torch.zeros_like(source.verts_packed(), requires_grad=True)
@@ -222,10 +234,10 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
 
     def step(_: int) -> dict[str, torch.Tensor]:
         mesh = source.offset_verts(deform)
-        sample_trg = sample_points_from_meshes(targets, config.samples)
+        sample_trg, trg_lengths = loaded.sample(config.samples, target_meshes)
         sample_src = sample_points_from_meshes(mesh, config.samples)
         terms = {
-            "chamfer": chamfer_distance(sample_trg, sample_src)[0],
+            "chamfer": chamfer_distance(sample_trg, sample_src, x_lengths=trg_lengths)[0],
             "edge": mesh_edge_loss(mesh),
             "normal": mesh_normal_consistency(mesh),
             "laplacian": mesh_laplacian_smoothing(mesh, method="uniform"),
@@ -236,11 +248,7 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     frames = []
     target_renders = None
     if out is not None:
-        cams = CameraSet.look_at(_VIEW["dist"], torch.full((n,), _VIEW["elev"]), torch.full((n,), _VIEW["azim"]))
-        target_renders = render_shaded(
-            targets.verts_list(), targets.faces_list(), [_TARGET_COLOR] * n, cams.cameras(None, device),
-            image_size=config.frame_size, light_location=_light(),
-        )
+        target_renders = _render_targets(loaded, config.frame_size)
 
     def snapshot(iteration: int) -> None:
         if target_renders is not None:
@@ -252,7 +260,7 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         run = optimize(
             [deform], step, iters=config.iters, lr=config.lr, momentum=config.momentum,
             loss_scale=float(n), progress=progress, snapshot=snapshot if out is not None else None,
-            snapshot_every=config.plot_every, callback=config.callback,
+            snapshot_every=plot_every, callback=config.callback,
         )
 
     final_deform = run.best_params[0] if run.interrupted else deform.detach()
@@ -264,14 +272,16 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     )
     # The meshes first: a Ctrl-C during the evaluation and plots below leaves them written.
     files = _write_meshes(out, names, fitted_orig, fitted_norm) if out is not None else []
-    chamfer = eval_chamfer(fitted_norm, targets, samples=config.eval_samples, draws=config.eval_draws)
+    chamfer = eval_chamfer_targets(fitted_norm, loaded, samples=config.eval_samples, draws=config.eval_draws)
     volumes = signed_volumes(fitted_norm)
     finite = [bool(torch.isfinite(v).all()) for v in fitted_norm.verts_list()]
     final_losses = {k: (v[-1] if v else None) for k, v in run.history.items()}
     per_target = [
         {
             "name": names[i],
-            "target": str(resolve_mesh_path(config.targets[i], argument="TARGET")),
+            "target": portable_source(loaded.paths[i], out),
+            "target_kind": loaded.kinds[i],
+            "target_points": int(loaded.verts[i].shape[0]),
             "chamfer": float(chamfer[i]),
             "signed_volume": float(volumes[i]),
             "finite": finite[i],
@@ -295,11 +305,12 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         "initial_losses": {k: (v[0] if v else None) for k, v in run.history.items()},
         "final_losses": final_losses,
         "chamfer": float(chamfer.mean()),
-        "chamfer_eval": {"samples": config.eval_samples, "draws": config.eval_draws, "frame": "normalized"},
+        "chamfer_eval": {"samples": config.eval_samples, "draws": config.eval_draws, "frame": "normalized",
+                         "point_cloud_targets": "samples drawn from the cloud's points (all if fewer)"},
         "targets": per_target,
         "config": {k: getattr(config, k) for k in (
             "level", "iters", "lr", "momentum", "samples", "w_chamfer", "w_edge", "w_normal",
-            "w_laplacian", "seed", "plot_every")},
+            "w_laplacian", "seed")} | {"plot_every": plot_every},
         **environment_info(str(device)),
     }
     result = ShapeResult(names, fitted_orig, fitted_norm, metrics, run.history, interrupted=run.interrupted)
