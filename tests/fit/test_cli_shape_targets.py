@@ -124,4 +124,6 @@ def test_a_ply_cloud_of_the_fish_reaches_the_chamfer_of_the_obj():
             result = fit_shape(ShapeConfig(targets=(target,), iters=150, device="cpu", quiet=True))
             chamfers[Path(target).stem] = result.metrics["targets"][0]["chamfer"]
     obj, ply = chamfers["fish_low_resolution"], chamfers["fish_cloud"]
-    assert abs(ply - obj) <= 0.1 * obj, chamfers
+    # Measured spread between seeds at 150 iterations: sd 3.3e-4 (OBJ) and 3.9e-4 (cloud) on
+    # means of 3.55e-2 (about 1 %); 6 % is about four sd of the difference of two runs.
+    assert abs(ply - obj) <= 0.06 * obj, chamfers
