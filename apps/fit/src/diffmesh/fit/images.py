@@ -162,8 +162,9 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
 
     Outputs: ``fitted.obj``, ``fitted.ply`` and ``fitted.glb`` (vertex colours),
     ``losses.png``, ``progress.gif`` (fitted | target for a fixed view), ``views.png``
-    (every view as fitted | target, as the GIF, under a header naming the columns) and ``metrics.json`` (silhouette IoU mean and worst, PSNR over the object,
-    chamfer to the target mesh when one was given). With a target mesh (or images from
+    (every view as fitted | target, as the GIF, under a header naming the columns) and
+    ``metrics.json`` (silhouette IoU mean and worst, PSNR over the object, chamfer to the
+    target mesh when one was given). With a target mesh (or images from
     ``fit render``, whose cameras.json records the normalization), ``fitted.obj`` is in the
     mesh's original frame and ``fitted_normalized.obj`` in the rendered frame.
 
