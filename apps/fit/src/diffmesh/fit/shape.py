@@ -305,8 +305,7 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         "initial_losses": {k: (v[0] if v else None) for k, v in run.history.items()},
         "final_losses": final_losses,
         "chamfer": float(chamfer.mean()),
-        "chamfer_eval": {"samples": config.eval_samples, "draws": config.eval_draws, "frame": "normalized",
-                         "point_cloud_targets": "samples drawn from the cloud's points (all if fewer)"},
+        "chamfer_eval": {"samples": config.eval_samples, "draws": config.eval_draws, "frame": "normalized"},
         "targets": per_target,
         "config": {k: getattr(config, k) for k in (
             "level", "iters", "lr", "momentum", "samples", "w_chamfer", "w_edge", "w_normal",
