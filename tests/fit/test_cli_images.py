@@ -38,7 +38,7 @@ def test_images_from_the_bundled_cow_writes_every_output(runner, tmp_path):
     result = runner.invoke(cli, ["images", "--views", "4", "--image-size", "32", *SMALL, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "fitted.obj", "fitted_normalized.obj", "losses.png", "metrics.json", "progress.gif", "views.png"]
+        "fitted.glb", "fitted.obj", "fitted.ply", "fitted_normalized.obj", "losses.png", "metrics.json", "progress.gif", "views.png"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) >= METRIC_KEYS and "chamfer" in metrics
     assert metrics["views"] == 4 and metrics["image_size"] == [32, 32] and metrics["iterations"] == 6
@@ -65,7 +65,7 @@ def test_round_trip_through_fit_render(runner, cow_dataset, tmp_path, fast_eval)
     assert metrics["views"] == 4 and metrics["image_size"] == [48, 48]
     assert "chamfer" not in metrics  # no target mesh, only images
     assert sorted(p.name for p in out.iterdir()) == [
-        "fitted.obj", "fitted_normalized.obj", "losses.png", "metrics.json", "progress.gif", "views.png"]
+        "fitted.glb", "fitted.obj", "fitted.ply", "fitted_normalized.obj", "losses.png", "metrics.json", "progress.gif", "views.png"]
     # cameras.json records the normalization of `fit render`: fitted.obj is back in the cow's frame.
     norm = json.loads((cow_dataset / "cameras.json").read_text())["normalization"]
     verts, _, _ = load_obj(str(out / "fitted.obj"), load_textures=False)
@@ -109,10 +109,12 @@ def test_ctrl_c_after_the_loop_keeps_the_fitted_mesh(runner, tmp_path, monkeypat
     result = runner.invoke(cli, ["images", "--views", "3", "--image-size", "24", "--iters", "4", "--level", "1",
                                  "--plot-every", "2", "--device", "cpu", "--quiet", "--out", str(out)])
     assert result.exit_code == 130, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["fitted.obj", "fitted_normalized.obj", "metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "fitted.glb", "fitted.obj", "fitted.ply", "fitted_normalized.obj", "metrics.json"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["interrupted"] and "incomplete" in metrics and "iou_mean" not in metrics
-    assert metrics["files"] == ["fitted.obj", "fitted_normalized.obj", "metrics.json"]
+    assert metrics["files"] == [
+        "fitted.obj", "fitted.ply", "fitted.glb", "fitted_normalized.obj", "metrics.json"]
     text = (out / "fitted.obj").read_text()
     vertex = next(line for line in text.splitlines() if line.startswith("v "))
     assert len(vertex.split()) == 7  # x y z r g b
@@ -153,7 +155,7 @@ def test_cli_defaults_are_the_tutorials(runner, tmp_path, monkeypatch):
     expected = {
         "target_mesh": None, "images": None, "views": 20, "image_size": 128, "views_per_iter": 2, "level": 4,
         "iters": 2000, "lr": 1.0, "momentum": 0.9, "w_silhouette": 1.0, "w_rgb": 1.0, "w_edge": 1.0,
-        "w_normal": 0.01, "w_laplacian": 1.0, "sigma": 1e-4, "faces_per_pixel": 50, "plot_every": 250,
+        "w_normal": 0.01, "w_laplacian": 1.0, "sigma": 1e-4, "faces_per_pixel": 50, "plot_every": None,
         "device": "auto", "seed": 0, "quiet": False, "out": Path("fit-out") / "images-cow",
         "eval_samples": 10000, "eval_draws": 5,
     }

@@ -38,7 +38,7 @@ def test_shape_writes_every_output(runner, tmp_path):
     assert "fit shape (fish_low_resolution): iteration 30/30" in result.stderr and "chamfer " in result.stderr
     assert "fit shape: rendering 1 target view" in result.stderr and "evaluating" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "fitted.obj", "fitted_normalized.obj", "losses.png", "metrics.json", "progress.gif"]
+        "fitted.glb", "fitted.obj", "fitted.ply", "fitted_normalized.obj", "losses.png", "metrics.json", "progress.gif"]
 
     metrics = _read_metrics(out)
     assert set(metrics) >= METRIC_KEYS
@@ -129,12 +129,13 @@ def test_ctrl_c_after_the_loop_keeps_the_fitted_mesh(runner, tmp_path, monkeypat
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(shape, "eval_chamfer", interrupted)
+    monkeypatch.setattr(shape, "eval_chamfer_targets", interrupted)
     out = tmp_path / "stopped"
     result = runner.invoke(cli, ["shape", *SMALL, "--quiet", "--out", str(out)])
     assert result.exit_code == 130, result.output
     assert result.stderr.strip().splitlines()[-1].startswith("Interrupted")
-    assert sorted(p.name for p in out.iterdir()) == ["fitted.obj", "fitted_normalized.obj", "metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "fitted.glb", "fitted.obj", "fitted.ply", "fitted_normalized.obj", "metrics.json"]
     metrics = _read_metrics(out)
     assert metrics["interrupted"] and "incomplete" in metrics and "chamfer" not in metrics
     verts, faces, _ = load_obj(str(out / "fitted_normalized.obj"), load_textures=False)
@@ -183,7 +184,7 @@ def test_cli_defaults_are_the_tutorials(runner, tmp_path, monkeypatch):
     expected = {
         "targets": ("fish_low_resolution",), "level": 4, "iters": 2000, "lr": 1.0, "momentum": 0.9,
         "samples": 5000, "w_chamfer": 1.0, "w_edge": 1.0, "w_normal": 0.01, "w_laplacian": 0.1,
-        "plot_every": 250, "device": "auto", "seed": 0, "quiet": False,
+        "plot_every": None, "device": "auto", "seed": 0, "quiet": False,
         "out": Path("fit-out") / "shape-fish_low_resolution", "eval_samples": 10000, "eval_draws": 5,
     }
     assert {k: getattr(config, k) for k in expected} == expected

@@ -213,8 +213,8 @@ def _io_options(func):
 
 def _fit_options(func):
     """Options of both fitting commands."""
-    func = click.option("--plot-every", type=POSITIVE, default=250, show_default=True,
-                        help="Iterations between GIF frames.")(func)
+    func = click.option("--plot-every", type=POSITIVE, default=None,
+                        help="Iterations between GIF frames [default: ceil(iters / 8), about 8 frames].")(func)
     func = click.option("--momentum", type=FiniteFloat(0.0, 1.0, high_open=True), default=0.9,
                         show_default=True, help="SGD momentum.")(func)
     func = click.option("--lambda", "lambda_", type=NONNEG, default=10.0, show_default=True,
@@ -298,7 +298,7 @@ def _thread_policy(threads: str | int) -> Iterator[None]:
 
 
 @cli.command("shape")
-@click.argument("targets", nargs=-1, metavar="[TARGET.obj ...]")
+@click.argument("targets", nargs=-1, metavar="[TARGET ...]")
 @_fit_options
 @click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=5000, show_default=True,
               help="Points sampled per mesh and iteration.")
@@ -308,10 +308,12 @@ def _thread_policy(threads: str | int) -> Iterator[None]:
 @click.option("--w-laplacian", type=NONNEG, default=0.1, show_default=True, help="Laplacian smoothing weight.")
 @_common
 def shape_command(targets: tuple[str, ...], out: Path | None, **options: Any) -> None:
-    """Deform a sphere into TARGET meshes with 3D losses (default: the bundled fish).
+    """Deform a sphere into TARGETs with 3D losses (default: the bundled fish).
 
-    Several targets fit together as one batch. Writes fitted.obj (target's frame),
-    fitted_normalized.obj, losses.png, progress.gif and metrics.json to --out
+    A TARGET is a mesh (.obj, .ply, .off) or a point cloud (.ply without faces, .xyz,
+    .pts: x y z [nx ny nz] per line), whose points are then the samples. Several targets
+    fit together as one batch. Writes fitted.obj, fitted.ply and fitted.glb (target's
+    frame), fitted_normalized.obj, losses.png, progress.gif and metrics.json to --out
     (default fit-out/shape-<target name>).
     """
     with deferred_interrupt():
@@ -367,7 +369,8 @@ def images_command(target_mesh: str | None, images_dir: Path | None, image_size:
 
     Targets are --views renders of --target-mesh (default: the bundled cow), or the RGBA
     PNGs of --images DIR with its cameras.json (as written by `fit render`). Writes
-    fitted.obj (with vertex colours), losses.png, progress.gif, views.png and metrics.json
+    fitted.obj, fitted.ply and fitted.glb (with vertex colours), losses.png, progress.gif,
+    views.png and metrics.json
     to --out (default fit-out/images-<name>).
     """
     if target_mesh is not None and images_dir is not None:

@@ -21,8 +21,9 @@ from diffmesh.fit import threads
 from diffmesh.fit.data import resolve_mesh_path
 from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.gif import save_gif
-from diffmesh.fit.imaging import caption, grid, hstack, save_png, to_image
+from diffmesh.fit.imaging import caption, grid, hstack, save_png, to_image, vstack
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
+from diffmesh.fit.mesh_files import frame_interval, write_mesh_files
 from diffmesh.fit.metrics import (
     FLIPPED_EVAL,
     eval_chamfer,
@@ -43,10 +44,12 @@ from diffmesh.fit.render_views import (
     soft_settings,
     tutorial_cameras,
 )
+from diffmesh.fit.targets import portable_source
 from diffmesh.meshcore import Meshes, TexturesVertex
 from diffmesh.meshio import ico_sphere, save_obj
 from diffmesh.meshloss import mesh_edge_loss, mesh_laplacian_smoothing, mesh_normal_consistency
 from diffmesh.softrender import PointLights
+from PIL import Image
 
 __all__ = ["ImagesConfig", "ImagesResult", "fit_images"]
 
@@ -75,7 +78,8 @@ class ImagesConfig:
         seed: seed of the view choice.
         device: ``auto``, ``cpu``, ``cuda[:N]`` or ``mps``.
         out: output folder; None writes nothing.
-        plot_every: iterations between GIF frames.
+        plot_every: iterations between GIF frames; None gives about 8 frames
+            (:func:`~diffmesh.fit.mesh_files.frame_interval`).
         quiet: no progress bar.
         eval_samples: points per mesh for the final chamfer to the target mesh.
         eval_draws: draws averaged for that chamfer.
@@ -103,7 +107,7 @@ class ImagesConfig:
     seed: int = 0
     device: str = "auto"
     out: Path | None = None
-    plot_every: int = 250
+    plot_every: int | None = None
     quiet: bool = False
     eval_samples: int = 10000
     eval_draws: int = 5
@@ -165,13 +169,25 @@ def _render_all(mesh: Meshes, data: ImageDataset, settings, lights, sigma: float
     return torch.cat(out)
 
 
+def _views_sheet(tiles: list[Image.Image], columns: int) -> Image.Image:
+    """The views grid under a header row naming each tile's columns: fitted | target."""
+    body = grid(tiles, columns=columns, gap=6)
+    tile_w = tiles[0].width
+    half = (tile_w - 4) // 2  # hstack's gap is 4 pixels
+    blank = Image.new("RGB", (half, 1), "white")
+    label = hstack([caption(blank, "fitted"), caption(blank, "target")])
+    header = hstack([label] * min(columns, len(tiles)), gap=6)
+    return vstack([header, body], gap=2)
+
+
 def fit_images(config: ImagesConfig) -> ImagesResult:
     """Run the images pipeline and, when ``config.out`` is set, write its outputs.
 
-    Outputs: ``fitted.obj`` (vertex colours), ``losses.png``, ``progress.gif`` (predicted
-    vs target for a fixed view), ``views.png`` (every target view beside the fitted
-    render) and ``metrics.json`` (silhouette IoU mean and worst, PSNR over the object,
-    chamfer to the target mesh when one was given). With a target mesh (or images from
+    Outputs: ``fitted.obj``, ``fitted.ply`` and ``fitted.glb`` (vertex colours),
+    ``losses.png``, ``progress.gif`` (fitted | target for a fixed view), ``views.png``
+    (every view as fitted | target, as the GIF, under a header naming the columns) and
+    ``metrics.json`` (silhouette IoU mean and worst, PSNR over the object, chamfer to the
+    target mesh when one was given). With a target mesh (or images from
     ``fit render``, whose cameras.json records the normalization), ``fitted.obj`` is in the
     mesh's original frame and ``fitted_normalized.obj`` in the rendered frame.
 
@@ -188,7 +204,7 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     scale = 1.0
     if config.images is not None:
         data = load_image_dataset(config.images, device)
-        source_name = str(config.images)
+        source_path = Path(config.images)
         if data.normalization is not None:  # images of a normalized mesh: write it back in its frame
             center, scale = data.normalization
     else:
@@ -201,8 +217,10 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
         rgb, sil = render_targets(target, cameras, config.image_size, sigma=config.sigma,
                                   faces_per_pixel=config.faces_per_pixel)
         data = ImageDataset(cameras, rgb, sil, [f"view_{i:03d}" for i in range(config.views)])
-        source_name = str(path)
+        source_path = path
     out = prepare_out_dir(config.out) if config.out is not None else None
+    source_name = portable_source(source_path, out)
+    plot_every = config.plot_every if config.plot_every is not None else frame_interval(config.iters)
     num_views = len(data.cameras)
     per_iter = min(config.views_per_iter, num_views)
     size = tuple(data.rgb.shape[1:3])
@@ -246,13 +264,13 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
         pair = [im.resize((im.width * zoom, im.height * zoom)) for im in pair]
         frames.append(caption(hstack(pair), f"iteration {iteration}   (fitted | target)"))
 
-    name = Path(source_name).stem or "images"
+    name = source_path.resolve().stem or "images"
     label = f"fit images ({name})"
     with Progress(config.iters, label, enabled=not config.quiet) as progress:
         run = optimize(
             param.params, step, iters=config.iters, lr=config.lr, momentum=config.momentum,
             progress=progress, snapshot=snapshot if out is not None else None,
-            snapshot_every=config.plot_every, callback=config.callback, optimizer=param.optimizer,
+            snapshot_every=plot_every, callback=config.callback, optimizer=param.optimizer,
         )
 
     stopped_early = run.interrupted or run.diverged
@@ -282,7 +300,8 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
         "finite": bool(torch.isfinite(verts_norm).all()),
         "config": {k: getattr(config, k) for k in (
             "views_per_iter", "level", "iters", "optimizer", "lr", "momentum", "lambda_", "w_silhouette",
-            "w_rgb", "w_edge", "w_normal", "w_laplacian", "sigma", "faces_per_pixel", "seed", "plot_every")},
+            "w_rgb", "w_edge", "w_normal", "w_laplacian", "sigma", "faces_per_pixel", "seed")}
+        | {"plot_every": plot_every},
         "optimizer": param.settings(),
         **environment_info(str(device)),
     }
@@ -319,12 +338,10 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
     if run.iterations == 0:  # nothing fitted: earlier results in `out` stay as they were
         return result
     with OutputSet(out) as outs:
-        meshes_out = [("fitted.obj", verts_out)]
+        write_mesh_files(outs, "fitted", verts_out, faces, vert_rgb)
         if center is not None:
-            meshes_out.append(("fitted_normalized.obj", verts_norm))
-        for file_name, verts in meshes_out:
-            with atomic_path(outs.path(file_name)) as tmp:
-                save_obj(str(tmp), verts.detach().cpu(), faces.cpu(), verts_colors=vert_rgb.detach().cpu())
+            with atomic_path(outs.path("fitted_normalized.obj")) as tmp:
+                save_obj(str(tmp), verts_norm.detach().cpu(), faces.cpu(), verts_colors=vert_rgb.detach().cpu())
         try:  # a Ctrl-C from here on publishes the meshes with what metrics.json has so far
             announce(f"{label}: evaluating (rendering the fitted mesh from {num_views} views)",
                      enabled=not config.quiet)
@@ -333,11 +350,11 @@ def fit_images(config: ImagesConfig) -> ImagesResult:
             if frames:
                 save_gif(outs.path("progress.gif"), frames)
             tiles = [
-                caption(hstack([to_image(data.rgb[i]), to_image(renders[i, ..., :3])]),
+                caption(hstack([to_image(renders[i, ..., :3]), to_image(data.rgb[i])]),
                         f"{data.names[i]}  IoU {metrics['iou_per_view'][i]:.3f}")
                 for i in range(num_views)
             ]
-            save_png(outs.path("views.png"), grid(tiles, columns=4, gap=6))
+            save_png(outs.path("views.png"), _views_sheet(tiles, columns=4))
         except KeyboardInterrupt:
             result.interrupted = metrics["interrupted"] = True
             metrics["incomplete"] = "interrupted while evaluating and plotting: only the files listed were written"

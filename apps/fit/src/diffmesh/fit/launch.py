@@ -34,7 +34,11 @@ def deferred_interrupt() -> Iterator[None]:
         yield
         return
     pending: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    except ValueError:  # not the main interpreter
+        yield
+        return
     try:
         yield
     finally:

@@ -38,7 +38,8 @@ def check_loop_settings(config: object, weight_names: Sequence[str]) -> None:
     require(0 <= get("momentum") < 1, f"momentum: expected a number in [0, 1), got {get('momentum')}")
     for name in weight_names:
         require(math.isfinite(get(name)) and get(name) >= 0, f"{name}: expected a number >= 0, got {get(name)}")
-    require(get("plot_every") >= 1, f"plot_every: expected a positive integer, got {get('plot_every')}")
+    require(get("plot_every") is None or get("plot_every") >= 1,
+            f"plot_every: expected a positive integer or None, got {get('plot_every')}")
     require(get("eval_samples") >= 1 and get("eval_draws") >= 1,
             "eval_samples, eval_draws: expected positive integers")
 

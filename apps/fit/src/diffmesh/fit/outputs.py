@@ -20,15 +20,15 @@ import platform
 import re
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from diffmesh.fit.launch import deferred_interrupt
 
 __all__ = [
     "METRICS_FILE",
@@ -198,26 +198,6 @@ def new_run_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) that arrives inside the block until its end (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    except ValueError:  # not the main interpreter
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
-
-
 class OutputSet:
     """The files of one run, written aside and published together into ``out``.
 
@@ -270,7 +250,7 @@ class OutputSet:
         """
         names = [n for n in self._names if (self.staging / n).is_file()]
         write_json(self.staging / METRICS_FILE, {**metrics, "run_id": self.run_id, "files": [*names, METRICS_FILE]})
-        with _sigint_deferred():
+        with deferred_interrupt():
             previous = _previous_set(self.out)
             (self.out / METRICS_FILE).unlink(missing_ok=True)
             for name in previous:

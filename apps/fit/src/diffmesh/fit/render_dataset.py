@@ -20,6 +20,7 @@ from diffmesh.fit.render_views import (
     save_rgba_views,
     tutorial_cameras,
 )
+from diffmesh.fit.targets import portable_source
 
 __all__ = ["RenderConfig", "RenderResult", "render_dataset"]
 
@@ -117,7 +118,7 @@ def render_dataset(config: RenderConfig) -> RenderResult:
                 bar.update(i)
     elev = torch.linspace(0.0, 360.0, config.views).tolist()
     azim = torch.linspace(-180.0, 180.0, config.views).tolist()
-    extras = {"source_mesh": str(path)}
+    extras = {"source_mesh": portable_source(path, out)}
     if config.normalize:
         extras["normalization"] = {"center": center.tolist(), "scale": scale,
                                    "note": "image frame = (mesh - center) / scale"}

@@ -4,13 +4,14 @@ The pipeline of PyTorch3D's tutorial "Deform a source mesh to form a target mesh
 loss functions": each target is centred at its vertex mean and scaled to max |coordinate|
 = 1; an ``ico_sphere(level)`` gets per-vertex offsets optimised by SGD on chamfer + edge +
 normal consistency + uniform Laplacian, sampling both surfaces afresh every iteration.
-Several targets fit together as one batch.
+A target may also be a point cloud (PLY without faces, XYZ, PTS): its samples are then
+drawn from its points (see :mod:`diffmesh.fit.targets`). Several targets fit together as
+one batch.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,19 +20,21 @@ from typing import Any
 import torch
 from diffmesh.fit import threads
 from diffmesh.fit.cameras_io import CameraSet
-from diffmesh.fit.data import resolve_mesh_path
 from diffmesh.fit.devices import resolve_device
 from diffmesh.fit.gif import save_gif
 from diffmesh.fit.imaging import caption, hstack, to_image, vstack
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
-from diffmesh.fit.metrics import FLIPPED_EVAL, eval_chamfer, flipped_fraction, signed_volumes
+from diffmesh.fit.mesh_files import frame_interval, write_mesh_files
+from diffmesh.fit.metrics import FLIPPED_EVAL, flipped_fraction, signed_volumes
 from diffmesh.fit.optimizers import OPTIMIZERS, Parameterization
 from diffmesh.fit.outputs import OutputSet, atomic_path, environment_info, prepare_out_dir
 from diffmesh.fit.plot import save_loss_plot
 from diffmesh.fit.progress import Progress, announce
+from diffmesh.fit.render_points import render_points
 from diffmesh.fit.render_views import render_shaded
+from diffmesh.fit.targets import ShapeTargets, eval_chamfer_targets, load_targets, portable_source
 from diffmesh.meshcore import Meshes
-from diffmesh.meshio import ico_sphere, load_obj, save_obj
+from diffmesh.meshio import ico_sphere, save_obj
 from diffmesh.meshloss import (
     chamfer_distance,
     mesh_edge_loss,
@@ -52,7 +55,8 @@ class ShapeConfig:
     """Settings of ``fit shape`` (defaults are the tutorial's).
 
     Attributes:
-        targets: OBJ paths or bundled names; one fit per target, all in one batch.
+        targets: mesh files (OBJ, PLY, OFF), point-cloud files (PLY without faces, XYZ,
+            PTS) or bundled names; one fit per target, all in one batch.
         level: ico_sphere subdivision level of the starting mesh.
         iters: optimisation iterations.
         lr: learning rate (SGD's, or AdamUniform's with ``largesteps``).
@@ -65,7 +69,8 @@ class ShapeConfig:
         seed: seed of torch's generator (sampling).
         device: ``auto``, ``cpu``, ``cuda[:N]`` or ``mps``.
         out: output folder; None writes nothing.
-        plot_every: iterations between GIF frames.
+        plot_every: iterations between GIF frames; None gives about 8 frames
+            (:func:`~diffmesh.fit.mesh_files.frame_interval`).
         quiet: no progress bar.
         eval_samples: points per mesh for the final chamfer measure.
         eval_draws: draws averaged for the final chamfer measure.
@@ -88,7 +93,7 @@ class ShapeConfig:
     seed: int = 0
     device: str = "auto"
     out: Path | None = None
-    plot_every: int = 250
+    plot_every: int | None = None
     quiet: bool = False
     eval_samples: int = 10000
     eval_draws: int = 5
@@ -133,24 +138,15 @@ class ShapeResult:
     diverged_loss: float = math.nan
 
 
-def _unique_names(paths: Sequence[Path]) -> list[str]:
-    names: list[str] = []
-    for path in paths:
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem) or "target"
-        name, k = base, 2
-        while name in names:
-            name, k = f"{base}-{k}", k + 1
-        names.append(name)
-    return names
-
-
 def load_shape_targets(
     targets: Sequence[str | Path], device: torch.device
 ) -> tuple[list[str], Meshes, torch.Tensor, torch.Tensor]:
     """Load target meshes and normalize each (centre at the vertex mean, max |coord| = 1).
 
+    Meshes only (see :func:`diffmesh.fit.targets.load_targets` for point clouds too).
+
     Args:
-        targets: OBJ paths or bundled names.
+        targets: mesh paths (OBJ, PLY, OFF) or bundled names.
         device: where the meshes go.
 
     Returns:
@@ -159,28 +155,16 @@ def load_shape_targets(
 
     Raises:
         FileNotFoundError: a missing file.
-        ValueError: a malformed OBJ, a mesh without faces, one whose vertices coincide, or
+        ValueError: a malformed file, a mesh without faces, one whose vertices coincide, or
             one whose faces all have zero area (nothing to sample).
     """
-    paths = [resolve_mesh_path(t, argument="TARGET") for t in targets]
-    verts_list, faces_list, centers, scales = [], [], [], []
-    for path in paths:
-        verts, faces, _ = load_obj(str(path), load_textures=False, device=device)
-        faces_idx = faces.verts_idx
-        if faces_idx.shape[0] == 0:
+    loaded = load_targets(targets, device)
+    for path, cloud in zip(loaded.paths, loaded.is_cloud, strict=True):
+        if cloud:
             raise ValueError(f"TARGET {str(path)!r}: the mesh has no faces")
-        center = verts.mean(0)
-        scale = (verts - center).abs().max()
-        if not bool(scale > 0) or not bool(torch.isfinite(scale)):
-            raise ValueError(f"TARGET {str(path)!r}: all vertices coincide; nothing to fit")
-        if not bool(Meshes(verts=[verts], faces=[faces_idx]).faces_areas_packed().sum() > 0):
-            raise ValueError(f"TARGET {str(path)!r}: every face has zero area; no surface to fit")
-        verts_list.append((verts - center) / scale)
-        faces_list.append(faces_idx)
-        centers.append(center)
-        scales.append(scale)
-    meshes = Meshes(verts=verts_list, faces=faces_list)
-    return _unique_names(paths), meshes, torch.stack(centers), torch.stack(scales)
+    meshes = loaded.meshes()
+    assert meshes is not None  # every target is a mesh (checked above)
+    return loaded.names, meshes, loaded.centers, loaded.scales
 
 
 def _shape_frame(fitted: Meshes, target_renders: torch.Tensor, iteration: int, size: int) -> Any:
@@ -200,25 +184,48 @@ def _light() -> tuple[float, float, float]:
 
 
 def _write_meshes(outs: OutputSet, names: Sequence[str], fitted_orig: Meshes, fitted_norm: Meshes) -> None:
-    """Write each fitted mesh in the target's frame and in the normalized one into the set."""
+    """Write each fitted mesh into the set: in the target's frame (OBJ, PLY, GLB) and in the
+    normalized one (OBJ)."""
     faces = fitted_norm.faces_list()
     for i, name in enumerate(names):
         stem = "fitted" if len(names) == 1 else f"fitted_{name}"
-        for suffix, mesh in (("", fitted_orig), ("_normalized", fitted_norm)):
-            with atomic_path(outs.path(f"{stem}{suffix}.obj")) as tmp:
-                save_obj(str(tmp), mesh.verts_list()[i].cpu(), faces[i].cpu())
+        write_mesh_files(outs, stem, fitted_orig.verts_list()[i], faces[i])
+        with atomic_path(outs.path(f"{stem}_normalized.obj")) as tmp:
+            save_obj(str(tmp), fitted_norm.verts_list()[i].cpu(), faces[i].cpu())
+
+
+@torch.no_grad()
+def _render_targets(targets: ShapeTargets, size: int) -> torch.Tensor:
+    """The GIF's target column: shaded meshes, depth-shaded splats for point clouds."""
+    n = len(targets)
+    device = targets.verts[0].device
+    cams = CameraSet.look_at(_VIEW["dist"], torch.full((n,), _VIEW["elev"]), torch.full((n,), _VIEW["azim"]))
+    cameras = cams.cameras(None, device)
+    images = torch.ones(n, size, size, 3, device=device)
+    meshes = [i for i, cloud in enumerate(targets.is_cloud) if not cloud]
+    clouds = [i for i, cloud in enumerate(targets.is_cloud) if cloud]
+    if meshes:
+        images[meshes] = render_shaded(
+            [targets.verts[i] for i in meshes], [targets.faces[i] for i in meshes], [_TARGET_COLOR] * len(meshes),
+            cameras[meshes], image_size=size, light_location=_light(),
+        )
+    if clouds:
+        images[clouds] = render_points([targets.verts[i] for i in clouds], [_TARGET_COLOR] * len(clouds),
+                                       cameras[clouds], image_size=size)
+    return images
 
 
 def fit_shape(config: ShapeConfig) -> ShapeResult:
     """Run the shape pipeline and, when ``config.out`` is set, write its outputs.
 
-    Outputs: ``fitted.obj`` (original frame), ``fitted_normalized.obj``, ``losses.png``,
-    ``progress.gif``, ``metrics.json``; with several targets the meshes are
-    ``fitted_<name>.obj`` and ``fitted_<name>_normalized.obj``. The files are published
-    together (:class:`~diffmesh.fit.outputs.OutputSet`): ``metrics.json`` carries the
-    ``run_id`` and lists the set. When Ctrl-C interrupts the fit, or the fit diverges, the
-    outputs are written from what was recorded, with the best-so-far mesh; when it stops
-    before the first iteration completed, nothing is written and earlier results stay.
+    Outputs: ``fitted.obj``, ``fitted.ply`` and ``fitted.glb`` (original frame),
+    ``fitted_normalized.obj``, ``losses.png``, ``progress.gif``, ``metrics.json``; with
+    several targets the meshes are ``fitted_<name>.obj`` (``.ply``, ``.glb``) and
+    ``fitted_<name>_normalized.obj``. The files are published together
+    (:class:`~diffmesh.fit.outputs.OutputSet`): ``metrics.json`` carries the ``run_id`` and
+    lists the set. When Ctrl-C interrupts the fit, or the fit diverges, the outputs are
+    written from what was recorded, with the best-so-far mesh; when it stops before the
+    first iteration completed, nothing is written and earlier results stay.
 
     Args:
         config: the settings.
@@ -228,9 +235,12 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     """
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    names, targets, centers, scales = load_shape_targets(config.targets, device)
+    loaded = load_targets(config.targets, device)
+    names, centers, scales = loaded.names, loaded.centers, loaded.scales
+    target_meshes = loaded.meshes()
     out = prepare_out_dir(config.out) if config.out is not None else None
-    n = len(targets)
+    n = len(loaded)
+    plot_every = config.plot_every if config.plot_every is not None else frame_interval(config.iters)
 
     source = ico_sphere(config.level, device).extend(n)
     param = Parameterization(source, config.optimizer, lr=config.lr, momentum=config.momentum,
@@ -240,10 +250,10 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
 
     def step(_: int) -> dict[str, torch.Tensor]:
         mesh = source.offset_verts(param.offsets())
-        sample_trg = sample_points_from_meshes(targets, config.samples)
+        sample_trg, trg_lengths = loaded.sample(config.samples, target_meshes)
         sample_src = sample_points_from_meshes(mesh, config.samples)
         terms = {
-            "chamfer": chamfer_distance(sample_trg, sample_src)[0],
+            "chamfer": chamfer_distance(sample_trg, sample_src, x_lengths=trg_lengths)[0],
             "edge": mesh_edge_loss(mesh),
             "normal": mesh_normal_consistency(mesh),
             "laplacian": mesh_laplacian_smoothing(mesh, method="uniform"),
@@ -257,11 +267,7 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         threads.poll()
         announce(f"fit shape: rendering {n} target view{'s' if n > 1 else ''} for progress.gif",
                  enabled=not config.quiet)
-        cams = CameraSet.look_at(_VIEW["dist"], torch.full((n,), _VIEW["elev"]), torch.full((n,), _VIEW["azim"]))
-        target_renders = render_shaded(
-            targets.verts_list(), targets.faces_list(), [_TARGET_COLOR] * n, cams.cameras(None, device),
-            image_size=config.frame_size, light_location=_light(),
-        )
+        target_renders = _render_targets(loaded, config.frame_size)
 
     def snapshot(iteration: int) -> None:
         if target_renders is not None:
@@ -273,7 +279,7 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         run = optimize(
             param.params, step, iters=config.iters, lr=config.lr, momentum=config.momentum,
             loss_scale=float(n), progress=progress, snapshot=snapshot if out is not None else None,
-            snapshot_every=config.plot_every, callback=config.callback, optimizer=param.optimizer,
+            snapshot_every=plot_every, callback=config.callback, optimizer=param.optimizer,
         )
 
     stopped_early = run.interrupted or run.diverged
@@ -301,14 +307,14 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         "final_losses": {k: (v[-1] if v else None) for k, v in run.history.items()},
         "config": {k: getattr(config, k) for k in (
             "level", "iters", "optimizer", "lr", "momentum", "lambda_", "samples", "w_chamfer", "w_edge",
-            "w_normal", "w_laplacian", "seed", "plot_every")},
+            "w_normal", "w_laplacian", "seed")} | {"plot_every": plot_every},
         "optimizer": param.settings(),
         **environment_info(str(device)),
     }
     result = ShapeResult(names, fitted_orig, fitted_norm, metrics, run.history, interrupted=run.interrupted,
                          diverged=run.diverged, diverged_at=run.diverged_at, diverged_loss=run.diverged_loss)
     if out is None:
-        _evaluate(result, targets, centers, scales, config)
+        _evaluate(result, loaded, config, out)
         return result
     if run.iterations == 0:  # nothing fitted: earlier results in `out` stay as they were
         return result
@@ -316,7 +322,7 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         _write_meshes(outs, names, fitted_orig, fitted_norm)
         try:  # a Ctrl-C from here on publishes the meshes with what metrics.json has so far
             announce(f"{label}: evaluating", enabled=not config.quiet)
-            _evaluate(result, targets, centers, scales, config)
+            _evaluate(result, loaded, config, out)
             if run.iterations > 0:
                 save_loss_plot(outs.path("losses.png"), run.history, title=f"{label}: losses")
             if frames:
@@ -330,30 +336,39 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     return result
 
 
-def _evaluate(result: ShapeResult, targets: Meshes, centers: torch.Tensor, scales: torch.Tensor,
-              config: ShapeConfig) -> None:
-    """Add the quality measures (chamfer at fixed samples, volume, finiteness) to the metrics."""
+def _evaluate(result: ShapeResult, loaded: ShapeTargets, config: ShapeConfig, out: Path | None) -> None:
+    """Add the quality measures to the metrics: chamfer at fixed samples (against the points
+    themselves for a point-cloud target), signed volume, finiteness, and the fraction of
+    flipped faces (mesh targets only: a cloud has no surface normals to compare with)."""
     fitted_norm = result.fitted_normalized
-    chamfer = eval_chamfer(fitted_norm, targets, samples=config.eval_samples, draws=config.eval_draws)
+    chamfer = eval_chamfer_targets(fitted_norm, loaded, samples=config.eval_samples, draws=config.eval_draws)
     volumes = signed_volumes(fitted_norm)
-    flipped = flipped_fraction(fitted_norm, targets)
+    mesh_idx = [i for i, cloud in enumerate(loaded.is_cloud) if not cloud]
+    flipped: list[float | None] = [None] * len(loaded)
+    if mesh_idx:
+        fractions = flipped_fraction(fitted_norm[mesh_idx], loaded.meshes())
+        for k, i in enumerate(mesh_idx):
+            flipped[i] = float(fractions[k])
     counts = fitted_norm.num_verts_per_mesh().tolist()
+    known = [f for f in flipped if f is not None]
     result.metrics["chamfer"] = float(chamfer.mean())
-    result.metrics["flipped_faces"] = float(flipped.mean())
-    result.metrics["flipped_faces_eval"] = FLIPPED_EVAL
     result.metrics["chamfer_eval"] = {"samples": config.eval_samples, "draws": config.eval_draws,
                                       "frame": "normalized"}
+    result.metrics["flipped_faces"] = sum(known) / len(known) if known else None
+    result.metrics["flipped_faces_eval"] = FLIPPED_EVAL
     result.metrics["targets"] = [
         {
             "name": result.names[i],
-            "target": str(resolve_mesh_path(config.targets[i], argument="TARGET")),
+            "target": portable_source(loaded.paths[i], out),
+            "target_kind": loaded.kinds[i],
+            "target_points": int(loaded.verts[i].shape[0]),
             "chamfer": float(chamfer[i]),
             "signed_volume": float(volumes[i]),
-            "flipped_faces": float(flipped[i]),
+            "flipped_faces": flipped[i],
             "finite": bool(torch.isfinite(v).all()),
             "verts": int(counts[i]),
-            "center": centers[i].tolist(),
-            "scale": float(scales[i]),
+            "center": loaded.centers[i].tolist(),
+            "scale": float(loaded.scales[i]),
         }
         for i, v in enumerate(fitted_norm.verts_list())
     ]
