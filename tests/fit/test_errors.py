@@ -123,8 +123,10 @@ def test_images_without_alpha(runner, cow_dataset, tmp_path):
 
 
 def test_help_and_version(runner):
+    from importlib import metadata
+
     result = runner.invoke(cli, ["--version"])
-    assert result.exit_code == 0 and "0.1.0" in result.output
+    assert result.exit_code == 0 and metadata.version("diffmesh-fit") in result.output
     for command in ([], ["shape"], ["images"], ["render"]):
         result = runner.invoke(cli, [*command, "--help"])
         assert result.exit_code == 0 and "Usage: fit" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from importlib import metadata
 
 import pytest
 import torch
@@ -71,7 +72,7 @@ def test_environment_info_names_versions():
     info = environment_info("cpu")
     assert info["device"] == "cpu"
     assert info["versions"]["torch"] == torch.__version__
-    assert info["versions"]["diffmesh-fit"] == "0.1.0"
+    assert info["versions"]["diffmesh-fit"] == metadata.version("diffmesh-fit")
 
 
 def test_gif_has_every_frame_and_durations(tmp_path):
