@@ -89,3 +89,21 @@ def test_frame_interval_gives_about_eight_frames():
     assert frame_interval(2000) == 250
     with pytest.raises(ValueError, match="iters"):
         frame_interval(0)
+
+
+def test_trimesh_opens_the_fitted_files_with_colours_in_file_order(tmp_path):
+    """The issue's interoperability bar, checked with trimesh itself (a dev dependency)."""
+    import trimesh
+
+    sphere = ico_sphere(2)
+    verts, faces = sphere.verts_packed() * 2, sphere.faces_packed()
+    colors = torch.rand(verts.shape[0], 3, generator=torch.Generator().manual_seed(1))
+    write_mesh_files(tmp_path, "fitted", verts, faces, colors)
+    ply = trimesh.load(tmp_path / "fitted.ply")
+    assert np.array_equal(ply.vertices.astype(np.float32), verts.numpy())
+    assert np.array_equal(ply.faces, faces.numpy())
+    uchar = (colors * 255).round().to(torch.uint8).numpy()  # the file's uchar red green blue
+    assert np.array_equal(ply.visual.vertex_colors[:, :3], uchar)
+    (glb,) = trimesh.load(tmp_path / "fitted.glb").geometry.values()
+    assert np.array_equal(glb.vertices.astype(np.float32), verts.numpy())
+    assert np.array_equal(glb.faces, faces.numpy())
