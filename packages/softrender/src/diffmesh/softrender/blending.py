@@ -29,8 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx
 
-from ._autograd import first_order_only
-from .fragments import Fragments, RasterPairs, pairs_of_fragments
+from .fragments import Fragments, RasterPairs, first_order_only, pairs_of_fragments
 
 __all__ = [
     "BlendParams",

@@ -36,13 +36,16 @@ original vertices (PyTorch3D detaches the weight of the p1-p3 intersection; this
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..fragments import RasterPairs
-from .candidates import k_nearest_keep
 from .function import rasterize_pairs
-from .settings import RasterOptions
+from .kernel import k_nearest_keep
+
+if TYPE_CHECKING:
+    from .rasterizer import RasterOptions
 
 __all__ = ["ClippedFaces", "clip_faces", "rasterize_clipped"]
 

@@ -14,13 +14,15 @@ whose rows are the runs of consecutive pairs of one face.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
 
-from .._autograd import first_order_only
-from .candidates import PairGeometry, select_pairs
-from .grid import nonnegative, pair_barycentrics
-from .settings import RasterOptions
+from ..fragments import first_order_only
+from .kernel import PairGeometry, nonnegative, pair_barycentrics, select_pairs
+
+if TYPE_CHECKING:
+    from .rasterizer import RasterOptions
 
 __all__ = ["pair_barycentrics_of", "rasterize_pairs"]
 
