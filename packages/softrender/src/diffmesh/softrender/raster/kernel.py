@@ -1,66 +1,58 @@
-"""The rasterizer's kernel, no autograd: candidate grids, per-candidate arithmetic, K nearest."""
+"""The rasterizer's kernel, no autograd: which (pixel, face) pairs are kept, and their values.
+
+Each face visits only the pixels of its box grown by ``sqrt(blur_radius)``. Faces sorted by
+box size are evaluated as (faces, cells) grids of about ``_CHUNK_PAIRS`` candidates
+(face-major: per-face constants broadcast along the rows); kept cells are compacted into one
+growing buffer, so each face's pairs are contiguous, and pixels with more than K pairs keep
+the K nearest by (z, face id).
+
+Every value follows PyTorch3D's CPU arithmetic in its order (bit-identical float32): edge
+functions, then division by the signed area + 1e-8 (a double); barycentrics clipped to
+[0, 1] and renormalised (sum clamped at 1e-5) when asked; depth from the clipped ones,
+inside/outside from the unclipped ones; squared distance to the nearest edge in the order
+(0, 1), (0, 2), (1, 2). No ``torch.where``, bool -> float conversions or per-candidate
+gathers in the grids (slow CPU kernels): 0/1 weights come from ``sign``.
+"""
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import NamedTuple
 
 import torch
 
-__all__ = ["FaceRows", "GridAxes", "PairGeometry", "RowLayout", "eval_grid", "face_table", "k_nearest_keep", "ndc_pixel_centers", "nonnegative", "pair_barycentrics", "positive", "select_pairs"]
+__all__ = [
+    "FaceRows", "GridAxes", "PairGeometry", "RowLayout", "eval_grid", "face_table", "k_nearest_keep",
+    "ndc_pixel_centers", "nonnegative", "pair_barycentrics", "positive", "select_pairs",
+]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
+_CHUNK_PAIRS = 1 << 16  # candidates evaluated at once: cache-sized temporaries (fewer page faults)
+_TRIM_PAIRS = 1 << 20  # pairs stored before the first K-nearest trim
+_MAX_SPREAD = 2.0  # largest box size ratio within one grid (bounds the padding cells)
+_FEW_DROPS = 64  # up to this many pairs beyond the K nearest are removed by shifting in place
+_SHIFT_BLOCK = 1 << 14  # columns moved at once when shifting pairs in place
 
-
-class FaceRows(NamedTuple):
-    """The rows of the per-face table (T, M), (M,) each (or (m, 1) columns in a grid):
-    vertex coordinates, signed area + eps, edge vectors, squared edge lengths, then the
-    face's box (flipped first column and row, width, height) and whether an edge is
-    degenerate, as floats."""
-
-    x0: torch.Tensor
-    y0: torch.Tensor
-    z0: torch.Tensor
-    x1: torch.Tensor
-    y1: torch.Tensor
-    z1: torch.Tensor
-    x2: torch.Tensor
-    y2: torch.Tensor
-    z2: torch.Tensor
-    area: torch.Tensor
-    d21x: torch.Tensor
-    d21y: torch.Tensor
-    d02x: torch.Tensor
-    d02y: torch.Tensor
-    d10x: torch.Tensor
-    d10y: torch.Tensor
-    e02x: torch.Tensor
-    e02y: torch.Tensor
-    l01: torch.Tensor
-    l02: torch.Tensor
-    l12: torch.Tensor
-    xb: torch.Tensor | None = None
-    yb: torch.Tensor | None = None
-    nx: torch.Tensor | None = None
-    ny: torch.Tensor | None = None
-    deg: torch.Tensor | None = None
+# The rows of the per-face table, (M,) each (or (m, 1) columns in a grid): vertices, signed
+# area + eps, edge vectors, squared edge lengths; then the box (flipped first column and row,
+# width, height) and whether an edge is degenerate, as floats.
+FaceRows = namedtuple(
+    "FaceRows",
+    "x0 y0 z0 x1 y1 z1 x2 y2 z2 area d21x d21y d02x d02y d10x d10y e02x e02y l01 l02 l12 xb yb nx ny deg",
+    defaults=(None,) * 5,
+)
 
 
 @dataclass(frozen=True)
 class RowLayout:
-    """Which per-pair rows ``eval_grid`` returns, and where each starts.
+    """Which per-pair rows :func:`eval_grid` returns, and where each starts.
 
-    After the pixel offset row come ``zbuf`` (row 0 of the stored block) and ``dists`` (1);
-    with gradients and barycentrics ``qx``, ``qy``, the screen-space barycentrics (3 rows)
-    and, when perspective-corrected, the corrected ones (3); with gradients the nearest edge
-    rows ``edge``, ``edge_t``, ``edge_rx``, ``edge_ry``; then the output barycentrics (3)
-    when they are not a set above (clipped, or no gradients) and barycentrics are kept.
-
-    Attributes:
-        perspective_correct, clip: PyTorch3D's options.
-        need_grad: keep the rows the backward pass reads.
-        need_bary: keep the barycentric rows (without them: depth, distance, edge rows).
+    After the pixel offset row: ``zbuf`` (row 0 of the stored block), ``dists`` (1); with
+    gradients and barycentrics ``qx``, ``qy``, the screen-space barycentrics (3) and the
+    perspective-corrected ones (3, if corrected); with gradients the nearest-edge rows
+    ``edge``, ``edge_t``, ``edge_rx``, ``edge_ry``; then the output barycentrics (3) when they
+    are not a set above (clipped, or no gradients) and barycentrics are kept.
     """
 
     perspective_correct: bool
@@ -69,50 +61,39 @@ class RowLayout:
     need_bary: bool = True
 
     @property
-    def grad_bary(self) -> bool:
-        """Whether ``qx``, ``qy`` and the screen-space barycentrics are stored."""
+    def grad_bary(self) -> bool:  # qx, qy and the screen-space barycentrics are stored
         return self.need_grad and self.need_bary
 
     @property
-    def out_bary(self) -> bool:
-        """Whether the output barycentrics have rows of their own."""
+    def out_bary(self) -> bool:  # the output barycentrics have rows of their own
         return self.need_bary and (self.clip or not self.need_grad)
 
     @property
     def bary0(self) -> int:
-        """First of the screen-space barycentric rows (``qx``, ``qy`` are the two before)."""
         return 4
 
     @property
     def bary1(self) -> int:
-        """First of the perspective-corrected rows (the screen-space ones when not corrected)."""
         return 7 if self.perspective_correct else 4
 
     @property
     def edge(self) -> int:
-        """First of the four nearest-edge rows."""
         return 2 + (5 + 3 * self.perspective_correct if self.grad_bary else 0)
 
     @property
     def bary(self) -> int | None:
-        """First of the output barycentric rows, None when they are not stored."""
         if self.out_bary:
             return self.edge + 4 * self.need_grad
         return self.bary1 if self.grad_bary else None
 
     @property
-    def count(self) -> int:
-        """Number of stored rows (without the pixel offset row)."""
+    def count(self) -> int:  # stored rows, without the pixel offset row
         return self.edge + 4 * self.need_grad + 3 * self.out_bary
 
 
 class GridAxes:
-    """How pixel indices map to NDC pixel centres on both image axes (``ndc_pixel_centers``).
-
-    Centre of pixel i along an axis of ``size`` pixels: ``(rng * (size - 1 - i) + offset) /
-    size - offset`` with ``rng`` 2 (or ``2 * size / other`` on the longer side), ``offset =
-    rng / 2``, all float32 tensor operations as in ``ndc_pixel_centers``.
-    """
+    """Pixel index -> NDC centre on both image axes: ``(rng * (size - 1 - i) + offset) / size
+    - offset`` with ``rng`` 2 (``2 * size / other`` on the longer side), ``offset = rng / 2``."""
 
     def __init__(self, height: int, width: int, dtype: torch.dtype, device: torch.device) -> None:
         self.height, self.width = height, width
@@ -121,7 +102,6 @@ class GridAxes:
 
     @staticmethod
     def _axis(size: int, other: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """(rng, offset, size) of an axis of ``size`` pixels across ``other`` (0-dim tensors)."""
         rng = torch.tensor(2.0, dtype=dtype, device=device)
         if size > other:
             rng = (rng * size) / other
@@ -129,13 +109,19 @@ class GridAxes:
 
     @staticmethod
     def centres(axis: tuple[torch.Tensor, torch.Tensor, int], flipped: torch.Tensor) -> torch.Tensor:
-        """NDC centres of the pixels whose flipped index ``size - 1 - i`` is ``flipped`` (float)."""
+        """Centres of the pixels whose flipped index ``size - 1 - i`` is ``flipped`` (in place)."""
         rng, offset, size = axis
         return flipped.mul_(rng).add_(offset).div_(size).sub_(offset)
 
 
+def ndc_pixel_centers(size: int, other: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(size,) NDC centres along an axis of ``size`` pixels across ``other`` (PyTorch3D's)."""
+    idx = torch.arange(size - 1, -1, -1, dtype=dtype, device=device)
+    return GridAxes.centres(GridAxes._axis(size, other, dtype, device), idx)
+
+
 def _face_constants(fv: torch.Tensor) -> list[torch.Tensor]:
-    """The per-face rows of :class:`FaceRows` up to ``l12``, (M,) each."""
+    """The rows of :data:`FaceRows` up to ``l12``, (M,) each."""
     f = fv.reshape(-1, 9).t()
     x0, y0, _, x1, y1, _, x2, y2, _ = f
     # BarycentricCoordinatesForward: area = EdgeFunctionForward(v2, v0, v1) + kEpsilon (a double).
@@ -151,14 +137,7 @@ def _face_constants(fv: torch.Tensor) -> list[torch.Tensor]:
 def face_table(
     fv: torch.Tensor, x_lo: torch.Tensor, y_lo: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, axes: GridAxes
 ) -> torch.Tensor:
-    """(T, M) per-face constants, the rows of :class:`FaceRows` (each row contiguous).
-
-    Args:
-        fv: (M, 3, 3) float face vertices (NDC x, y, view z).
-        x_lo, y_lo: (M,) long first column and row of each face's box.
-        nx, ny: (M,) long box width and height in pixels.
-        axes: the image's pixel-centre mapping.
-    """
+    """(T, M) rows of :data:`FaceRows` for faces (M, 3, 3) with boxes from (x_lo, y_lo), nx x ny."""
     rows = _face_constants(fv)
     l01, l02, l12 = rows[-3:]
     degenerate = (torch.stack((l01, l02, l12)).double() <= _EPS).any(dim=0).to(fv.dtype)
@@ -167,13 +146,12 @@ def face_table(
 
 
 def nonnegative(x: torch.Tensor) -> torch.Tensor:
-    """1.0 where ``x >= 0`` (either zero), else 0.0, computed in place in ``x`` (finite ``x``;
-    float arithmetic: bool -> float conversions are several times slower on a CPU)."""
+    """1.0 where ``x >= 0`` (either zero), else 0.0, in place (finite ``x``)."""
     return x.sign_().add_(1.0).clamp_(max=1.0)
 
 
 def positive(x: torch.Tensor) -> torch.Tensor:
-    """1.0 where ``x > 0``, else 0.0, computed in place in ``x`` (finite ``x``)."""
+    """1.0 where ``x > 0``, else 0.0, in place (finite ``x``)."""
     return x.sign_().clamp_(min=0.0)
 
 
@@ -181,13 +159,10 @@ def _edge(
     px: torch.Tensor, py: torch.Tensor, pax: torch.Tensor, pay: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor,
     bx: torch.Tensor, by: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, l2: torch.Tensor, degenerate: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Squared distance from pixel centres to segments (a, b), PyTorch3D's arithmetic.
+    """(squared distance, clamped t, nearest point - p (x, y)) from p to segments a -> b.
 
-    ``pax, pay`` are ``p - a``; ``dx, dy`` are ``b - a`` and ``l2 = dx * dx + dy * dy``.
-
-    Returns:
-        (dist, t, rx, ry): squared distance, clamped segment parameter, and nearest point
-        minus pixel centre. A degenerate segment (length^2 <= 1e-8) measures to ``b``.
+    ``pax, pay = p - a``, ``dx, dy = b - a``, ``l2 = |b - a|^2``; a degenerate segment
+    (``l2 <= 1e-8``) measures to ``b``.
     """
     t = (dx * pax).add_(dy * pay).div_(l2).clamp_(0.0, 1.0)
     rx = (t * dx).add_(ax).sub_(px)  # (a + t d) - p, in that order
@@ -195,34 +170,25 @@ def _edge(
     if degenerate:
         bad = l2.double() <= _EPS
         t = torch.where(bad, torch.ones_like(t), t)
-        # the nearest point is b itself (b - p, not a + 1 * (b - a) - p)
-        rx = torch.where(bad, bx - px, rx)
+        rx = torch.where(bad, bx - px, rx)  # b - p, not a + 1 * (b - a) - p
         ry = torch.where(bad, by - py, ry)
     return (rx * rx).add_(ry * ry), t, rx, ry
 
 
 def eval_grid(
-    tb: torch.Tensor,
-    width: int,
-    axes: GridAxes,
-    blur_radius: float,
-    layout: RowLayout,
-    degenerate: bool,
+    tb: torch.Tensor, width: int, axes: GridAxes, blur_radius: float, layout: RowLayout, degenerate: bool
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Evaluate an (m, width) grid of candidates for the m faces whose constants are ``tb``.
+    """Evaluate an (m, width) grid of candidates: cell j of face f is the pixel at row
+    ``j // nx_f``, column ``j % nx_f`` of its box.
 
     Args:
-        tb: (T, m) per-face table (``face_table``) of the grid's faces.
-        width: cells per face (at least the largest box ``nx * ny`` among them).
-        axes: the image's pixel-centre mapping.
-        blur_radius: squared NDC distance within which a face touches a pixel.
-        layout: the options and the rows to return.
+        tb: (T, m) :func:`face_table` of the grid's faces.
+        width: cells per face (at least the largest ``nx * ny`` among them).
         degenerate: some face has an edge of squared length <= 1e-8.
 
     Returns:
-        (keep (m, width) bool, rows): the pixel offset row, then the (m, width) float rows of ``layout``;
-        ``pixoff`` is ``row * W + column`` of the pixel (exact integers), ``edge`` the
-        nearest edge as 0.0, 1.0, 2.0 for (0, 1), (0, 2), (1, 2).
+        (keep (m, width) bool, rows): the pixel offset ``row * W + column`` (exact floats),
+        then the (m, width) rows of ``layout``; ``edge`` is 0.0, 1.0, 2.0 for (0, 1), (0, 2), (1, 2).
     """
     t = FaceRows._make(tb[:, :, None].unbind(0))  # (m, 1) columns
     x0, y0, z0, x1, y1, z1, x2, y2, z2 = t[:9]
@@ -244,8 +210,7 @@ def eval_grid(
     zbuf = (b2[0] * z0).add_(b2[1] * z1).add_(b2[2] * z2)
     # inside: all (unclipped) barycentrics > 0; kept: inside or dist < blur (and zbuf >= 0)
     min_b = torch.minimum(torch.minimum(b1[0], b1[1]), b1[2])
-    # rows kept for the output (see ``RowLayout``); the others are released as soon as they
-    # are used (fewer live temporaries: cache-friendlier, a smaller transient heap)
+    # rows kept for the output; the others are released as soon as they are used
     qxy = [px0, py0] if layout.grad_bary else []
     bary_rows = [*b0, *(b1 if perspective_correct else ())] if layout.grad_bary else []
     out_rows = list(b2) if layout.out_bary else []
@@ -272,8 +237,7 @@ def eval_grid(
     rows = [pixoff, zbuf, dists, *qxy, *bary_rows]
     if need_grad:
         (t01, rx01, ry01), (t02, rx02, ry02), (t12, rx12, ry12) = e01, e02, e12
-        # nearest edge, first minimum wins in the order (0, 1), (0, 2), (1, 2); per-edge values
-        # picked by exact 0/1 weights
+        # nearest edge, the first minimum in the order (0, 1), (0, 2), (1, 2), by 0/1 weights
         f0 = nonnegative(m12.sub_(d01))  # d01 <= d02 and d01 <= d12
         g0 = torch.rsub(f0, 1.0)
         f1 = nonnegative(d12.sub_(d02)).mul_(g0)  # d02 <= d12, edge 0 not chosen
@@ -294,12 +258,11 @@ Bary = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 def _barycentrics(
     px: torch.Tensor, py: torch.Tensor, t: FaceRows, perspective_correct: bool, clip: bool
 ) -> tuple[tuple[torch.Tensor, ...], Bary, Bary, Bary]:
-    """PyTorch3D's barycentrics of pixel centres ``px, py`` in faces whose constants ``t``
-    broadcast against them; the one implementation of this arithmetic.
+    """PyTorch3D's barycentrics of pixel centres in faces ``t`` (the one implementation).
 
     Returns:
-        ((px - x0, py - y0, px - x1, py - y1), screen-space, perspective-corrected and
-        output (clipped) barycentrics); a set equal to the one before is the same tensors.
+        ((px - x0, py - y0, px - x1, py - y1), screen-space, perspective-corrected, output
+        (clipped) barycentrics); a set equal to the one before is the same tensors.
     """
     x0, y0, x1, y1, x2, y2, area = t.x0, t.y0, t.x1, t.y1, t.x2, t.y2, t.area
     # e0 = EdgeFunction(p, v1, v2), e1 = EdgeFunction(p, v2, v0), e2 = EdgeFunction(p, v0, v1)
@@ -328,19 +291,11 @@ def pair_barycentrics(
     fv: torch.Tensor, pix: torch.Tensor, face: torch.Tensor, image_size: tuple[int, int],
     perspective_correct: bool, clip: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The barycentric rows of given pairs, recomputed bit for bit as ``eval_grid`` computes them.
-
-    Args:
-        fv: (F, 3, 3) float packed face vertices (NDC x, y, view z), detached.
-        pix: (P,) long global pixel index ``n * H * W + y * W + x`` of each pair.
-        face: (P,) long packed face id of each pair.
-        image_size: (H, W).
-        perspective_correct, clip: PyTorch3D's options.
+    """The barycentric rows of pairs (pix (P,), face (P,)), bit for bit as :func:`eval_grid`.
 
     Returns:
-        (qx, qy, bary0, bary1, bary): (P,) pixel centre minus vertex 0, then (3, P)
-        screen-space, perspective-corrected and output barycentrics (``bary1`` is ``bary0``
-        when not corrected, ``bary`` is ``bary1`` when not clipped).
+        (qx, qy (P,), bary0, bary1, bary (3, P)): pixel centre minus vertex 0, screen-space,
+        perspective-corrected (``bary0`` if not) and output (``bary1`` if not clipped).
     """
     height, width = image_size
     dtype, device = fv.dtype, fv.device
@@ -362,62 +317,17 @@ def pair_barycentrics(
     return qx, qy, bary0, bary1, torch.stack(b2) if clip else bary1
 
 
-_EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
-_CHUNK_PAIRS = 1 << 16  # candidates evaluated at once: cache-sized temporaries (fewer page faults)
-_TRIM_PAIRS = 1 << 20  # pairs stored before the first K-nearest trim
-_MAX_SPREAD = 2.0  # largest box size ratio within one grid (bounds the padding cells)
-_FEW_DROPS = 64  # up to this many pairs beyond the K nearest are removed by shifting in place
-_SHIFT_BLOCK = 1 << 14  # columns moved at once when shifting pairs in place
-
-
-def ndc_pixel_centers(size: int, other: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """NDC coordinates of pixel centres along one image axis, as PyTorch3D computes them.
-
-    Pixel 0 is at the positive end (+Y up for rows, +X left for columns). On a non-square
-    image the longer side spans ``2 * size / other`` instead of 2.
-
-    Args:
-        size: number of pixels along this axis (H for rows, W for columns).
-        other: number of pixels along the other axis.
-        dtype: float dtype of the result.
-        device: device of the result.
-
-    Returns:
-        (size,) NDC coordinate of each pixel centre, decreasing with the pixel index.
-    """
-    rng = torch.tensor(2.0, dtype=dtype, device=device)
-    if size > other:
-        rng = (rng * size) / other
-    offset = rng / 2.0
-    idx = torch.arange(size - 1, -1, -1, dtype=dtype, device=device)
-    return (rng * idx + offset) / size - offset
-
-
 @dataclass(frozen=True)
 class PairGeometry:
-    """Kept (pixel, face) pairs and what the forward and backward passes need about them.
+    """Kept pairs (P of them, each face's contiguous) and what forward and backward need.
 
-    All tensors have P rows; the pairs of one face are contiguous. The fields only the
-    backward pass reads (``qx`` to ``bary1``, ``edge`` to ``edge_r``) are None when
-    ``select_pairs`` was told no gradient is needed, and the barycentric ones (``qx`` to
-    ``bary``) when it was told no barycentrics are needed (``grid.pair_barycentrics``
-    recomputes them exactly); (3, P) and (2, P) fields may be row views of a larger buffer
-    (each row contiguous).
-
-    Attributes:
-        pix: (P,) long global pixel index ``n * H * W + y * W + x``.
-        face: (P,) long packed face id.
-        qx, qy: (P,) pixel centre minus the face's vertex 0 (NDC x and y).
-        bary0: (3, P) screen-space barycentrics (before perspective correction/clipping),
-            one contiguous row per vertex (the backward works on rows).
-        bary1: (3, P) perspective-corrected barycentrics (``bary0`` when not corrected).
-        bary_rows: (3, P) the output barycentrics (``bary1`` clipped when clipping is on).
-        bary: (P, 3) the output barycentrics, the same values as ``bary_rows``.
-        zbuf: (P,) interpolated view-space depth.
-        dists: (P,) signed squared NDC distance to the face's nearest edge (negative inside).
-        edge: (P,) float index of the nearest edge: 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2).
-        edge_t: (P,) position of the nearest point on that edge (0 at its first vertex).
-        edge_r: (2, P) nearest point on the edge minus the pixel centre (x and y rows).
+    ``pix`` (P,) long ``n * H * W + y * W + x``; ``face`` (P,) long packed id; ``qx``, ``qy``
+    (P,) pixel centre minus vertex 0; ``bary0`` (3, P) screen-space barycentrics, ``bary1``
+    perspective-corrected (``bary0`` if not), ``bary_rows`` the output ones (clipped if
+    asked), ``bary`` the same as (P, 3); ``zbuf``, ``dists`` (P,); ``edge`` (P,) nearest edge
+    (0.0, 1.0, 2.0 for (0, 1), (0, 2), (1, 2)), ``edge_t`` (P,) position on it, ``edge_r``
+    (2, P) nearest point minus pixel centre. Backward-only fields are None without
+    ``need_grad``, barycentric ones without ``need_bary``; (3, P) fields may be row views.
     """
 
     pix: torch.Tensor
@@ -436,14 +346,10 @@ class PairGeometry:
 
 
 def _face_filter(
-    fv: torch.Tensor, blur_radius: float, cull_backfaces: bool, xs: torch.Tensor, ys: torch.Tensor
+    fv: torch.Tensor, blur_radius: float, cull_backfaces: bool, height: int, width: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-face visibility test and pixel-index bounding box.
-
-    Returns:
-        faces (M,) long ids of the faces that can touch a pixel, and for each their
-        column range [x_lo, x_hi) and row range [y_lo, y_hi) (long, image indices).
-    """
+    """(faces (M,) that can touch a pixel, then their column range [x_lo, x_hi) and row range
+    [y_lo, y_hi)), long."""
     x, y, z = fv[..., 0], fv[..., 1], fv[..., 2]
     x0, x1, x2 = x.unbind(1)
     y0, y1, y2 = y.unbind(1)
@@ -459,26 +365,19 @@ def _face_filter(
     xmax = torch.maximum(torch.maximum(x0, x1), x2).add_(radius)
     ymin = torch.minimum(torch.minimum(y0, y1), y2).sub_(radius)
     ymax = torch.maximum(torch.maximum(y0, y1), y2).add_(radius)
-    # pixel centres decrease with the pixel index: x_lo is the number of centres > xmax,
-    # x_hi the number >= xmin (as a search of the float centres would count them)
-    width, height = xs.shape[0], ys.shape[0]
+    # centres decrease with the index: x_lo counts the centres > xmax, x_hi those >= xmin
     axes = GridAxes(height, width, fv.dtype, fv.device)
-    x_axis, y_axis = axes.x, axes.y
-    x_lo, x_hi = _count_above(x_axis, xmax, strict=True), _count_above(x_axis, xmin, strict=False)
-    y_lo, y_hi = _count_above(y_axis, ymax, strict=True), _count_above(y_axis, ymin, strict=False)
+    x_lo, x_hi = _count_above(axes.x, xmax, strict=True), _count_above(axes.x, xmin, strict=False)
+    y_lo, y_hi = _count_above(axes.y, ymax, strict=True), _count_above(axes.y, ymin, strict=False)
     ok &= (x_hi > x_lo) & (y_hi > y_lo)
     faces = ok.nonzero().squeeze(1)
     return faces, *(t.index_select(0, faces).long() for t in (x_lo, x_hi, y_lo, y_hi))  # type: ignore[return-value]
 
 
 def _count_above(axis: tuple[torch.Tensor, torch.Tensor, int], v: torch.Tensor, strict: bool) -> torch.Tensor:
-    """Number of an axis' pixel centres above ``v`` (``> v`` if ``strict``, else ``>= v``), as
-    float integers, exactly as a search of the float centres counts them.
-
-    The count is estimated from the spacing, then corrected once each way by comparing
-    ``v`` with the centres next to the estimate, computed by the very formula of
-    ``ndc_pixel_centers`` (0/1 steps in float arithmetic: no gathers, no bool tensors).
-    """
+    """How many of an axis' centres are ``> v`` (``>= v`` if not ``strict``), as floats, exactly
+    as a search of the float centres counts: estimated from the spacing, then corrected once
+    each way against the neighbouring centres (the formula of ``GridAxes.centres``)."""
     rng, offset, size = axis
     # flipped index k = size - 1 - i: centre(k) increases with k; ``below`` counts the
     # centres <= v (strict) or < v (not strict)
@@ -490,19 +389,14 @@ def _count_above(axis: tuple[torch.Tensor, torch.Tensor, int], v: torch.Tensor, 
     last = centre(below - 1.0).sub_(v)  # the last centre counted, minus v: must be <= 0 (< 0)
     below -= positive(last) if strict else nonnegative(last)
     below.clamp_(0.0, size)
-    first = torch.rsub(centre(below.clone()), v)
-    # v minus the first centre not counted: must be < 0 (<= 0)
+    first = torch.rsub(centre(below.clone()), v)  # v minus the first centre not counted: < 0 (<= 0)
     below += nonnegative(first) if strict else positive(first)
     return below.clamp_(0.0, size).neg_().add_(size)
 
 
 def _plan_chunks(counts: torch.Tensor) -> list[tuple[int, int, int]]:
-    """Split faces sorted by ascending box size into (start, stop, width) grids.
-
-    A grid holds consecutive faces, ``width`` cells each (the largest box among them), at
-    most about ``_CHUNK_PAIRS`` cells in all, and boxes within a factor ``_MAX_SPREAD`` of
-    each other (bounded padding). The loop runs over the distinct box sizes and the grids.
-    """
+    """(start, stop, width) grids of faces sorted by box size: at most about ``_CHUNK_PAIRS``
+    cells each, boxes within a factor ``_MAX_SPREAD`` (bounded padding)."""
     values, sizes = torch.unique_consecutive(counts, return_counts=True)
     plan: list[tuple[int, int, int]] = []
     start = n_open = first = last = 0
@@ -521,18 +415,12 @@ def _plan_chunks(counts: torch.Tensor) -> list[tuple[int, int, int]]:
 
 
 class _PairBuffer:
-    """Growing storage of kept pairs: (R, cap) float rows and (2, cap) long pixel and face ids.
+    """Growing storage of kept pairs: (R, cap) float rows, (2, cap) long pixel and face ids.
 
-    Chunks are compacted straight into it (no per-chunk tensors to concatenate). When it is
-    full it drops every pair that is not among its pixel's K nearest so far (safe: such a
-    pair cannot be among the K nearest of all) and grows geometrically.
-
-    ``reserve_rows`` (at least R) rows are allocated and only the first R used: on the CPU
-    the others are never touched, so they take no memory, but the allocation keeps its size
-    when fewer rows are stored (deferred barycentrics). glibc sets its mmap and heap-trim thresholds
-    from the largest block freed; a smaller buffer lowered them below the render's transient
-    memory, and every render then trimmed and refilled the heap (page faults; see the
-    CHANGELOG).
+    When full it drops the pairs not among their pixel's K nearest so far, then grows. It
+    allocates ``reserve_rows`` (>= R) rows and uses R: untouched rows cost no memory on a
+    CPU, and a smaller block would lower glibc's heap-trim threshold below the render's
+    transient memory (a refilled heap every render).
     """
 
     def __init__(
@@ -541,16 +429,14 @@ class _PairBuffer:
     ):
         self.z_row, self.k, self.size = z_row, k, 0
         self.reserve_rows = max(num_rows, reserve_rows)
-        # written before read: every stored pair's row entries are filled by ``append``; rows
-        # past num_rows are never read or written (see the class docstring)
+        # written before read: ``append`` fills every stored pair's rows
         self.rows = torch.empty(self.reserve_rows, cap, dtype=dtype, device=device)[:num_rows]
         self.ids = torch.empty(2, cap, dtype=torch.long, device=device)  # pixel, face
 
     def append(self, rows: list[torch.Tensor], idx: torch.Tensor, local: torch.Tensor,
                face_ids: torch.Tensor, base: torch.Tensor) -> None:
-        """Append the grid cells ``idx`` (flat indices into each (m, w) row of ``rows``, whose
-        first row is the pixel offset) of the faces ``local`` (indices into ``face_ids`` and
-        ``base``, the faces' packed ids and first-pixel indices)."""
+        """Append cells ``idx`` (flat, into each (m, w) row; row 0 is the pixel offset) of the
+        faces ``local`` (into ``face_ids`` and ``base``, their first-pixel indices)."""
         n = idx.shape[0]
         self.ensure(n)
         s = self.size
@@ -601,24 +487,17 @@ class _PairBuffer:
 
 
 def _gather_columns(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``t[:, idx]`` for a (C, S) view with contiguous rows, by 1-D gathers row by row
-    (``index_select`` along dim 1 of a strided view first copies the whole view)."""
-    # written before read: each of the C rows is filled by its gather
-    out = torch.empty(t.shape[0], idx.shape[0], dtype=t.dtype, device=t.device)
+    """``t[:, idx]`` by 1-D gathers row by row (``index_select`` on dim 1 copies the view)."""
+    out = torch.empty(t.shape[0], idx.shape[0], dtype=t.dtype, device=t.device)  # every row gathered
     for r in range(t.shape[0]):
         torch.index_select(t[r], 0, idx, out=out[r])
     return out
 
 
 def _shift_out(t: torch.Tensor, drop: list[int], size: int) -> tuple[int, int]:
-    """Remove the columns ``drop`` (ascending) of ``t[:, :size]`` in place, keeping the order
-    of the others; returns the range ``(lo, hi)`` of columns that now hold them.
-
-    Whichever side of the dropped columns is shorter moves: the columns after them shift
-    left (``lo = 0``) or the columns before them shift right (``hi = size``). They move
-    through a small temporary per block (torch copies between overlapping views are not
-    allowed), so no output-sized tensor is made.
-    """
+    """Remove columns ``drop`` (ascending) of ``t[:, :size]`` in place, in order; returns the
+    range (lo, hi) now holding the others. The shorter side moves, a block at a time through
+    a small temporary (copies between overlapping views are not allowed)."""
     if size - drop[0] <= drop[-1]:  # shift the tail left, block by block from the left
         bounds, dst = [*drop, size], drop[0]
         for a, b in pairwise(bounds):
@@ -655,31 +534,14 @@ def select_pairs(
     need_grad: bool = True,
     need_bary: bool = True,
 ) -> PairGeometry:
-    """Find the K nearest faces of every pixel, as sparse (pixel, face) pairs.
-
-    Args:
-        face_verts: (F, 3, 3) float packed face vertices, NDC x and y, view-space z.
-        face_to_mesh: (F,) long mesh index of each face.
-        image_size: (H, W) in pixels.
-        blur_radius: squared NDC distance within which a face touches a pixel.
-        faces_per_pixel: K, the most faces kept per pixel.
-        perspective_correct: correct barycentrics for perspective with the view depths.
-        clip_barycentric_coords: clip barycentrics to [0, 1] and renormalise.
-        cull_backfaces: drop faces whose screen-space winding is clockwise.
-        need_grad: also keep what the backward pass needs (else those fields are None).
-        need_bary: also keep the barycentrics and their gradient rows (else those fields
-            are None: only depths, distances and the distances' gradient rows are stored).
-
-    Returns:
-        The kept pairs (each face's contiguous), with the values the autograd function
-        returns and saves.
+    """The K nearest faces of every pixel as sparse pairs, for (F, 3, 3) ``face_verts`` (NDC
+    x, y, view z) and (F,) ``face_to_mesh``; options as ``RasterOptions``. ``need_grad``
+    keeps what the backward reads, ``need_bary`` the barycentrics (see :class:`PairGeometry`).
     """
     fv = face_verts.detach()
     height, width = image_size
     dtype, device = fv.dtype, fv.device
-    xs = ndc_pixel_centers(width, height, dtype, device)
-    ys = ndc_pixel_centers(height, width, dtype, device)
-    faces, x_lo, x_hi, y_lo, y_hi = _face_filter(fv, blur_radius, cull_backfaces, xs, ys)
+    faces, x_lo, x_hi, y_lo, y_hi = _face_filter(fv, blur_radius, cull_backfaces, height, width)
     if faces.shape[0] == 0:
         return PairGeometry(**_empty_pairs(dtype, device, need_grad, need_bary))
     nx, ny = x_hi - x_lo, y_hi - y_lo
@@ -690,19 +552,17 @@ def select_pairs(
     base = (face_to_mesh[faces] * height + y_lo) * width + x_lo
     plan = _plan_chunks(counts)
     stops = torch.tensor([b for _, b, _ in plan], device=device) - 1
-    cum_deg = FaceRows(*table).deg.cumsum(0).index_select(0, stops).tolist()  # type: ignore[union-attr]
+    cum_deg = FaceRows(*table).deg.cumsum(0).index_select(0, stops).tolist()
     layout = RowLayout(perspective_correct, clip_barycentric_coords, need_grad, need_bary)
     cap = min(int(counts.sum()), max(_TRIM_PAIRS, max(w * (b - a) for a, b, w in plan)))
-    # as if all rows were stored; on the CPU only (untouched pages cost nothing there, while
-    # a device allocator would really hold the extra rows)
+    # as if all rows were stored, on the CPU only (a device allocator would hold them)
     reserve = RowLayout(perspective_correct, clip_barycentric_coords, need_grad).count if device.type == "cpu" else 0
     buf = _PairBuffer(layout.count, cap, 0, faces_per_pixel, dtype, device, reserve)
     prev_deg = 0.0
     for (a, b, w), deg in zip(plan, cum_deg, strict=True):
         keep, rows = eval_grid(table[:, a:b], w, axes, blur_radius, layout, deg > prev_deg)
         prev_deg = deg
-        # kept cells in face-major order, so that each face's pairs are contiguous
-        nz = keep.nonzero()
+        nz = keep.nonzero()  # face-major, so that each face's pairs are contiguous
         local = nz[:, 0]
         buf.append(rows, (local * w).add_(nz[:, 1]), local, faces[a:b], base[a:b])
     data, (pix, face) = buf.nearest()
@@ -722,8 +582,7 @@ def select_pairs(
 def _empty_pairs(
     dtype: torch.dtype, device: torch.device, need_grad: bool, need_bary: bool
 ) -> dict[str, torch.Tensor | None]:
-    """The :class:`PairGeometry` fields for no pairs (P = 0), backward rows None without grad,
-    barycentric ones None without ``need_bary``."""
+    """The :class:`PairGeometry` fields for P = 0."""
     long = torch.zeros(0, dtype=torch.long, device=device)
     one = torch.zeros(0, dtype=dtype, device=device)
     grad = {
@@ -740,20 +599,18 @@ def _empty_pairs(
 
 
 def k_nearest_keep(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
-    """(M,) ascending indices of the pairs among the K nearest (by (z, face id)) of their
-    pixel, or None when every pair is; ``pix``, ``zbuf`` (>= 0), ``face`` are (P,)."""
+    """Ascending indices of the (P,) pairs among their pixel's K nearest by (z >= 0, face id);
+    None when all are."""
     drop = _k_nearest_drop(pix, zbuf, face, k)
     return None if drop is None else _complement(drop, pix.shape[0])
 
 
 def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
-    """Ascending indices of the pairs beyond the K nearest (by (z, face id)) of their pixel.
+    """Ascending indices of the pairs beyond their pixel's K nearest by (z, face id); None if none.
 
-    Only the pairs of pixels with more than K of them are sorted: for float32 depths by one
-    int64 key when (pixel rank, z bits, face id) fit in 63 bits, else by (z bits, face id)
-    then stably by pixel (depths are >= 0 here, whose float bits order like the floats);
-    otherwise (float64, or face ids past 2^32) by stable sorts on face id, z, then pixel. Returns None when no pixel is
-    over-full.
+    Only over-full pixels are sorted: float32 depths (>= 0: their bits order like the floats)
+    by one int64 key (pixel rank, z bits, face id) when it fits in 63 bits, else by (z bits,
+    face id) then stably by pixel; otherwise by stable sorts on face id, z, then pixel.
     """
     counts = torch.bincount(pix)
     over = counts > k

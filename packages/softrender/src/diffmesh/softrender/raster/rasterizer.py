@@ -33,9 +33,7 @@ __all__ = [
 def parse_image_size(image_size: Any) -> tuple[int, int]:
     """``image_size`` as (H, W) (an int S means (S, S)); TypeError/ValueError if not positive ints."""
     if isinstance(image_size, bool):
-        raise TypeError(
-            f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}"
-        )
+        raise TypeError(f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}")
     if isinstance(image_size, int):
         size = (image_size, image_size)
     elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
@@ -43,9 +41,7 @@ def parse_image_size(image_size: Any) -> tuple[int, int]:
             raise TypeError(f"image_size: expected an (H, W) pair of ints, got {image_size!r}")
         size = (int(image_size[0]), int(image_size[1]))
     else:
-        raise TypeError(
-            f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}"
-        )
+        raise TypeError(f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}")
     if size[0] <= 0 or size[1] <= 0:
         raise ValueError(f"image_size: expected positive sizes, got {image_size!r}")
     return size
@@ -104,28 +100,18 @@ class RasterizationSettings:
         if isinstance(blur, bool) or not isinstance(blur, (int, float)):
             raise TypeError(f"RasterizationSettings.blur_radius: expected a float, got {blur!r}")
         if not 0.0 <= blur <= 2.0:
-            raise ValueError(
-                f"RasterizationSettings.blur_radius: expected a value in [0, 2], got {blur}"
-            )
+            raise ValueError(f"RasterizationSettings.blur_radius: expected a value in [0, 2], got {blur}")
         k = self.faces_per_pixel
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(
-                f"RasterizationSettings.faces_per_pixel: expected an int >= 1, got {k!r}"
-            )
+            raise ValueError(f"RasterizationSettings.faces_per_pixel: expected an int >= 1, got {k!r}")
         for name in ("bin_size", "max_faces_per_bin"):
             value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            ):
-                raise ValueError(
-                    f"RasterizationSettings.{name}: expected None or an int >= 0, got {value!r}"
-                )
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"RasterizationSettings.{name}: expected None or an int >= 0, got {value!r}")
         _optional_bool("perspective_correct", self.perspective_correct)
         _optional_bool("clip_barycentric_coords", self.clip_barycentric_coords)
         if not isinstance(self.cull_backfaces, bool):
-            raise TypeError(
-                f"RasterizationSettings.cull_backfaces: expected a bool, got {self.cull_backfaces!r}"
-            )
+            raise TypeError(f"RasterizationSettings.cull_backfaces: expected a bool, got {self.cull_backfaces!r}")
         depth = check_z_clip_value("RasterizationSettings.z_clip_value", self.z_clip_value)
         object.__setattr__(self, "z_clip_value", depth)
 
@@ -187,9 +173,7 @@ class RasterOptions:
         if k < 1:
             raise ValueError(f"faces_per_pixel: expected at least 1, got {k}")
         object.__setattr__(self, "blur_radius", float(blur))
-        object.__setattr__(
-            self, "z_clip_value", check_z_clip_value("z_clip_value", self.z_clip_value)
-        )
+        object.__setattr__(self, "z_clip_value", check_z_clip_value("z_clip_value", self.z_clip_value))
         for name in (
             "perspective_correct",
             "clip_barycentric_coords",
@@ -291,9 +275,7 @@ def rasterize_faces(
 ) -> Fragments:
     """:func:`rasterize_face_verts` with its options as one :class:`RasterOptions`."""
     if not torch.is_tensor(face_verts) or face_verts.dim() != 3 or face_verts.shape[1:] != (3, 3):
-        shape = (
-            tuple(face_verts.shape) if torch.is_tensor(face_verts) else type(face_verts).__name__
-        )
+        shape = tuple(face_verts.shape) if torch.is_tensor(face_verts) else type(face_verts).__name__
         raise ValueError(f"face_verts: expected an (F, 3, 3) tensor, got {shape}")
     if not face_verts.is_floating_point():
         raise TypeError(f"face_verts: expected a float tensor, got {face_verts.dtype}")
@@ -305,12 +287,8 @@ def rasterize_faces(
     size, k = options.image_size, options.faces_per_pixel
     bary_fn = None
     if bary is None:
-        bary_fn = _DeferredBarycentrics(
-            face_verts, pix, face, size, persp, options.clip_barycentric_coords
-        )
-    return Fragments(
-        pairs=RasterPairs(pix, face, bary, zbuf, dists, num_meshes, size, k, bary_fn=bary_fn)
-    )
+        bary_fn = _DeferredBarycentrics(face_verts, pix, face, size, persp, options.clip_barycentric_coords)
+    return Fragments(pairs=RasterPairs(pix, face, bary, zbuf, dists, num_meshes, size, k, bary_fn=bary_fn))
 
 
 def rasterize_meshes(
@@ -356,9 +334,7 @@ def rasterize_meshes(
         if not hasattr(meshes, name):
             raise TypeError(f"meshes: expected a Meshes object, got {type(meshes).__name__}")
     for name, value in (("bin_size", bin_size), ("max_faces_per_bin", max_faces_per_bin)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 0
-        ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ValueError(f"{name}: expected None or a non-negative int, got {value!r}")
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
@@ -393,16 +369,12 @@ class MeshRasterizer(nn.Module):
         raster_settings: the default :class:`RasterizationSettings`.
     """
 
-    def __init__(
-        self, cameras: Any = None, raster_settings: RasterizationSettings | None = None
-    ) -> None:
+    def __init__(self, cameras: Any = None, raster_settings: RasterizationSettings | None = None) -> None:
         super().__init__()
         if raster_settings is None:
             raster_settings = RasterizationSettings()
         if not isinstance(raster_settings, RasterizationSettings):
-            raise TypeError(
-                f"raster_settings: expected RasterizationSettings, got {type(raster_settings).__name__}"
-            )
+            raise TypeError(f"raster_settings: expected RasterizationSettings, got {type(raster_settings).__name__}")
         self.cameras = cameras
         self.raster_settings = raster_settings
 
@@ -411,14 +383,10 @@ class MeshRasterizer(nn.Module):
         _check_meshes(meshes_world)
         cameras = self.cameras if cameras is None else cameras
         if cameras is None:
-            raise ValueError(
-                "cameras: MeshRasterizer needs cameras (at construction or per call), got None"
-            )
+            raise ValueError("cameras: MeshRasterizer needs cameras (at construction or per call), got None")
         n = len(meshes_world)
         if len(cameras) not in (1, n):
-            raise ValueError(
-                f"cameras: expected batch size 1 or {n} (the number of meshes), got {len(cameras)}"
-            )
+            raise ValueError(f"cameras: expected batch size 1 or {n} (the number of meshes), got {len(cameras)}")
         verts = meshes_world.verts_padded()  # (N, V, 3)
         verts_view = cameras.get_world_to_view_transform().transform_points(verts)
         projection = cameras.get_projection_transform()
@@ -467,9 +435,7 @@ class MeshRasterizer(nn.Module):
         """
         settings = self.raster_settings if raster_settings is None else raster_settings
         if not isinstance(settings, RasterizationSettings):
-            raise TypeError(
-                f"raster_settings: expected RasterizationSettings, got {type(settings).__name__}"
-            )
+            raise TypeError(f"raster_settings: expected RasterizationSettings, got {type(settings).__name__}")
         cameras = self.cameras if cameras is None else cameras
         fields = {
             "R": R,
@@ -489,16 +455,10 @@ class MeshRasterizer(nn.Module):
         }
         if degrees is not None or any(value is not None for value in fields.values()):
             if cameras is None:
-                raise ValueError(
-                    "cameras: camera overrides (R=, T=, ...) need cameras (at construction or per call)"
-                )
+                raise ValueError("cameras: camera overrides (R=, T=, ...) need cameras (at construction or per call)")
             cameras = cameras_with_overrides(cameras, degrees=degrees, **fields)
         verts_ndc = self.transform(meshes_world, cameras=cameras)
         options = replace(settings.resolve(cameras), defer_barycentrics=defer_barycentrics)
         faces = meshes_world.faces_packed()
-        face_verts = verts_ndc.index_select(0, faces.reshape(-1)).view(
-            -1, 3, 3
-        )  # faster than verts_ndc[faces]
-        return rasterize_faces(
-            face_verts, meshes_world.faces_packed_to_mesh_idx(), len(meshes_world), options
-        )
+        face_verts = verts_ndc.index_select(0, faces.reshape(-1)).view(-1, 3, 3)  # faster than verts_ndc[faces]
+        return rasterize_faces(face_verts, meshes_world.faces_packed_to_mesh_idx(), len(meshes_world), options)
