@@ -1,4 +1,15 @@
-"""Lights and the Phong formula."""
+"""Lights (PyTorch3D's classes) and the Phong formula they evaluate, written once.
+
+For unit normal n, direction to the light l and direction to the camera v::
+
+    diffuse  = max(n . l, 0)
+    specular = max(v . r, 0) ** shininess where n . l > 0, else 0 ** shininess
+    r        = 2 (n . l) n - l
+
+Vectors are renormalised as PyTorch3D does (``x / max(|x|, 1e-6)``); gradients are finite
+everywhere. A light of batch B broadcasts against inputs ``(B, ..., 3)`` (parameters viewed
+as ``(B, 1, ..., 1, 3)``); ``lights[idx]`` gives per-point lights for ``(P, 3)`` inputs.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +19,10 @@ from torch.autograd.function import FunctionCtx
 from .cameras.batched import BatchedParams
 from .fragments import first_order_only
 
-__all__ = ["AmbientLights", "DirectionalLights", "PointLights", "broadcast_shape", "diffuse", "phong_terms", "power_of_two_exponent", "safe_pow", "specular"]
+__all__ = [
+    "AmbientLights", "DirectionalLights", "PointLights", "broadcast_shape", "diffuse", "phong_terms",
+    "power_of_two_exponent", "safe_pow", "specular",
+]
 
 _EPS = 1e-6  # PyTorch3D normalises with F.normalize(eps=1e-6)
 _INV_EPS = 1.0 / _EPS
@@ -19,11 +33,8 @@ Vec = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def broadcast_shape(*shapes: tuple[int, ...]) -> torch.Size | None:
-    """The broadcast shape of ``shapes``, None if they do not broadcast.
-
-    (``torch.broadcast_shapes`` imports ``torch._refs`` on first use: about 30 MB of
-    resident memory in a process that had not loaded it.)
-    """
+    """The broadcast shape of ``shapes``, None if none (``torch.broadcast_shapes`` loads
+    ``torch._refs``, ~30 MB resident, on first use)."""
     ndim = max((len(s) for s in shapes), default=0)
     out = [1] * ndim
     for shape in shapes:
@@ -199,27 +210,17 @@ class _PhongTerms(torch.autograd.Function):
 
 
 def phong_terms(
-    normals: torch.Tensor,
-    light: torch.Tensor,
-    points: torch.Tensor | None,
-    camera: torch.Tensor | None,
-    *,
-    point_light: bool,
-    shininess: float | torch.Tensor = 1.0,
+    normals: torch.Tensor, light: torch.Tensor, points: torch.Tensor | None, camera: torch.Tensor | None, *,
+    point_light: bool, shininess: float | torch.Tensor = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The uncoloured Phong terms at points (differentiable w.r.t. every tensor input).
+    """The uncoloured (diffuse, specular), each (...), differentiable w.r.t. every tensor.
 
     Args:
-        normals, light, points, camera: broadcastable (..., 3) float: normals (any length),
-            the light position (``point_light``) or direction towards the light, world
-            positions, camera centres. ``camera`` None: the diffuse term only (``points``
-            may then be None for a directional light).
-        point_light: whether ``light`` is a position (l = light - points) or a direction.
-        shininess: a number or a tensor broadcastable against the inputs' (...).
-
-    Returns:
-        (diffuse, specular), each (...) float the inputs' broadcast shape without the last
-        dim (``specular`` a 0-dim zero without ``camera``).
+        normals, light, points, camera: broadcastable (..., 3) float: normals, the light's
+            position (``point_light``: l = light - points) or direction, world positions,
+            camera centres. ``camera`` None: diffuse only (specular a 0-dim zero; ``points``
+            may be None for a directional light).
+        shininess: a number or a tensor broadcastable against (...).
     """
     dtype = normals.dtype
     for t in (light, points, camera):
@@ -253,24 +254,15 @@ def check_vectors(name: str, tensor: object) -> None:
 
 
 def per_batch(name: str, param: object, shape: torch.Size, trailing: int) -> torch.Tensor:
-    """View a per-batch parameter ``(B, *t)`` so it broadcasts against ``shape``.
-
-    ``shape`` is the inputs' full shape, whose last ``trailing`` dims the parameter
-    supplies. ``(B, *t)`` becomes ``(B, 1, ..., 1, *t)``; an unbatched ``t``-shaped
-    parameter counts as B = 1; a parameter of the inputs' rank is used as it is.
-
-    Raises:
-        TypeError: a non-numeric parameter.
-        ValueError: a wrong trailing shape or a batch size other than 1 or the
-            inputs' leading size.
+    """View a per-batch parameter ``(B, *t)`` as ``(B, 1, ..., 1, *t)`` against inputs of
+    ``shape`` whose last ``trailing`` dims it supplies (unbatched ``t``: B = 1; of the inputs'
+    rank: as it is). TypeError if not numeric; ValueError on a wrong shape or batch size.
     """
     if not isinstance(param, torch.Tensor):
         try:
             param = torch.as_tensor(param, dtype=torch.float32)
         except (TypeError, ValueError, RuntimeError):
-            raise TypeError(
-                f"{name} must be a tensor or a sequence of numbers, got {type(param).__name__}"
-            ) from None
+            raise TypeError(f"{name} must be a tensor or a sequence of numbers, got {type(param).__name__}") from None
     if param.dtype == torch.bool or param.is_complex():
         raise TypeError(f"{name} must be real-valued, got dtype {param.dtype}")
     if not param.is_floating_point():
@@ -279,8 +271,7 @@ def per_batch(name: str, param: object, shape: torch.Size, trailing: int) -> tor
         param = param[None]
     if trailing and param.shape[-1] != shape[-1]:
         raise ValueError(
-            f"{name} must have shape (B, 3), (3,) or the inputs' shape {tuple(shape)}, "
-            f"got {tuple(param.shape)}"
+            f"{name} must have shape (B, 3), (3,) or the inputs' shape {tuple(shape)}, got {tuple(param.shape)}"
         )
     lead = len(shape) - trailing
     if param.ndim == len(shape):
@@ -317,16 +308,10 @@ def broadcast_inputs(**tensors: torch.Tensor) -> torch.Size:
 
 
 def _colored_term(
-    normals: torch.Tensor,
-    light: torch.Tensor,
-    points: torch.Tensor | None,
-    camera: torch.Tensor | None,
-    color: torch.Tensor,
-    point_light: bool,
-    shininess: float | torch.Tensor = 1.0,
+    normals: torch.Tensor, light: torch.Tensor, points: torch.Tensor | None, camera: torch.Tensor | None,
+    color: torch.Tensor, point_light: bool, shininess: float | torch.Tensor = 1.0,
 ) -> torch.Tensor:
-    """``color *`` the diffuse term (``camera`` None) or the specular term: (..., 3), the
-    inputs' broadcast shape; written by component planes."""
+    """``color *`` the diffuse term (``camera`` None) or the specular term, (..., 3)."""
     named = {"normals": normals, "light": light, "color": color}
     named.update({k: v for k, v in (("points", points), ("camera", camera)) if v is not None})
     broadcast_inputs(**named)  # a ValueError naming the inputs if they do not broadcast
@@ -341,18 +326,10 @@ def _colored(color: torch.Tensor, term: torch.Tensor) -> torch.Tensor:
 
 
 def diffuse(normals: torch.Tensor, color: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-    """Lambertian term ``color * max(cos(normals, direction), 0)``.
+    """Lambertian ``color * max(cos(normals, direction), 0)``, (..., 3) for ``normals`` (..., 3).
 
-    Parameters of lower rank than ``normals`` are per-batch: ``(B, 3)`` or ``(3,)``
-    is viewed as ``(B, 1, ..., 1, 3)`` (PyTorch3D's rule).
-
-    Args:
-        normals: ``(..., 3)`` float, any length (renormalised).
-        color: ``(B, 3)``, ``(3,)`` or broadcastable against ``normals``.
-        direction: direction towards the light, same shape rules as ``color``.
-
-    Returns:
-        The broadcast shape ``(..., 3)``.
+    ``color`` and ``direction`` (towards the light): ``(B, 3)`` or ``(3,)``, viewed as
+    ``(B, 1, ..., 1, 3)`` (PyTorch3D's rule), or broadcastable against ``normals``.
     """
     check_vectors("normals", normals)
     color = per_batch("color", color, normals.shape, 1)
@@ -361,32 +338,14 @@ def diffuse(normals: torch.Tensor, color: torch.Tensor, direction: torch.Tensor)
 
 
 def specular(
-    points: torch.Tensor,
-    normals: torch.Tensor,
-    direction: torch.Tensor,
-    camera_position: torch.Tensor,
-    color: torch.Tensor,
-    shininess: float | torch.Tensor,
+    points: torch.Tensor, normals: torch.Tensor, direction: torch.Tensor, camera_position: torch.Tensor,
+    color: torch.Tensor, shininess: float | torch.Tensor,
 ) -> torch.Tensor:
-    """Phong specular term (PyTorch3D's ``specular``).
+    """Phong ``color * max(v . r, 0) ** shininess`` (PyTorch3D's ``specular``), (..., 3).
 
-    ``color * max(v . r, 0) ** shininess`` where ``n . l > 0`` and ``0 ** shininess``
-    elsewhere, with n, l, v the unit normal, light and view directions (v from the
-    point to the camera) and ``r = 2 (n . l) n - l``.
-
-    Parameters of lower rank than the inputs are per-batch, as in ``diffuse``.
-
-    Args:
-        points: ``(..., 3)`` float world positions.
-        normals: ``(..., 3)`` float, broadcastable against ``points`` (renormalised).
-        direction: direction towards the light: ``(B, 3)``, ``(3,)`` or broadcastable.
-        camera_position: same shape rules as ``direction``.
-        color: same shape rules as ``direction``.
-        shininess: a number, ``(B,)``, or a tensor broadcastable against
-            ``points.shape[:-1]``.
-
-    Returns:
-        The broadcast shape ``(..., 3)``.
+    ``points``, ``normals`` (..., 3) broadcastable; ``direction``, ``camera_position``,
+    ``color`` per batch as in :func:`diffuse`; ``shininess`` a number, (B,), or broadcastable
+    against ``points.shape[:-1]``.
     """
     check_vectors("points", points)
     check_vectors("normals", normals)
@@ -400,11 +359,8 @@ def specular(
 
 
 class _LightsBase(BatchedParams):
-    """Colours shared by the Phong lights: ``(N, 3)`` buffers.
-
-    Subclasses say where the light is: ``_light()`` gives the ``(N, 3)`` position
-    (point light) or direction towards the light, ``_POINT`` which of the two.
-    """
+    """Phong lights: ``(N, 3)`` colours and ``_light()``, the ``(N, 3)`` position (``_POINT``)
+    or direction towards the light. Inputs ``(B, ..., 3)`` or ``(P, 3)``, outputs ``(B, ..., 3)``."""
 
     ambient_color: torch.Tensor
     diffuse_color: torch.Tensor
@@ -412,8 +368,16 @@ class _LightsBase(BatchedParams):
     _POINT: bool
     _LIGHT_NAME: str
 
+    def __init__(self, ambient_color: object, diffuse_color: object, specular_color: object, light: object,
+                 device: torch.device | str) -> None:
+        super().__init__()
+        self._set_params(device, {
+            "ambient_color": (ambient_color, _COLOR), "diffuse_color": (diffuse_color, _COLOR),
+            "specular_color": (specular_color, _COLOR), self._LIGHT_NAME: (light, (3,)),
+        })
+
     def _light(self) -> torch.Tensor:
-        raise NotImplementedError
+        return getattr(self, self._LIGHT_NAME)
 
     def _shape(self, normals: torch.Tensor, points: torch.Tensor | None) -> torch.Size:
         check_vectors("normals", normals)
@@ -423,16 +387,7 @@ class _LightsBase(BatchedParams):
         return broadcast_inputs(normals=normals, points=points)
 
     def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
-        """``diffuse_color * max(n . l, 0)``, l the unit direction towards the light.
-
-        Args:
-            normals: ``(B, ..., 3)`` or ``(P, 3)`` float (renormalised).
-            points: world positions of the same or a broadcastable shape; needed
-                by point lights, unused by directional ones.
-
-        Returns:
-            ``(B, ..., 3)`` float.
-        """
+        """``diffuse_color * max(n . l, 0)``; ``points`` (world) needed by point lights only."""
         if self._POINT and points is None:
             raise ValueError("points are needed for the diffuse term of a point light")
         shape = self._shape(normals, points if self._POINT else None)
@@ -441,39 +396,21 @@ class _LightsBase(BatchedParams):
         return _colored_term(normals, light, points if self._POINT else None, None, color, self._POINT)
 
     def specular(
-        self,
-        normals: torch.Tensor,
-        points: torch.Tensor,
-        camera_position: torch.Tensor,
+        self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
         shininess: float | torch.Tensor,
     ) -> torch.Tensor:
-        """Phong specular term ``specular_color * max(v . r, 0) ** shininess``.
+        """``specular_color * max(v . r, 0) ** shininess``, zero where ``n . l <= 0``.
 
-        Zero where the light is behind the surface (``n . l <= 0``).
-
-        Args:
-            normals: ``(B, ..., 3)`` or ``(P, 3)`` float (renormalised).
-            points: world positions of the same or a broadcastable shape.
-            camera_position: ``(B, 3)``, ``(3,)`` or the inputs' shape.
-            shininess: a number, a ``(B,)`` tensor, or the inputs' shape without
-                the last dim (e.g. ``(P,)`` from ``materials[idx].shininess``).
-
-        Returns:
-            ``(B, ..., 3)`` float.
+        ``camera_position``: ``(B, 3)``, ``(3,)`` or the inputs' shape; ``shininess``: a
+        number, ``(B,)``, or the inputs' shape without the last dim (``materials[idx]``).
         """
         return self.lighting(normals, points, camera_position, shininess)[1]
 
     def lighting(
-        self,
-        normals: torch.Tensor,
-        points: torch.Tensor,
-        camera_position: torch.Tensor,
+        self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
         shininess: float | torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(:meth:`diffuse`, :meth:`specular`) at once (the shaders' call: one evaluation).
-
-        Args and shapes as :meth:`specular`; returns two ``(B, ..., 3)`` float tensors.
-        """
+        """(:meth:`diffuse`, :meth:`specular`) in one evaluation (the shaders' call)."""
         shape = self._shape(normals, points)
         light = per_batch(self._LIGHT_NAME, self._light(), shape, 1)
         camera = per_batch("camera_position", camera_position, shape, 1)
@@ -487,13 +424,7 @@ class _LightsBase(BatchedParams):
 
 
 class PointLights(_LightsBase):
-    """Point lights at ``location`` (defaults as PyTorch3D's: grey, at (0, 1, 0)).
-
-    Args:
-        ambient_color, diffuse_color, specular_color: ``(N, 3)`` or ``(3,)`` RGB.
-        location: ``(N, 3)`` or ``(3,)`` world positions.
-        device: device for the parameters.
-    """
+    """Point lights at ``location`` ((N, 3) or (3,)); colours (N, 3) or (3,) RGB (PyTorch3D's defaults)."""
 
     location: torch.Tensor
     _POINT = True
@@ -507,29 +438,11 @@ class PointLights(_LightsBase):
         location: torch.Tensor | tuple = ((0.0, 1.0, 0.0),),
         device: torch.device | str = "cpu",
     ) -> None:
-        super().__init__()
-        self._set_params(
-            device,
-            {
-                "ambient_color": (ambient_color, _COLOR),
-                "diffuse_color": (diffuse_color, _COLOR),
-                "specular_color": (specular_color, _COLOR),
-                "location": (location, (3,)),
-            },
-        )
-
-    def _light(self) -> torch.Tensor:
-        return self.location
+        super().__init__(ambient_color, diffuse_color, specular_color, location, device)
 
 
 class DirectionalLights(_LightsBase):
-    """Lights at infinity shining from ``direction`` (the direction towards the light).
-
-    Args:
-        ambient_color, diffuse_color, specular_color: ``(N, 3)`` or ``(3,)`` RGB.
-        direction: ``(N, 3)`` or ``(3,)`` direction towards the light (any length).
-        device: device for the parameters.
-    """
+    """Lights at infinity; ``direction`` ((N, 3) or (3,), any length) points towards the light."""
 
     direction: torch.Tensor
     _POINT = False
@@ -543,38 +456,16 @@ class DirectionalLights(_LightsBase):
         direction: torch.Tensor | tuple = ((0.0, 1.0, 0.0),),
         device: torch.device | str = "cpu",
     ) -> None:
-        super().__init__()
-        self._set_params(
-            device,
-            {
-                "ambient_color": (ambient_color, _COLOR),
-                "diffuse_color": (diffuse_color, _COLOR),
-                "specular_color": (specular_color, _COLOR),
-                "direction": (direction, (3,)),
-            },
-        )
-
-    def _light(self) -> torch.Tensor:
-        return self.direction
+        super().__init__(ambient_color, diffuse_color, specular_color, direction, device)
 
 
 class AmbientLights(BatchedParams):
-    """Light of the same colour everywhere: no diffuse or specular term.
-
-    PyTorch3D's default is white, (1, 1, 1): lighting then leaves colours unchanged.
-
-    Args:
-        ambient_color: ``(N, C)`` or ``(C,)`` (C channels, 3 for RGB); None for white.
-        device: device for the parameters.
-    """
+    """The same light everywhere, ``(N, C)`` or ``(C,)`` (None: white, PyTorch3D's default);
+    its diffuse and specular terms are zeros ``(..., C)`` shaped like ``normals``."""
 
     ambient_color: torch.Tensor
 
-    def __init__(
-        self,
-        ambient_color: torch.Tensor | tuple | None = None,
-        device: torch.device | str = "cpu",
-    ) -> None:
+    def __init__(self, ambient_color: torch.Tensor | tuple | None = None, device: torch.device | str = "cpu") -> None:
         super().__init__()
         if ambient_color is None:
             ambient_color = ((1.0, 1.0, 1.0),)
@@ -585,26 +476,17 @@ class AmbientLights(BatchedParams):
         return normals.new_zeros(*normals.shape[:-1], self.ambient_color.shape[-1])
 
     def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
-        """Zeros ``(..., C)`` shaped like ``normals``."""
         return self._zeros(normals)
 
     def specular(
-        self,
-        normals: torch.Tensor,
-        points: torch.Tensor,
-        camera_position: torch.Tensor,
+        self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
         shininess: float | torch.Tensor,
     ) -> torch.Tensor:
-        """Zeros ``(..., C)`` shaped like ``normals``."""
         return self._zeros(normals)
 
     def lighting(
-        self,
-        normals: torch.Tensor,
-        points: torch.Tensor,
-        camera_position: torch.Tensor,
+        self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
         shininess: float | torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(diffuse, specular): zeros ``(..., C)`` shaped like ``normals``, twice."""
         zeros = self._zeros(normals)
         return zeros, zeros

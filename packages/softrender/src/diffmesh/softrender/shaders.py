@@ -1,4 +1,10 @@
-"""The shaders and the per-pair shading they run."""
+"""The shaders, and the shading of (pixel, face) pairs they run.
+
+A shader's forward is three steps: the visible pairs and their blend weights (no
+autograd, ``blending``), textures and shading of those pairs (``phong_pairs``,
+``flat_pairs``, ``gouraud_pairs``), the blend. The dense public ``phong_shading``,
+``flat_shading``, ``gouraud_shading`` gather fragments to pairs and call the same code.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,12 @@ from .fragments import (
 from .lighting import PointLights
 from .materials import Materials
 
-__all__ = ["HardFlatShader", "HardGouraudShader", "HardPhongShader", "SoftGouraudShader", "SoftPhongShader", "SoftSilhouetteShader", "apply_lighting", "flat_pairs", "flat_shading", "gouraud_pairs", "gouraud_shading", "phong_pairs", "phong_shading", "sample_textures"]
+__all__ = [
+    "HardFlatShader", "HardGouraudShader", "HardPhongShader", "SoftGouraudShader", "SoftPhongShader",
+    "SoftSilhouetteShader", "apply_lighting", "flat_pairs", "flat_shading", "gouraud_pairs", "gouraud_shading",
+    "phong_pairs", "phong_shading", "sample_textures",
+]
+
 
 def _select(batched: Any, index: torch.Tensor, count: int) -> Any:
     """``batched[index]`` (a per-point gather) unless it has a single element (broadcasts)."""
@@ -34,28 +45,12 @@ def _select(batched: Any, index: torch.Tensor, count: int) -> Any:
 
 
 def apply_lighting(
-    points: torch.Tensor,
-    normals: torch.Tensor,
-    image_idx: torch.Tensor,
-    num_images: int,
-    lights: Any,
-    cameras: Any,
-    materials: Any,
+    points: torch.Tensor, normals: torch.Tensor, image_idx: torch.Tensor, num_images: int, lights: Any,
+    cameras: Any, materials: Any,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Phong lighting terms at points of the images ``image_idx``.
-
-    Args:
-        points: (P, 3) world positions.
-        normals: (P, 3) world normals (any length; zero gives no diffuse/specular light).
-        image_idx: (P,) long image (mesh) index of each point.
-        num_images: N; lights, cameras and materials have batch 1 or N.
-        lights: lights with a ``lighting(normals, points, camera_position, shininess)``
-            method giving the coloured (diffuse, specular) terms (the light classes).
-        cameras, materials: the scene.
-
-    Returns:
-        (ambient, diffuse, specular), each broadcastable to (P, 3).
-    """
+    """(ambient, diffuse, specular), each broadcastable to (P, 3), at (P, 3) world ``points``
+    with ``normals`` (any length) of the images ``image_idx`` (P,); lights (with a
+    ``lighting`` method), cameras and materials of batch 1 or ``num_images``."""
     lights_p = _select(lights, image_idx, num_images)
     materials_p = _select(materials, image_idx, num_images)
     centers = cameras.get_camera_center().to(points.dtype)
@@ -83,11 +78,7 @@ def _grey(term: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 def _lit(texels: torch.Tensor, lighting: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """``(ambient + diffuse) * texels + specular`` (P, C).
-
-    RGB texels (C = 3) take the RGB lighting; texels of other widths (feature channels)
-    take grey lighting (one value scales every channel, ValueError for coloured lights).
-    """
+    """``(ambient + diffuse) * texels + specular`` (P, C); C != 3 takes grey lighting only."""
     ambient, diffuse, specular = lighting
     if texels.shape[-1] != 3:
         channels = texels.shape[-1]
@@ -119,18 +110,8 @@ class Scene:
 def phong_pairs(
     meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene, texels: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Phong shading (positions and normals interpolated per pixel) of the pairs ``idx``.
-
-    Args:
-        meshes: Meshes in world space.
-        pairs: the rasterizer's pairs; ``idx`` (Q,) long the ones to shade.
-        scene: lights, cameras and materials (batch 1 or N).
-        texels: (Q, C) surface colours; None samples the mesh's texture (vertex colours
-            are interpolated with the positions and normals in one pass).
-
-    Returns:
-        (Q, C) float colours (C the texture's channels, 3 for RGB).
-    """
+    """(Q, C) Phong colours of the pairs ``idx`` (Q,): positions, normals (and vertex
+    colours when ``texels`` (Q, C) is None) interpolated in one pass, then lit."""
     bary = pairs.bary.index_select(0, idx)
     corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
     parts = [meshes.verts_packed(), meshes.verts_normals_packed()]
@@ -149,10 +130,7 @@ def phong_pairs(
 def flat_pairs(
     meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene, texels: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Flat shading (face normal, lit at the face centroid) of the pairs ``idx``: (Q, C).
-
-    Args as :func:`phong_pairs` (``texels`` None: the mesh's texture at each pixel).
-    """
+    """(Q, C) flat shading of the pairs ``idx``: face normal, lit at the face centroid."""
     face = pairs.face.index_select(0, idx)
     faces = meshes.faces_packed()
     points = meshes.verts_packed()[faces].mean(dim=1).index_select(0, face)
@@ -165,8 +143,7 @@ def flat_pairs(
 
 
 def gouraud_pairs(meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene) -> torch.Tensor:
-    """Gouraud shading of the pairs ``idx``: vertices lit (TexturesVertex colours), the
-    colours interpolated. Args as :func:`phong_pairs`; returns (Q, C)."""
+    """(Q, C) Gouraud shading of the pairs ``idx``: vertices lit, their colours interpolated."""
     textures = meshes.textures
     if textures is None or not hasattr(textures, "verts_features_packed"):
         raise ValueError(f"meshes.textures: Gouraud shading needs TexturesVertex, got {type(textures).__name__}")
@@ -198,45 +175,24 @@ def _dense_view(meshes: Any, fragments: Fragments, scene: Scene, shade: Any, tex
 def phong_shading(
     meshes: Any, fragments: Fragments, lights: Any, cameras: Any, materials: Any, texels: torch.Tensor
 ) -> torch.Tensor:
-    """Per-pixel Phong shading: ``(ambient + diffuse) * texels + specular``.
-
-    Positions and normals are interpolated from the vertices at each pixel.
-
-    Args:
-        meshes: Meshes in world space.
-        fragments: the rasterizer output.
-        lights, cameras, materials: the scene (batch 1 or N).
-        texels: (N, H, W, K, 3) float surface colours.
-
-    Returns:
-        (N, H, W, K, 3) float colours (0 where no face).
-    """
+    """(N, H, W, K, C) per-pixel Phong ``(ambient + diffuse) * texels + specular`` (0 where
+    no face), ``texels`` (N, H, W, K, C); positions and normals interpolated per pixel."""
     return _dense_view(meshes, fragments, Scene(lights, cameras, materials), phong_pairs, texels)
 
 
 def flat_shading(
     meshes: Any, fragments: Fragments, lights: Any, cameras: Any, materials: Any, texels: torch.Tensor
 ) -> torch.Tensor:
-    """Per-face (flat) shading with face normals and face centroids.
-
-    Args and Returns as :func:`phong_shading`.
-    """
+    """Flat shading (face normals, lit at face centroids), as :func:`phong_shading`."""
     return _dense_view(meshes, fragments, Scene(lights, cameras, materials), flat_pairs, texels)
 
 
 def gouraud_shading(meshes: Any, fragments: Fragments, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:
-    """Gouraud shading: light the vertices (TexturesVertex colours), interpolate the colours.
-
-    Returns:
-        (N, H, W, K, 3) float colours (0 where no face).
-    """
+    """(N, H, W, K, C) Gouraud shading: vertices (TexturesVertex) lit, colours interpolated."""
     return _dense_view(meshes, fragments, Scene(lights, cameras, materials), gouraud_pairs, None)
 
 
-# ------------------------------------------------------------------ 0.1 compatibility
-# softrender 0.1 had a second, fused Phong implementation for constant scenes, chosen by
-# ``fast_phong_scene``; 0.2 shades every scene with the one above. The two names stay
-# importable (also as ``diffmesh.softrender._phong_pairs``) and compute the same colours.
+# 0.1 compatibility only (``diffmesh.softrender._phong_pairs``): same colours, one path.
 
 
 @dataclass(frozen=True)
@@ -297,14 +253,15 @@ def _clip_planes(cameras: Any) -> tuple[Any, Any]:
 
 
 class _ShaderBase(nn.Module):
-    """Holds the scene objects; resolves per-call overrides."""
+    """A lit shader: the scene objects, per-call overrides, and the three steps of ``forward``
+    (``_soft``: softmax blend of the pairs worth colouring, else each pixel's nearest face;
+    ``_shade``: the pairs' shading)."""
+
+    _soft: bool
+    _shade: Any
 
     def __init__(
-        self,
-        device: torch.device | str = "cpu",
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
+        self, device: torch.device | str = "cpu", cameras: Any = None, lights: Any = None, materials: Any = None,
         blend_params: BlendParams | None = None,
     ) -> None:
         super().__init__()
@@ -324,119 +281,56 @@ class _ShaderBase(nn.Module):
         materials = self.materials if materials is None else materials
         return Scene(lights, cameras, materials), _blend_params(self.blend_params if blend_params is None else blend_params)
 
-
-class SoftPhongShader(_ShaderBase):
-    """Phong lighting per pixel, softmax blending (differentiable silhouettes and depth order).
-
-    Returns (N, H, W, 4) RGBA.
-    """
-
     def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
+        self, fragments: Fragments, meshes: Any, *, cameras: Any = None, lights: Any = None, materials: Any = None,
         blend_params: BlendParams | None = None,
     ) -> torch.Tensor:
         scene, blend = self._scene(cameras, lights, materials, blend_params)
         pairs = _pairs(fragments)
-        weights = blend_weights(pairs, blend, *_clip_planes(scene.cameras))  # 1. visible pairs, weights
-        colors = phong_pairs(meshes, pairs, weights.needed, scene)  # 2. textures and shading of those
-        return softmax_blend(pairs, weights, colors, blend)  # 3. blend
+        if self._soft:
+            weights = blend_weights(pairs, blend, *_clip_planes(scene.cameras))  # 1. visible pairs, weights
+            colors = self._shade(meshes, pairs, weights.needed, scene)  # 2. textures and shading of those
+            return softmax_blend(pairs, weights, colors, blend)  # 3. blend
+        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
+        colors = self._shade(meshes, pairs, nearest, scene)  # 2. textures and shading of those
+        return hard_blend(pairs, nearest, colors, blend)  # 3. blend
+
+
+class SoftPhongShader(_ShaderBase):
+    """Phong lighting per pixel, softmax blending. Returns (N, H, W, C + 1) RGBA."""
+
+    _soft, _shade = True, staticmethod(phong_pairs)
 
 
 class HardPhongShader(_ShaderBase):
-    """Phong lighting per pixel, nearest face only (hard edges). Returns (N, H, W, 4) RGBA."""
+    """Phong lighting per pixel, nearest face only (hard edges). Returns (N, H, W, C + 1)."""
 
-    def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-    ) -> torch.Tensor:
-        scene, blend = self._scene(cameras, lights, materials, blend_params)
-        pairs = _pairs(fragments)
-        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
-        colors = phong_pairs(meshes, pairs, nearest, scene)  # 2. textures and shading of those
-        return hard_blend(pairs, nearest, colors, blend)  # 3. blend
+    _soft, _shade = False, staticmethod(phong_pairs)
 
 
 class HardFlatShader(_ShaderBase):
-    """Flat (per-face) lighting, nearest face only. Returns (N, H, W, 4) RGBA."""
+    """Flat (per-face) lighting, nearest face only. Returns (N, H, W, C + 1)."""
 
-    def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-    ) -> torch.Tensor:
-        scene, blend = self._scene(cameras, lights, materials, blend_params)
-        pairs = _pairs(fragments)
-        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
-        colors = flat_pairs(meshes, pairs, nearest, scene)  # 2. textures and shading of those
-        return hard_blend(pairs, nearest, colors, blend)  # 3. blend
+    _soft, _shade = False, staticmethod(flat_pairs)
 
 
 class SoftGouraudShader(_ShaderBase):
     """Lighting at the vertices (TexturesVertex colours), interpolated; softmax blending."""
 
-    def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-    ) -> torch.Tensor:
-        scene, blend = self._scene(cameras, lights, materials, blend_params)
-        pairs = _pairs(fragments)
-        weights = blend_weights(pairs, blend, *_clip_planes(scene.cameras))  # 1. visible pairs, weights
-        colors = gouraud_pairs(meshes, pairs, weights.needed, scene)  # 2. lit vertex colours of those
-        return softmax_blend(pairs, weights, colors, blend)  # 3. blend
+    _soft, _shade = True, staticmethod(gouraud_pairs)
 
 
 class HardGouraudShader(_ShaderBase):
     """Lighting at the vertices (TexturesVertex colours), interpolated; nearest face only."""
 
-    def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-    ) -> torch.Tensor:
-        scene, blend = self._scene(cameras, lights, materials, blend_params)
-        pairs = _pairs(fragments)
-        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
-        colors = gouraud_pairs(meshes, pairs, nearest, scene)  # 2. lit vertex colours of those
-        return hard_blend(pairs, nearest, colors, blend)  # 3. blend
+    _soft, _shade = False, staticmethod(gouraud_pairs)
 
 
 class SoftSilhouetteShader(nn.Module):
-    """Silhouette: RGB 1, alpha = 1 - prod_k (1 - sigmoid(-dists_k / sigma)).
+    """Silhouette: RGB 1, alpha = 1 - prod_k (1 - sigmoid(-dists_k / sigma)) (``blend_params``).
 
-    Args:
-        blend_params: sigma (default ``BlendParams()``).
-
-    Attributes:
-        reads_barycentrics: False: the shader reads only ``dists`` (``MeshRenderer`` lets
-            the rasterizer defer the barycentric coordinates).
+    ``reads_barycentrics`` False: only ``dists`` are read (``MeshRenderer`` lets the
+    rasterizer defer the barycentrics).
     """
 
     reads_barycentrics = False
@@ -448,14 +342,8 @@ class SoftSilhouetteShader(nn.Module):
         self.blend_params = blend_params if blend_params is not None else BlendParams()
 
     def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any = None,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
+        self, fragments: Fragments, meshes: Any = None, *, cameras: Any = None, lights: Any = None,
+        materials: Any = None, blend_params: BlendParams | None = None,
     ) -> torch.Tensor:
         """(N, H, W, 4) RGBA; cameras, lights and materials are accepted and unused."""
         blend = _blend_params(self.blend_params if blend_params is None else blend_params)
