@@ -1,4 +1,5 @@
-"""Fragments: the rasterizer's sparse (pixel, face) pairs, their dense views and interpolation."""
+"""Fragments: the rasterizer's (pixel, face) pairs, PyTorch3D's dense view of them, and
+interpolation of attributes at pairs (one CSR product, hand-written backward)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,15 @@ from typing import Any, cast
 
 import torch
 
-__all__ = ["Fragments", "RasterPairs", "first_order_only", "interpolate_face_attributes", "interpolate_pairs", "interpolate_vertex_groups", "interpolate_vertex_pairs", "pairs_of_fragments"]
+__all__ = [
+    "Fragments", "RasterPairs", "first_order_only", "interpolate_face_attributes", "interpolate_pairs",
+    "interpolate_vertex_groups", "interpolate_vertex_pairs", "pairs_of_fragments",
+]
+
 
 def first_order_only(backward: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark an ``autograd.Function.backward`` as first-order only, refusing ``create_graph``.
-
-    ``torch.autograd.function.once_differentiable`` only raises when the engine reaches its
-    error node, which it skips when another path leads to the inputs: second-order
-    gradients would then silently miss every term through the saved tensors. Backward
-    passes run with grad mode on exactly when ``create_graph=True``, so this raises there
-    and otherwise runs ``backward`` as it is (grad mode already off).
-
-    Raises:
-        RuntimeError: the backward pass was asked to build a graph (double backward).
-    """
+    """A hand-written ``backward`` that raises RuntimeError under ``create_graph=True`` (grad
+    mode on): ``once_differentiable`` would let a double backward silently miss terms."""
 
     @functools.wraps(backward)
     def wrapper(ctx: Any, *grads: Any) -> Any:
@@ -37,39 +33,21 @@ def first_order_only(backward: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class RasterPairs:
-    """Sparse rasterizer output: the kept (pixel, face) pairs (each face's contiguous).
+    """The rasterizer's kept (pixel, face) pairs, each face's contiguous (immutable).
 
     Attributes:
-        pix: (P,) long global pixel index ``n * H * W + y * W + x``.
-        face: (P,) long packed face id.
-        bary: (P, 3) float barycentric coordinates of the pixel centre in the face. When
-            the pairs were made with ``bary=None`` and ``bary_fn``, computed by ``bary_fn()``
-            on first access (the rasterizer's deferred barycentrics: same values, same
-            gradients).
-        zbuf: (P,) float view-space depth of the face at the pixel centre.
-        dists: (P,) float signed squared NDC distance from the pixel centre to the face
-            (negative inside).
-        num_images: N, the batch size.
-        image_size: (H, W) in pixels.
-        faces_per_pixel: K, the most pairs any pixel has.
-
-    Raises:
-        ValueError: neither ``bary`` nor ``bary_fn`` given.
+        pix: (P,) long ``n * H * W + y * W + x``; face: (P,) long packed face id.
+        bary: (P, 3) float barycentrics of the pixel centre (``bary=None`` with ``bary_fn``:
+            ``bary_fn()`` on first access, the rasterizer's deferred barycentrics).
+        zbuf: (P,) view depth; dists: (P,) signed squared NDC distance (negative inside).
+        num_images, image_size, faces_per_pixel: N, (H, W), K.
     """
 
     __slots__ = ("_bary", "_bary_fn", "dists", "face", "faces_per_pixel", "image_size", "num_images", "pix", "zbuf")
 
     def __init__(
-        self,
-        pix: torch.Tensor,
-        face: torch.Tensor,
-        bary: torch.Tensor | None,
-        zbuf: torch.Tensor,
-        dists: torch.Tensor,
-        num_images: int,
-        image_size: tuple[int, int],
-        faces_per_pixel: int,
-        *,
+        self, pix: torch.Tensor, face: torch.Tensor, bary: torch.Tensor | None, zbuf: torch.Tensor,
+        dists: torch.Tensor, num_images: int, image_size: tuple[int, int], faces_per_pixel: int, *,
         bary_fn: Callable[[], torch.Tensor] | None = None,
     ) -> None:
         if bary is None and bary_fn is None:
@@ -111,12 +89,8 @@ class RasterPairs:
         return torch.div(pix, height * width, rounding_mode="floor")
 
     def slots(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Order the pairs by (pixel, depth, face id) and give each its slot k.
-
-        Returns:
-            (order, slot): ``order`` (P,) long permutation sorting the pairs by
-            (pixel, z, face id); ``slot`` (P,) long rank of ``order[i]`` within its pixel.
-        """
+        """(order, slot): (P,) permutation sorting the pairs by (pixel, z, face id), and the
+        rank k of ``order[i]`` within its pixel."""
         order = torch.sort(self.face, stable=True).indices  # then stable sorts: ties by face id
         order = order[torch.sort(self.zbuf.detach()[order], stable=True).indices]
         order = order[torch.sort(self.pix[order], stable=True).indices]
@@ -153,9 +127,8 @@ class RasterPairs:
         return pix_to_face.view(shape), zbuf.view(shape), bary.view(*shape, 3), dists.view(shape)
 
     def detach(self) -> RasterPairs:
-        """The same pairs with the float fields detached from the graph (deferred barycentrics
-        stay deferred when their ``bary_fn`` has a ``detach()`` giving a graph-free one, as
-        the rasterizer's has; otherwise they are computed now and detached)."""
+        """The pairs with float fields detached (deferred barycentrics stay deferred when
+        ``bary_fn`` has a ``detach()``, as the rasterizer's has; else computed now)."""
         detach_fn = getattr(self._bary_fn, "detach", None)
         if self._bary is None and detach_fn is not None:
             return RasterPairs(
@@ -169,30 +142,19 @@ class RasterPairs:
 
 
 class Fragments:
-    """The rasterizer's output, PyTorch3D's ``Fragments``.
+    """The rasterizer's output, PyTorch3D's ``Fragments``: dense (N, H, W, K) fields built on
+    first access from ``pairs`` (None when built from dense tensors), -1 padding.
 
-    Attributes:
-        pix_to_face: (N, H, W, K) long; ``pix_to_face[n, y, x, k] = f`` means packed face f
-            is the k-th nearest face (ascending view depth, ties by face id) at pixel (y, x)
-            of image n; -1 where fewer than K faces touch the pixel.
-        zbuf: (N, H, W, K) float view-space depth of that face at the pixel centre; -1 padding.
-        bary_coords: (N, H, W, K, 3) float barycentric coordinates of the pixel centre in
-            that face; -1 padding.
-        dists: (N, H, W, K) float signed squared distance in NDC from the pixel centre to
-            the face's nearest edge, negative inside the face; -1 padding.
-        pairs: the sparse pairs the dense fields come from, or None when the fragments were
-            built from dense tensors.
+    ``pix_to_face``: packed id of the k-th nearest face (by view depth, then face id);
+    ``zbuf``: its view depth; ``bary_coords`` (N, H, W, K, 3); ``dists``: signed squared NDC
+    distance to its nearest edge, negative inside.
     """
 
     __slots__ = ("_dense", "pairs")
 
     def __init__(
-        self,
-        pix_to_face: torch.Tensor | None = None,
-        zbuf: torch.Tensor | None = None,
-        bary_coords: torch.Tensor | None = None,
-        dists: torch.Tensor | None = None,
-        *,
+        self, pix_to_face: torch.Tensor | None = None, zbuf: torch.Tensor | None = None,
+        bary_coords: torch.Tensor | None = None, dists: torch.Tensor | None = None, *,
         pairs: RasterPairs | None = None,
     ) -> None:
         fields = (pix_to_face, zbuf, bary_coords, dists)
@@ -217,30 +179,24 @@ class Fragments:
 
     @property
     def pix_to_face(self) -> torch.Tensor:
-        """(N, H, W, K) long packed face ids, -1 padding."""
         return self._fields()[0]
 
     @property
     def zbuf(self) -> torch.Tensor:
-        """(N, H, W, K) float view-space depths, -1 padding."""
         return self._fields()[1]
 
     @property
     def bary_coords(self) -> torch.Tensor:
-        """(N, H, W, K, 3) float barycentric coordinates, -1 padding."""
         return self._fields()[2]
 
     @property
     def dists(self) -> torch.Tensor:
-        """(N, H, W, K) float signed squared NDC distances, -1 padding."""
         return self._fields()[3]
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        """Unpack as ``pix_to_face, zbuf, bary_coords, dists = fragments``."""
         return iter(self._fields())
 
     def __len__(self) -> int:
-        """4: the fields, as PyTorch3D's ``rasterize_meshes`` tuple."""
         return 4
 
     def __getitem__(self, index: int | slice) -> torch.Tensor | tuple[torch.Tensor, ...]:
@@ -264,18 +220,8 @@ class Fragments:
 
 
 def pairs_of_fragments(fragments: Fragments) -> tuple[RasterPairs, torch.Tensor]:
-    """The pairs of ``fragments`` and the slot of each in their dense fields.
-
-    Args:
-        fragments: the rasterizer's output, or Fragments built from dense tensors (their
-            pairs are the slots with ``pix_to_face >= 0``, in slot order).
-
-    Returns:
-        (pairs, slots): ``slots`` (P,) long is ``((n * H + y) * W + x) * K + k`` of each pair.
-
-    Raises:
-        TypeError: ``fragments`` is not a :class:`Fragments`.
-    """
+    """(pairs, slots (P,) ``((n * H + y) * W + x) * K + k``) of ``fragments`` (of dense ones:
+    the slots with ``pix_to_face >= 0``, in slot order)."""
     if not isinstance(fragments, Fragments):
         raise TypeError(f"fragments: expected Fragments, got {type(fragments).__name__}")
     pairs = fragments.pairs
@@ -297,20 +243,9 @@ def pairs_of_fragments(fragments: Fragments) -> tuple[RasterPairs, torch.Tensor]
 def interpolate_face_attributes(
     pix_to_face: torch.Tensor, barycentric_coords: torch.Tensor, face_attributes: torch.Tensor
 ) -> torch.Tensor:
-    """Interpolate per-face-corner attributes at every rasterized (pixel, face) slot.
-
-    ``out[n, y, x, k] = sum_i bary[n, y, x, k, i] * face_attributes[pix_to_face[n, y, x, k], i]``,
-    and 0 where ``pix_to_face`` is -1.
-
-    Args:
-        pix_to_face: (N, H, W, K) long packed face ids, -1 for none.
-        barycentric_coords: (N, H, W, K, 3) float.
-        face_attributes: (F, 3, D) float values at each face's three corners.
-
-    Returns:
-        (N, H, W, K, D) float, differentiable w.r.t. ``barycentric_coords`` and
-        ``face_attributes``.
-    """
+    """(N, H, W, K, D) ``sum_i bary[..., i] * face_attributes[pix_to_face, i]``, 0 where
+    ``pix_to_face`` (N, H, W, K) is -1; ``barycentric_coords`` (N, H, W, K, 3),
+    ``face_attributes`` (F, 3, D), both differentiable."""
     if not torch.is_tensor(pix_to_face) or pix_to_face.dtype not in (torch.long, torch.int):
         raise TypeError("pix_to_face: expected an integer (N, H, W, K) tensor")
     if not torch.is_tensor(face_attributes) or face_attributes.dim() != 3 or face_attributes.shape[1] != 3:
@@ -329,11 +264,7 @@ def interpolate_face_attributes(
 
 
 def interpolate_pairs(face: torch.Tensor, bary: torch.Tensor, face_attributes: torch.Tensor) -> torch.Tensor:
-    """Interpolate ``face_attributes`` (F, 3, D) at pairs with faces (P,) and barycentrics (P, 3).
-
-    Returns:
-        (P, D) float ``sum_i bary[:, i] * face_attributes[face, i]``.
-    """
+    """(P, D) ``sum_i bary[:, i] * face_attributes[face, i]``: faces (P,), bary (P, 3), (F, 3, D)."""
     if face.shape[0] == 0:
         return face_attributes.new_zeros(0, face_attributes.shape[2])
     vals = face_attributes.index_select(0, face)  # (P, 3, D); backward is an index_add
@@ -341,11 +272,8 @@ def interpolate_pairs(face: torch.Tensor, bary: torch.Tensor, face_attributes: t
 
 
 def _csr(crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """A sparse CSR matrix (no invariant checks: callers build valid ones).
-
-    Indices are stored as int32 when they fit: the CPU kernels (MKL) take int32 and
-    would otherwise convert both index arrays on every product.
-    """
+    """A sparse CSR matrix, unchecked, int32 indices when they fit (MKL converts int64 ones
+    on every product)."""
     if max(size[0], size[1], values.shape[0]) < 2**31 - 1:
         crow, cols = crow.to(torch.int32), cols.to(torch.int32)
     with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
@@ -369,12 +297,8 @@ def _corner_matrix(corners: torch.Tensor, weights: torch.Tensor, num_verts: int)
 
 
 def _run_matrix(corner_rows: torch.Tensor, weight_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The corner sums' matrix: (3 R, P) CSR with ``weight_rows[i, p]`` at (i R + run(p), p).
-
-    Runs are maximal blocks of consecutive pairs with equal corners (one face's pairs are
-    contiguous); ``corner_rows`` and ``weight_rows`` are (3, P) component rows. Returns the
-    matrix and the (3 R,) vertex id of each of its rows.
-    """
+    """((3 R, P) CSR with ``weight_rows[i, p]`` at (i R + run(p), p), (3 R,) vertex of each
+    row); runs are blocks of consecutive pairs with equal corners; inputs (3, P) rows."""
     count = corner_rows.shape[1]
     starts = torch.ones(count, dtype=torch.bool, device=corner_rows.device)
     starts[1:] = (corner_rows[:, 1:] != corner_rows[:, :-1]).any(dim=0)
@@ -390,12 +314,9 @@ def _run_matrix(corner_rows: torch.Tensor, weight_rows: torch.Tensor) -> tuple[t
 class _InterpolateVertexPairs(torch.autograd.Function):
     """``out_k[p] = sum_i bary[p, i] * attrs_k[corners[p, i]]`` for attribute tables k."""
 
-    # Each channel is one CSR (P, V) mat-vec with 3 weights per row, written as a contiguous
-    # (P,) row; every output is a transposed view of channel-contiguous (D_k, P) storage, the
-    # layout the shading reads, and separate outputs give separate gradients. The backward
-    # sums the attribute gradient over runs of pairs with equal corners (one CSR mat-vec per
-    # channel) before a small scatter to the vertices: scatter-adds with long runs of equal
-    # indices are several times slower. Corners and weights are saved as (3, P) rows.
+    # Forward: one CSR (P, V) mat-vec per channel; outputs are transposed views of (D_k, P)
+    # storage. Backward: sums over runs of equal corners (a CSR mat-vec) before a small
+    # scatter to the vertices (scatter-adds with long runs of equal indices are slow).
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -472,20 +393,13 @@ class _InterpolateVertexPairs(torch.autograd.Function):
 def interpolate_vertex_groups(
     corners: torch.Tensor, bary: torch.Tensor, *attributes: torch.Tensor
 ) -> tuple[torch.Tensor, ...]:
-    """:func:`interpolate_vertex_pairs` of several (V, D_k) tables at once: a tuple of (P, D_k).
-
-    One sparse weight matrix serves all tables, and each output has its own gradient.
-    """
+    """:func:`interpolate_vertex_pairs` of several (V, D_k) tables at once: (P, D_k) each."""
     if not attributes:
         raise ValueError("interpolate_vertex_groups: expected at least one (V, D) attribute table, got none")
     return _InterpolateVertexPairs.apply(torch.is_grad_enabled(), corners, bary, *attributes)
 
 
 def interpolate_vertex_pairs(corners: torch.Tensor, bary: torch.Tensor, vert_attributes: torch.Tensor) -> torch.Tensor:
-    """Interpolate per-vertex values (V, D) at pairs with corner vertex ids (P, 3) and barycentrics (P, 3).
-
-    Returns:
-        (P, D) float ``sum_i bary[:, i] * vert_attributes[corners[:, i]]`` (a transposed view of
-        channel-contiguous storage), differentiable w.r.t. ``bary`` and ``vert_attributes``.
-    """
+    """(P, D) ``sum_i bary[:, i] * vert_attributes[corners[:, i]]`` for corners, bary (P, 3)
+    and (V, D) values; differentiable w.r.t. ``bary`` and ``vert_attributes``."""
     return _InterpolateVertexPairs.apply(torch.is_grad_enabled(), corners, bary, vert_attributes)[0]
