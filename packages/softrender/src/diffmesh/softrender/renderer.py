@@ -31,6 +31,8 @@ class MeshRenderer(nn.Module):
     same images, barycentrics computed only if read).
     """
 
+    _with_fragments = False
+
     def __init__(self, rasterizer: nn.Module, shader: nn.Module) -> None:
         super().__init__()
         self.rasterizer = rasterizer
@@ -59,7 +61,7 @@ class MeshRenderer(nn.Module):
         scale_xyz: Param = None,
         focal_length: Param = None,
         principal_point: Param = None,
-    ) -> torch.Tensor:
+    ) -> torch.Tensor | tuple[torch.Tensor, Fragments]:
         """(N, H, W, C + 1) images of Meshes of batch N in world coordinates (RGBA for RGB
         colours; (N, H, W, 1) for the depth shaders).
 
@@ -76,7 +78,8 @@ class MeshRenderer(nn.Module):
             "min_x": min_x, "max_x": max_x, "min_y": min_y, "max_y": max_y, "scale_xyz": scale_xyz,
             "focal_length": focal_length, "principal_point": principal_point,
         }
-        return self._render(meshes_world, cameras, lights, materials, blend_params, degrees, fields)[0]
+        out = self._render(meshes_world, cameras, lights, materials, blend_params, degrees, fields)
+        return out if self._with_fragments else out[0]
 
     def _render(
         self,
@@ -118,36 +121,6 @@ class MeshRenderer(nn.Module):
 
 
 class MeshRendererWithFragments(MeshRenderer):
-    """:class:`MeshRenderer` that also returns the fragments (PyTorch3D's class)."""
+    """:class:`MeshRenderer` whose ``forward`` returns ``(images, fragments)`` (PyTorch3D's class)."""
 
-    def forward(  # type: ignore[override]
-        self,
-        meshes_world: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-        R: Param = None,
-        T: Param = None,
-        K: Param = None,
-        fov: Param = None,
-        znear: Param = None,
-        zfar: Param = None,
-        aspect_ratio: Param = None,
-        degrees: bool | None = None,
-        min_x: Param = None,
-        max_x: Param = None,
-        min_y: Param = None,
-        max_y: Param = None,
-        scale_xyz: Param = None,
-        focal_length: Param = None,
-        principal_point: Param = None,
-    ) -> tuple[torch.Tensor, Fragments]:
-        """(images, fragments) of :meth:`MeshRenderer.forward` (same arguments)."""
-        fields = {
-            "R": R, "T": T, "K": K, "fov": fov, "znear": znear, "zfar": zfar, "aspect_ratio": aspect_ratio,
-            "min_x": min_x, "max_x": max_x, "min_y": min_y, "max_y": max_y, "scale_xyz": scale_xyz,
-            "focal_length": focal_length, "principal_point": principal_point,
-        }
-        return self._render(meshes_world, cameras, lights, materials, blend_params, degrees, fields)
+    _with_fragments = True

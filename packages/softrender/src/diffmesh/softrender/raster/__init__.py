@@ -15,10 +15,6 @@ from .rasterizer import (
 )
 
 __all__ = [
-    "MeshRasterizer",
-    "RasterOptions",
-    "RasterizationSettings",
-    "rasterize_face_verts",
-    "rasterize_faces",
-    "rasterize_meshes",
+    "MeshRasterizer", "RasterOptions", "RasterizationSettings", "rasterize_face_verts",
+    "rasterize_faces", "rasterize_meshes",
 ]

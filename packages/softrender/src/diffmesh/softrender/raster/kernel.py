@@ -317,32 +317,14 @@ def pair_barycentrics(
     return qx, qy, bary0, bary1, torch.stack(b2) if clip else bary1
 
 
-@dataclass(frozen=True)
-class PairGeometry:
-    """Kept pairs (P of them, each face's contiguous) and what forward and backward need.
-
-    ``pix`` (P,) long ``n * H * W + y * W + x``; ``face`` (P,) long packed id; ``qx``, ``qy``
-    (P,) pixel centre minus vertex 0; ``bary0`` (3, P) screen-space barycentrics, ``bary1``
-    perspective-corrected (``bary0`` if not), ``bary_rows`` the output ones (clipped if
-    asked), ``bary`` the same as (P, 3); ``zbuf``, ``dists`` (P,); ``edge`` (P,) nearest edge
-    (0.0, 1.0, 2.0 for (0, 1), (0, 2), (1, 2)), ``edge_t`` (P,) position on it, ``edge_r``
-    (2, P) nearest point minus pixel centre. Backward-only fields are None without
-    ``need_grad``, barycentric ones without ``need_bary``; (3, P) fields may be row views.
-    """
-
-    pix: torch.Tensor
-    face: torch.Tensor
-    qx: torch.Tensor | None
-    qy: torch.Tensor | None
-    bary0: torch.Tensor | None
-    bary1: torch.Tensor | None
-    bary_rows: torch.Tensor | None
-    bary: torch.Tensor | None
-    zbuf: torch.Tensor
-    dists: torch.Tensor
-    edge: torch.Tensor | None
-    edge_t: torch.Tensor | None
-    edge_r: torch.Tensor | None
+# Kept pairs (P of them, each face's contiguous) and what forward and backward need: ``pix``
+# (P,) ``n * H * W + y * W + x``; ``face`` (P,) packed id; ``qx``, ``qy`` (P,) pixel centre
+# minus vertex 0; ``bary0`` (3, P) screen-space barycentrics, ``bary1`` perspective-corrected
+# (``bary0`` if not), ``bary_rows`` the output ones (clipped if asked), ``bary`` the same as
+# (P, 3); ``zbuf``, ``dists`` (P,); ``edge`` (P,) nearest edge (0., 1., 2. for (0, 1), (0, 2),
+# (1, 2)), ``edge_t`` (P,) position on it, ``edge_r`` (2, P) nearest point minus pixel centre.
+# Backward-only fields are None without ``need_grad``, barycentric ones without ``need_bary``.
+PairGeometry = namedtuple("PairGeometry", "pix face qx qy bary0 bary1 bary_rows bary zbuf dists edge edge_t edge_r")
 
 
 def _face_filter(
