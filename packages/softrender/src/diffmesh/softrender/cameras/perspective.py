@@ -37,15 +37,8 @@ def _focal_length_n2(focal_length: object, device: torch.device | str) -> torch.
 
 
 def init_pinhole(
-    cameras: CamerasBase,
-    focal_length: object,
-    principal_point: object,
-    R: object,
-    T: object,
-    K: object,
-    device: torch.device | str,
-    in_ndc: bool,
-    image_size: ImageSize | None,
+    cameras: CamerasBase, focal_length: object, principal_point: object, R: object, T: object, K: object,
+    device: torch.device | str, in_ndc: bool, image_size: ImageSize | None,
 ) -> None:
     """Validate and register the parameters shared by Perspective/OrthographicCameras."""
     if not isinstance(in_ndc, bool):
@@ -54,18 +47,11 @@ def init_pinhole(
         raise ValueError("image_size=(height, width) is required when in_ndc=False")
     if isinstance(image_size, int) and not isinstance(image_size, bool):
         image_size = (image_size, image_size)
-    cameras._set_params(
-        device,
-        {
-            "focal_length": (_focal_length_n2(focal_length, device), (2,)),
-            "principal_point": (principal_point, (2,)),
-            "R": (R, cameras._R_SPEC),
-            "T": (T, cameras._T_SPEC),
-            "K": (K, cameras._K_SPEC),
-            "image_size": (image_size, (2,)),
-        },
-        integer=("image_size",),
-    )
+    cameras._set_params(device, {
+        "focal_length": (_focal_length_n2(focal_length, device), (2,)), "principal_point": (principal_point, (2,)),
+        "R": (R, cameras._R_SPEC), "T": (T, cameras._T_SPEC), "K": (K, cameras._K_SPEC),
+        "image_size": (image_size, (2,)),
+    }, integer=("image_size",))
     cameras._in_ndc = in_ndc
     focal = cameras.focal_length.detach()
     if not bool(torch.isfinite(focal).all()) or bool((focal <= 0).any()):
@@ -80,16 +66,11 @@ def pinhole_intrinsics(
     cameras: CamerasBase, focal_length: object, principal_point: object
 ) -> tuple[torch.Tensor, ...]:
     """``(fx, fy, px, py)``, each ``(B,)``, with per-call overrides substituted."""
-    focal = (
-        cameras.focal_length
-        if focal_length is None
-        else cameras._override("focal_length", _focal_length_n2(focal_length, cameras.device), (2,))
-    )
-    point = (
-        cameras.principal_point
-        if principal_point is None
-        else cameras._override("principal_point", principal_point, (2,))
-    )
+    focal, point = cameras.focal_length, cameras.principal_point
+    if focal_length is not None:
+        focal = cameras._override("focal_length", _focal_length_n2(focal_length, cameras.device), (2,))
+    if principal_point is not None:
+        point = cameras._override("principal_point", principal_point, (2,))
     focal, point = cameras._broadcast({"focal_length": focal, "principal_point": point})
     return (*focal.unbind(1), *point.unbind(1))
 
@@ -97,13 +78,9 @@ def pinhole_intrinsics(
 def pinhole_ndc_transform(
     cameras: CamerasBase, principal_point: torch.Tensor, image_size: ImageSize | None
 ) -> Transform3d:
-    """Screen-space projection -> NDC for a camera with ``principal_point`` (B, 2).
-
-    The principal point is given in image coordinates (+x right) while projected
-    points follow PyTorch3D's (+X left), so x is shifted by ``-2 px`` (y by
-    ``-2 py``) before the pixel -> NDC scaling ``x_ndc = (x + W/2) / s``,
-    ``s = min(H, W) / 2``.
-    """
+    """Screen-space projection -> NDC for ``principal_point`` (B, 2) in image coordinates
+    (+x right; projected points are +X left): x shifted by ``-2 px`` (y by ``-2 py``), then
+    ``x_ndc = (x + W/2) / s``, ``s = min(H, W) / 2``."""
     size = image_size if image_size is not None else cameras.get_image_size()
     eye = torch.eye(4, dtype=principal_point.dtype, device=principal_point.device)
     n = len(principal_point)
@@ -113,12 +90,8 @@ def pinhole_ndc_transform(
     return Transform3d(shift).compose(to_ndc)
 
 
-def refuse_with_K(
-    cameras: CamerasBase, K: object, focal_length: object, principal_point: object
-) -> None:
-    if (K is not None or cameras.K is not None) and (
-        focal_length is not None or principal_point is not None
-    ):
+def refuse_with_K(cameras: CamerasBase, K: object, focal_length: object, principal_point: object) -> None:
+    if (K is not None or cameras.K is not None) and (focal_length is not None or principal_point is not None):
         raise ValueError(
             "focal_length and principal_point cannot be overridden for cameras whose "
             "projection is given by K; pass K alone"
