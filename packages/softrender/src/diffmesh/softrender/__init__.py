@@ -21,9 +21,8 @@ from .cameras import (
     get_world_to_view_transform,
     join_cameras_as_batch,
 )
-from .fragments import Fragments
-from .interpolate import interpolate_face_attributes
-from .lights import AmbientLights, DirectionalLights, PointLights
+from .fragments import Fragments, interpolate_face_attributes
+from .lighting import AmbientLights, DirectionalLights, PointLights
 from .look_at import camera_position_from_spherical_angles, look_at_rotation, look_at_view_transform
 from .materials import Materials
 from .raster import MeshRasterizer, RasterizationSettings, rasterize_meshes
@@ -35,59 +34,36 @@ from .shaders import (
     SoftGouraudShader,
     SoftPhongShader,
     SoftSilhouetteShader,
+    flat_shading,
+    gouraud_shading,
+    phong_shading,
 )
 from .shaders_depth import HardDepthShader, SoftDepthShader
-from .shading import flat_shading, gouraud_shading, phong_shading
 from .transforms import Transform3d
 
-# The 0.1 paths of moved modules stay importable: the modules themselves, not copies.
-for _old, _new in (("_raster_pairs", "raster.candidates"), ("_raster_eval", "raster.grid"),
-                   ("_raster_function", "raster.function"), ("_clip", "raster.clip"),
-                   ("rasterize_meshes", "raster.rasterize"), ("settings", "raster.settings"),
-                   ("mesh_rasterizer", "raster.mesh_rasterizer"), ("_phong_pairs", "shading"),
-                   ("lights_phong", "lighting")):
+# Compatibility only: module paths of 0.1 and 0.2.0 that were merged into others stay importable
+# as the same module objects (so imports and monkeypatching keep working). Nothing else uses them.
+_COMPAT = {
+    "_autograd": "fragments", "interpolate": "fragments", "lights": "lighting", "lights_phong": "lighting",
+    "shading": "shaders", "_phong_pairs": "shaders", "_clip": "raster.clip",
+    "_raster_function": "raster.function", "_raster_pairs": "raster.kernel",
+    "_raster_eval": "raster.kernel", "raster.candidates": "raster.kernel", "raster.grid": "raster.kernel",
+    "rasterize_meshes": "raster.rasterizer", "settings": "raster.rasterizer",
+    "mesh_rasterizer": "raster.rasterizer", "raster.rasterize": "raster.rasterizer",
+    "raster.settings": "raster.rasterizer", "raster.mesh_rasterizer": "raster.rasterizer",
+}
+for _old, _new in _COMPAT.items():
     sys.modules[f"{__name__}.{_old}"] = sys.modules[f"{__name__}.{_new}"]
 
 __all__ = [
-    "AmbientLights",
-    "BlendParams",
-    "CamerasBase",
-    "DirectionalLights",
-    "FoVOrthographicCameras",
-    "FoVPerspectiveCameras",
-    "Fragments",
-    "HardDepthShader",
-    "HardFlatShader",
-    "HardGouraudShader",
-    "HardPhongShader",
-    "Materials",
-    "MeshRasterizer",
-    "MeshRenderer",
-    "MeshRendererWithFragments",
-    "OpenGLOrthographicCameras",
-    "OpenGLPerspectiveCameras",
-    "OrthographicCameras",
-    "PerspectiveCameras",
-    "PointLights",
-    "RasterizationSettings",
-    "SfMOrthographicCameras",
-    "SfMPerspectiveCameras",
-    "SoftDepthShader",
-    "SoftGouraudShader",
-    "SoftPhongShader",
-    "SoftSilhouetteShader",
-    "Transform3d",
-    "camera_position_from_spherical_angles",
-    "flat_shading",
-    "get_world_to_view_transform",
-    "gouraud_shading",
-    "hard_rgb_blend",
-    "interpolate_face_attributes",
-    "join_cameras_as_batch",
-    "look_at_rotation",
-    "look_at_view_transform",
-    "phong_shading",
-    "rasterize_meshes",
-    "sigmoid_alpha_blend",
-    "softmax_rgb_blend",
+    "AmbientLights", "BlendParams", "CamerasBase", "DirectionalLights", "FoVOrthographicCameras",
+    "FoVPerspectiveCameras", "Fragments", "HardDepthShader", "HardFlatShader", "HardGouraudShader",
+    "HardPhongShader", "Materials", "MeshRasterizer", "MeshRenderer", "MeshRendererWithFragments",
+    "OpenGLOrthographicCameras", "OpenGLPerspectiveCameras", "OrthographicCameras",
+    "PerspectiveCameras", "PointLights", "RasterizationSettings", "SfMOrthographicCameras",
+    "SfMPerspectiveCameras", "SoftDepthShader", "SoftGouraudShader", "SoftPhongShader",
+    "SoftSilhouetteShader", "Transform3d", "camera_position_from_spherical_angles", "flat_shading",
+    "get_world_to_view_transform", "gouraud_shading", "hard_rgb_blend", "interpolate_face_attributes",
+    "join_cameras_as_batch", "look_at_rotation", "look_at_view_transform", "phong_shading",
+    "rasterize_meshes", "sigmoid_alpha_blend", "softmax_rgb_blend",
 ]

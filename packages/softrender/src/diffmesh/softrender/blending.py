@@ -1,11 +1,9 @@
-"""Blending per-pair colours into RGBA images: PyTorch3D's softmax, sigmoid-alpha and hard blends.
+"""Blending per-pair colours into images: PyTorch3D's softmax, sigmoid-alpha and hard blends.
 
-The blends work on the rasterizer's sparse pairs and scatter per-pixel sums into (N * H * W)
-buffers (no dense K axis). The soft blend runs in two steps: :func:`blend_weights` (no
-autograd) gives every pair's weight and the pairs whose weight matters (the only ones a
-shader colours), then :func:`softmax_blend` forms the image from those colours, with a
-hand-written backward. PyTorch3D's dense ``softmax_rgb_blend``, ``sigmoid_alpha_blend`` and
-``hard_rgb_blend`` are views of the same functions on the fragments' pairs.
+Per-pixel sums are scattered into (N * H * W) buffers (no dense K axis). The soft blend is
+two steps: :func:`blend_weights` (no autograd: weights, and the pairs worth colouring),
+then :func:`softmax_blend` of those pairs' colours. The dense ``softmax_rgb_blend``,
+``sigmoid_alpha_blend`` and ``hard_rgb_blend`` gather the fragments to pairs and call them.
 
 Formulas (PyTorch3D's; per pixel, sums over its pairs, eps = 1e-10)::
 
@@ -29,35 +27,18 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx
 
-from ._autograd import first_order_only
-from .fragments import Fragments, RasterPairs, pairs_of_fragments
+from .fragments import Fragments, RasterPairs, first_order_only, pairs_of_fragments
 
 __all__ = [
-    "BlendParams",
-    "BlendWeights",
-    "blend_weights",
-    "hard_blend",
-    "hard_rgb_blend",
-    "sigmoid_alpha_blend",
-    "silhouette_blend",
-    "softmax_blend",
-    "softmax_blend_pairs",
-    "softmax_rgb_blend",
+    "BlendParams", "BlendWeights", "blend_weights", "hard_blend", "hard_rgb_blend", "sigmoid_alpha_blend",
+    "silhouette_blend", "softmax_blend", "softmax_blend_pairs", "softmax_rgb_blend",
 ]
 
 
 @dataclass(frozen=True)
 class BlendParams:
-    """Parameters of the soft blends.
-
-    Attributes:
-        sigma: width of the sigmoid turning a signed squared distance into coverage
-            ``sigmoid(-dist / sigma)`` (NDC units squared).
-        gamma: depth temperature of ``softmax_rgb_blend``; small values approach a z-buffer.
-        background_color: colour of pixels no face covers, a sequence or (C,) tensor: RGB
-            for RGB images; for colours of C channels, C values, or equal values (grey,
-            such as the default white) that fill every channel.
-    """
+    """Parameters of the blends: coverage ``sigmoid(-dist / sigma)``; depth temperature
+    ``gamma`` (small: a z-buffer); ``background_color``, C values or a grey filling C channels."""
 
     sigma: float = 1e-4
     gamma: float = 1e-4
@@ -112,18 +93,10 @@ _CUT = 1e-12  # pairs below this fraction of their pixel's total weight are not 
 
 @dataclass(frozen=True)
 class BlendWeights:
-    """Detached per-pair and per-pixel blend quantities (P pairs, M = N * H * W pixels).
-
-    Attributes:
-        znear, zfar: the clipping planes, floats or per-pair (P,) tensors.
-        prob: (P,) coverage ``sigmoid(-d / sigma)``.
-        depth: (P,) depth factor ``exp((z_inv - z_max[pix]) / gamma)``.
-        weight: (P,) ``prob * depth``.
-        z_max: (M,) ``max(0, max z_inv)`` before the clamp at eps (0 for empty pixels).
-        delta: (M,) background weight.
-        denom: (M,) ``sum weight + delta``.
-        needed: (Q,) long indices of the pairs with weight above 1e-12 of ``denom``.
-    """
+    """Detached blend quantities: ``znear``, ``zfar`` (floats or (P,)); per pair (P,) ``prob``,
+    ``depth`` ``exp((z_inv - z_max[pix]) / gamma)``, ``weight = prob * depth``; per pixel (M,)
+    ``z_max`` (unclamped, 0 if empty), ``delta``, ``denom = sum weight + delta``; ``needed``
+    (Q,) the pairs with weight above 1e-12 of ``denom``."""
 
     znear: float | torch.Tensor
     zfar: float | torch.Tensor
@@ -143,12 +116,8 @@ def z_inverse(zbuf: torch.Tensor, znear: float | torch.Tensor, zfar: float | tor
 
 
 def _exp_or_zero(x: torch.Tensor) -> torch.Tensor:
-    """``exp(x)``, with 0 where it would be subnormal (x below log of the smallest normal).
-
-    The depth factors of hidden faces underflow: exp() of such arguments takes a slow path on
-    a CPU (several times slower over the whole array); a subnormal weight (< 1.2e-38 in
-    float32) is below 1e-28 of any pixel's total (>= eps = 1e-10), so no output changes.
-    """
+    """``exp(x)``, 0 where subnormal: exp()'s slow CPU path for hidden faces' underflowing
+    factors, and a weight < 1.2e-38 is below 1e-28 of any pixel's total (no output changes)."""
     low = math.log(torch.finfo(x.dtype).tiny) + 1.0
     return torch.exp(x.clamp(min=low)).mul_(x >= low)
 
@@ -156,16 +125,8 @@ def _exp_or_zero(x: torch.Tensor) -> torch.Tensor:
 def blend_weights(
     pairs: RasterPairs, blend_params: BlendParams, znear: float | torch.Tensor = 1.0, zfar: float | torch.Tensor = 100
 ) -> BlendWeights:
-    """The soft blend weights of all pairs and the pairs worth colouring (no autograd).
-
-    Only pairs whose weight is above 1e-12 of their pixel's total are coloured: the others
-    change no float32 output (hidden faces' depth factors underflow).
-
-    Args:
-        pairs: the rasterizer's pairs.
-        blend_params: sigma and gamma.
-        znear, zfar: the clipping planes, floats or (N,) tensors.
-    """
+    """The soft blend weights of all pairs and the pairs worth colouring, no autograd (below
+    1e-12 of the pixel's total a pair changes no float32 output); znear, zfar floats or (N,)."""
     npix, pix = pairs.num_pixels, pairs.pix
     sigma, gamma = blend_params.sigma, blend_params.gamma
     znear, zfar = _per_image(znear, pairs, pairs.zbuf), _per_image(zfar, pairs, pairs.zbuf)
@@ -203,15 +164,8 @@ class _SoftmaxBlend(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: FunctionCtx,
-        dists: torch.Tensor,
-        z_inv: torch.Tensor,
-        colors: torch.Tensor,
-        background: torch.Tensor,
-        bw: BlendWeights,
-        pairs: RasterPairs,
-        sigma: float,
-        gamma: float,
+        ctx: FunctionCtx, dists: torch.Tensor, z_inv: torch.Tensor, colors: torch.Tensor, background: torch.Tensor,
+        bw: BlendWeights, pairs: RasterPairs, sigma: float, gamma: float,
     ) -> torch.Tensor:
         npix = pairs.num_pixels
         pix_q = pairs.pix.index_select(0, bw.needed)
@@ -277,18 +231,8 @@ class _SoftmaxBlend(torch.autograd.Function):
 def softmax_blend(
     pairs: RasterPairs, weights: BlendWeights, colors: torch.Tensor, blend_params: BlendParams
 ) -> torch.Tensor:
-    """Soft Rasterizer's blend (PyTorch3D's ``softmax_rgb_blend``) of the coloured pairs.
-
-    Args:
-        pairs: the rasterizer's pairs.
-        weights: their :func:`blend_weights` for ``blend_params``.
-        colors: (Q, C) float colours of the pairs ``weights.needed`` (C = 3 for RGB).
-        blend_params: sigma, gamma and the background colour (C values, or grey).
-
-    Returns:
-        (N, H, W, C + 1) float: the colours and alpha (RGBA for RGB), differentiable w.r.t.
-        ``pairs.zbuf``, ``pairs.dists``, ``colors`` and a background colour tensor.
-    """
+    """(N, H, W, C + 1) soft blend (the module's formulas) of ``colors`` (Q, C) of the pairs
+    ``weights.needed``; differentiable w.r.t. zbuf, dists, colors and a background tensor."""
     z_inv = z_inverse(pairs.zbuf, weights.znear, weights.zfar)
     bg = _background(blend_params, colors)
     sigma, gamma = blend_params.sigma, blend_params.gamma
@@ -297,11 +241,8 @@ def softmax_blend(
 
 
 def softmax_blend_pairs(
-    pairs: RasterPairs,
-    colors_fn: Callable[[torch.Tensor], torch.Tensor],
-    blend_params: BlendParams,
-    znear: float | torch.Tensor = 1.0,
-    zfar: float | torch.Tensor = 100,
+    pairs: RasterPairs, colors_fn: Callable[[torch.Tensor], torch.Tensor], blend_params: BlendParams,
+    znear: float | torch.Tensor = 1.0, zfar: float | torch.Tensor = 100,
 ) -> torch.Tensor:
     """:func:`softmax_blend` with the colours of the needed pairs ``idx`` from ``colors_fn(idx)``."""
     weights = blend_weights(pairs, blend_params, znear, zfar)
@@ -315,34 +256,15 @@ def _alpha(pairs: RasterPairs, sigma: float) -> torch.Tensor:
 
 
 def silhouette_blend(pairs: RasterPairs, blend_params: BlendParams, rgb: torch.Tensor | None = None) -> torch.Tensor:
-    """PyTorch3D's ``sigmoid_alpha_blend``: alpha ``1 - prod(1 - sigmoid(-d / sigma))``.
-
-    Args:
-        pairs: the rasterizer's pairs.
-        blend_params: sigma.
-        rgb: (N*H*W, 3) float colours of the pixels; None for white (the silhouette shader).
-
-    Returns:
-        (N, H, W, 4) RGBA.
-    """
+    """(N, H, W, 4): ``rgb`` (N*H*W, 3) (None: white) and alpha ``1 - prod(1 - sigmoid(-d / sigma))``."""
     alpha = _alpha(pairs, blend_params.sigma)
     rgb = alpha.new_ones(pairs.num_pixels, 3) if rgb is None else rgb
     return torch.cat((rgb, alpha[:, None].to(rgb.dtype)), dim=1).view(pairs.num_images, *pairs.image_size, 4)
 
 
 def hard_blend(pairs: RasterPairs, idx: torch.Tensor, colors: torch.Tensor, blend_params: BlendParams) -> torch.Tensor:
-    """PyTorch3D's ``hard_rgb_blend``: each pixel takes the colour of its nearest face.
-
-    Args:
-        pairs: the rasterizer's pairs.
-        idx: (Q,) long the nearest pair of each covered pixel (``pairs.nearest()``).
-        colors: (Q, C) float their colours (C = 3 for RGB).
-        blend_params: the background colour of pixels no face covers (C values, or grey).
-
-    Returns:
-        (N, H, W, C + 1) float, the colours and alpha (RGBA for RGB); alpha 1 where a face
-        covers the pixel, 0 elsewhere.
-    """
+    """(N, H, W, C + 1): each covered pixel the colour (Q, C) of its pair ``idx`` (Q,), alpha
+    1; the background and alpha 0 elsewhere."""
     pix = pairs.pix.index_select(0, idx)
     channels = colors.shape[1]
     covered = torch.zeros(pairs.num_pixels, dtype=colors.dtype, device=pix.device).index_fill_(0, pix, 1.0)
@@ -350,7 +272,7 @@ def hard_blend(pairs: RasterPairs, idx: torch.Tensor, colors: torch.Tensor, blen
     return torch.cat((rgb, covered[:, None]), dim=1).view(pairs.num_images, *pairs.image_size, channels + 1)
 
 
-# ------------------------------------------------ PyTorch3D's dense functions, as views
+# PyTorch3D's dense functions: (N, H, W, K, C) colours gathered to the pairs
 
 
 def _dense_pairs(
@@ -368,62 +290,24 @@ def _dense_pairs(
 
 
 def hard_rgb_blend(colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams) -> torch.Tensor:
-    """Naive blending: each pixel takes the colour of its first face (slot k = 0).
-
-    Args:
-        colors: (N, H, W, K, C) float per-face colours (C = 3 for RGB).
-        fragments: the rasterizer output.
-        blend_params: gives the background colour of pixels no face covers (C values).
-
-    Returns:
-        (N, H, W, C + 1) colours and alpha (RGBA for RGB); alpha is 1 where a face covers
-        the pixel, 0 elsewhere.
-    """
+    """(N, H, W, C + 1): each pixel the colour of its slot 0 (alpha 1), else the background."""
     pairs, slots, pair_colors = _dense_pairs(colors, fragments, "hard_rgb_blend")
     first = (slots % pairs.faces_per_pixel == 0).nonzero().squeeze(1)
     return hard_blend(pairs, first, pair_colors.index_select(0, first), blend_params)
 
 
 def sigmoid_alpha_blend(colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams) -> torch.Tensor:
-    """Silhouette blending: alpha = 1 - prod_k (1 - sigmoid(-dists_k / sigma)).
-
-    Args:
-        colors: (N, H, W, K, 3) float per-face colours; the RGB is slot 0's.
-        fragments: the rasterizer output.
-        blend_params: sigma.
-
-    Returns:
-        (N, H, W, 4) RGBA.
-    """
+    """(N, H, W, 4): slot 0's RGB, alpha = 1 - prod_k (1 - sigmoid(-dists_k / sigma))."""
     pairs, _, _ = _dense_pairs(colors, fragments, "sigmoid_alpha_blend")
     return silhouette_blend(pairs, blend_params, colors[..., 0, :3].reshape(-1, 3))
 
 
 def softmax_rgb_blend(
-    colors: torch.Tensor,
-    fragments: Fragments,
-    blend_params: BlendParams,
-    znear: float | torch.Tensor = 1.0,
+    colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams, znear: float | torch.Tensor = 1.0,
     zfar: float | torch.Tensor = 100,
 ) -> torch.Tensor:
-    """Soft Rasterizer's RGB blending (Liu et al. 2019), PyTorch3D's formula.
-
-    With ``p_k = sigmoid(-dists_k / sigma)``, ``z_k = (zfar - zbuf_k) / (zfar - znear)``,
-    ``z_max = max(max_k z_k, eps)`` and ``w_k = p_k exp((z_k - z_max) / gamma)``:
-    ``rgb = (sum_k w_k c_k + delta * background) / (sum_k w_k + delta)`` with
-    ``delta = max(exp((eps - z_max) / gamma), eps)``, eps = 1e-10, and
-    ``alpha = 1 - prod_k (1 - p_k)``. Padded slots have p_k = 0 and z_k = 0.
-
-    Args:
-        colors: (N, H, W, K, C) float per-face colours (C = 3 for RGB).
-        fragments: the rasterizer output.
-        blend_params: sigma, gamma, background colour (C values, or grey).
-        znear: near plane, float or (N,) tensor.
-        zfar: far plane, float or (N,) tensor.
-
-    Returns:
-        (N, H, W, C + 1) colours and alpha: RGBA for RGB (PyTorch3D's blend is RGB only).
-    """
+    """(N, H, W, C + 1) Soft Rasterizer blend (Liu et al. 2019; the module's formulas) of
+    (N, H, W, K, C) colours; znear, zfar floats or (N,). PyTorch3D's blends RGB only."""
     pairs, _, pair_colors = _dense_pairs(colors, fragments, "softmax_rgb_blend")
     weights = blend_weights(pairs, blend_params, znear, zfar)
     return softmax_blend(pairs, weights, pair_colors.index_select(0, weights.needed), blend_params)

@@ -1,55 +1,53 @@
-"""Rasterizer outputs: sparse (pixel, face) pairs and the dense PyTorch3D-style ``Fragments``.
-
-The render path works on :class:`RasterPairs` (one row per kept pixel-face pair) and never
-builds dense (N, H, W, K) tensors. :class:`Fragments` exposes PyTorch3D's four dense fields;
-when it was made by the rasterizer they are materialised from the pairs on first access
-(and stay differentiable), so a shader that only reads the pairs never pays for them.
-"""
+"""Fragments: the rasterizer's (pixel, face) pairs, PyTorch3D's dense view of them, and
+interpolation of attributes at pairs (one CSR product, hand-written backward)."""
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Callable, Iterator
-from typing import cast
+from typing import Any, cast
 
 import torch
 
-__all__ = ["Fragments", "RasterPairs", "pairs_of_fragments"]
+__all__ = [
+    "Fragments", "RasterPairs", "first_order_only", "interpolate_face_attributes", "interpolate_pairs",
+    "interpolate_vertex_groups", "interpolate_vertex_pairs", "pairs_of_fragments",
+]
+
+
+def first_order_only(backward: Callable[..., Any]) -> Callable[..., Any]:
+    """A hand-written ``backward`` that raises RuntimeError under ``create_graph=True`` (grad
+    mode on): ``once_differentiable`` would let a double backward silently miss terms."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx: Any, *grads: Any) -> Any:
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "diffmesh.softrender: second-order gradients (create_graph=True) are not supported "
+                "by the rasterizer, shading and blending functions (their backward passes are hand-written)"
+            )
+        return backward(ctx, *grads)
+
+    return wrapper
 
 
 class RasterPairs:
-    """Sparse rasterizer output: the kept (pixel, face) pairs (each face's contiguous).
+    """The rasterizer's kept (pixel, face) pairs, each face's contiguous (immutable).
 
     Attributes:
-        pix: (P,) long global pixel index ``n * H * W + y * W + x``.
-        face: (P,) long packed face id.
-        bary: (P, 3) float barycentric coordinates of the pixel centre in the face. When
-            the pairs were made with ``bary=None`` and ``bary_fn``, computed by ``bary_fn()``
-            on first access (the rasterizer's deferred barycentrics: same values, same
-            gradients).
-        zbuf: (P,) float view-space depth of the face at the pixel centre.
-        dists: (P,) float signed squared NDC distance from the pixel centre to the face
-            (negative inside).
-        num_images: N, the batch size.
-        image_size: (H, W) in pixels.
-        faces_per_pixel: K, the most pairs any pixel has.
-
-    Raises:
-        ValueError: neither ``bary`` nor ``bary_fn`` given.
+        pix: (P,) long ``n * H * W + y * W + x``; face: (P,) long packed face id.
+        bary: (P, 3) float barycentrics of the pixel centre (``bary=None`` with ``bary_fn``:
+            ``bary_fn()`` on first access, the rasterizer's deferred barycentrics).
+        zbuf: (P,) view depth; dists: (P,) signed squared NDC distance (negative inside).
+        num_images, image_size, faces_per_pixel: N, (H, W), K.
     """
 
     __slots__ = ("_bary", "_bary_fn", "dists", "face", "faces_per_pixel", "image_size", "num_images", "pix", "zbuf")
 
     def __init__(
-        self,
-        pix: torch.Tensor,
-        face: torch.Tensor,
-        bary: torch.Tensor | None,
-        zbuf: torch.Tensor,
-        dists: torch.Tensor,
-        num_images: int,
-        image_size: tuple[int, int],
-        faces_per_pixel: int,
-        *,
+        self, pix: torch.Tensor, face: torch.Tensor, bary: torch.Tensor | None, zbuf: torch.Tensor,
+        dists: torch.Tensor, num_images: int, image_size: tuple[int, int], faces_per_pixel: int, *,
         bary_fn: Callable[[], torch.Tensor] | None = None,
     ) -> None:
         if bary is None and bary_fn is None:
@@ -91,12 +89,8 @@ class RasterPairs:
         return torch.div(pix, height * width, rounding_mode="floor")
 
     def slots(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Order the pairs by (pixel, depth, face id) and give each its slot k.
-
-        Returns:
-            (order, slot): ``order`` (P,) long permutation sorting the pairs by
-            (pixel, z, face id); ``slot`` (P,) long rank of ``order[i]`` within its pixel.
-        """
+        """(order, slot): (P,) permutation sorting the pairs by (pixel, z, face id), and the
+        rank k of ``order[i]`` within its pixel."""
         order = torch.sort(self.face, stable=True).indices  # then stable sorts: ties by face id
         order = order[torch.sort(self.zbuf.detach()[order], stable=True).indices]
         order = order[torch.sort(self.pix[order], stable=True).indices]
@@ -133,9 +127,8 @@ class RasterPairs:
         return pix_to_face.view(shape), zbuf.view(shape), bary.view(*shape, 3), dists.view(shape)
 
     def detach(self) -> RasterPairs:
-        """The same pairs with the float fields detached from the graph (deferred barycentrics
-        stay deferred when their ``bary_fn`` has a ``detach()`` giving a graph-free one, as
-        the rasterizer's has; otherwise they are computed now and detached)."""
+        """The pairs with float fields detached (deferred barycentrics stay deferred when
+        ``bary_fn`` has a ``detach()``, as the rasterizer's has; else computed now)."""
         detach_fn = getattr(self._bary_fn, "detach", None)
         if self._bary is None and detach_fn is not None:
             return RasterPairs(
@@ -149,30 +142,19 @@ class RasterPairs:
 
 
 class Fragments:
-    """The rasterizer's output, PyTorch3D's ``Fragments``.
+    """The rasterizer's output, PyTorch3D's ``Fragments``: dense (N, H, W, K) fields built on
+    first access from ``pairs`` (None when built from dense tensors), -1 padding.
 
-    Attributes:
-        pix_to_face: (N, H, W, K) long; ``pix_to_face[n, y, x, k] = f`` means packed face f
-            is the k-th nearest face (ascending view depth, ties by face id) at pixel (y, x)
-            of image n; -1 where fewer than K faces touch the pixel.
-        zbuf: (N, H, W, K) float view-space depth of that face at the pixel centre; -1 padding.
-        bary_coords: (N, H, W, K, 3) float barycentric coordinates of the pixel centre in
-            that face; -1 padding.
-        dists: (N, H, W, K) float signed squared distance in NDC from the pixel centre to
-            the face's nearest edge, negative inside the face; -1 padding.
-        pairs: the sparse pairs the dense fields come from, or None when the fragments were
-            built from dense tensors.
+    ``pix_to_face``: packed id of the k-th nearest face (by view depth, then face id);
+    ``zbuf``: its view depth; ``bary_coords`` (N, H, W, K, 3); ``dists``: signed squared NDC
+    distance to its nearest edge, negative inside.
     """
 
     __slots__ = ("_dense", "pairs")
 
     def __init__(
-        self,
-        pix_to_face: torch.Tensor | None = None,
-        zbuf: torch.Tensor | None = None,
-        bary_coords: torch.Tensor | None = None,
-        dists: torch.Tensor | None = None,
-        *,
+        self, pix_to_face: torch.Tensor | None = None, zbuf: torch.Tensor | None = None,
+        bary_coords: torch.Tensor | None = None, dists: torch.Tensor | None = None, *,
         pairs: RasterPairs | None = None,
     ) -> None:
         fields = (pix_to_face, zbuf, bary_coords, dists)
@@ -197,30 +179,24 @@ class Fragments:
 
     @property
     def pix_to_face(self) -> torch.Tensor:
-        """(N, H, W, K) long packed face ids, -1 padding."""
         return self._fields()[0]
 
     @property
     def zbuf(self) -> torch.Tensor:
-        """(N, H, W, K) float view-space depths, -1 padding."""
         return self._fields()[1]
 
     @property
     def bary_coords(self) -> torch.Tensor:
-        """(N, H, W, K, 3) float barycentric coordinates, -1 padding."""
         return self._fields()[2]
 
     @property
     def dists(self) -> torch.Tensor:
-        """(N, H, W, K) float signed squared NDC distances, -1 padding."""
         return self._fields()[3]
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        """Unpack as ``pix_to_face, zbuf, bary_coords, dists = fragments``."""
         return iter(self._fields())
 
     def __len__(self) -> int:
-        """4: the fields, as PyTorch3D's ``rasterize_meshes`` tuple."""
         return 4
 
     def __getitem__(self, index: int | slice) -> torch.Tensor | tuple[torch.Tensor, ...]:
@@ -244,18 +220,8 @@ class Fragments:
 
 
 def pairs_of_fragments(fragments: Fragments) -> tuple[RasterPairs, torch.Tensor]:
-    """The pairs of ``fragments`` and the slot of each in their dense fields.
-
-    Args:
-        fragments: the rasterizer's output, or Fragments built from dense tensors (their
-            pairs are the slots with ``pix_to_face >= 0``, in slot order).
-
-    Returns:
-        (pairs, slots): ``slots`` (P,) long is ``((n * H + y) * W + x) * K + k`` of each pair.
-
-    Raises:
-        TypeError: ``fragments`` is not a :class:`Fragments`.
-    """
+    """(pairs, slots (P,) ``((n * H + y) * W + x) * K + k``) of ``fragments`` (of dense ones:
+    the slots with ``pix_to_face >= 0``, in slot order)."""
     if not isinstance(fragments, Fragments):
         raise TypeError(f"fragments: expected Fragments, got {type(fragments).__name__}")
     pairs = fragments.pairs
@@ -272,3 +238,168 @@ def pairs_of_fragments(fragments: Fragments) -> tuple[RasterPairs, torch.Tensor]
     zbuf, dists = fragments.zbuf.reshape(-1)[keep], fragments.dists.reshape(-1)[keep]
     bary = fragments.bary_coords.reshape(-1, 3)[keep]
     return RasterPairs(pix, flat[keep], bary, zbuf, dists, n, (height, width), k), keep
+
+
+def interpolate_face_attributes(
+    pix_to_face: torch.Tensor, barycentric_coords: torch.Tensor, face_attributes: torch.Tensor
+) -> torch.Tensor:
+    """(N, H, W, K, D) ``sum_i bary[..., i] * face_attributes[pix_to_face, i]``, 0 where
+    ``pix_to_face`` (N, H, W, K) is -1; ``barycentric_coords`` (N, H, W, K, 3),
+    ``face_attributes`` (F, 3, D), both differentiable."""
+    if not torch.is_tensor(pix_to_face) or pix_to_face.dtype not in (torch.long, torch.int):
+        raise TypeError("pix_to_face: expected an integer (N, H, W, K) tensor")
+    if not torch.is_tensor(face_attributes) or face_attributes.dim() != 3 or face_attributes.shape[1] != 3:
+        got = tuple(face_attributes.shape) if torch.is_tensor(face_attributes) else type(face_attributes).__name__
+        raise ValueError(f"face_attributes: expected shape (F, 3, D), got {got}")
+    if not torch.is_tensor(barycentric_coords) or tuple(barycentric_coords.shape) != (*pix_to_face.shape, 3):
+        got = tuple(barycentric_coords.shape) if torch.is_tensor(barycentric_coords) else None
+        raise ValueError(f"barycentric_coords: expected shape {(*pix_to_face.shape, 3)}, got {got}")
+    mask = pix_to_face >= 0
+    flat = pix_to_face.reshape(-1)
+    idx = flat.clamp(min=0)
+    bary = barycentric_coords.reshape(-1, 3)
+    out = interpolate_pairs(idx, bary, face_attributes)
+    out = out * mask.reshape(-1, 1).to(out.dtype)
+    return out.view(*pix_to_face.shape, face_attributes.shape[2])
+
+
+def interpolate_pairs(face: torch.Tensor, bary: torch.Tensor, face_attributes: torch.Tensor) -> torch.Tensor:
+    """(P, D) ``sum_i bary[:, i] * face_attributes[face, i]``: faces (P,), bary (P, 3), (F, 3, D)."""
+    if face.shape[0] == 0:
+        return face_attributes.new_zeros(0, face_attributes.shape[2])
+    vals = face_attributes.index_select(0, face)  # (P, 3, D); backward is an index_add
+    return (bary.to(vals.dtype)[:, :, None] * vals).sum(dim=1)
+
+
+def _csr(crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A sparse CSR matrix, unchecked, int32 indices when they fit (MKL converts int64 ones
+    on every product)."""
+    if max(size[0], size[1], values.shape[0]) < 2**31 - 1:
+        crow, cols = crow.to(torch.int32), cols.to(torch.int32)
+    with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, cols, values, size=size, check_invariants=False)
+
+
+def _transpose(x: torch.Tensor) -> torch.Tensor:
+    """``x.t().contiguous()`` for a narrow (P, C) tensor, one strided row copy per column
+    (several times faster on a CPU than the generic transposing copy)."""
+    out = x.new_empty(x.shape[1], x.shape[0])  # every row written below
+    for i in range(x.shape[1]):
+        out[i].copy_(x[:, i])
+    return out
+
+
+def _corner_matrix(corners: torch.Tensor, weights: torch.Tensor, num_verts: int) -> torch.Tensor:
+    """(P, V) sparse CSR matrix with ``weights[p, i]`` at column ``corners[p, i]``."""
+    crow = torch.arange(0, 3 * corners.shape[0] + 1, 3, device=corners.device)
+    return _csr(crow, corners.reshape(-1), weights.reshape(-1), (corners.shape[0], num_verts))
+
+
+def _run_matrix(corner_rows: torch.Tensor, weight_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """((3 R, P) CSR with ``weight_rows[i, p]`` at (i R + run(p), p), (3 R,) vertex of each
+    row); runs are blocks of consecutive pairs with equal corners; inputs (3, P) rows."""
+    count = corner_rows.shape[1]
+    starts = torch.ones(count, dtype=torch.bool, device=corner_rows.device)
+    starts[1:] = (corner_rows[:, 1:] != corner_rows[:, :-1]).any(dim=0)
+    starts = starts.nonzero().squeeze(1)
+    bounds = torch.cat((starts, starts.new_full((1,), count)))
+    crow = torch.cat((bounds[:-1], bounds[:-1] + count, bounds + 2 * count))  # one block per corner
+    pair = torch.arange(count, device=corner_rows.device, dtype=torch.int32 if 3 * count < 2**31 else torch.long)
+    cols = torch.cat((pair, pair, pair))  # (repeat() is a slow strided copy)
+    matrix = _csr(crow, cols, weight_rows.reshape(-1), (3 * starts.shape[0], count))
+    return matrix, corner_rows.index_select(1, starts).reshape(-1)
+
+
+class _InterpolateVertexPairs(torch.autograd.Function):
+    """``out_k[p] = sum_i bary[p, i] * attrs_k[corners[p, i]]`` for attribute tables k."""
+
+    # Forward: one CSR (P, V) mat-vec per channel; outputs are transposed views of (D_k, P)
+    # storage. Backward: sums over runs of equal corners (a CSR mat-vec) before a small
+    # scatter to the vertices (scatter-adds with long runs of equal indices are slow).
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx,
+        grad_enabled: bool,
+        corners: torch.Tensor,
+        bary: torch.Tensor,
+        *attributes: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        dtype = attributes[0].dtype
+        weights = bary.to(dtype).contiguous()  # (P, 3)
+        cols = [a.to(dtype).t().contiguous() for a in attributes]  # (D_k, V) each
+        count = corners.shape[0]
+        matrix = _corner_matrix(corners, weights, attributes[0].shape[0]) if count else None
+        outs = []
+        for col in cols:
+            if matrix is None or col.shape[0] == 0:
+                outs.append(col.new_zeros(count, col.shape[0]))
+            else:
+                out = col.new_empty(col.shape[0], count)  # (D_k, P), every row written
+                for c, row in zip(col, out, strict=True):
+                    torch.mv(matrix, c, out=row)
+                outs.append(out.t())
+        if grad_enabled and any(ctx.needs_input_grad):
+            ctx.save_for_backward(_transpose(corners), _transpose(weights), *cols)  # (3, P) rows
+        ctx.set_materialize_grads(False)  # an unused output's gradient stays None
+        ctx.bary_dtype = bary.dtype
+        ctx.attr_dtypes = [a.dtype for a in attributes]
+        return tuple(outs)
+
+    @staticmethod
+    @first_order_only
+    def backward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, *grads: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, ...]:
+        corner_rows, weight_rows, *cols = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        count = corner_rows.shape[1]
+        # (D_k, P) channel rows: contiguous when the gradient is channel-planar, strided
+        # views otherwise (read in place, never transposed into a copy).
+        grad_rows = [None if g is None or count == 0 else g.to(weight_rows.dtype).t() for g in grads]
+        grad_bary = None
+        if needs[2]:
+            acc = weight_rows.new_zeros(3, count)
+            for col, rows in zip(cols, grad_rows, strict=True):
+                for d in range(0 if rows is None else col.shape[0]):
+                    for i in range(3):
+                        acc[i].addcmul_(rows[d], col[d].index_select(0, corner_rows[i]))
+            grad_bary = weight_rows.new_empty(count, 3)  # (P, 3) rows, as bary; every column written
+            for i in range(3):
+                grad_bary[:, i].copy_(acc[i])
+            grad_bary = grad_bary.to(ctx.bary_dtype)
+        grad_attrs: list[torch.Tensor | None] = []
+        run_matrix = vertex = None
+        for k, (col, rows) in enumerate(zip(cols, grad_rows, strict=True)):
+            if not needs[3 + k]:
+                grad_attrs.append(None)
+                continue
+            acc = col.new_zeros(col.shape)  # (D_k, V)
+            if rows is not None and col.shape[0]:
+                if run_matrix is None:
+                    run_matrix, vertex = _run_matrix(corner_rows, weight_rows)
+                if rows.t().is_contiguous():  # (P, D_k) rows: one sparse @ dense product
+                    sums = (run_matrix @ rows.t()).t()
+                else:
+                    sums = col.new_empty(col.shape[0], run_matrix.shape[0])  # (D_k, 3 R), all written
+                    for r, row in zip(rows, sums, strict=True):
+                        torch.mv(run_matrix, r.contiguous(), out=row)
+                acc.index_add_(1, vertex, sums)
+            grad_attrs.append(acc.t().to(ctx.attr_dtypes[k]))
+        return None, None, grad_bary, *grad_attrs
+
+
+def interpolate_vertex_groups(
+    corners: torch.Tensor, bary: torch.Tensor, *attributes: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """:func:`interpolate_vertex_pairs` of several (V, D_k) tables at once: (P, D_k) each."""
+    if not attributes:
+        raise ValueError("interpolate_vertex_groups: expected at least one (V, D) attribute table, got none")
+    return _InterpolateVertexPairs.apply(torch.is_grad_enabled(), corners, bary, *attributes)
+
+
+def interpolate_vertex_pairs(corners: torch.Tensor, bary: torch.Tensor, vert_attributes: torch.Tensor) -> torch.Tensor:
+    """(P, D) ``sum_i bary[:, i] * vert_attributes[corners[:, i]]`` for corners, bary (P, 3)
+    and (V, D) values; differentiable w.r.t. ``bary`` and ``vert_attributes``."""
+    return _InterpolateVertexPairs.apply(torch.is_grad_enabled(), corners, bary, vert_attributes)[0]

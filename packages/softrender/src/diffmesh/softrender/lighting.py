@@ -1,16 +1,14 @@
-"""The Phong lighting formula, written once: its diffuse and specular terms and their derivative.
+"""Lights (PyTorch3D's classes) and the Phong formula they evaluate, written once.
 
-For unit normal n, unit direction to the light l and unit direction to the camera v::
+For unit normal n, direction to the light l and direction to the camera v::
 
     diffuse  = max(n . l, 0)
     specular = max(v . r, 0) ** shininess where n . l > 0, else 0 ** shininess
-    r        = 2 (n . l) n - l   (the reflected light direction)
+    r        = 2 (n . l) n - l
 
-Vectors are renormalised as PyTorch3D does (``x / max(|x|, 1e-6)``), so interpolated normals
-can be passed as they are; gradients are finite everywhere (zero normals, points at the light
-or the camera, cosines of exactly 0). The lights' ``diffuse``/``specular`` methods, the
-shaders and the public shading functions all use :func:`phong_terms`; colours are applied by
-their callers.
+Vectors are renormalised as PyTorch3D does (``x / max(|x|, 1e-6)``); gradients are finite
+everywhere. A light of batch B broadcasts against inputs ``(B, ..., 3)`` (parameters viewed
+as ``(B, 1, ..., 1, 3)``); ``lights[idx]`` gives per-point lights for ``(P, 3)`` inputs.
 """
 
 from __future__ import annotations
@@ -18,9 +16,13 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import FunctionCtx
 
-from ._autograd import first_order_only
+from .cameras.batched import BatchedParams
+from .fragments import first_order_only
 
-__all__ = ["broadcast_shape", "phong_terms", "power_of_two_exponent", "safe_pow"]
+__all__ = [
+    "AmbientLights", "DirectionalLights", "PointLights", "broadcast_shape", "diffuse", "phong_terms",
+    "power_of_two_exponent", "safe_pow", "specular",
+]
 
 _EPS = 1e-6  # PyTorch3D normalises with F.normalize(eps=1e-6)
 _INV_EPS = 1.0 / _EPS
@@ -31,11 +33,8 @@ Vec = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def broadcast_shape(*shapes: tuple[int, ...]) -> torch.Size | None:
-    """The broadcast shape of ``shapes``, None if they do not broadcast.
-
-    (``torch.broadcast_shapes`` imports ``torch._refs`` on first use: about 30 MB of
-    resident memory in a process that had not loaded it.)
-    """
+    """The broadcast shape of ``shapes``, None if none (``torch.broadcast_shapes`` loads
+    ``torch._refs``, ~30 MB resident, on first use)."""
     ndim = max((len(s) for s in shapes), default=0)
     out = [1] * ndim
     for shape in shapes:
@@ -211,27 +210,17 @@ class _PhongTerms(torch.autograd.Function):
 
 
 def phong_terms(
-    normals: torch.Tensor,
-    light: torch.Tensor,
-    points: torch.Tensor | None,
-    camera: torch.Tensor | None,
-    *,
-    point_light: bool,
-    shininess: float | torch.Tensor = 1.0,
+    normals: torch.Tensor, light: torch.Tensor, points: torch.Tensor | None, camera: torch.Tensor | None, *,
+    point_light: bool, shininess: float | torch.Tensor = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The uncoloured Phong terms at points (differentiable w.r.t. every tensor input).
+    """The uncoloured (diffuse, specular), each (...), differentiable w.r.t. every tensor.
 
     Args:
-        normals, light, points, camera: broadcastable (..., 3) float: normals (any length),
-            the light position (``point_light``) or direction towards the light, world
-            positions, camera centres. ``camera`` None: the diffuse term only (``points``
-            may then be None for a directional light).
-        point_light: whether ``light`` is a position (l = light - points) or a direction.
-        shininess: a number or a tensor broadcastable against the inputs' (...).
-
-    Returns:
-        (diffuse, specular), each (...) float the inputs' broadcast shape without the last
-        dim (``specular`` a 0-dim zero without ``camera``).
+        normals, light, points, camera: broadcastable (..., 3) float: normals, the light's
+            position (``point_light``: l = light - points) or direction, world positions,
+            camera centres. ``camera`` None: diffuse only (specular a 0-dim zero; ``points``
+            may be None for a directional light).
+        shininess: a number or a tensor broadcastable against (...).
     """
     dtype = normals.dtype
     for t in (light, points, camera):
@@ -248,3 +237,256 @@ def phong_terms(
         diffuse, alpha = _PhongTerms.apply(normals, light, points, camera, point_light, None)
         return diffuse, safe_pow(alpha, shininess)
     return _PhongTerms.apply(normals, light, points, camera, point_light, ("pow", shininess))
+
+
+_COLOR = (3,)
+
+
+def check_vectors(name: str, tensor: object) -> None:
+    """TypeError/ValueError unless ``tensor`` is a floating ``(..., 3)`` tensor."""
+    if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point torch.Tensor, got {type(tensor).__name__}"
+            + (f" of dtype {tensor.dtype}" if isinstance(tensor, torch.Tensor) else "")
+        )
+    if tensor.ndim < 1 or tensor.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (..., 3), got {tuple(tensor.shape)}")
+
+
+def per_batch(name: str, param: object, shape: torch.Size, trailing: int) -> torch.Tensor:
+    """View a per-batch parameter ``(B, *t)`` as ``(B, 1, ..., 1, *t)`` against inputs of
+    ``shape`` whose last ``trailing`` dims it supplies (unbatched ``t``: B = 1; of the inputs'
+    rank: as it is). TypeError if not numeric; ValueError on a wrong shape or batch size.
+    """
+    if not isinstance(param, torch.Tensor):
+        try:
+            param = torch.as_tensor(param, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{name} must be a tensor or a sequence of numbers, got {type(param).__name__}") from None
+    if param.dtype == torch.bool or param.is_complex():
+        raise TypeError(f"{name} must be real-valued, got dtype {param.dtype}")
+    if not param.is_floating_point():
+        param = param.to(torch.float32)
+    if param.ndim == trailing:
+        param = param[None]
+    if trailing and param.shape[-1] != shape[-1]:
+        raise ValueError(
+            f"{name} must have shape (B, 3), (3,) or the inputs' shape {tuple(shape)}, got {tuple(param.shape)}"
+        )
+    lead = len(shape) - trailing
+    if param.ndim == len(shape):
+        view = param
+    elif lead == 0:
+        if param.shape[0] != 1:
+            raise ValueError(
+                f"{name} has batch size {param.shape[0]}, which cannot broadcast against "
+                f"unbatched inputs of shape {tuple(shape)}"
+            )
+        return param[0]
+    elif param.ndim == trailing + 1:
+        view = param.reshape(param.shape[0], *([1] * (lead - 1)), *param.shape[1:])
+    else:
+        raise ValueError(
+            f"{name} must have shape {'(B, 3) or (3,)' if trailing else '(B,) or ()'} "
+            f"or the inputs' shape {tuple(shape)}, got {tuple(param.shape)}"
+        )
+    if view.shape[0] not in (1, shape[0]):
+        raise ValueError(
+            f"{name} has batch size {view.shape[0]} but the inputs have batch size {shape[0]} "
+            f"(shape {tuple(shape)}); batch sizes must be equal or 1"
+        )
+    return view
+
+
+def broadcast_inputs(**tensors: torch.Tensor) -> torch.Size:
+    """The broadcast shape of ``tensors``; ValueError naming them if there is none."""
+    shape = broadcast_shape(*(t.shape for t in tensors.values()))
+    if shape is None:
+        shapes = ", ".join(f"{n} {tuple(t.shape)}" for n, t in tensors.items())
+        raise ValueError(f"input shapes do not broadcast: {shapes}")
+    return shape
+
+
+def _colored_term(
+    normals: torch.Tensor, light: torch.Tensor, points: torch.Tensor | None, camera: torch.Tensor | None,
+    color: torch.Tensor, point_light: bool, shininess: float | torch.Tensor = 1.0,
+) -> torch.Tensor:
+    """``color *`` the diffuse term (``camera`` None) or the specular term, (..., 3)."""
+    named = {"normals": normals, "light": light, "color": color}
+    named.update({k: v for k, v in (("points", points), ("camera", camera)) if v is not None})
+    broadcast_inputs(**named)  # a ValueError naming the inputs if they do not broadcast
+    diffuse, spec = phong_terms(normals, light, points, camera, point_light=point_light, shininess=shininess)
+    return _colored(color, diffuse if camera is None else spec)
+
+
+def _colored(color: torch.Tensor, term: torch.Tensor) -> torch.Tensor:
+    """``color * term[..., None]`` (..., 3) in the broadcast shape, written by component planes."""
+    color = color.to(torch.promote_types(color.dtype, term.dtype))
+    return torch.stack(torch.broadcast_tensors(*(term * c for c in color.unbind(-1)))).movedim(0, -1)
+
+
+def diffuse(normals: torch.Tensor, color: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """Lambertian ``color * max(cos(normals, direction), 0)``, (..., 3) for ``normals`` (..., 3).
+
+    ``color`` and ``direction`` (towards the light): ``(B, 3)`` or ``(3,)``, viewed as
+    ``(B, 1, ..., 1, 3)`` (PyTorch3D's rule), or broadcastable against ``normals``.
+    """
+    check_vectors("normals", normals)
+    color = per_batch("color", color, normals.shape, 1)
+    direction = per_batch("direction", direction, normals.shape, 1)
+    return _colored_term(normals, direction, None, None, color, False)
+
+
+def specular(
+    points: torch.Tensor, normals: torch.Tensor, direction: torch.Tensor, camera_position: torch.Tensor,
+    color: torch.Tensor, shininess: float | torch.Tensor,
+) -> torch.Tensor:
+    """Phong ``color * max(v . r, 0) ** shininess`` (PyTorch3D's ``specular``), (..., 3).
+
+    ``points``, ``normals`` (..., 3) broadcastable; ``direction``, ``camera_position``,
+    ``color`` per batch as in :func:`diffuse`; ``shininess`` a number, (B,), or broadcastable
+    against ``points.shape[:-1]``.
+    """
+    check_vectors("points", points)
+    check_vectors("normals", normals)
+    shape = broadcast_inputs(points=points, normals=normals)
+    direction = per_batch("direction", direction, shape, 1)
+    camera_position = per_batch("camera_position", camera_position, shape, 1)
+    color = per_batch("color", color, shape, 1)
+    if isinstance(shininess, torch.Tensor):
+        shininess = per_batch("shininess", shininess, shape[:-1], 0)
+    return _colored_term(normals, direction, points, camera_position, color, False, shininess)
+
+
+class _LightsBase(BatchedParams):
+    """Phong lights: ``(N, 3)`` colours and ``_light()``, the ``(N, 3)`` position (``_POINT``)
+    or direction towards the light. Inputs ``(B, ..., 3)`` or ``(P, 3)``, outputs ``(B, ..., 3)``."""
+
+    ambient_color: torch.Tensor
+    diffuse_color: torch.Tensor
+    specular_color: torch.Tensor
+    _POINT: bool
+    _LIGHT_NAME: str
+
+    def __init__(self, ambient_color: object, diffuse_color: object, specular_color: object, light: object,
+                 device: torch.device | str) -> None:
+        super().__init__()
+        self._set_params(device, {
+            "ambient_color": (ambient_color, _COLOR), "diffuse_color": (diffuse_color, _COLOR),
+            "specular_color": (specular_color, _COLOR), self._LIGHT_NAME: (light, (3,)),
+        })
+
+    def _light(self) -> torch.Tensor:
+        return getattr(self, self._LIGHT_NAME)
+
+    def _shape(self, normals: torch.Tensor, points: torch.Tensor | None) -> torch.Size:
+        check_vectors("normals", normals)
+        if points is None:
+            return normals.shape
+        check_vectors("points", points)
+        return broadcast_inputs(normals=normals, points=points)
+
+    def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
+        """``diffuse_color * max(n . l, 0)``; ``points`` (world) needed by point lights only."""
+        if self._POINT and points is None:
+            raise ValueError("points are needed for the diffuse term of a point light")
+        shape = self._shape(normals, points if self._POINT else None)
+        light = per_batch(self._LIGHT_NAME, self._light(), shape, 1)
+        color = per_batch("diffuse_color", self.diffuse_color, shape, 1)
+        return _colored_term(normals, light, points if self._POINT else None, None, color, self._POINT)
+
+    def specular(
+        self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
+        shininess: float | torch.Tensor,
+    ) -> torch.Tensor:
+        """``specular_color * max(v . r, 0) ** shininess``, zero where ``n . l <= 0``.
+
+        ``camera_position``: ``(B, 3)``, ``(3,)`` or the inputs' shape; ``shininess``: a
+        number, ``(B,)``, or the inputs' shape without the last dim (``materials[idx]``).
+        """
+        return self.lighting(normals, points, camera_position, shininess)[1]
+
+    def lighting(
+        self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
+        shininess: float | torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(:meth:`diffuse`, :meth:`specular`) in one evaluation (the shaders' call)."""
+        shape = self._shape(normals, points)
+        light = per_batch(self._LIGHT_NAME, self._light(), shape, 1)
+        camera = per_batch("camera_position", camera_position, shape, 1)
+        kd = per_batch("diffuse_color", self.diffuse_color, shape, 1)
+        ks = per_batch("specular_color", self.specular_color, shape, 1)
+        if isinstance(shininess, torch.Tensor):
+            shininess = per_batch("shininess", shininess, shape[:-1], 0)
+        broadcast_inputs(normals=normals, points=points, light=light, camera_position=camera, color=kd)
+        diffuse, spec = phong_terms(normals, light, points, camera, point_light=self._POINT, shininess=shininess)
+        return _colored(kd, diffuse), _colored(ks, spec)
+
+
+class PointLights(_LightsBase):
+    """Point lights at ``location`` ((N, 3) or (3,)); colours (N, 3) or (3,) RGB (PyTorch3D's defaults)."""
+
+    location: torch.Tensor
+    _POINT = True
+    _LIGHT_NAME = "location"
+
+    def __init__(
+        self,
+        ambient_color: torch.Tensor | tuple = ((0.5, 0.5, 0.5),),
+        diffuse_color: torch.Tensor | tuple = ((0.3, 0.3, 0.3),),
+        specular_color: torch.Tensor | tuple = ((0.2, 0.2, 0.2),),
+        location: torch.Tensor | tuple = ((0.0, 1.0, 0.0),),
+        device: torch.device | str = "cpu",
+    ) -> None:
+        super().__init__(ambient_color, diffuse_color, specular_color, location, device)
+
+
+class DirectionalLights(_LightsBase):
+    """Lights at infinity; ``direction`` ((N, 3) or (3,), any length) points towards the light."""
+
+    direction: torch.Tensor
+    _POINT = False
+    _LIGHT_NAME = "direction"
+
+    def __init__(
+        self,
+        ambient_color: torch.Tensor | tuple = ((0.5, 0.5, 0.5),),
+        diffuse_color: torch.Tensor | tuple = ((0.3, 0.3, 0.3),),
+        specular_color: torch.Tensor | tuple = ((0.2, 0.2, 0.2),),
+        direction: torch.Tensor | tuple = ((0.0, 1.0, 0.0),),
+        device: torch.device | str = "cpu",
+    ) -> None:
+        super().__init__(ambient_color, diffuse_color, specular_color, direction, device)
+
+
+class AmbientLights(BatchedParams):
+    """The same light everywhere, ``(N, C)`` or ``(C,)`` (None: white, PyTorch3D's default);
+    its diffuse and specular terms are zeros ``(..., C)`` shaped like ``normals``."""
+
+    ambient_color: torch.Tensor
+
+    def __init__(self, ambient_color: torch.Tensor | tuple | None = None, device: torch.device | str = "cpu") -> None:
+        super().__init__()
+        if ambient_color is None:
+            ambient_color = ((1.0, 1.0, 1.0),)
+        self._set_params(device, {"ambient_color": (ambient_color, (None,))})
+
+    def _zeros(self, normals: torch.Tensor) -> torch.Tensor:
+        check_vectors("normals", normals)
+        return normals.new_zeros(*normals.shape[:-1], self.ambient_color.shape[-1])
+
+    def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
+        return self._zeros(normals)
+
+    def specular(
+        self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
+        shininess: float | torch.Tensor,
+    ) -> torch.Tensor:
+        return self._zeros(normals)
+
+    def lighting(
+        self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
+        shininess: float | torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        zeros = self._zeros(normals)
+        return zeros, zeros

@@ -86,19 +86,8 @@ def camera_position_from_spherical_angles(
     degrees: bool = True,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """Camera positions ``dist * (cos(e) sin(a), sin(e), cos(e) cos(a))``.
-
-    Elevation is the angle above the y = 0 plane; azimuth is measured in that plane
-    from +Z towards +X.
-
-    Args:
-        distance, elevation, azimuth: scalars, ``(N,)`` or ``(1,)``, broadcast.
-        degrees: whether the angles are in degrees.
-        device: device of the result (tensors are moved there).
-
-    Returns:
-        ``(N, 3)`` float positions relative to the target (differentiable).
-    """
+    """(N, 3) positions relative to the target, ``dist * (cos(e) sin(a), sin(e), cos(e) cos(a))``:
+    elevation above the y = 0 plane, azimuth in it from +Z towards +X (scalars or (N,))."""
     named = {
         "dist": _scalars("dist", distance, device),
         "elev": _scalars("elev", elevation, device),
@@ -125,32 +114,13 @@ def look_at_rotation(
     up: BatchVector = ((0, 1, 0),),
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """World -> view rotations of cameras at ``camera_position`` looking at ``at``.
+    """(N, 3, 3) world -> view rotations of cameras at ``camera_position`` looking at ``at``
+    (each (3,), (1, 3) or (N, 3), like ``up``).
 
-    z = normalize(at - camera_position), x = normalize(up x z), y = z x x; R has
-    columns (x, y, z). When ``up`` is (nearly) parallel to the viewing direction
-    (e.g. a camera straight above the target) PyTorch3D takes x from the direction
-    of the tiny residual ``up x z``, however small; so does this function, so that
-    ``look_at_view_transform(dist, elev=90, azim=a)`` gives PyTorch3D's axes at every
-    azimuth (in float32, where ``cos(90 deg)`` rounds to -4e-8: x = (cos a, 0,
-    -sin a), image up = world +Z at a = 0). Only an exactly zero residual (an
-    ``eye`` given exactly above ``at``), where PyTorch3D returns a singular matrix,
-    is replaced: x = normalize(up x e_z) (``up x e_x`` if up is along Z), the same
-    axes as the float32 ``elev=+-90, azim=0`` case for the default up = +Y.
-
-    Args:
-        camera_position: ``(3,)``, ``(1, 3)`` or ``(N, 3)`` world positions.
-        at: ``(3,)``, ``(1, 3)`` or ``(N, 3)`` points looked at.
-        up: ``(3,)``, ``(1, 3)`` or ``(N, 3)`` world up directions (non-zero).
-        device: device of the result.
-
-    Returns:
-        ``(N, 3, 3)`` float rotations (orthonormal, det +1; differentiable, with
-        large but finite gradients next to the pole).
-
-    Raises:
-        ValueError: bad shapes, batch sizes that cannot broadcast, a zero ``up`` or
-            a camera placed at its target.
+    z = normalize(at - camera_position), x = normalize(up x z), y = z x x; R has columns
+    (x, y, z). Near the pole x follows the tiny residual ``up x z``, as PyTorch3D's; only an
+    exactly zero residual (PyTorch3D: a singular matrix) takes x = normalize(up x e_z)
+    (``up x e_x`` if up is along Z). ValueError for a zero ``up`` or a camera at its target.
     """
     position, at_t, up_t = _broadcast(
         {
@@ -198,28 +168,9 @@ def look_at_view_transform(
     up: BatchVector = ((0, 1, 0),),
     device: torch.device | str = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(R, T) of cameras looking at ``at``, placed by spherical angles or by ``eye``.
-
-    The camera sits at ``C = at + camera_position_from_spherical_angles(dist, elev,
-    azim)`` (or at ``eye`` when given), ``R = look_at_rotation(C, at, up)`` and
-    ``T = -C @ R``, so that ``C @ R + T = 0``. Example: dist 2.7, elev = azim = 0
-    gives R = diag(-1, 1, -1), T = (0, 0, 2.7).
-
-    Args:
-        dist: distance from ``at``; scalar, ``(N,)`` or ``(1,)``.
-        elev: elevation above the y = 0 plane; scalar, ``(N,)`` or ``(1,)``.
-        azim: azimuth in the y = 0 plane from +Z towards +X; scalar, ``(N,)``, ``(1,)``.
-        degrees: whether elev and azim are in degrees.
-        eye: optional ``(3,)``, ``(1, 3)`` or ``(N, 3)`` camera positions overriding
-            dist/elev/azim.
-        at: ``(3,)``, ``(1, 3)`` or ``(N, 3)`` target points.
-        up: ``(3,)``, ``(1, 3)`` or ``(N, 3)`` world up directions.
-        device: device of the results.
-
-    Returns:
-        R ``(N, 3, 3)`` and T ``(N, 3)`` float, N the broadcast batch size
-        (differentiable w.r.t. every tensor input).
-    """
+    """(R (N, 3, 3), T (N, 3)) of cameras at ``C = at + camera_position_from_spherical_angles(
+    dist, elev, azim)`` (or ``eye``): ``R = look_at_rotation(C, at, up)``, ``T = -C @ R``.
+    E.g. dist 2.7, elev = azim = 0: R = diag(-1, 1, -1), T = (0, 0, 2.7)."""
     at_t = _vectors("at", at, device)
     up_t = _vectors("up", up, device)
     if eye is not None:

@@ -26,16 +26,12 @@ def _takes_defer(rasterizer: nn.Module) -> bool:
 class MeshRenderer(nn.Module):
     """Render meshes: ``shader(rasterizer(meshes), meshes)``.
 
-    A shader whose ``reads_barycentrics`` attribute is False (``SoftSilhouetteShader``)
-    reads only distances and depth order: when the rasterizer's ``forward`` accepts a
-    ``defer_barycentrics`` keyword (``MeshRasterizer``'s does, see its ``forward``), it is
-    called with ``defer_barycentrics=True`` and computes barycentrics only if they are read.
-    The images are the same either way.
-
-    Args:
-        rasterizer: a :class:`~diffmesh.softrender.raster.MeshRasterizer`.
-        shader: one of the shaders (e.g. :class:`SoftPhongShader`).
+    For a shader whose ``reads_barycentrics`` is False (``SoftSilhouetteShader``) a
+    rasterizer whose ``forward`` takes ``defer_barycentrics`` is asked to defer them (the
+    same images, barycentrics computed only if read).
     """
+
+    _with_fragments = False
 
     def __init__(self, rasterizer: nn.Module, shader: nn.Module) -> None:
         super().__init__()
@@ -65,30 +61,25 @@ class MeshRenderer(nn.Module):
         scale_xyz: Param = None,
         focal_length: Param = None,
         principal_point: Param = None,
-    ) -> torch.Tensor:
-        """Render a batch of meshes.
+    ) -> torch.Tensor | tuple[torch.Tensor, Fragments]:
+        """(N, H, W, C + 1) images of Meshes of batch N in world coordinates (RGBA for RGB
+        colours; (N, H, W, 1) for the depth shaders).
 
         Args:
-            meshes_world: Meshes of batch N in world coordinates.
             cameras: overrides the rasterizer's and the shader's cameras.
             lights, materials, blend_params: override the shader's.
-            R, T, K, fov, znear, zfar, aspect_ratio, degrees, min_x, max_x, min_y, max_y,
-                scale_xyz, focal_length, principal_point: camera parameters for this call
-                (PyTorch3D's ``renderer(meshes, R=R, T=T)``), of one camera's shape or
-                batched ``(N, ...)``; they reach the rasterizer's projection and the
-                shader's camera (differentiable). The stored cameras are unchanged. A
-                parameter the camera class does not have raises TypeError.
-
-        Returns:
-            (N, H, W, C + 1) float images: RGBA for RGB colours ((N, H, W, 1) for the depth
-            shaders).
+            R, T, K, fov, ...: camera parameters for this call (PyTorch3D's
+                ``renderer(meshes, R=R, T=T)``), one camera's shape or ``(N, ...)``; they
+                reach the projection and the shader's camera (differentiable); the stored
+                cameras are unchanged; one the camera class lacks raises TypeError.
         """
         fields = {
             "R": R, "T": T, "K": K, "fov": fov, "znear": znear, "zfar": zfar, "aspect_ratio": aspect_ratio,
             "min_x": min_x, "max_x": max_x, "min_y": min_y, "max_y": max_y, "scale_xyz": scale_xyz,
             "focal_length": focal_length, "principal_point": principal_point,
         }
-        return self._render(meshes_world, cameras, lights, materials, blend_params, degrees, fields)[0]
+        out = self._render(meshes_world, cameras, lights, materials, blend_params, degrees, fields)
+        return out if self._with_fragments else out[0]
 
     def _render(
         self,
@@ -130,46 +121,6 @@ class MeshRenderer(nn.Module):
 
 
 class MeshRendererWithFragments(MeshRenderer):
-    """:class:`MeshRenderer` that also returns the fragments (PyTorch3D's class).
+    """:class:`MeshRenderer` whose ``forward`` returns ``(images, fragments)`` (PyTorch3D's class)."""
 
-    Args:
-        rasterizer: a :class:`~diffmesh.softrender.raster.MeshRasterizer`.
-        shader: one of the shaders.
-    """
-
-    def forward(  # type: ignore[override]
-        self,
-        meshes_world: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-        R: Param = None,
-        T: Param = None,
-        K: Param = None,
-        fov: Param = None,
-        znear: Param = None,
-        zfar: Param = None,
-        aspect_ratio: Param = None,
-        degrees: bool | None = None,
-        min_x: Param = None,
-        max_x: Param = None,
-        min_y: Param = None,
-        max_y: Param = None,
-        scale_xyz: Param = None,
-        focal_length: Param = None,
-        principal_point: Param = None,
-    ) -> tuple[torch.Tensor, Fragments]:
-        """Render a batch of meshes; arguments as :meth:`MeshRenderer.forward`.
-
-        Returns:
-            (images, fragments): the images as :meth:`MeshRenderer.forward` gives them and
-            the rasterizer's :class:`Fragments` ((N, H, W, K) fields).
-        """
-        fields = {
-            "R": R, "T": T, "K": K, "fov": fov, "znear": znear, "zfar": zfar, "aspect_ratio": aspect_ratio,
-            "min_x": min_x, "max_x": max_x, "min_y": min_y, "max_y": max_y, "scale_xyz": scale_xyz,
-            "focal_length": focal_length, "principal_point": principal_point,
-        }
-        return self._render(meshes_world, cameras, lights, materials, blend_params, degrees, fields)
+    _with_fragments = True

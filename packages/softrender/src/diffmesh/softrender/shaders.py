@@ -1,32 +1,237 @@
-"""Shaders: the visible pairs and their blend weights, their colours, the blend.
+"""The shaders, and the shading of (pixel, face) pairs they run.
 
-Each shader's ``forward(fragments, meshes, *, cameras=None, lights=None, materials=None,
-blend_params=None)`` reads as three steps on the rasterizer's sparse pairs: which pairs are
-visible and how much each weighs (no autograd), sample textures and shade those pairs, blend.
-Per-call keyword arguments override the objects given at construction.
+A shader's forward is three steps: the visible pairs and their blend weights (no
+autograd, ``blending``), textures and shading of those pairs (``phong_pairs``,
+``flat_pairs``, ``gouraud_pairs``), the blend. The dense public ``phong_shading``,
+``flat_shading``, ``gouraud_shading`` gather fragments to pairs and call the same code.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from .blending import BlendParams, blend_weights, hard_blend, silhouette_blend, softmax_blend
-from .fragments import Fragments, RasterPairs, pairs_of_fragments
-from .lights import PointLights
+from .fragments import (
+    Fragments,
+    RasterPairs,
+    interpolate_vertex_groups,
+    interpolate_vertex_pairs,
+    pairs_of_fragments,
+)
+from .lighting import PointLights
 from .materials import Materials
-from .shading import Scene, flat_pairs, gouraud_pairs, phong_pairs
 
 __all__ = [
-    "HardFlatShader",
-    "HardGouraudShader",
-    "HardPhongShader",
-    "SoftGouraudShader",
-    "SoftPhongShader",
-    "SoftSilhouetteShader",
+    "HardFlatShader", "HardGouraudShader", "HardPhongShader", "SoftGouraudShader", "SoftPhongShader",
+    "SoftSilhouetteShader", "apply_lighting", "flat_pairs", "flat_shading", "gouraud_pairs", "gouraud_shading",
+    "phong_pairs", "phong_shading", "sample_textures",
 ]
+
+
+def _select(batched: Any, index: torch.Tensor, count: int) -> Any:
+    """``batched[index]`` (a per-point gather) unless it has a single element (broadcasts)."""
+    if len(batched) == 1:
+        return batched
+    if len(batched) != count:
+        raise ValueError(
+            f"{type(batched).__name__}: expected batch size 1 or {count} (the number of meshes), "
+            f"got {len(batched)}"
+        )
+    return batched[index]
+
+
+def apply_lighting(
+    points: torch.Tensor, normals: torch.Tensor, image_idx: torch.Tensor, num_images: int, lights: Any,
+    cameras: Any, materials: Any,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ambient, diffuse, specular), each broadcastable to (P, 3), at (P, 3) world ``points``
+    with ``normals`` (any length) of the images ``image_idx`` (P,); lights (with a
+    ``lighting`` method), cameras and materials of batch 1 or ``num_images``."""
+    lights_p = _select(lights, image_idx, num_images)
+    materials_p = _select(materials, image_idx, num_images)
+    centers = cameras.get_camera_center().to(points.dtype)
+    if centers.shape[0] == 1:
+        camera_position = centers[0]
+    elif centers.shape[0] == num_images:
+        camera_position = centers[image_idx]
+    else:
+        raise ValueError(
+            f"cameras: expected batch size 1 or {num_images} (the number of meshes), got {centers.shape[0]}"
+        )
+    diffuse, specular = lights_p.lighting(normals, points, camera_position, materials_p.shininess)
+    ambient = materials_p.ambient_color * lights_p.ambient_color
+    return ambient, materials_p.diffuse_color * diffuse, materials_p.specular_color * specular
+
+
+def _grey(term: torch.Tensor, channels: int) -> torch.Tensor:
+    """The (..., 1) value of an RGB lighting term (..., 3) whose channels are equal."""
+    if bool((term != term[..., :1]).any()):
+        raise ValueError(
+            f"lights, materials: colours of {channels} channels (not RGB) can be lit only by grey "
+            "lights and materials (equal RGB components, as the defaults); got coloured ones"
+        )
+    return term[..., :1]
+
+
+def _lit(texels: torch.Tensor, lighting: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """``(ambient + diffuse) * texels + specular`` (P, C); C != 3 takes grey lighting only."""
+    ambient, diffuse, specular = lighting
+    if texels.shape[-1] != 3:
+        channels = texels.shape[-1]
+        ambient, diffuse, specular = (_grey(term, channels) for term in lighting)
+    return (ambient + diffuse) * texels + specular
+
+
+def sample_textures(meshes: Any, pairs: RasterPairs, idx: torch.Tensor) -> torch.Tensor:
+    """Texture colours (len(idx), C) of the pairs ``idx``; white (3 channels) without a texture."""
+    textures = meshes.textures
+    if textures is None:
+        return pairs.bary.new_ones(idx.shape[0], 3)
+    face, bary = pairs.face.index_select(0, idx), pairs.bary.index_select(0, idx)
+    if hasattr(textures, "verts_features_packed"):  # vertex colours: the pairs' interpolation
+        corners = meshes.faces_packed().index_select(0, face)
+        return interpolate_vertex_pairs(corners, bary, textures.verts_features_packed())
+    return textures.sample_at(face, bary, meshes.faces_packed())
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What shading reads besides the mesh: ``lights``, ``cameras``, ``materials``."""
+
+    lights: Any
+    cameras: Any
+    materials: Any
+
+
+def phong_pairs(
+    meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene, texels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(Q, C) Phong colours of the pairs ``idx`` (Q,): positions, normals (and vertex
+    colours when ``texels`` (Q, C) is None) interpolated in one pass, then lit."""
+    bary = pairs.bary.index_select(0, idx)
+    corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
+    parts = [meshes.verts_packed(), meshes.verts_normals_packed()]
+    textures = meshes.textures
+    vertex_colors = texels is None and textures is not None and hasattr(textures, "verts_features_packed")
+    if vertex_colors:
+        parts.append(textures.verts_features_packed())
+    points, normals, *colors = interpolate_vertex_groups(corners, bary, *parts)
+    if texels is None:
+        texels = colors[0] if colors else sample_textures(meshes, pairs, idx)
+    image_idx = pairs.image_index(idx)
+    lighting = apply_lighting(points, normals, image_idx, pairs.num_images, scene.lights, scene.cameras, scene.materials)
+    return _lit(texels, lighting)
+
+
+def flat_pairs(
+    meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene, texels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(Q, C) flat shading of the pairs ``idx``: face normal, lit at the face centroid."""
+    face = pairs.face.index_select(0, idx)
+    faces = meshes.faces_packed()
+    points = meshes.verts_packed()[faces].mean(dim=1).index_select(0, face)
+    normals = meshes.faces_normals_packed().index_select(0, face)
+    if texels is None:
+        texels = sample_textures(meshes, pairs, idx)
+    image_idx = pairs.image_index(idx)
+    lighting = apply_lighting(points, normals, image_idx, pairs.num_images, scene.lights, scene.cameras, scene.materials)
+    return _lit(texels, lighting)
+
+
+def gouraud_pairs(meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene) -> torch.Tensor:
+    """(Q, C) Gouraud shading of the pairs ``idx``: vertices lit, their colours interpolated."""
+    textures = meshes.textures
+    if textures is None or not hasattr(textures, "verts_features_packed"):
+        raise ValueError(f"meshes.textures: Gouraud shading needs TexturesVertex, got {type(textures).__name__}")
+    lighting = apply_lighting(
+        meshes.verts_packed(), meshes.verts_normals_packed(), meshes.verts_packed_to_mesh_idx(), len(meshes),
+        scene.lights, scene.cameras, scene.materials,
+    )
+    vertex_colors = _lit(textures.verts_features_packed(), lighting)
+    corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
+    return interpolate_vertex_pairs(corners, pairs.bary.index_select(0, idx), vertex_colors)
+
+
+def _dense_view(meshes: Any, fragments: Fragments, scene: Scene, shade: Any, texels: torch.Tensor | None) -> torch.Tensor:
+    """``shade`` on every pair of ``fragments``, scattered to (N, H, W, K, 3) (0 where no face)."""
+    pairs, slots = pairs_of_fragments(fragments)
+    k = pairs.faces_per_pixel
+    shape = (pairs.num_images, *pairs.image_size, k)
+    if texels is not None:
+        if not torch.is_tensor(texels) or tuple(texels.shape[:4]) != shape:
+            got = tuple(texels.shape) if torch.is_tensor(texels) else type(texels).__name__
+            raise ValueError(f"texels: expected shape {(*shape, 'C')}, got {got}")
+        texels = texels.reshape(-1, texels.shape[-1]).index_select(0, slots)
+    idx = torch.arange(pairs.pix.shape[0], device=pairs.pix.device)
+    colors = shade(meshes, pairs, idx, scene) if texels is None else shade(meshes, pairs, idx, scene, texels)
+    out = colors.new_zeros(pairs.num_pixels * k, colors.shape[1]).index_put((slots,), colors)
+    return out.view(*shape, colors.shape[1])
+
+
+def phong_shading(
+    meshes: Any, fragments: Fragments, lights: Any, cameras: Any, materials: Any, texels: torch.Tensor
+) -> torch.Tensor:
+    """(N, H, W, K, C) per-pixel Phong ``(ambient + diffuse) * texels + specular`` (0 where
+    no face), ``texels`` (N, H, W, K, C); positions and normals interpolated per pixel."""
+    return _dense_view(meshes, fragments, Scene(lights, cameras, materials), phong_pairs, texels)
+
+
+def flat_shading(
+    meshes: Any, fragments: Fragments, lights: Any, cameras: Any, materials: Any, texels: torch.Tensor
+) -> torch.Tensor:
+    """Flat shading (face normals, lit at face centroids), as :func:`phong_shading`."""
+    return _dense_view(meshes, fragments, Scene(lights, cameras, materials), flat_pairs, texels)
+
+
+def gouraud_shading(meshes: Any, fragments: Fragments, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:
+    """(N, H, W, K, C) Gouraud shading: vertices (TexturesVertex) lit, colours interpolated."""
+    return _dense_view(meshes, fragments, Scene(lights, cameras, materials), gouraud_pairs, None)
+
+
+# 0.1 compatibility only (``diffmesh.softrender._phong_pairs``): same colours, one path.
+
+
+@dataclass(frozen=True)
+class PhongScene:
+    """A single-light, single-material scene with nothing that needs a gradient."""
+
+    lights: Any
+    cameras: Any
+    materials: Any
+    num_images: int
+
+
+def fast_phong_scene(lights: Any, cameras: Any, materials: Any, num_images: int, dtype: torch.dtype) -> PhongScene | None:
+    """The scene when it is one point or directional light and one material of ``dtype``,
+    cameras of batch 1 or ``num_images``, and no tensor needing a gradient; else None."""
+    if not hasattr(lights, "location") and not hasattr(lights, "direction"):
+        return None
+    params = [getattr(lights, n) for n in ("ambient_color", "diffuse_color", "specular_color")]
+    params += [lights.location if hasattr(lights, "location") else lights.direction]
+    params += [getattr(materials, n) for n in ("ambient_color", "diffuse_color", "specular_color")]
+    if any(p.requires_grad or p.shape[0] != 1 or p.dtype != dtype for p in params):
+        return None
+    if materials.shininess.requires_grad or materials.shininess.shape[0] != 1:
+        return None
+    centers = cameras.get_camera_center()
+    if centers.requires_grad or centers.shape[0] not in (1, num_images):
+        return None
+    return PhongScene(lights, cameras, materials, num_images)
+
+
+def phong_colors(
+    points: torch.Tensor, normals: torch.Tensor, texels: torch.Tensor, image_idx: torch.Tensor | None, scene: PhongScene
+) -> torch.Tensor:
+    """``(ambient + diffuse) * texels + specular`` (P, 3) at points of images ``image_idx``
+    (None: all of image 0, for a camera batch of 1)."""
+    if image_idx is None:
+        image_idx = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
+    return _lit(texels, apply_lighting(points, normals, image_idx, scene.num_images, scene.lights, scene.cameras,
+                                       scene.materials))
 
 
 def _pairs(fragments: Fragments) -> RasterPairs:
@@ -48,14 +253,15 @@ def _clip_planes(cameras: Any) -> tuple[Any, Any]:
 
 
 class _ShaderBase(nn.Module):
-    """Holds the scene objects; resolves per-call overrides."""
+    """A lit shader: the scene objects, per-call overrides, and the three steps of ``forward``
+    (``_soft``: softmax blend of the pairs worth colouring, else each pixel's nearest face;
+    ``_shade``: the pairs' shading)."""
+
+    _soft: bool
+    _shade: Any
 
     def __init__(
-        self,
-        device: torch.device | str = "cpu",
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
+        self, device: torch.device | str = "cpu", cameras: Any = None, lights: Any = None, materials: Any = None,
         blend_params: BlendParams | None = None,
     ) -> None:
         super().__init__()
@@ -75,119 +281,56 @@ class _ShaderBase(nn.Module):
         materials = self.materials if materials is None else materials
         return Scene(lights, cameras, materials), _blend_params(self.blend_params if blend_params is None else blend_params)
 
-
-class SoftPhongShader(_ShaderBase):
-    """Phong lighting per pixel, softmax blending (differentiable silhouettes and depth order).
-
-    Returns (N, H, W, 4) RGBA.
-    """
-
     def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
+        self, fragments: Fragments, meshes: Any, *, cameras: Any = None, lights: Any = None, materials: Any = None,
         blend_params: BlendParams | None = None,
     ) -> torch.Tensor:
         scene, blend = self._scene(cameras, lights, materials, blend_params)
         pairs = _pairs(fragments)
-        weights = blend_weights(pairs, blend, *_clip_planes(scene.cameras))  # 1. visible pairs, weights
-        colors = phong_pairs(meshes, pairs, weights.needed, scene)  # 2. textures and shading of those
-        return softmax_blend(pairs, weights, colors, blend)  # 3. blend
+        if self._soft:
+            weights = blend_weights(pairs, blend, *_clip_planes(scene.cameras))  # 1. visible pairs, weights
+            colors = self._shade(meshes, pairs, weights.needed, scene)  # 2. textures and shading of those
+            return softmax_blend(pairs, weights, colors, blend)  # 3. blend
+        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
+        colors = self._shade(meshes, pairs, nearest, scene)  # 2. textures and shading of those
+        return hard_blend(pairs, nearest, colors, blend)  # 3. blend
+
+
+class SoftPhongShader(_ShaderBase):
+    """Phong lighting per pixel, softmax blending. Returns (N, H, W, C + 1) RGBA."""
+
+    _soft, _shade = True, staticmethod(phong_pairs)
 
 
 class HardPhongShader(_ShaderBase):
-    """Phong lighting per pixel, nearest face only (hard edges). Returns (N, H, W, 4) RGBA."""
+    """Phong lighting per pixel, nearest face only (hard edges). Returns (N, H, W, C + 1)."""
 
-    def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-    ) -> torch.Tensor:
-        scene, blend = self._scene(cameras, lights, materials, blend_params)
-        pairs = _pairs(fragments)
-        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
-        colors = phong_pairs(meshes, pairs, nearest, scene)  # 2. textures and shading of those
-        return hard_blend(pairs, nearest, colors, blend)  # 3. blend
+    _soft, _shade = False, staticmethod(phong_pairs)
 
 
 class HardFlatShader(_ShaderBase):
-    """Flat (per-face) lighting, nearest face only. Returns (N, H, W, 4) RGBA."""
+    """Flat (per-face) lighting, nearest face only. Returns (N, H, W, C + 1)."""
 
-    def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-    ) -> torch.Tensor:
-        scene, blend = self._scene(cameras, lights, materials, blend_params)
-        pairs = _pairs(fragments)
-        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
-        colors = flat_pairs(meshes, pairs, nearest, scene)  # 2. textures and shading of those
-        return hard_blend(pairs, nearest, colors, blend)  # 3. blend
+    _soft, _shade = False, staticmethod(flat_pairs)
 
 
 class SoftGouraudShader(_ShaderBase):
     """Lighting at the vertices (TexturesVertex colours), interpolated; softmax blending."""
 
-    def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-    ) -> torch.Tensor:
-        scene, blend = self._scene(cameras, lights, materials, blend_params)
-        pairs = _pairs(fragments)
-        weights = blend_weights(pairs, blend, *_clip_planes(scene.cameras))  # 1. visible pairs, weights
-        colors = gouraud_pairs(meshes, pairs, weights.needed, scene)  # 2. lit vertex colours of those
-        return softmax_blend(pairs, weights, colors, blend)  # 3. blend
+    _soft, _shade = True, staticmethod(gouraud_pairs)
 
 
 class HardGouraudShader(_ShaderBase):
     """Lighting at the vertices (TexturesVertex colours), interpolated; nearest face only."""
 
-    def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-    ) -> torch.Tensor:
-        scene, blend = self._scene(cameras, lights, materials, blend_params)
-        pairs = _pairs(fragments)
-        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
-        colors = gouraud_pairs(meshes, pairs, nearest, scene)  # 2. lit vertex colours of those
-        return hard_blend(pairs, nearest, colors, blend)  # 3. blend
+    _soft, _shade = False, staticmethod(gouraud_pairs)
 
 
 class SoftSilhouetteShader(nn.Module):
-    """Silhouette: RGB 1, alpha = 1 - prod_k (1 - sigmoid(-dists_k / sigma)).
+    """Silhouette: RGB 1, alpha = 1 - prod_k (1 - sigmoid(-dists_k / sigma)) (``blend_params``).
 
-    Args:
-        blend_params: sigma (default ``BlendParams()``).
-
-    Attributes:
-        reads_barycentrics: False: the shader reads only ``dists`` (``MeshRenderer`` lets
-            the rasterizer defer the barycentric coordinates).
+    ``reads_barycentrics`` False: only ``dists`` are read (``MeshRenderer`` lets the
+    rasterizer defer the barycentrics).
     """
 
     reads_barycentrics = False
@@ -199,14 +342,8 @@ class SoftSilhouetteShader(nn.Module):
         self.blend_params = blend_params if blend_params is not None else BlendParams()
 
     def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any = None,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
+        self, fragments: Fragments, meshes: Any = None, *, cameras: Any = None, lights: Any = None,
+        materials: Any = None, blend_params: BlendParams | None = None,
     ) -> torch.Tensor:
         """(N, H, W, 4) RGBA; cameras, lights and materials are accepted and unused."""
         blend = _blend_params(self.blend_params if blend_params is None else blend_params)

@@ -30,9 +30,7 @@ def _far_plane(zfar: Any, pairs: RasterPairs, like: torch.Tensor) -> torch.Tenso
     if torch.is_tensor(zfar):
         far = zfar.to(device=like.device, dtype=like.dtype).reshape(-1)
         if far.numel() not in (1, n):
-            raise ValueError(
-                f"zfar: expected a float or {n} values (one per image), got {far.numel()} values"
-            )
+            raise ValueError(f"zfar: expected a float or {n} values (one per image), got {far.numel()} values")
         far = far.expand(n)
     elif isinstance(zfar, (int, float)) and not isinstance(zfar, bool):
         far = like.new_full((n,), float(zfar))
@@ -42,11 +40,8 @@ def _far_plane(zfar: Any, pairs: RasterPairs, like: torch.Tensor) -> torch.Tenso
 
 
 class _DepthShader(_ShaderBase):
-    """PyTorch3D's shader arguments; lights and materials are accepted and unused.
-
-    Attributes:
-        reads_barycentrics: False: the shader reads only ``zbuf`` and ``dists``.
-    """
+    """PyTorch3D's shader arguments (meshes, lights, materials unused); the far plane is the
+    ``zfar=`` float or (N,) tensor, else the cameras' ``zfar``. Reads only ``zbuf``, ``dists``."""
 
     reads_barycentrics = False
 
@@ -66,34 +61,14 @@ class HardDepthShader(_DepthShader):
     """View depth of each pixel's nearest face, ``zfar`` where none: (N, H, W, 1)."""
 
     def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any = None,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-        zfar: float | torch.Tensor | None = None,
+        self, fragments: Fragments, meshes: Any = None, *, cameras: Any = None, lights: Any = None,
+        materials: Any = None, blend_params: BlendParams | None = None, zfar: float | torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Render depth.
-
-        Args:
-            fragments: the rasterizer output.
-            meshes: accepted and unused.
-            cameras: their ``zfar`` fills uncovered pixels (overrides the shader's).
-            lights, materials, blend_params: accepted and unused.
-            zfar: far plane, a float or (N,) tensor; overrides the cameras'.
-
-        Returns:
-            (N, H, W, 1) float view depth, differentiable w.r.t. ``zbuf`` (and ``zfar``).
-        """
+        """(N, H, W, 1) view depth, differentiable w.r.t. ``zbuf`` (and ``zfar``)."""
         pairs = _pairs(fragments)
         far = self._far(cameras, zfar, pairs)
         nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
-        depth = far.index_put(
-            (pairs.pix.index_select(0, nearest),), pairs.zbuf.index_select(0, nearest)
-        )
+        depth = far.index_put((pairs.pix.index_select(0, nearest),), pairs.zbuf.index_select(0, nearest))
         return depth.view(pairs.num_images, *pairs.image_size, 1)
 
 
@@ -101,29 +76,10 @@ class SoftDepthShader(_DepthShader):
     """Depth blended by coverage in depth order (PyTorch3D's formula, see the module): (N, H, W, 1)."""
 
     def forward(
-        self,
-        fragments: Fragments,
-        meshes: Any = None,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
-        blend_params: BlendParams | None = None,
-        zfar: float | torch.Tensor | None = None,
+        self, fragments: Fragments, meshes: Any = None, *, cameras: Any = None, lights: Any = None,
+        materials: Any = None, blend_params: BlendParams | None = None, zfar: float | torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Render soft depth.
-
-        Args:
-            fragments: the rasterizer output.
-            meshes: accepted and unused.
-            cameras: their ``zfar`` is the background depth (overrides the shader's).
-            lights, materials: accepted and unused.
-            blend_params: sigma (overrides the shader's).
-            zfar: far plane, a float or (N,) tensor; overrides the cameras'.
-
-        Returns:
-            (N, H, W, 1) float depth, differentiable w.r.t. ``zbuf``, ``dists`` (and ``zfar``).
-        """
+        """(N, H, W, 1) depth, differentiable w.r.t. ``zbuf``, ``dists`` (and ``zfar``)."""
         blend = _blend_params(self.blend_params if blend_params is None else blend_params)
         pairs = _pairs(fragments)
         far = self._far(cameras, zfar, pairs)

@@ -22,17 +22,8 @@ from .orthographic import OrthographicCameras
 from .perspective import PerspectiveCameras
 
 __all__ = [
-    "CamerasBase",
-    "FoVOrthographicCameras",
-    "FoVPerspectiveCameras",
-    "OpenGLOrthographicCameras",
-    "OpenGLPerspectiveCameras",
-    "OrthographicCameras",
-    "PerspectiveCameras",
-    "SfMOrthographicCameras",
-    "SfMPerspectiveCameras",
-    "get_ndc_to_screen_transform",
-    "get_screen_to_ndc_transform",
-    "get_world_to_view_transform",
-    "join_cameras_as_batch",
+    "CamerasBase", "FoVOrthographicCameras", "FoVPerspectiveCameras", "OpenGLOrthographicCameras",
+    "OpenGLPerspectiveCameras", "OrthographicCameras", "PerspectiveCameras", "SfMOrthographicCameras",
+    "SfMPerspectiveCameras", "get_ndc_to_screen_transform", "get_screen_to_ndc_transform",
+    "get_world_to_view_transform", "join_cameras_as_batch",
 ]

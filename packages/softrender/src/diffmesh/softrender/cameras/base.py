@@ -94,21 +94,9 @@ def _screen_to_ndc_matrix(size: torch.Tensor, with_xyflip: bool) -> torch.Tensor
 def get_ndc_to_screen_transform(
     cameras: CamerasBase, with_xyflip: bool = False, image_size: ImageSize | None = None
 ) -> Transform3d:
-    """PyTorch3D's NDC -> screen transform for ``cameras``' batch.
-
-    ``x_s = W/2 - s x``, ``y_s = H/2 - s y`` with ``s = min(H, W) / 2`` when
-    ``with_xyflip`` (pixel (0, 0) top-left; NDC +X is image left); without the flip
-    ``x_s = s x - W/2`` (the intermediate PyTorch3D uses for screen-space cameras).
-    Depth passes through unchanged.
-
-    Args:
-        cameras: the cameras (their batch size, dtype and device are used).
-        with_xyflip: flip x and y into image orientation.
-        image_size: (H, W) in pixels, an int for square images, or ``(N, 2)``.
-
-    Returns:
-        Transform3d of batch N (or 1).
-    """
+    """PyTorch3D's NDC -> screen transform (batch N or 1) for ``image_size`` (H, W), an int,
+    or (N, 2): ``x_s = W/2 - s x``, ``y_s = H/2 - s y``, ``s = min(H, W) / 2`` with
+    ``with_xyflip``; without it ``x_s = s x - W/2`` (PyTorch3D's intermediate); z unchanged."""
     if image_size is None:
         raise ValueError("image_size=(height, width) is needed for the NDC <-> screen conversion")
     size = _image_size_tensor(image_size, len(cameras), cameras.device, cameras.dtype)
@@ -155,16 +143,8 @@ def _check_extrinsics(R: object, T: object) -> tuple[torch.Tensor, torch.Tensor]
 def get_world_to_view_transform(
     R: torch.Tensor | None = None, T: torch.Tensor | None = None
 ) -> Transform3d:
-    """The world -> view transform ``X_view = X_world @ R + T`` (PyTorch3D's function).
-
-    Args:
-        R: ``(N, 3, 3)`` float rotations (default: the identity, batch 1).
-        T: ``(N, 3)`` float translations (default: zero, batch 1); batch sizes equal
-            or 1 (PyTorch3D requires them equal).
-
-    Returns:
-        Transform3d of batch N, matrix ``[[R, 0], [T, 1]]``.
-    """
+    """World -> view ``X_view = X_world @ R + T``, matrix ``[[R, 0], [T, 1]]``, for ``R`` (N, 3, 3)
+    (default identity) and ``T`` (N, 3) (default zero), batch sizes equal or 1."""
     if R is None:
         like = T if isinstance(T, torch.Tensor) else torch.zeros(())
         R = torch.eye(3, dtype=like.dtype, device=like.device)[None]
@@ -176,8 +156,7 @@ def get_world_to_view_transform(
 
 
 def _check_finite_extrinsics(**tensors: torch.Tensor | None) -> None:
-    """Raise ValueError naming the parameter and camera of the first NaN or inf entry (a
-    non-finite R or T would otherwise render an empty image without a word)."""
+    """ValueError naming the parameter and camera of the first NaN or inf (else: an empty image)."""
     for name, tensor in tensors.items():
         if tensor is None:
             continue
@@ -223,11 +202,7 @@ class CamerasBase(BatchedParams):
         return torch.as_tensor(value, dtype=self.dtype, device=self.device).expand(len(self))
 
     def _override(self, name: str, value: object, trailing: tuple[int, ...] = ()) -> torch.Tensor:
-        """A per-call parameter override as ``(B, *trailing)`` on the cameras' device.
-
-        Accepts a value of shape ``trailing`` (one set for every camera) or
-        ``(B, *trailing)``; the dtype is promoted with the cameras'.
-        """
+        """A per-call override of shape ``trailing`` or ``(B, *trailing)`` as ``(B, *trailing)``."""
         tensor = _as_tensor(name, value, self.device)
         dtype = (
             torch.promote_types(tensor.dtype, self.dtype)
@@ -283,46 +258,20 @@ class CamerasBase(BatchedParams):
     def get_world_to_view_transform(
         self, *, R: torch.Tensor | None = None, T: torch.Tensor | None = None
     ) -> Transform3d:
-        """World -> view: ``X_view = X_world @ R + T``.
-
-        Unlike PyTorch3D, overrides do not overwrite the stored R and T.
-
-        Args:
-            R: optional ``(N, 3, 3)`` or ``(3, 3)`` override of the stored rotation.
-            T: optional ``(N, 3)`` or ``(3,)`` override of the stored translation.
-
-        Returns:
-            Transform3d of batch N.
-
-        Raises:
-            ValueError: wrong shapes, or NaN or inf in R or T (naming it and the camera).
-        """
+        """World -> view ``X_view = X_world @ R + T``; ``R`` (N, 3, 3) / ``T`` (N, 3) override the
+        stored ones for this call (PyTorch3D overwrites them). ValueError on NaN or inf."""
         R = self.R if R is None else self._override("R", R, (3, 3))
         T = self.T if T is None else self._override("T", T, (3,))
         return get_world_to_view_transform(R, T)
 
     def get_projection_transform(self, **overrides: object) -> Transform3d:
-        """View -> projection space (NDC, or screen for screen-space cameras).
-
-        Subclasses take their parameters (e.g. ``fov``, ``znear``, ``K``) as
-        keyword-only overrides of the stored values.
-        """
+        """View -> NDC (or screen units); subclasses take their parameters as keyword overrides."""
         raise NotImplementedError
 
     def get_full_projection_transform(
-        self,
-        *,
-        R: torch.Tensor | None = None,
-        T: torch.Tensor | None = None,
-        **overrides: object,
+        self, *, R: torch.Tensor | None = None, T: torch.Tensor | None = None, **overrides: object
     ) -> Transform3d:
-        """World -> projection space: world-to-view composed with the projection.
-
-        Args:
-            R, T: optional overrides of the extrinsics.
-            **overrides: projection parameters passed to ``get_projection_transform``
-                (a name it does not take raises TypeError).
-        """
+        """World -> projection space; ``overrides`` go to ``get_projection_transform``."""
         return self.get_world_to_view_transform(R=R, T=T).compose(
             self.get_projection_transform(**overrides)
         )
@@ -330,56 +279,26 @@ class CamerasBase(BatchedParams):
     def transform_points(
         self, points: torch.Tensor, eps: float | None = None, **overrides: object
     ) -> torch.Tensor:
-        """World -> projection space, with the perspective divide.
-
-        For FoV cameras and ``in_ndc=True`` cameras this is NDC; for
-        ``in_ndc=False`` cameras it is (PyTorch3D-flipped) screen units.
-
-        Args:
-            points: ``(P, 3)`` or ``(N, P, 3)`` float world coordinates.
-            eps: optional lower bound on ``|w|`` (see ``Transform3d.transform_points``).
-            **overrides: ``R``, ``T`` and projection parameters for this call
-                (see ``get_full_projection_transform``).
-
-        Returns:
-            ``(N, P, 3)`` float (``(P, 3)`` for batch-1 cameras and ``(P, 3)`` input).
-        """
+        """World ``points`` (P, 3) or (N, P, 3) -> projection space with the divide (NDC, or
+        screen units for ``in_ndc=False``): (N, P, 3) ((P, 3) for batch-1 cameras and input).
+        ``eps`` bounds ``|w|``; ``overrides``: ``R``, ``T`` and projection parameters."""
         return self.get_full_projection_transform(**overrides).transform_points(points, eps=eps)
 
     def get_ndc_camera_transform(
         self, *, image_size: ImageSize | None = None, **overrides: object
     ) -> Transform3d:
-        """Projection space -> NDC: identity for cameras defined in NDC.
-
-        Args:
-            image_size: (H, W) for screen-space cameras; defaults to the camera's own.
-            **overrides: projection parameters (used by cameras with a principal point).
-        """
+        """Projection space -> NDC (identity in NDC; ``image_size`` defaults to the camera's)."""
         if self.in_ndc():
             return Transform3d(dtype=self.dtype, device=self.device)
         size = image_size if image_size is not None else self.get_image_size()
         return get_screen_to_ndc_transform(self, with_xyflip=False, image_size=size)
 
     def transform_points_ndc(
-        self,
-        points: torch.Tensor,
-        eps: float | None = None,
-        *,
-        image_size: ImageSize | None = None,
+        self, points: torch.Tensor, eps: float | None = None, *, image_size: ImageSize | None = None,
         **overrides: object,
     ) -> torch.Tensor:
-        """World -> NDC (+X left, +Y up; the short image side spans [-1, 1]).
-
-        Args:
-            points: ``(P, 3)`` or ``(N, P, 3)`` float world coordinates.
-            eps: optional lower bound on ``|w|``.
-            image_size: (H, W) for screen-space cameras; defaults to the camera's own.
-            **overrides: ``R``, ``T`` and projection parameters for this call.
-
-        Returns:
-            Same shape rules as ``transform_points``; z is the projection's depth
-            (in [0, 1] between znear and zfar for FoV cameras).
-        """
+        """World -> NDC (+X left, +Y up, short side [-1, 1]; z the projection's depth), as
+        ``transform_points``; ``image_size`` for screen-space cameras."""
         transform = self.get_full_projection_transform(**overrides)
         if not self.in_ndc():
             projection_only = {k: v for k, v in overrides.items() if k not in ("R", "T")}
@@ -388,60 +307,23 @@ class CamerasBase(BatchedParams):
         return transform.transform_points(points, eps=eps)
 
     def transform_points_screen(
-        self,
-        points: torch.Tensor,
-        eps: float | None = None,
-        with_xyflip: bool = True,
-        *,
-        image_size: ImageSize | None = None,
-        **overrides: object,
+        self, points: torch.Tensor, eps: float | None = None, with_xyflip: bool = True, *,
+        image_size: ImageSize | None = None, **overrides: object,
     ) -> torch.Tensor:
-        """World -> screen pixels: (0, 0) is the top-left image corner, +y down.
-
-        ``x_s = W/2 - s x_ndc``, ``y_s = H/2 - s y_ndc`` with ``s = min(H, W) / 2``;
-        z is the NDC depth.
-
-        Args:
-            points: ``(P, 3)`` or ``(N, P, 3)`` float world coordinates.
-            eps: optional lower bound on ``|w|``.
-            with_xyflip: False keeps PyTorch3D's unflipped intermediate convention.
-            image_size: (H, W), an int for square images, or ``(N, 2)``; defaults to
-                the camera's ``image_size``.
-            **overrides: ``R``, ``T`` and projection parameters for this call.
-
-        Returns:
-            Same shape rules as ``transform_points``, in pixels.
-        """
+        """World -> screen pixels ((0, 0) top-left, +y down; see ``get_ndc_to_screen_transform``),
+        as ``transform_points``; ``image_size`` defaults to the camera's."""
         size = image_size if image_size is not None else self.get_image_size()
         points_ndc = self.transform_points_ndc(points, eps=eps, image_size=size, **overrides)
         to_screen = get_ndc_to_screen_transform(self, with_xyflip=with_xyflip, image_size=size)
         return to_screen.transform_points(points_ndc, eps=eps)
 
     def unproject_points(
-        self,
-        xy_depth: torch.Tensor,
-        world_coordinates: bool = True,
-        scaled_depth_input: bool = False,
-        *,
-        from_ndc: bool = False,
-        **overrides: object,
+        self, xy_depth: torch.Tensor, world_coordinates: bool = True, scaled_depth_input: bool = False, *,
+        from_ndc: bool = False, **overrides: object,
     ) -> torch.Tensor:
-        """Inverse of ``transform_points``: projection-space x, y and a depth -> points.
-
-        Args:
-            xy_depth: ``(P, 3)`` or ``(N, P, 3)`` float: x, y in the projection space
-                (NDC, or the screen-space camera's units; NDC with ``from_ndc``) and
-                the view-space depth z (or, with ``scaled_depth_input``, the
-                projected depth, e.g. NDC z in [0, 1] for FoV cameras).
-            world_coordinates: return world points (else view-space points).
-            scaled_depth_input: whether the third column is already the projected
-                depth.
-            from_ndc: x, y are in NDC even for a screen-space camera.
-            **overrides: ``R``, ``T`` and projection parameters for this call.
-
-        Returns:
-            Same shape rules as ``transform_points``.
-        """
+        """Inverse of ``transform_points`` for ``xy_depth`` (P, 3) or (N, P, 3): projection-space
+        x, y (NDC with ``from_ndc``) and view depth (the projected one with
+        ``scaled_depth_input``); world points, or view ones without ``world_coordinates``."""
         extrinsics = {k: overrides.pop(k) for k in ("R", "T") if k in overrides}
         projection = self.get_projection_transform(**overrides)
         if scaled_depth_input:
@@ -471,14 +353,7 @@ class CamerasBase(BatchedParams):
     def get_camera_center(
         self, *, R: torch.Tensor | None = None, T: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Camera positions in world coordinates, ``C = -T @ R^T``.
-
-        Args:
-            R, T: optional overrides of the extrinsics (not stored, unlike PyTorch3D).
-
-        Returns:
-            ``(N, 3)`` float.
-        """
+        """(N, 3) camera positions ``C = -T @ R^T`` (``R``, ``T`` overrides are not stored)."""
         R = self.R if R is None else self._override("R", R, (3, 3))
         T = self.T if T is None else self._override("T", T, (3,))
         R, T = _check_extrinsics(R, T)

@@ -69,27 +69,11 @@ class BatchedParams(nn.Module):
     _STATIC_FIELDS: tuple[str, ...] = ()
 
     def _set_params(
-        self,
-        device: torch.device | str | None,
-        params: Mapping[str, ParamSpec],
-        *,
-        integer: Sequence[str] = (),
+        self, device: torch.device | str | None, params: Mapping[str, ParamSpec], *, integer: Sequence[str] = ()
     ) -> None:
-        """Convert, broadcast and register ``params`` as buffers.
-
-        Args:
-            device: target device; None keeps each tensor's device (CPU for Python
-                values).
-            params: name -> (value, trailing shape); a value of None registers a None
-                buffer (an absent optional parameter).
-            integer: names stored as int64 (e.g. image sizes); the others share one
-                floating dtype: the promotion of the floating tensors given, else
-                float32.
-
-        Raises:
-            TypeError: a value is not numeric.
-            ValueError: a value has the wrong shape, or batch sizes other than N or 1.
-        """
+        """Convert, broadcast and register ``params`` (name -> (value or None, trailing shape))
+        as buffers on ``device`` (None: each tensor's own); ``integer`` names are int64, the
+        rest share the promoted floating dtype (else float32). TypeError/ValueError if bad."""
         dev = torch.device(device) if device is not None else None
         tensors: dict[str, torch.Tensor | None] = {}
         for name, (value, trailing) in params.items():
@@ -160,13 +144,7 @@ class BatchedParams(nn.Module):
         return self._reference().dtype
 
     def _index_tensor(self, index: IndexLike) -> torch.Tensor:
-        """``index`` as a 1-D int64 tensor of in-range batch positions.
-
-        Raises:
-            TypeError: an index of an unsupported type or dtype.
-            IndexError: an entry out of range (for N > 1), or a bool mask of the
-                wrong length.
-        """
+        """``index`` as 1-D int64 in-range batch positions (TypeError, IndexError otherwise)."""
         n = self._batch_size
         if isinstance(index, bool):
             raise TypeError("index must be an int, slice, list of ints or tensor, got bool")
@@ -215,20 +193,9 @@ class BatchedParams(nn.Module):
         return other
 
     def __getitem__(self: _Self, index: IndexLike) -> _Self:
-        """The parameter sets at ``index``, gathered (repeats allowed).
-
-        Args:
-            index: int, slice, list of ints, 1-D int64 tensor of any length (e.g. one
-                entry per pixel pair) or a bool mask of length N. A batch of 1
-                broadcasts like its parameters do: a list or tensor index of any
-                values selects it once per entry (so ``obj[pair_mesh_idx]`` works
-                whether obj holds one parameter set or one per mesh).
-
-        Returns:
-            An object of the same class with batch ``len(index)`` (1 for an int).
-            Parameters that are the same for the whole batch come back as expanded
-            views, so gathering a batch-1 object costs no memory.
-        """
+        """The parameter sets at ``index`` (int, slice, ints, a 1-D int64 tensor of any length,
+        or a bool mask), as an object of batch ``len(index)``; a batch of 1 broadcasts (any
+        index selects it, as expanded views costing no memory)."""
         idx = self._index_tensor(index)
         count = int(idx.numel())
         gathered: dict[str, torch.Tensor | None] = {}

@@ -1,10 +1,5 @@
-"""PyTorch3D's deprecated camera names, kept so that older scripts run unchanged.
-
-Each is a function (as in PyTorch3D) that returns the camera class replacing it and
-emits a ``DeprecationWarning`` naming that class. The warning is attributed to the
-caller's line, so Python's default filters show it once per calling line, not once
-per call (``warnings.simplefilter("always")`` shows every call).
-"""
+"""PyTorch3D's deprecated camera names: functions (as in PyTorch3D) returning the class that
+replaces them, with a ``DeprecationWarning`` naming it, attributed to the caller's line."""
 
 from __future__ import annotations
 
@@ -16,12 +11,7 @@ from .fov import FoVOrthographicCameras, FoVPerspectiveCameras
 from .orthographic import OrthographicCameras
 from .perspective import PerspectiveCameras
 
-__all__ = [
-    "OpenGLOrthographicCameras",
-    "OpenGLPerspectiveCameras",
-    "SfMOrthographicCameras",
-    "SfMPerspectiveCameras",
-]
+__all__ = ["OpenGLOrthographicCameras", "OpenGLPerspectiveCameras", "SfMOrthographicCameras", "SfMPerspectiveCameras"]
 
 _EYE = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 _ZERO = (0.0, 0.0, 0.0)
@@ -48,14 +38,7 @@ def OpenGLPerspectiveCameras(
     """Deprecated: ``FoVPerspectiveCameras`` with the same arguments (warns)."""
     _warn("OpenGLPerspectiveCameras", "FoVPerspectiveCameras")
     return FoVPerspectiveCameras(
-        znear=znear,
-        zfar=zfar,
-        aspect_ratio=aspect_ratio,
-        fov=fov,
-        degrees=degrees,
-        R=R,
-        T=T,
-        device=device,
+        znear=znear, zfar=zfar, aspect_ratio=aspect_ratio, fov=fov, degrees=degrees, R=R, T=T, device=device
     )
 
 
@@ -75,15 +58,7 @@ def OpenGLOrthographicCameras(
     min_x=left, ...)`` (warns)."""
     _warn("OpenGLOrthographicCameras", "FoVOrthographicCameras")
     return FoVOrthographicCameras(
-        znear=znear,
-        zfar=zfar,
-        max_y=top,
-        min_y=bottom,
-        max_x=right,
-        min_x=left,
-        scale_xyz=scale_xyz,
-        R=R,
-        T=T,
+        znear=znear, zfar=zfar, max_y=top, min_y=bottom, max_x=right, min_x=left, scale_xyz=scale_xyz, R=R, T=T,
         device=device,
     )
 

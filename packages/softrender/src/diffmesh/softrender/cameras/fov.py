@@ -54,30 +54,15 @@ def _rows(*rows: list[torch.Tensor]) -> torch.Tensor:
 
 
 def fov_perspective_matrix(
-    znear: torch.Tensor,
-    zfar: torch.Tensor,
-    fov: torch.Tensor,
-    aspect_ratio: torch.Tensor,
-    degrees: bool,
+    znear: torch.Tensor, zfar: torch.Tensor, fov: torch.Tensor, aspect_ratio: torch.Tensor, degrees: bool
 ) -> torch.Tensor:
-    """PyTorch3D's FoV perspective projection, as ``(N, 4, 4)`` row-vector matrices.
+    """PyTorch3D's FoV perspective projection, (N, 4, 4) row-vector matrices, from (N,)
+    ``znear``, ``zfar``, vertical ``fov`` and ``aspect_ratio`` (width / height).
 
-    With ``t = tan(fov / 2)``, the column-vector matrix is::
-
-        [[1 / (t a), 0,     0,                 0                      ],
-         [0,         1 / t, 0,                 0                      ],
-         [0,         0,     zf / (zf - zn),    -zf zn / (zf - zn)     ],
-         [0,         0,     1,                 0                      ]]
-
-    so after the divide by w = z: ``x_ndc = x / (z t a)``, ``y_ndc = y / (z t)`` and
-    ``z_ndc = zf (z - zn) / ((zf - zn) z)``, 0 at znear and 1 at zfar.
-
-    Args:
-        znear, zfar, fov, aspect_ratio: ``(N,)`` float; fov is the vertical field of
-            view, aspect_ratio = width / height of a pixel's view box.
-        degrees: whether ``fov`` is in degrees.
+    With ``t = tan(fov / 2)``: ``x_ndc = x / (z t a)``, ``y_ndc = y / (z t)``,
+    ``z_ndc = zf (z - zn) / ((zf - zn) z)`` (0 at znear, 1 at zfar). PyTorch3D's operation
+    order, so the matrices agree bit for bit.
     """
-    # The operation order follows PyTorch3D's, so the matrices agree bit for bit.
     fov_rad = (math.pi / 180.0) * fov if degrees else fov
     max_y = torch.tan(fov_rad / 2) * znear
     max_x = max_y * aspect_ratio
@@ -92,23 +77,12 @@ def fov_perspective_matrix(
 
 
 def fov_orthographic_matrix(
-    znear: torch.Tensor,
-    zfar: torch.Tensor,
-    max_x: torch.Tensor,
-    min_x: torch.Tensor,
-    max_y: torch.Tensor,
-    min_y: torch.Tensor,
-    scale_xyz: torch.Tensor,
+    znear: torch.Tensor, zfar: torch.Tensor, max_x: torch.Tensor, min_x: torch.Tensor, max_y: torch.Tensor,
+    min_y: torch.Tensor, scale_xyz: torch.Tensor,
 ) -> torch.Tensor:
-    """PyTorch3D's FoV orthographic projection, as ``(N, 4, 4)`` row-vector matrices.
-
-    ``x_ndc = (2 s_x x - (max_x + min_x)) / (max_x - min_x)``, likewise y, and
-    ``z_ndc = (s_z z - znear) / (zfar - znear)`` (0 at znear, 1 at zfar when s_z = 1).
-
-    Args:
-        znear, zfar, max_x, min_x, max_y, min_y: ``(N,)`` float view-box bounds.
-        scale_xyz: ``(N, 3)`` float per-axis scale.
-    """
+    """PyTorch3D's FoV orthographic projection, (N, 4, 4) row-vector matrices, from (N,)
+    view-box bounds and (N, 3) ``scale_xyz``: ``x_ndc = (2 s_x x - (max_x + min_x)) /
+    (max_x - min_x)``, likewise y, ``z_ndc = (s_z z - znear) / (zfar - znear)``."""
     zeros, ones = torch.zeros_like(znear), torch.ones_like(znear)
     width, height, depth = max_x - min_x, max_y - min_y, zfar - znear
     sx, sy, sz = scale_xyz.unbind(1)
@@ -123,24 +97,10 @@ def fov_orthographic_matrix(
 class FoVPerspectiveCameras(CamerasBase):
     """Perspective cameras defined by a vertical field of view (OpenGL-style).
 
-    All parameters broadcast to the batch size N (each is given for N cameras or for
-    one); ``znear``, ``zfar``, ``aspect_ratio`` and ``fov`` are ``(N,)`` buffers.
-
-    Args:
-        znear: near clipping distance (> 0), view units.
-        zfar: far clipping distance (> znear).
-        aspect_ratio: width / height of the view box (1 for square pixels).
-        fov: vertical field of view, in (0, 180) degrees or (0, pi) radians.
-        degrees: whether ``fov`` is in degrees.
-        R: ``(N, 3, 3)`` or ``(3, 3)`` world -> view rotation (row vectors).
-        T: ``(N, 3)`` or ``(3,)`` world -> view translation.
-        K: optional ``(N, 4, 4)`` or ``(4, 4)`` column-vector projection matrix used
-            instead of the one computed from the other parameters (PyTorch3D's K).
-        device: device for the parameters.
-
-    Raises:
-        ValueError: bad shapes, batch sizes that cannot broadcast, znear <= 0,
-            znear >= zfar, aspect_ratio <= 0 or fov outside its range.
+    Parameters are given for N cameras or one (``(N,)`` buffers): ``znear`` > 0, ``zfar`` >
+    znear, ``aspect_ratio`` (width / height), ``fov`` in (0, 180) degrees or (0, pi)
+    radians (``degrees``); ``R``, ``T`` world -> view; ``K`` an optional (N, 4, 4)
+    column-vector projection used instead (PyTorch3D's). ValueError on bad values.
     """
 
     _STATIC_FIELDS = ("degrees",)
@@ -162,18 +122,10 @@ class FoVPerspectiveCameras(CamerasBase):
         device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
-        self._set_params(
-            device,
-            {
-                "znear": (znear, ()),
-                "zfar": (zfar, ()),
-                "aspect_ratio": (aspect_ratio, ()),
-                "fov": (fov, ()),
-                "R": (R, self._R_SPEC),
-                "T": (T, self._T_SPEC),
-                "K": (K, self._K_SPEC),
-            },
-        )
+        self._set_params(device, {
+            "znear": (znear, ()), "zfar": (zfar, ()), "aspect_ratio": (aspect_ratio, ()), "fov": (fov, ()),
+            "R": (R, self._R_SPEC), "T": (T, self._T_SPEC), "K": (K, self._K_SPEC),
+        })
         self.degrees = bool(degrees)
         _check_near_far(self.znear, self.zfar, positive_near=True)
         _check_finite(aspect_ratio=self.aspect_ratio, fov=self.fov)
@@ -189,41 +141,23 @@ class FoVPerspectiveCameras(CamerasBase):
             )
 
     def compute_projection_matrix(
-        self,
-        znear: float | torch.Tensor,
-        zfar: float | torch.Tensor,
-        fov: float | torch.Tensor,
-        aspect_ratio: float | torch.Tensor,
-        degrees: bool,
+        self, znear: float | torch.Tensor, zfar: float | torch.Tensor, fov: float | torch.Tensor,
+        aspect_ratio: float | torch.Tensor, degrees: bool,
     ) -> torch.Tensor:
-        """PyTorch3D's K: column-vector projection matrices ``(N, 4, 4)``.
-
-        Args:
-            znear, zfar, fov, aspect_ratio: numbers or tensors broadcastable to (N,).
-            degrees: whether ``fov`` is in degrees.
-        """
+        """PyTorch3D's K: (N, 4, 4) column-vector projections (arguments broadcast to (N,))."""
         args = [self._per_camera(v) for v in (znear, zfar, fov, aspect_ratio)]
         return fov_perspective_matrix(*args, degrees).transpose(1, 2)
 
     def get_projection_transform(
-        self,
-        *,
-        znear: float | torch.Tensor | None = None,
-        zfar: float | torch.Tensor | None = None,
-        aspect_ratio: float | torch.Tensor | None = None,
-        fov: float | torch.Tensor | None = None,
-        degrees: bool | None = None,
-        K: torch.Tensor | None = None,
+        self, *, znear: float | torch.Tensor | None = None, zfar: float | torch.Tensor | None = None,
+        aspect_ratio: float | torch.Tensor | None = None, fov: float | torch.Tensor | None = None,
+        degrees: bool | None = None, K: torch.Tensor | None = None,
     ) -> Transform3d:
-        """View -> NDC (see ``fov_perspective_matrix``, or ``K`` if given).
+        """View -> NDC (``fov_perspective_matrix``, or ``K``), batch N or the overrides'.
 
-        Every argument overrides the stored value for this call only (a number, or
-        a tensor of batch N or 1). A ``K`` (given here or at construction) replaces
-        the computed matrix; combining it with another override raises ValueError
-        (PyTorch3D silently ignores the other one).
-
-        Returns:
-            Transform3d of batch N (or the overrides' batch).
+        Arguments override the stored values for this call (a number, or batch N or 1); a
+        ``K`` (here or at construction) with another override raises ValueError (PyTorch3D
+        silently ignores the other one).
         """
         given = {"znear": znear, "zfar": zfar, "aspect_ratio": aspect_ratio, "fov": fov}
         _refuse_params_with_K(self, K, {**given, "degrees": degrees})
@@ -231,11 +165,8 @@ class FoVPerspectiveCameras(CamerasBase):
         if projection is not None:
             return projection
         znear_t, zfar_t, aspect_t, fov_t = self._projection_params(given, dict.fromkeys(given, ()))
-        return Transform3d(
-            fov_perspective_matrix(
-                znear_t, zfar_t, fov_t, aspect_t, self.degrees if degrees is None else degrees
-            )
-        )
+        degrees = self.degrees if degrees is None else degrees
+        return Transform3d(fov_perspective_matrix(znear_t, zfar_t, fov_t, aspect_t, degrees))
 
     def is_perspective(self) -> bool:
         return True
@@ -246,24 +177,9 @@ class FoVPerspectiveCameras(CamerasBase):
 
 
 class FoVOrthographicCameras(CamerasBase):
-    """Orthographic cameras defined by a view box (OpenGL-style).
-
-    Args:
-        znear: near plane, view units (may be negative).
-        zfar: far plane (> znear).
-        max_y, min_y: top and bottom of the view box (max_y > min_y).
-        max_x, min_x: left (+X) and right bounds of the view box (max_x > min_x).
-        scale_xyz: ``(N, 3)`` or ``(3,)`` per-axis scale applied in the projection.
-        R: ``(N, 3, 3)`` or ``(3, 3)`` world -> view rotation (row vectors).
-        T: ``(N, 3)`` or ``(3,)`` world -> view translation.
-        K: optional ``(N, 4, 4)`` or ``(4, 4)`` column-vector projection matrix used
-            instead of the one computed from the other parameters (PyTorch3D's K).
-        device: device for the parameters.
-
-    Raises:
-        ValueError: bad shapes, batch sizes that cannot broadcast, znear >= zfar,
-            max_x <= min_x or max_y <= min_y.
-    """
+    """Orthographic cameras defined by a view box (OpenGL-style): ``znear`` (may be negative)
+    < ``zfar``, ``min_y`` < ``max_y`` (top), ``min_x`` < ``max_x`` (+X, left), ``scale_xyz``
+    (N, 3) or (3,); ``R``, ``T``, ``K`` as :class:`FoVPerspectiveCameras`."""
 
     znear: torch.Tensor
     zfar: torch.Tensor
@@ -288,21 +204,11 @@ class FoVOrthographicCameras(CamerasBase):
         device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
-        self._set_params(
-            device,
-            {
-                "znear": (znear, ()),
-                "zfar": (zfar, ()),
-                "max_y": (max_y, ()),
-                "min_y": (min_y, ()),
-                "max_x": (max_x, ()),
-                "min_x": (min_x, ()),
-                "scale_xyz": (scale_xyz, (3,)),
-                "R": (R, self._R_SPEC),
-                "T": (T, self._T_SPEC),
-                "K": (K, self._K_SPEC),
-            },
-        )
+        self._set_params(device, {
+            "znear": (znear, ()), "zfar": (zfar, ()), "max_y": (max_y, ()), "min_y": (min_y, ()),
+            "max_x": (max_x, ()), "min_x": (min_x, ()), "scale_xyz": (scale_xyz, (3,)),
+            "R": (R, self._R_SPEC), "T": (T, self._T_SPEC), "K": (K, self._K_SPEC),
+        })
         _check_near_far(self.znear, self.zfar, positive_near=False)
         _check_finite(max_x=self.max_x, min_x=self.min_x, max_y=self.max_y, min_y=self.min_y)
         for low, high in (("min_x", "max_x"), ("min_y", "max_y")):
@@ -314,56 +220,24 @@ class FoVOrthographicCameras(CamerasBase):
                 )
 
     def compute_projection_matrix(
-        self,
-        znear: float | torch.Tensor,
-        zfar: float | torch.Tensor,
-        max_x: float | torch.Tensor,
-        min_x: float | torch.Tensor,
-        max_y: float | torch.Tensor,
-        min_y: float | torch.Tensor,
+        self, znear: float | torch.Tensor, zfar: float | torch.Tensor, max_x: float | torch.Tensor,
+        min_x: float | torch.Tensor, max_y: float | torch.Tensor, min_y: float | torch.Tensor,
         scale_xyz: torch.Tensor,
     ) -> torch.Tensor:
-        """PyTorch3D's K: column-vector projection matrices ``(N, 4, 4)``.
-
-        Args:
-            znear, zfar, max_x, min_x, max_y, min_y: numbers or tensors
-                broadcastable to (N,).
-            scale_xyz: ``(N, 3)`` or ``(3,)``.
-        """
+        """PyTorch3D's K: (N, 4, 4) column-vector projections (``scale_xyz`` (N, 3) or (3,))."""
         args = [self._per_camera(v) for v in (znear, zfar, max_x, min_x, max_y, min_y)]
         scale = torch.as_tensor(scale_xyz, dtype=self.dtype, device=self.device)
         return fov_orthographic_matrix(*args, scale.expand(len(self), 3)).transpose(1, 2)
 
     def get_projection_transform(
-        self,
-        *,
-        znear: float | torch.Tensor | None = None,
-        zfar: float | torch.Tensor | None = None,
-        max_y: float | torch.Tensor | None = None,
-        min_y: float | torch.Tensor | None = None,
-        max_x: float | torch.Tensor | None = None,
-        min_x: float | torch.Tensor | None = None,
-        scale_xyz: torch.Tensor | tuple | None = None,
-        K: torch.Tensor | None = None,
+        self, *, znear: float | torch.Tensor | None = None, zfar: float | torch.Tensor | None = None,
+        max_y: float | torch.Tensor | None = None, min_y: float | torch.Tensor | None = None,
+        max_x: float | torch.Tensor | None = None, min_x: float | torch.Tensor | None = None,
+        scale_xyz: torch.Tensor | tuple | None = None, K: torch.Tensor | None = None,
     ) -> Transform3d:
-        """View -> NDC (see ``fov_orthographic_matrix``, or ``K`` if given).
-
-        Every argument overrides the stored value for this call only; a ``K``
-        (given here or at construction) replaces the computed matrix and cannot be
-        combined with another override.
-
-        Returns:
-            Transform3d of batch N (or the overrides' batch).
-        """
-        given = {
-            "znear": znear,
-            "zfar": zfar,
-            "max_x": max_x,
-            "min_x": min_x,
-            "max_y": max_y,
-            "min_y": min_y,
-            "scale_xyz": scale_xyz,
-        }
+        """View -> NDC (``fov_orthographic_matrix``, or ``K``); overrides as for FoVPerspectiveCameras."""
+        given = {"znear": znear, "zfar": zfar, "max_x": max_x, "min_x": min_x, "max_y": max_y, "min_y": min_y,
+                 "scale_xyz": scale_xyz}
         _refuse_params_with_K(self, K, given)
         projection = self._override_K(K)
         if projection is not None:

@@ -12,21 +12,9 @@ __all__ = ["join_cameras_as_batch"]
 
 
 def join_cameras_as_batch(cameras_list: Sequence[CamerasBase]) -> CamerasBase:
-    """Concatenate cameras of one class into a batch of ``sum(len(c))`` cameras.
-
-    Args:
-        cameras_list: cameras of the same class, on the same device, with equal
-            batch-wide settings (``degrees``, ``in_ndc``) and the same optional
-            parameters present (``K``, ``image_size``: in all or in none).
-
-    Returns:
-        A camera of that class; tensors keep their autograd graph.
-
-    Raises:
-        TypeError: an entry is not a camera.
-        ValueError: an empty list, or cameras that differ in class, device,
-            settings or which optional parameters they hold.
-    """
+    """One camera of ``sum(len(c))`` from cameras of one class and device, with equal settings
+    (``degrees``, ``in_ndc``) and the same optional parameters (``K``, ``image_size``);
+    tensors keep their graph. TypeError for a non-camera, ValueError for any mismatch."""
     cameras_list = list(cameras_list)
     if not cameras_list:
         raise ValueError("cameras_list must hold at least one camera")

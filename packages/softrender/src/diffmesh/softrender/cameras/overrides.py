@@ -18,43 +18,18 @@ __all__ = ["CAMERA_FIELDS", "cameras_with_overrides"]
 
 #: The camera parameters a call may override, with the shape of one batch element.
 CAMERA_FIELDS: dict[str, tuple[int, ...]] = {
-    "R": (3, 3),
-    "T": (3,),
-    "K": (4, 4),
-    "znear": (),
-    "zfar": (),
-    "aspect_ratio": (),
-    "fov": (),
-    "min_x": (),
-    "max_x": (),
-    "min_y": (),
-    "max_y": (),
-    "scale_xyz": (3,),
-    "focal_length": (2,),
-    "principal_point": (2,),
+    "R": (3, 3), "T": (3,), "K": (4, 4), "znear": (), "zfar": (), "aspect_ratio": (), "fov": (), "min_x": (),
+    "max_x": (), "min_y": (), "max_y": (), "scale_xyz": (3,), "focal_length": (2,), "principal_point": (2,),
 }
 _PROJECTION = frozenset(CAMERA_FIELDS) - {"R", "T", "K"}
 
 
 def cameras_with_overrides(cameras: Any, *, degrees: bool | None = None, **fields: Any) -> Any:
-    """``cameras`` with the given parameters replaced, for one call.
-
-    Args:
-        cameras: a camera batch (``CamerasBase``) of N cameras.
-        degrees: overrides a FoV camera's ``degrees`` flag.
-        **fields: parameters named in :data:`CAMERA_FIELDS` that the camera has (None
-            keeps the stored value); each of one batch element's shape or ``(B, ...)``.
-
-    Returns:
-        ``cameras`` itself when nothing is overridden; else a camera of the same class
-        and batch max(N, B), holding the overrides (differentiable) and the stored rest.
-
-    Raises:
-        TypeError: a field the camera class does not have, or cameras that are not
-            ``CamerasBase``.
-        ValueError: a bad shape or batch size, or a projection parameter overridden on a
-            camera whose projection is a ``K`` matrix.
-    """
+    """``cameras`` (N) with ``fields`` of :data:`CAMERA_FIELDS` (None: stored; one element's
+    shape or (B, ...)) and ``degrees`` replaced for one call: itself if none, else a camera of
+    its class and batch max(N, B) holding the overrides (differentiable). TypeError for a
+    field the class lacks; ValueError for a bad shape or batch, or a projection parameter
+    with a ``K``."""
     given = {name: value for name, value in fields.items() if value is not None}
     if not given and degrees is None:
         return cameras

@@ -1,11 +1,10 @@
-"""Pinhole cameras from a focal length and principal point (multi-view geometry / SfM).
+"""Cameras from a focal length and principal point (SfM convention): perspective here,
+orthographic in ``orthographic.py``, both on ``PinholeCameras``.
 
-In NDC (``in_ndc=True``) the projection is ``x_ndc = fx X / Z + px``,
-``y_ndc = fy Y / Z + py``, ``z = 1 / Z``, with (px, py) in NDC (+X left, +Y up).
-In screen space (``in_ndc=False``, for real photographs) focal length and principal
-point are in pixels, the principal point in image coordinates (+x right, +y down,
-origin at the top-left corner) and ``image_size`` is required: a world point on the
-optical axis lands on pixel (px, py) of ``transform_points_screen``.
+In NDC (``in_ndc=True``) (px, py) are NDC (+X left, +Y up). In screen space
+(``in_ndc=False``, for photographs) focal length and principal point are pixels, the
+principal point in image coordinates (+x right, +y down, origin top-left) and
+``image_size`` is required: a point on the optical axis lands on pixel (px, py).
 """
 
 from __future__ import annotations
@@ -16,13 +15,8 @@ from diffmesh.meshcore.transforms import Transform3d
 from .base import CamerasBase, ImageSize, get_screen_to_ndc_transform
 from .batched import _as_tensor
 
-__all__ = [
-    "PerspectiveCameras",
-    "init_pinhole",
-    "pinhole_intrinsics",
-    "pinhole_ndc_transform",
-    "refuse_with_K",
-]
+__all__ = ["PerspectiveCameras", "PinholeCameras", "init_pinhole", "pinhole_intrinsics", "pinhole_ndc_transform",
+           "refuse_with_K"]
 
 _EYE = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 _ZERO = (0.0, 0.0, 0.0)
@@ -43,15 +37,8 @@ def _focal_length_n2(focal_length: object, device: torch.device | str) -> torch.
 
 
 def init_pinhole(
-    cameras: CamerasBase,
-    focal_length: object,
-    principal_point: object,
-    R: object,
-    T: object,
-    K: object,
-    device: torch.device | str,
-    in_ndc: bool,
-    image_size: ImageSize | None,
+    cameras: CamerasBase, focal_length: object, principal_point: object, R: object, T: object, K: object,
+    device: torch.device | str, in_ndc: bool, image_size: ImageSize | None,
 ) -> None:
     """Validate and register the parameters shared by Perspective/OrthographicCameras."""
     if not isinstance(in_ndc, bool):
@@ -60,18 +47,11 @@ def init_pinhole(
         raise ValueError("image_size=(height, width) is required when in_ndc=False")
     if isinstance(image_size, int) and not isinstance(image_size, bool):
         image_size = (image_size, image_size)
-    cameras._set_params(
-        device,
-        {
-            "focal_length": (_focal_length_n2(focal_length, device), (2,)),
-            "principal_point": (principal_point, (2,)),
-            "R": (R, cameras._R_SPEC),
-            "T": (T, cameras._T_SPEC),
-            "K": (K, cameras._K_SPEC),
-            "image_size": (image_size, (2,)),
-        },
-        integer=("image_size",),
-    )
+    cameras._set_params(device, {
+        "focal_length": (_focal_length_n2(focal_length, device), (2,)), "principal_point": (principal_point, (2,)),
+        "R": (R, cameras._R_SPEC), "T": (T, cameras._T_SPEC), "K": (K, cameras._K_SPEC),
+        "image_size": (image_size, (2,)),
+    }, integer=("image_size",))
     cameras._in_ndc = in_ndc
     focal = cameras.focal_length.detach()
     if not bool(torch.isfinite(focal).all()) or bool((focal <= 0).any()):
@@ -86,16 +66,11 @@ def pinhole_intrinsics(
     cameras: CamerasBase, focal_length: object, principal_point: object
 ) -> tuple[torch.Tensor, ...]:
     """``(fx, fy, px, py)``, each ``(B,)``, with per-call overrides substituted."""
-    focal = (
-        cameras.focal_length
-        if focal_length is None
-        else cameras._override("focal_length", _focal_length_n2(focal_length, cameras.device), (2,))
-    )
-    point = (
-        cameras.principal_point
-        if principal_point is None
-        else cameras._override("principal_point", principal_point, (2,))
-    )
+    focal, point = cameras.focal_length, cameras.principal_point
+    if focal_length is not None:
+        focal = cameras._override("focal_length", _focal_length_n2(focal_length, cameras.device), (2,))
+    if principal_point is not None:
+        point = cameras._override("principal_point", principal_point, (2,))
     focal, point = cameras._broadcast({"focal_length": focal, "principal_point": point})
     return (*focal.unbind(1), *point.unbind(1))
 
@@ -103,13 +78,9 @@ def pinhole_intrinsics(
 def pinhole_ndc_transform(
     cameras: CamerasBase, principal_point: torch.Tensor, image_size: ImageSize | None
 ) -> Transform3d:
-    """Screen-space projection -> NDC for a camera with ``principal_point`` (B, 2).
-
-    The principal point is given in image coordinates (+x right) while projected
-    points follow PyTorch3D's (+X left), so x is shifted by ``-2 px`` (y by
-    ``-2 py``) before the pixel -> NDC scaling ``x_ndc = (x + W/2) / s``,
-    ``s = min(H, W) / 2``.
-    """
+    """Screen-space projection -> NDC for ``principal_point`` (B, 2) in image coordinates
+    (+x right; projected points are +X left): x shifted by ``-2 px`` (y by ``-2 py``), then
+    ``x_ndc = (x + W/2) / s``, ``s = min(H, W) / 2``."""
     size = image_size if image_size is not None else cameras.get_image_size()
     eye = torch.eye(4, dtype=principal_point.dtype, device=principal_point.device)
     n = len(principal_point)
@@ -119,39 +90,32 @@ def pinhole_ndc_transform(
     return Transform3d(shift).compose(to_ndc)
 
 
-def refuse_with_K(
-    cameras: CamerasBase, K: object, focal_length: object, principal_point: object
-) -> None:
-    if (K is not None or cameras.K is not None) and (
-        focal_length is not None or principal_point is not None
-    ):
+def refuse_with_K(cameras: CamerasBase, K: object, focal_length: object, principal_point: object) -> None:
+    if (K is not None or cameras.K is not None) and (focal_length is not None or principal_point is not None):
         raise ValueError(
             "focal_length and principal_point cannot be overridden for cameras whose "
             "projection is given by K; pass K alone"
         )
 
 
-class PerspectiveCameras(CamerasBase):
-    """Perspective cameras with a focal length and a principal point.
+class PinholeCameras(CamerasBase):
+    """Cameras with a focal length and a principal point (the base of Perspective- and
+    OrthographicCameras).
 
     Args:
-        focal_length: scalar, ``(N,)``, ``(N, 1)`` (fx = fy) or ``(N, 2)`` (fx, fy);
-            > 0. NDC units if ``in_ndc``, else pixels.
-        principal_point: ``(N, 2)`` or ``(2,)``; NDC if ``in_ndc``, else pixels in
-            image coordinates (+x right, +y down).
-        R: ``(N, 3, 3)`` or ``(3, 3)`` world -> view rotation (row vectors).
-        T: ``(N, 3)`` or ``(3,)`` world -> view translation.
-        K: optional ``(N, 4, 4)`` or ``(4, 4)`` column-vector calibration matrix
-            used instead of focal_length / principal_point (PyTorch3D's K).
-        device: device for the parameters.
-        in_ndc: whether the intrinsics are given in NDC (True) or in pixels.
-        image_size: (H, W) pixels, ``(N, 2)`` or ``(2,)``; needed when
-            ``in_ndc=False``, optional default for ``transform_points_screen``.
+        focal_length: scalar, ``(N,)``, ``(N, 1)`` (fx = fy) or ``(N, 2)``; > 0. NDC units
+            if ``in_ndc``, else pixels.
+        principal_point: ``(N, 2)`` or ``(2,)``; NDC if ``in_ndc``, else pixels in image
+            coordinates (+x right, +y down).
+        R, T: ``(N, 3, 3)`` / ``(N, 3)`` (or unbatched) world -> view (row vectors).
+        K: optional ``(N, 4, 4)`` or ``(4, 4)`` column-vector calibration matrix used instead
+            of focal_length / principal_point (PyTorch3D's K).
+        in_ndc: whether the intrinsics are NDC (True) or pixels.
+        image_size: (H, W) pixels, ``(N, 2)`` or ``(2,)``; needed when ``in_ndc=False``.
 
     Raises:
-        ValueError: bad shapes, batch sizes that cannot broadcast, a non-positive or
-            non-finite focal length, image_size < 1, or ``in_ndc=False`` without
-            ``image_size``.
+        ValueError: bad shapes or batch sizes, a non-positive or non-finite focal length,
+            image_size < 1, or ``in_ndc=False`` without ``image_size``.
     """
 
     _STATIC_FIELDS = ("_in_ndc",)
@@ -173,21 +137,15 @@ class PerspectiveCameras(CamerasBase):
         init_pinhole(self, focal_length, principal_point, R, T, K, device, in_ndc, image_size)
 
     def get_projection_transform(
-        self,
-        *,
-        focal_length: float | torch.Tensor | tuple | None = None,
-        principal_point: torch.Tensor | tuple | None = None,
-        K: torch.Tensor | None = None,
+        self, *, focal_length: float | torch.Tensor | tuple | None = None,
+        principal_point: torch.Tensor | tuple | None = None, K: torch.Tensor | None = None,
     ) -> Transform3d:
-        """View -> NDC (or -> screen units when ``in_ndc=False``).
+        """View -> NDC (screen units when ``in_ndc=False``), batch N or the overrides'.
 
-        Column-vector matrix ``[[fx, 0, px, 0], [0, fy, py, 0], [0, 0, 0, 1],
-        [0, 0, 1, 0]]``: after the divide by w = Z, ``(fx X/Z + px, fy Y/Z + py, 1/Z)``.
-        The arguments override the stored values for this call; a ``K`` (given
-        here or at construction) is used instead and excludes the other two.
-
-        Returns:
-            Transform3d of batch N (or the overrides' batch).
+        Column-vector matrix: perspective ``[[fx, 0, px, 0], [0, fy, py, 0], [0, 0, 0, 1],
+        [0, 0, 1, 0]]`` (after the divide: ``(fx X/Z + px, fy Y/Z + py, 1/Z)``), orthographic
+        ``[[fx, 0, 0, px], [0, fy, 0, py], [0, 0, 1, 0], [0, 0, 0, 1]]``. The arguments
+        override the stored values; a ``K`` (here or at construction) excludes them.
         """
         refuse_with_K(self, K, focal_length, principal_point)
         projection = self._override_K(K)
@@ -195,59 +153,39 @@ class PerspectiveCameras(CamerasBase):
             return projection
         fx, fy, px, py = pinhole_intrinsics(self, focal_length, principal_point)
         zeros, ones = torch.zeros_like(fx), torch.ones_like(fx)
+        point, depth = torch.stack([px, py, zeros, ones], dim=1), torch.stack([zeros, zeros, ones, zeros], dim=1)
         rows = [
             torch.stack([fx, zeros, zeros, zeros], dim=1),
             torch.stack([zeros, fy, zeros, zeros], dim=1),
-            torch.stack([px, py, zeros, ones], dim=1),
-            torch.stack([zeros, zeros, ones, zeros], dim=1),
+            *((point, depth) if self.is_perspective() else (depth, point)),
         ]
         return Transform3d(torch.stack(rows, dim=1))
 
     def get_principal_point(self, **overrides: object) -> torch.Tensor:
-        """``(N, 2)`` principal points, in the units the camera was defined in.
+        """``(N, 2)`` principal points in the camera's units, read from the projection (so a
+        custom ``K`` is honoured); ``overrides`` as ``get_projection_transform``."""
+        return self.get_projection_transform(**overrides).get_matrix()[:, 2 if self.is_perspective() else 3, :2]
 
-        Read from the projection matrix, so a custom ``K`` is honoured.
-
-        Args:
-            **overrides: as for ``get_projection_transform``.
-        """
-        return self.get_projection_transform(**overrides).get_matrix()[:, 2, :2]
-
-    def get_ndc_camera_transform(
-        self, *, image_size: ImageSize | None = None, **overrides: object
-    ) -> Transform3d:
-        """Projection space -> NDC (identity in NDC; see ``pinhole_ndc_transform``).
-
-        Args:
-            image_size: (H, W); defaults to the camera's own.
-            **overrides: as for ``get_projection_transform``.
-        """
+    def get_ndc_camera_transform(self, *, image_size: ImageSize | None = None, **overrides: object) -> Transform3d:
+        """Projection space -> NDC (identity in NDC; see ``pinhole_ndc_transform``)."""
         if self.in_ndc():
             return Transform3d(dtype=self.dtype, device=self.device)
         return pinhole_ndc_transform(self, self.get_principal_point(**overrides), image_size)
 
     def unproject_points(
-        self,
-        xy_depth: torch.Tensor,
-        world_coordinates: bool = True,
-        from_ndc: bool = False,
-        **overrides: object,
+        self, xy_depth: torch.Tensor, world_coordinates: bool = True, from_ndc: bool = False, **overrides: object
     ) -> torch.Tensor:
-        """Inverse of ``transform_points`` (PyTorch3D's argument order).
-
-        Args:
-            xy_depth: ``(P, 3)`` or ``(N, P, 3)`` float: x, y in the camera's
-                projection space (NDC with ``from_ndc``) and the view-space depth.
-            world_coordinates: return world points (else view-space points).
-            from_ndc: x, y are in NDC even for a screen-space camera.
-            **overrides: ``R``, ``T`` and projection parameters for this call.
-        """
-        return super().unproject_points(
-            xy_depth, world_coordinates, False, from_ndc=from_ndc, **overrides
-        )
-
-    def is_perspective(self) -> bool:
-        return True
+        """Inverse of ``transform_points`` for ``xy_depth`` (P, 3) or (N, P, 3): x, y in the
+        projection space (NDC with ``from_ndc``), view depth (PyTorch3D's argument order)."""
+        return super().unproject_points(xy_depth, world_coordinates, False, from_ndc=from_ndc, **overrides)
 
     def in_ndc(self) -> bool:
         return self._in_ndc
+
+
+class PerspectiveCameras(PinholeCameras):
+    """Perspective cameras: ``x_ndc = fx X / Z + px``, ``y_ndc = fy Y / Z + py``, ``z = 1 / Z``
+    (arguments as :class:`PinholeCameras`)."""
+
+    def is_perspective(self) -> bool:
+        return True

@@ -1,48 +1,29 @@
-"""Clipping faces at a view depth before rasterization (PyTorch3D's ``z_clip_value``).
+"""Clipping faces at a view depth ``c`` before rasterization (PyTorch3D's ``z_clip_value``).
 
-A face is classified by how many of its vertices lie behind the plane ``z = c`` (view
-depth below ``c``):
-
-- none: kept as it is (its values are copied bit for bit);
-- all three: culled;
-- two (one vertex in front, p1): clipped to the triangle (p4, p5, p1), where p4 and p5 are
-  the points of the edges p1-p2 and p1-p3 at depth c (p2, p3 follow p1 cyclically);
-- one (one vertex behind, p1): the visible part is the quadrilateral (p4, p2, p3, p5),
-  split into the triangles (p4, p2, p5) and (p5, p2, p3), which keep the face's winding.
-
-An edge point is ``p = p1 (1 - w) + p2 w`` with ``w = (z1 - c) / (z1 - z2)``, computed in
-view space: with ``perspective_correct`` the NDC x, y of the end points are first
-multiplied by their depth (undoing the perspective division, exact for any pinhole
-projection ``ndc = (A X + b Z) / Z``), interpolated, and divided by c. The clipped faces are
-rasterized like any others; their pairs are then mapped back: ``face`` to the original
-face id, ``bary`` to barycentrics in the original face (each sub-triangle corner is a known
-combination of the original vertices); ``zbuf`` and ``dists`` stay those of the
-sub-triangle (depth at the pixel; signed squared distance to the sub-triangle's edges,
-including the clipping edge p4-p5 and the diagonal p2-p5 of a split quadrilateral).
-
-Where both halves of a split quadrilateral touch a pixel (near their diagonal), one
-pair is kept, as PyTorch3D's kernels do: the second half replaces the first only when its
-unsigned distance is strictly smaller. Pixels inside one half near the diagonal are at
-the same distance from both halves, so which half reports them (and whether ``dists`` is
-negative there) follows the rounding of the two distances, as in PyTorch3D. The rule is
-applied before the K nearest are chosen; PyTorch3D applies it while filling its K-slot
-queue in face order, so the two can differ only at a pixel with more than K candidates
-(e.g. where the first half was already pushed out of the queue when the second comes).
-
-Gradients flow through the clipped vertices and the barycentric conversion to the
-original vertices (PyTorch3D detaches the weight of the p1-p3 intersection; this does not).
+By vertices behind ``z = c``: none, kept bit for bit; three, culled; two (p1 in front), the
+triangle (p4, p5, p1); one (p1 behind), the quadrilateral (p4, p2, p3, p5) split into
+(p4, p2, p5) and (p5, p2, p3), keeping the winding (p2, p3 follow p1 cyclically). An edge
+point is ``p1 (1 - w) + p2 w``, ``w = (z1 - c) / (z1 - z2)``, in view space (with
+``perspective_correct`` NDC x, y are first multiplied by their depth, then divided by c).
+Pairs map back to the original face and barycentrics in it; ``zbuf``, ``dists`` stay the
+sub-triangle's. Where both halves of a split face touch a pixel, the second replaces the
+first only with a strictly smaller unsigned distance (PyTorch3D's rule, applied here
+before the K nearest are chosen; see the package README).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..fragments import RasterPairs
-from .candidates import k_nearest_keep
 from .function import rasterize_pairs
-from .settings import RasterOptions
+from .kernel import k_nearest_keep
+
+if TYPE_CHECKING:
+    from .rasterizer import RasterOptions
 
 __all__ = ["ClippedFaces", "clip_faces", "rasterize_clipped"]
 
@@ -52,25 +33,13 @@ _CORNERS = ((3, 4, 0), (3, 1, 4), (4, 1, 2))
 _ROWS_BY_BEHIND = (1, 2, 1, 0)  # clipped faces per original face, by vertices behind the plane
 
 
-
-
 @dataclass(frozen=True)
 class ClippedFaces:
-    """The face table after clipping, and how to map results back to the original faces.
-
-    Attributes:
-        face_verts: (F', 3, 3) float faces to rasterize (NDC x, NDC y, view z),
-            differentiable w.r.t. the original ones; the faces of one original face are
-            consecutive and in original order, so (z, row) orders ties as (z, face id).
-        face_to_mesh: (F',) long mesh index of each row.
-        source: (F',) long original face id of each row.
-        conversion: (T, 3, 3) float, one per sub-triangle of a clipped face:
-            ``conversion[t, k, j]`` is the weight of original vertex j in corner k
-            (original barycentrics = ``sum_k bary_k conversion[t, k]``).
-        row_conversion: (F',) long index into ``conversion``, -1 for unclipped rows.
-        second_half: (F',) bool the row is the second triangle of a split quadrilateral
-            (its first half is the row before).
-    """
+    """The clipped face table: ``face_verts`` (F', 3, 3) (differentiable; one original
+    face's rows consecutive, in order, so (z, row) orders ties as (z, face id)),
+    ``face_to_mesh`` and ``source`` (F',) original face id; ``conversion`` (T, 3, 3), the
+    weight of original vertex j in corner k of sub-triangle t; ``row_conversion`` (F',)
+    index into it (-1: unclipped); ``second_half`` (F',) the second triangle of a split face."""
 
     face_verts: torch.Tensor
     face_to_mesh: torch.Tensor
@@ -81,7 +50,6 @@ class ClippedFaces:
 
     @property
     def has_split(self) -> bool:
-        """Whether some face was split into two triangles."""
         return bool(self.second_half.any())
 
 
@@ -102,17 +70,7 @@ def _lerp_points(
 def clip_faces(
     face_verts: torch.Tensor, face_to_mesh: torch.Tensor, z_clip_value: float, perspective_correct: bool
 ) -> ClippedFaces | None:
-    """Clip faces to the part in front of ``z = z_clip_value`` (see the module docstring).
-
-    Args:
-        face_verts: (F, 3, 3) float packed faces: NDC x, NDC y, view-space z.
-        face_to_mesh: (F,) long mesh index of each face.
-        z_clip_value: view depth c > 0 of the clipping plane.
-        perspective_correct: x, y are perspective-projected (un-project to interpolate).
-
-    Returns:
-        The clipped table, or None when no vertex lies behind the plane (nothing changes).
-    """
+    """Clip (F, 3, 3) faces (NDC x, y, view z) at ``z_clip_value``; None if no vertex is behind."""
     device = face_verts.device
     behind = face_verts[..., 2].detach() < z_clip_value  # (F, 3)
     if not bool(behind.any()):
@@ -212,20 +170,10 @@ def _select(pairs: list[torch.Tensor], idx: torch.Tensor) -> list[torch.Tensor]:
 
 
 def rasterize_clipped(clipped: ClippedFaces, num_meshes: int, options: RasterOptions) -> RasterPairs:
-    """Rasterize a clipped face table and map the pairs back to the original faces.
+    """Rasterize a clipped table into pairs of the original faces (barycentrics stored).
 
-    The halves of split faces are rasterized apart and without the K-nearest cut (a pixel
-    keeps all their pairs: at most one per half, and only faces crossing the clipping plane
-    are split, so they are few), the half shadowed by its twin is dropped, and the K
-    nearest are chosen from the union: the pairing rule applies before the K-nearest
-    choice whatever the number of faces at a pixel. (Both halves touch a pixel near their
-    diagonal with blur, and without blur when rounding puts a pixel on the diagonal inside
-    both.)
-
-    Returns:
-        Pairs with original face ids and barycentrics (each face's pairs contiguous), the
-        K nearest per pixel by (z, face id), at most one half of a split face per pixel;
-        the barycentrics are stored (never deferred).
+    Split halves (few) are rasterized apart without the K-nearest cut, the half shadowed by
+    its twin is dropped, then the K nearest by (z, face id) are chosen from the union.
     """
     k = options.faces_per_pixel
     options = replace(options, defer_barycentrics=False)

@@ -1,26 +1,23 @@
 """The rasterizer's autograd function: sparse (pixel, face) pairs with a hand-written backward.
 
-The forward pass selects the pairs without autograd (``candidates.select_pairs``) and
-returns, for each kept pair, the differentiable barycentrics (unless deferred: then None,
-and ``pair_barycentrics_of`` recomputes them when read), depth and signed distance.
-The backward pass needs only per-face sums of per-pair terms: screen-space barycentrics are
-affine in the pixel position, so the gradient of ``sum_pairs G . bary0`` with respect to a
-face's vertices follows from the per-face sums of ``G``, ``G * qx`` and ``G * qy``
-(``q`` = pixel centre minus vertex 0). The distance and depth terms add six and three more
-channels. Each channel is summed as soon as it is made, by a CSR (runs x pairs) mat-vec
-whose rows are the runs of consecutive pairs of one face.
+The forward selects the pairs without autograd (``kernel.select_pairs``) and returns each
+pair's barycentrics (None when deferred), depth and signed distance. Screen-space
+barycentrics are affine in the pixel position, so the backward needs only per-face sums of
+per-pair channels (``G``, ``G * qx``, ``G * qy``; six distance and three depth channels).
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
 
-from .._autograd import first_order_only
-from .candidates import PairGeometry, select_pairs
-from .grid import nonnegative, pair_barycentrics
-from .settings import RasterOptions
+from ..fragments import first_order_only
+from .kernel import PairGeometry, nonnegative, pair_barycentrics, select_pairs
+
+if TYPE_CHECKING:
+    from .rasterizer import RasterOptions
 
 __all__ = ["pair_barycentrics_of", "rasterize_pairs"]
 
@@ -57,18 +54,12 @@ def _perspective_backward(
 
 
 class _RunSums:
-    """Per-face sums of (P,) rows, each taken as soon as the row is made (C columns).
-
-    Each face's pairs are contiguous (one run per face), so a row's sums are one CSR
-    (runs x pairs) @ (pairs,) product (rows stay contiguous, no (P, C) transposition) whose
-    row pointers are the cumulated run lengths. Summing each row when it is made keeps few
-    (P,) temporaries alive at once (fresh large temporaries cost page faults).
-    """
+    """Per-face sums of (P,) rows into C columns, each by one CSR (runs x pairs) mat-vec (a
+    face's pairs are one run), taken as soon as the row is made (few live (P,) temporaries)."""
 
     def __init__(self, face: torch.Tensor, num_faces: int, columns: int, dtype: torch.dtype):
         pairs = face.shape[0]
-        # int32 indices when they fit: the CPU mat-vec takes int32 (int64 ones are converted
-        # on every product)
+        # int32 indices when they fit (the CPU mat-vec converts int64 ones on every product)
         index = torch.int32 if pairs < 2**31 - 1 else torch.long
         self.runs, counts = torch.unique_consecutive(face, return_counts=True)  # cheaper than a bincount
         crow = torch.cat((counts.new_zeros(1), counts.cumsum(0))).to(index)
@@ -93,17 +84,13 @@ class _RunSums:
 
 
 def _barycentric_vertex_grad(fv: torch.Tensor, sg: torch.Tensor, sgx: torch.Tensor, sgy: torch.Tensor) -> torch.Tensor:
-    """Gradient w.r.t. face (x, y) of ``sum_pairs sum_i G_i * bary0_i``, from per-face sums.
+    """(F, 3, 2) gradient w.r.t. face (x, y) of ``sum_pairs sum_i G_i * bary0_i``, from per-face sums.
 
-    ``bary0_i = e_i(p) / (area + 1e-8)`` with edge functions e_i affine in the pixel p, so the
-    pair sum equals the per-face expression ``E = sum_i term_i / area`` with
-    ``term_i = A_i (yb - ya) - B_i (xb - xa)``, ``A_i = (x0' - xa) sum G_i + sum G_i qx``,
-    ``B_i = (y0' - ya) sum G_i + sum G_i qy`` over the edges (a, b) = (1, 2), (2, 0), (0, 1)
-    (``x0', y0'`` vertex 0 held fixed: ``qx, qy`` are measured from it). Its gradient, in
-    closed form (a few (F,) operations, no autograd graph), is the exact pair-summed gradient.
-
-    Returns:
-        (F, 3, 2) gradient w.r.t. the vertices' NDC x and y.
+    ``bary0_i = e_i(p) / (area + 1e-8)`` with e_i affine in the pixel p, so the pair sum is
+    ``E = sum_i term_i / area``, ``term_i = A_i (yb - ya) - B_i (xb - xa)``,
+    ``A_i = (x0' - xa) sum G_i + sum G_i qx``, ``B_i = (y0' - ya) sum G_i + sum G_i qy`` over
+    the edges (a, b) = (1, 2), (2, 0), (0, 1) (``x0', y0'`` fixed: ``qx, qy`` are measured
+    from it); its gradient in closed form is the exact pair-summed gradient.
     """
     x = fv[..., 0].detach().t()  # (3, F) rows
     y = fv[..., 1].detach().t()
@@ -129,35 +116,20 @@ def _barycentric_vertex_grad(fv: torch.Tensor, sg: torch.Tensor, sgx: torch.Tens
     return torch.stack((gx / area, gy / area), dim=-1).transpose(0, 1)
 
 
+Opt = torch.Tensor | None
+
+
 def _pair_channel_sums(
-    fv: torch.Tensor,
-    num_faces: int,
-    clip: bool,
-    perspective_correct: bool,
-    face: torch.Tensor,
-    qx: torch.Tensor | None,
-    qy: torch.Tensor | None,
-    bary0: torch.Tensor | None,
-    bary1: torch.Tensor | None,
-    bary: torch.Tensor | None,
-    dists: torch.Tensor | None,
-    edge: torch.Tensor | None,
-    edge_t: torch.Tensor | None,
-    edge_r: torch.Tensor | None,
-    grad_bary: torch.Tensor | None,
-    grad_zbuf: torch.Tensor | None,
-    grad_dists: torch.Tensor | None,
+    fv: torch.Tensor, num_faces: int, clip: bool, perspective_correct: bool, face: torch.Tensor, qx: Opt,
+    qy: Opt, bary0: Opt, bary1: Opt, bary: Opt, dists: Opt, edge: Opt, edge_t: Opt, edge_r: Opt,
+    grad_bary: Opt, grad_zbuf: Opt, grad_dists: Opt,
 ) -> torch.Tensor:
-    """Per-face sums (F, C) of the per-pair gradient channels of a run of pairs.
-
-    ``bary0``, ``bary1``, ``bary`` are (3, P) and ``edge_r`` (2, P) component rows; every
-    channel is computed as a contiguous (P,) row (element-wise work on (P, 3) tensors with
-    (P, 1) broadcasts is several times slower on a CPU) and summed as soon as it is made.
-
-    Channels, each present only when its upstream gradient is not None: G (3), G * qx (3),
-    G * qy (3) with G the gradient w.r.t. the screen-space barycentrics (from bary_coords
-    and zbuf); the distance gradient w.r.t. each vertex's x, y (6); the gradient w.r.t.
-    each vertex's z (3). Each face's pairs are contiguous.
+    """Per-face sums (F, C) of the per-pair gradient channels, each present only when its
+    upstream gradient is: G, G * qx, G * qy (3 each; G the gradient w.r.t. the screen-space
+    barycentrics, from bary_coords and zbuf), the distance gradient w.r.t. each vertex's x, y
+    (6), the gradient w.r.t. each vertex's z (3). ``bary0``, ``bary1``, ``bary`` are (3, P)
+    and ``edge_r`` (2, P) rows: each channel is a contiguous (P,) row ((P, 3) work with
+    (P, 1) broadcasts is several times slower on a CPU), summed as soon as it is made.
     """
     bary_channels = grad_bary is not None or grad_zbuf is not None  # None: the output was not used
     columns = (12 if bary_channels else 0) + (6 if grad_dists is not None else 0)
@@ -354,18 +326,11 @@ def pair_barycentrics_of(
 def rasterize_pairs(
     face_verts: torch.Tensor, face_to_mesh: torch.Tensor, options: RasterOptions
 ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Rasterize packed faces into sparse pairs (differentiable w.r.t. ``face_verts``).
-
-    Args:
-        face_verts: (F, 3, 3) float packed face vertices: NDC x, NDC y, view-space z.
-        face_to_mesh: (F,) long mesh index of each face.
-        options: the rasterizer's options (``z_clip_value`` is not read here). With
-            ``defer_barycentrics`` ``bary`` is None and only depths and distances are
-            stored (:func:`pair_barycentrics_of` gives the barycentrics).
+    """Rasterize (F, 3, 3) packed faces (NDC x, y, view z; ``face_to_mesh`` (F,)) to pairs.
 
     Returns:
-        (bary (P, 3), zbuf (P,), dists (P,), pix (P,) long, face (P,) long), each face's
-        pairs contiguous: ``pix = n * H * W + y * W + x`` is the pair's pixel, ``face`` its
-        packed face id.
+        (bary (P, 3) or None when ``options.defer_barycentrics``, zbuf (P,), dists (P,),
+        pix (P,) ``n * H * W + y * W + x``, face (P,)), each face's pairs contiguous;
+        differentiable w.r.t. ``face_verts`` (``z_clip_value`` is not read here).
     """
     return _RasterizePairs.apply(face_verts, face_to_mesh, options)
