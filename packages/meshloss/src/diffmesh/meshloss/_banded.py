@@ -64,31 +64,34 @@ class BlockOrdering:
         return sum(s * s for s in sizes) + sum(a * b for a, b in pairwise(sizes))
 
 
-def _bfs_levels(rows: Tensor, cols: Tensor, size: int, seeds: Tensor) -> Tensor:
+def _bfs_levels(crow: Tensor, cols: Tensor, seeds: Tensor) -> Tensor:
     """``(V,)`` long breadth-first distance of every vertex from its component's seed
-    (one seed per component), over the directed edges ``rows -> cols``."""
-    level = torch.full((size,), -1, dtype=torch.long, device=rows.device)
+    (one seed per component), over the CSR graph ``crow, cols``; each level expands only
+    its frontier's rows."""
+    size = crow.shape[0] - 1
+    level = torch.full((size,), -1, dtype=torch.long, device=cols.device)
     level[seeds] = 0
-    frontier = torch.zeros(size, dtype=torch.bool, device=rows.device)
-    frontier[seeds] = True
+    frontier = seeds
     depth = 0
     while True:
-        reached = cols[frontier[rows]]
-        reached = reached[level[reached] < 0]
+        counts = crow[frontier + 1] - crow[frontier]
+        first = torch.repeat_interleave(crow[frontier] - (torch.cumsum(counts, 0) - counts), counts)
+        reached = cols[first + torch.arange(first.shape[0], device=cols.device)]
+        reached = torch.unique(reached[level[reached] < 0])
         if reached.numel() == 0:
             return level
         depth += 1
         level[reached] = depth
-        frontier = torch.zeros_like(frontier)
-        frontier[reached] = True
+        frontier = reached
 
 
 def _components(rows: Tensor, cols: Tensor, size: int) -> Tensor:
-    """``(V,)`` long, the smallest vertex index of each vertex's connected component
-    (label propagation: as many vectorised sweeps as the largest diameter)."""
+    """``(V,)`` long, the smallest vertex index of each vertex's connected component: label
+    propagation (each label the smallest of its neighbours'), with pointer jumping."""
     label = torch.arange(size, device=rows.device)
     while True:
         new = label.scatter_reduce(0, rows, label[cols], reduce="amin")
+        new = new[new]  # a label's own label is smaller or equal, in the same component
         if torch.equal(new, label):
             return label
         label = new
@@ -114,19 +117,23 @@ def block_ordering(
     rows, cols = rows[off_diagonal], cols[off_diagonal]
     if size == 0:
         return BlockOrdering(torch.zeros(0, dtype=torch.long, device=device), [0])
+    by_row = torch.argsort(rows, stable=True)
+    rows, cols = rows[by_row], cols[by_row]
+    crow = torch.zeros(size + 1, dtype=torch.long, device=device)
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=size), 0)
     label = _components(rows, cols, size)
     index = torch.arange(size, device=device)
     seeds = torch.unique(label)
     # George and Liu's pseudo-peripheral vertex: restart from a farthest vertex, twice.
     for _ in range(2):
-        level = _bfs_levels(rows, cols, size, seeds)
+        level = _bfs_levels(crow, cols, seeds)
         eccentricity = torch.zeros(size, dtype=torch.long, device=device)
         eccentricity = eccentricity.scatter_reduce(0, label, level, reduce="amax")
         farthest = torch.where(level == eccentricity[label], index, size)
         seeds = torch.full((size,), size, dtype=torch.long, device=device)
         seeds = seeds.scatter_reduce(0, label, farthest, reduce="amin")
         seeds = seeds[seeds < size]
-    level = _bfs_levels(rows, cols, size, seeds)
+    level = _bfs_levels(crow, cols, seeds)
     # the components one after the other: a global level number
     depth = torch.zeros(size, dtype=torch.long, device=device)
     depth = depth.scatter_reduce(0, label, level + 1, reduce="amax")  # zero off the roots
