@@ -20,7 +20,7 @@ eigenvalues lie in ``[1, 1 + 2 lambda max_degree]``):
 Storage is ``sum_j s_j^2 + s_j s_{j-1}`` numbers for blocks of ``s_j`` vertices, about
 ``2 V w`` for levels of ``w`` vertices; on a closed surface mesh ``w`` grows as
 ``sqrt(V)``, so the factor grows as ``V^1.5`` (ico_sphere(5), 10242 vertices: 10 MB in
-float32; ico_sphere(6), 40962 vertices: about 75 MB), against ``4 V^2`` bytes for a dense
+float32; ico_sphere(6), 40962 vertices: 83 MB), against ``4 V^2`` bytes for a dense
 factor. The setup (ordering and factorisation) is done once per topology; vectorised
 except for the loop over blocks.
 """
@@ -98,7 +98,7 @@ def _components(rows: Tensor, cols: Tensor, size: int) -> Tensor:
 
 
 def block_ordering(
-    rows: Tensor, cols: Tensor, size: int, min_block: int = MIN_BLOCK
+    rows: Tensor, cols: Tensor, size: int, min_block: int | None = None
 ) -> BlockOrdering:
     """Order the vertices level by level from pseudo-peripheral start vertices.
 
@@ -107,12 +107,13 @@ def block_ordering(
             entries (a diagonal) are ignored.
         size: the number of vertices ``V``.
         min_block: consecutive levels are merged into blocks: a block starts at the first
-            level starting in each run of ``min_block`` positions.
+            level starting in each run of ``min_block`` positions (default ``MIN_BLOCK``).
 
     Returns:
         The ordering; its blocks make the matrix block tridiagonal.
     """
     device = rows.device
+    min_block = MIN_BLOCK if min_block is None else min_block
     off_diagonal = rows != cols
     rows, cols = rows[off_diagonal], cols[off_diagonal]
     if size == 0:

@@ -58,7 +58,7 @@ __all__ = [
 DENSE_MAX_VERTS = 1024
 
 #: ``method="auto"`` uses the block-tridiagonal (banded) Cholesky factor when it takes at most
-#: this many bytes, else CG (ico_sphere(6): about 75 MB in float32; its growth is ``V^1.5``).
+#: this many bytes, else CG (ico_sphere(6): 83 MB in float32; its growth is ``V^1.5``).
 BANDED_MAX_BYTES = 256 * 2**20
 
 _METHODS = ("auto", "banded", "cholesky", "cg")
