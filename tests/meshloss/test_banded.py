@@ -11,17 +11,32 @@ from diffmesh.meshloss import largesteps_matrix
 from diffmesh.meshloss._banded import BlockTridiagonalCholesky, block_ordering
 
 
+def _fan(rim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A disc of ``rim`` triangles around vertex 0: one BFS level holds every other vertex."""
+    angle = torch.arange(rim, dtype=torch.float64) * (2 * torch.pi / rim)
+    verts = torch.cat(
+        [
+            torch.zeros(1, 3, dtype=torch.float64),
+            torch.stack([angle.cos(), angle.sin(), 0 * angle], 1),
+        ]
+    )
+    ring = torch.arange(1, rim + 1)
+    return verts, torch.stack([torch.zeros_like(ring), ring, ring % rim + 1], 1)
+
+
 def _shuffled_batch(mesh_lists, seed: int = 0) -> Meshes:
-    """mesh_lists' batch (with an empty mesh and an isolated vertex) and ico_sphere(3) with
-    its vertices numbered at random, so that the input order gives no band."""
+    """mesh_lists' batch (with an empty mesh and an isolated vertex), a fan, and
+    ico_sphere(2) with its vertices numbered at random, so that the input order gives no
+    band."""
     g = torch.Generator().manual_seed(seed)
-    sphere = ico_sphere(3)
+    sphere = ico_sphere(2)
     shuffle = torch.randperm(sphere.verts_packed().shape[0], generator=g)
     inverse = torch.argsort(shuffle)
     verts, faces = mesh_lists
+    fan_verts, fan_faces = _fan(40)
     return Meshes(
-        [*verts, sphere.verts_packed().double()[shuffle]],
-        [*faces, inverse[sphere.faces_packed()]],
+        [*verts, fan_verts, sphere.verts_packed().double()[shuffle]],
+        [*faces, fan_faces, inverse[sphere.faces_packed()]],
     )
 
 
@@ -46,7 +61,7 @@ def test_ordering_makes_the_matrix_block_tridiagonal(mesh_lists, min_block):
     assert int((block[matrix.rows] - block[matrix.cols]).abs().max()) <= 1
     # the level structure is what keeps blocks small: the random numbering had none
     if min_block == 1:
-        assert max(ordering.sizes) <= 64  # ico_sphere(3)'s widest level is 51 vertices
+        assert max(ordering.sizes) <= 40  # the fan's rim; ico_sphere(2)'s levels are smaller
     if min_block < size:
         assert ordering.factor_numel() < size**2
     else:  # one block: the dense factor
