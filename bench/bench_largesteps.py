@@ -3,13 +3,24 @@ Large Steps iteration's memory at level 6.
 
 The tutorial recipe: offsets, chamfer + edge + normal consistency + uniform Laplacian, SGD.
 Large Steps: ``v = M^-1 u`` (``M = I + 10 L``), chamfer only, AdamUniform; its backward pass
-is a second solve. Both fit ico_sphere(level) to the fish with 5000 samples, through
+is a second solve, with the solver ``method="auto"`` picks (the banded Cholesky factor at
+levels 4 to 6). Both fit ico_sphere(level) to the fish with 5000 samples, through
 :class:`diffmesh.fit.optimizers.Parameterization`, as `fit shape` does; the timed calls go
 on fitting after 100 untimed iterations.
+
+Run as a script, it times the recipes (and Large Steps with each solver) interleaved in one
+process and prints each one's ratio to the tutorial's, the comparison that survives a
+loaded machine:
+
+    uv run python bench/bench_largesteps.py --levels 4 5 --threads 1 --clock cpu
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import statistics
+import time
 from collections.abc import Callable
 
 from common import Case, bench_device
@@ -92,7 +103,59 @@ def cases() -> list[Case]:
             repeats=1,
             warmup=0,
             memory=True,
-            goal="bounded (no dense V x V: 6.7 GB)",
+            goal="bounded (banded factor 83 MB; a dense V x V: 6.7 GB)",
         )
     )
     return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="interleaved time ratios to the tutorial's")
+    parser.add_argument("--levels", type=int, nargs="+", default=[4, 5])
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["auto", "cg"],
+        help="Large Steps solvers: auto, banded, cholesky, cg",
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="process CPU time (default; robust to other jobs) or wall time",
+    )
+    parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--fitted", type=int, default=60, help="untimed iterations first")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    for level in args.levels:
+        steps = {"tutorial": _setup_iteration(level, "sgd", args.fitted)()}
+        for method in args.methods:
+            steps[f"largesteps {method}"] = _setup_iteration(
+                level, "largesteps", args.fitted, method
+            )()
+        times: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(args.repeats):
+            for name, step in steps.items():
+                start = clock()
+                step()
+                times[name].append(clock() - start)
+        base = statistics.median(times["tutorial"])
+        row = ", ".join(
+            f"{name} {statistics.median(t) * 1e3:.1f} ms ({statistics.median(t) / base:.2f}x)"
+            for name, t in times.items()
+        )
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(
+            f"ico_sphere({level}), {args.threads} thread(s), {args.clock} time, median of "
+            f"{args.repeats}, load {load:.1f}: {row}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,12 +11,23 @@ steps do not tangle the mesh and no smoothness penalty is needed.
 with eigenvalues in ``[1, 1 + 2 lambda max_degree]`` (alpha form: ``[1 - alpha, 1 - alpha
 + 2 alpha max_degree]``).
 
-Solvers, both exact to the working precision: a dense Cholesky factorisation (computed
-once, then two triangular solves per call) for meshes of at most ``DENSE_MAX_VERTS``
-vertices, and above that Jacobi-preconditioned conjugate gradients on the sparse matrix,
-warm-started from the previous solution and stopped when every column's residual is below
-``rtol |u|`` (a fitting loop changes ``u`` a little per step, so few iterations are needed).
-The sparse path never forms a dense ``V x V`` matrix.
+Solvers, all exact to the working precision (``method=``):
+
+- ``"cholesky"``: a dense Cholesky factor (computed once, then two triangular solves per
+  call), ``4 V^2`` bytes in float32; the default up to ``DENSE_MAX_VERTS`` vertices.
+- ``"banded"``: a sparse direct solver (:mod:`._banded`): the vertices numbered level by
+  level of a breadth-first search (Cuthill-McKee), which makes ``M`` block tridiagonal,
+  and its block Cholesky factor, computed once; a solve is two sweeps of two small dense
+  products per block. Storage ``sum_j s_j^2 + s_j s_{j-1}`` for blocks of ``s_j`` vertices
+  (about ``2 V w`` for BFS levels of ``w`` vertices, ``V^1.5`` on a surface mesh:
+  ico_sphere(5) 10 MB, ico_sphere(6) 83 MB in float32). The default above
+  ``DENSE_MAX_VERTS`` vertices while the factor takes at most ``BANDED_MAX_BYTES``.
+- ``"cg"``: Jacobi-preconditioned conjugate gradients on the sparse matrix, warm-started
+  from the previous solution and stopped when every column's residual is below
+  ``rtol |u|``; ``O(V)`` memory, the default beyond ``BANDED_MAX_BYTES`` (and for dtypes
+  other than float32 and float64).
+
+The banded and CG paths never form a dense ``V x V`` matrix.
 """
 
 from __future__ import annotations
@@ -28,7 +39,10 @@ import torch
 from diffmesh.meshcore import Meshes
 from torch import Tensor
 
+from ._banded import BlockOrdering, BlockTridiagonalCholesky, block_ordering
+
 __all__ = [
+    "BANDED_MAX_BYTES",
     "DENSE_MAX_VERTS",
     "LargeStepsMatrix",
     "from_differential",
@@ -37,12 +51,17 @@ __all__ = [
 ]
 
 #: Meshes with at most this many vertices (summed over the batch) are solved with a dense
-#: Cholesky factor by default (``method="auto"``): at ico_sphere(4) (2562 vertices) a `fit
-#: shape` iteration took 1.11x the tutorial's CPU time with it and 1.23x with CG; the factor
-#: takes ``4 V^2`` bytes in float32 (64 MB at this bound).
-DENSE_MAX_VERTS = 4096
+#: Cholesky factor by default (``method="auto"``), larger ones with the banded factor: one
+#: solve took 0.45 ms dense and 0.58 ms banded at ico_sphere(3) (642 vertices), 33 ms and
+#: 2.1 ms at ico_sphere(4) (2562). The dense factor takes ``4 V^2`` bytes in float32 (4 MB
+#: at this bound).
+DENSE_MAX_VERTS = 1024
 
-_METHODS = ("auto", "cholesky", "cg")
+#: ``method="auto"`` uses the block-tridiagonal (banded) Cholesky factor when it takes at most
+#: this many bytes, else CG (ico_sphere(6): 83 MB in float32; its growth is ``V^1.5``).
+BANDED_MAX_BYTES = 256 * 2**20
+
+_METHODS = ("auto", "banded", "cholesky", "cg")
 
 
 class LargeStepsMatrix:
@@ -51,17 +70,18 @@ class LargeStepsMatrix:
 
     Made by :func:`largesteps_matrix`; used by :func:`to_differential` and
     :func:`from_differential`. The matrix is constant; the object keeps the Cholesky factor
-    (dense method, computed on first use) or the last forward and backward solutions (CG
-    method, the next solves' starting points), so make one per fit, before the loop.
+    (dense and banded methods, computed on first use) or the last forward and backward
+    solutions (CG method, the next solves' starting points), so make one per fit, before
+    the loop. One solve at a time (the banded solver keeps its work buffers).
 
     Attributes:
         rows, cols: ``(nnz,)`` long, the entries' indices (sorted by row, then column).
         values: ``(nnz,)`` float, the entries' values.
         diagonal: ``(V,)`` float, ``M``'s diagonal (the CG's Jacobi preconditioner).
-        method: ``"cholesky"`` or ``"cg"``.
+        method: ``"cholesky"``, ``"banded"`` or ``"cg"``.
         rtol: CG stops when ``|r_j| <= rtol |u_j|`` for every column ``j``.
         max_iter: CG iteration limit (RuntimeError beyond it).
-        iterations: CG iterations of the last solve (0 for the dense method).
+        iterations: CG iterations of the last solve (0 for the direct methods).
     """
 
     def __init__(
@@ -74,6 +94,7 @@ class LargeStepsMatrix:
         method: str,
         rtol: float,
         max_iter: int,
+        ordering: BlockOrdering | None = None,
     ) -> None:
         self.rows, self.cols, self.values, self.size = rows, cols, values, size
         self.method = method
@@ -93,6 +114,8 @@ class LargeStepsMatrix:
                     crow, cols, values, (size, size), check_invariants=False
                 )
         self._factor: Tensor | None = None
+        self._ordering = ordering
+        self._banded: BlockTridiagonalCholesky | None = None
         self._guess: dict[str, Tensor] = {}
 
     @property
@@ -126,6 +149,15 @@ class LargeStepsMatrix:
         if self.size == 0 or b.shape[1] == 0:
             self.iterations = 0
             return torch.zeros_like(b)
+        if self.method == "banded":
+            if self._banded is None:
+                if self._ordering is None:
+                    self._ordering = block_ordering(self.rows, self.cols, self.size)
+                self._banded = BlockTridiagonalCholesky(
+                    self.rows, self.cols, self.values, self._ordering
+                )
+            self.iterations = 0
+            return self._banded.solve(b)
         if self.method == "cholesky":
             if self._factor is None:
                 self._factor = torch.linalg.cholesky(self.to_dense())
@@ -225,9 +257,12 @@ def largesteps_matrix(
         meshes: N meshes (their vertices' positions are not used, only their edges).
         lambda_: ``lambda >= 0``; larger is smoother (and slower to reach fine detail).
         alpha: instead of ``lambda_``, ``alpha in [0, 1)`` (the scale of ``M`` varies less).
-        method: ``"cholesky"`` (dense factor, ``V^2`` memory), ``"cg"`` (sparse, warm-started
-            preconditioned conjugate gradients) or ``"auto"`` (``"cholesky"`` up to
-            ``DENSE_MAX_VERTS`` vertices, else ``"cg"``).
+        method: ``"cholesky"`` (dense factor, ``V^2`` memory), ``"banded"`` (block-
+            tridiagonal Cholesky factor in a breadth-first level order, about ``V^1.5``
+            memory on a surface mesh), ``"cg"`` (warm-started preconditioned conjugate
+            gradients, ``O(V)`` memory) or ``"auto"`` (``"cholesky"`` up to
+            ``DENSE_MAX_VERTS`` vertices, else ``"banded"`` while its factor takes at most
+            ``BANDED_MAX_BYTES``, else ``"cg"``).
         rtol: CG's relative residual target per column; default ``16 eps`` of ``dtype``
             (1.9e-6 in float32), i.e. the solution is exact to working precision up to
             ``M``'s condition number, as a direct solve's is.
@@ -261,7 +296,7 @@ def largesteps_matrix(
             raise ValueError(f"lambda_ must be a finite number >= 0, got {lambda_}")
         diag_weight, lap_weight = 1.0, float(lambda_)
     if method not in _METHODS:
-        raise ValueError(f'method must be "auto", "cholesky" or "cg", got {method!r}')
+        raise ValueError(f'method must be "auto", "banded", "cholesky" or "cg", got {method!r}')
     dtype = dtype or meshes.verts_packed().dtype
     if not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating dtype, got {dtype}")
@@ -277,9 +312,18 @@ def largesteps_matrix(
         max_iter = 4 * math.ceil(0.5 * math.sqrt(kappa) * math.log(2.0 / rtol)) + 20
     if max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter}")
-    if method == "auto":
-        method = "cholesky" if size <= DENSE_MAX_VERTS else "cg"
-    return LargeStepsMatrix(rows, cols, values, size, method=method, rtol=rtol, max_iter=max_iter)
+    ordering = None
+    if method == "auto" and size <= DENSE_MAX_VERTS:
+        method = "cholesky"
+    elif method == "auto":
+        method = "cg"
+        if dtype in (torch.float32, torch.float64):
+            ordering = block_ordering(rows, cols, size)
+            if ordering.factor_numel() * values.element_size() <= BANDED_MAX_BYTES:
+                method = "banded"
+    return LargeStepsMatrix(
+        rows, cols, values, size, method=method, rtol=rtol, max_iter=max_iter, ordering=ordering
+    )
 
 
 def _check(matrix: LargeStepsMatrix, x: Tensor, name: str) -> tuple[Tensor, bool]:
