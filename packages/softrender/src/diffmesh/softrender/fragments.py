@@ -11,9 +11,26 @@ from typing import Any, cast
 import torch
 
 __all__ = [
-    "Fragments", "RasterPairs", "first_order_only", "interpolate_face_attributes", "interpolate_pairs",
-    "interpolate_vertex_groups", "interpolate_vertex_pairs", "pairs_of_fragments",
+    "Fragments", "RasterPairs", "depth_order", "first_order_only", "interpolate_face_attributes",
+    "interpolate_pairs", "interpolate_vertex_groups", "interpolate_vertex_pairs", "pairs_of_fragments",
 ]
+
+
+def depth_order(pix: torch.Tensor, z: torch.Tensor, face: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(order, rank): (P,) permutation sorting pairs by (pixel, z, face id) (stable sorts, so
+    ties keep their order), and the rank of ``order[i]`` within its pixel."""
+    order = torch.sort(face, stable=True).indices
+    order = order[torch.sort(z.index_select(0, order), stable=True).indices]
+    order = order[torch.sort(pix.index_select(0, order), stable=True).indices]
+    return order, run_ranks(pix.index_select(0, order))
+
+
+def run_ranks(p: torch.Tensor) -> torch.Tensor:
+    """(P,) position of each element within its run of equal values in ``p`` (P,)."""
+    pos = torch.arange(p.shape[0], device=p.device)
+    first = torch.ones_like(p, dtype=torch.bool)
+    first[1:] = p[1:] != p[:-1]
+    return pos - torch.cummax(torch.where(first, pos, torch.zeros_like(pos)), 0).values
 
 
 def first_order_only(backward: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,15 +108,7 @@ class RasterPairs:
     def slots(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(order, slot): (P,) permutation sorting the pairs by (pixel, z, face id), and the
         rank k of ``order[i]`` within its pixel."""
-        order = torch.sort(self.face, stable=True).indices  # then stable sorts: ties by face id
-        order = order[torch.sort(self.zbuf.detach()[order], stable=True).indices]
-        order = order[torch.sort(self.pix[order], stable=True).indices]
-        p = self.pix[order]
-        pos = torch.arange(p.shape[0], device=p.device)
-        first = torch.ones_like(p, dtype=torch.bool)
-        first[1:] = p[1:] != p[:-1]
-        first_pos = torch.cummax(torch.where(first, pos, torch.zeros_like(pos)), 0).values
-        return order, pos - first_pos
+        return depth_order(self.pix, self.zbuf.detach(), self.face)
 
     def nearest(self) -> torch.Tensor:
         """(P,) bool: the pair is its pixel's nearest, by (z, face id) as PyTorch3D orders them."""

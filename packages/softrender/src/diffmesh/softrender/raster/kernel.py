@@ -21,9 +21,11 @@ from itertools import pairwise
 
 import torch
 
+from ..fragments import depth_order, run_ranks
+
 __all__ = [
-    "FaceRows", "GridAxes", "PairGeometry", "RowLayout", "barycentrics", "eval_grid", "face_constants",
-    "face_table", "k_nearest_keep", "ndc_pixel_centers", "nonnegative", "positive", "select_pairs",
+    "FaceRows", "GridAxes", "PairGeometry", "RowLayout", "barycentrics", "complement", "eval_grid",
+    "face_constants", "face_table", "k_nearest_keep", "ndc_pixel_centers", "nonnegative", "positive", "select_pairs",
 ]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
@@ -372,7 +374,7 @@ class _PairBuffer:
         if s + need <= cap:
             return
         drop = _k_nearest_drop(self.ids[0, :s], self.rows[self.z_row, :s], self.ids[1, :s], self.k)
-        idx = None if drop is None else _complement(drop, s)
+        idx = None if drop is None else complement(drop, s)
         kept = s if idx is None else idx.shape[0]
         old_rows, old_ids = self.rows, self.ids
         # amortised: after a trim the capacity leaves room for at least as many new pairs
@@ -399,7 +401,7 @@ class _PairBuffer:
             lo, hi = _shift_out(self.rows, bounds, s)
             _shift_out(self.ids, bounds, s)
             return self.rows[:, lo:hi], self.ids[:, lo:hi]
-        idx = _complement(drop, s)
+        idx = complement(drop, s)
         return _gather_columns(rows, idx), _gather_columns(ids, idx)
 
 
@@ -434,7 +436,7 @@ def _shift_out(t: torch.Tensor, drop: list[int], size: int) -> tuple[int, int]:
     return end, size
 
 
-def _complement(drop: torch.Tensor, size: int) -> torch.Tensor:
+def complement(drop: torch.Tensor, size: int) -> torch.Tensor:
     """Ascending indices in [0, size) not in ``drop``."""
     keep = torch.ones(size, dtype=torch.bool, device=drop.device)
     keep[drop] = False
@@ -500,7 +502,7 @@ def k_nearest_keep(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k:
     """Ascending indices of the (P,) pairs among their pixel's K nearest by (z >= 0, face id);
     None when all are."""
     drop = _k_nearest_drop(pix, zbuf, face, k)
-    return None if drop is None else _complement(drop, pix.shape[0])
+    return None if drop is None else complement(drop, pix.shape[0])
 
 
 def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
@@ -508,7 +510,7 @@ def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k
 
     Only over-full pixels are sorted: float32 depths (>= 0: their bits order like the floats)
     by one int64 key (pixel rank, z bits, face id) when it fits in 63 bits, else by (z bits,
-    face id) then stably by pixel; otherwise by stable sorts on face id, z, then pixel.
+    face id) then stably by pixel; otherwise by :func:`depth_order` (stable sorts).
     """
     counts = torch.bincount(pix)
     over = counts > k
@@ -526,14 +528,7 @@ def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k
         else:
             order = torch.sort(key, stable=True).indices
             order = order[torch.sort(rank.index_select(0, order).int(), stable=True).indices]
-    else:  # stable sorts by face id, then z, then pixel
-        order = torch.sort(f, stable=True).indices
-        order = order[torch.sort(z.index_select(0, order), stable=True).indices]
-        order = order[torch.sort(p.index_select(0, order), stable=True).indices]
-    sel, p = sel.index_select(0, order), p.index_select(0, order)
-    # rank within the pixel: position minus the position of the pixel's first pair
-    pos = torch.arange(sel.shape[0], device=pix.device)
-    is_first = torch.ones_like(p, dtype=torch.bool)
-    is_first[1:] = p[1:] != p[:-1]
-    first_pos = torch.cummax(torch.where(is_first, pos, torch.zeros_like(pos)), 0).values
-    return torch.sort(sel[(pos - first_pos) >= k]).values
+        in_pixel = run_ranks(p.index_select(0, order))
+    else:
+        order, in_pixel = depth_order(p, z, f)
+    return torch.sort(sel.index_select(0, order)[in_pixel >= k]).values
