@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..fragments import RasterPairs
+from ..fragments import RasterPairs, complement, k_nearest_keep
 from .function import rasterize_pairs
-from .kernel import complement, k_nearest_keep
 
 if TYPE_CHECKING:
     from .rasterizer import RasterOptions

@@ -21,11 +21,11 @@ from itertools import pairwise
 
 import torch
 
-from ..fragments import depth_order, run_ranks
+from ..fragments import complement, k_nearest_drop
 
 __all__ = [
-    "FaceRows", "GridAxes", "PairGeometry", "RowLayout", "barycentrics", "complement", "eval_grid",
-    "face_constants", "face_table", "k_nearest_keep", "ndc_pixel_centers", "nonnegative", "positive", "select_pairs",
+    "FaceRows", "GridAxes", "PairGeometry", "RowLayout", "barycentrics", "eval_grid",
+    "face_constants", "face_table", "ndc_pixel_centers", "nonnegative", "positive", "select_pairs",
 ]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
@@ -34,6 +34,7 @@ _TRIM_PAIRS = 1 << 20  # pairs stored before the first K-nearest trim
 _MAX_SPREAD = 2.0  # largest box size ratio within one grid (bounds the padding cells)
 _FEW_DROPS = 64  # up to this many pairs beyond the K nearest are removed by shifting in place
 _SHIFT_BLOCK = 1 << 14  # columns moved at once when shifting pairs in place
+_k_nearest_drop = k_nearest_drop  # its 0.2.0 name here (read through ``_raster_pairs``)
 
 # The rows of the per-face table, (M,) each (or (m, 1) columns in a grid): vertices, signed
 # area + eps, edge vectors, squared edge lengths; then the box (flipped first column and row,
@@ -373,7 +374,7 @@ class _PairBuffer:
         cap, s = self.ids.shape[1], self.size
         if s + need <= cap:
             return
-        drop = _k_nearest_drop(self.ids[0, :s], self.rows[self.z_row, :s], self.ids[1, :s], self.k)
+        drop = k_nearest_drop(self.ids[0, :s], self.rows[self.z_row, :s], self.ids[1, :s], self.k)
         idx = None if drop is None else complement(drop, s)
         kept = s if idx is None else idx.shape[0]
         old_rows, old_ids = self.rows, self.ids
@@ -393,7 +394,7 @@ class _PairBuffer:
         """(rows (R, P), ids (2, P)): the stored pairs among their pixel's K nearest."""
         s = self.size
         rows, ids = self.rows[:, :s], self.ids[:, :s]
-        drop = _k_nearest_drop(ids[0], rows[self.z_row], ids[1], self.k)
+        drop = k_nearest_drop(ids[0], rows[self.z_row], ids[1], self.k)
         if drop is None:
             return rows, ids
         if drop.shape[0] <= _FEW_DROPS:  # shift the pairs on the shorter side of the few dropped ones
@@ -434,13 +435,6 @@ def _shift_out(t: torch.Tensor, drop: list[int], size: int) -> tuple[int, int]:
             t[:, end - (hi - lo) : end] = t[:, lo:hi].clone()
             end -= hi - lo
     return end, size
-
-
-def complement(drop: torch.Tensor, size: int) -> torch.Tensor:
-    """Ascending indices in [0, size) not in ``drop``."""
-    keep = torch.ones(size, dtype=torch.bool, device=drop.device)
-    keep[drop] = False
-    return keep.nonzero().squeeze(1)
 
 
 def select_pairs(
@@ -496,39 +490,3 @@ def select_pairs(
         edge_t=data[layout.edge + 1] if need_grad else None,
         edge_r=data[layout.edge + 2 : layout.edge + 4] if need_grad else None,
     )
-
-
-def k_nearest_keep(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
-    """Ascending indices of the (P,) pairs among their pixel's K nearest by (z >= 0, face id);
-    None when all are."""
-    drop = _k_nearest_drop(pix, zbuf, face, k)
-    return None if drop is None else complement(drop, pix.shape[0])
-
-
-def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
-    """Ascending indices of the pairs beyond their pixel's K nearest by (z, face id); None if none.
-
-    Only over-full pixels are sorted: float32 depths (>= 0: their bits order like the floats)
-    by one int64 key (pixel rank, z bits, face id) when it fits in 63 bits, else by (z bits,
-    face id) then stably by pixel; otherwise by :func:`depth_order` (stable sorts).
-    """
-    counts = torch.bincount(pix)
-    over = counts > k
-    if not bool(over.any()):
-        return None
-    sel = over.index_select(0, pix).nonzero().squeeze(1)
-    z, f, p = zbuf.index_select(0, sel), face.index_select(0, sel), pix.index_select(0, sel)
-    face_bits = max(int(f.max()).bit_length(), 1)
-    if z.dtype == torch.float32 and 31 + face_bits <= 63:
-        # (z, face) as one key: +0.0 for -0.0, then the float bits (monotone for z >= 0)
-        key = ((z + 0.0).view(torch.int32).long() << face_bits) | f
-        rank = torch.cumsum(over, 0).sub_(1).index_select(0, p)  # dense rank of the pixel
-        if int(rank.max()).bit_length() + 31 + face_bits <= 63:
-            order = torch.sort(key | (rank << (31 + face_bits)), stable=True).indices
-        else:
-            order = torch.sort(key, stable=True).indices
-            order = order[torch.sort(rank.index_select(0, order).int(), stable=True).indices]
-        in_pixel = run_ranks(p.index_select(0, order))
-    else:
-        order, in_pixel = depth_order(p, z, f)
-    return torch.sort(sel.index_select(0, order)[in_pixel >= k]).values
