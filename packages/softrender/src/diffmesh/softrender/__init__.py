@@ -47,7 +47,7 @@ _COMPAT = {
     "_autograd": "fragments", "interpolate": "fragments", "lights": "lighting", "lights_phong": "lighting",
     "shading": "shaders", "_phong_pairs": "shaders", "_clip": "raster.clip",
     "_raster_function": "raster.function", "_raster_pairs": "raster.kernel",
-    "_raster_eval": "raster.kernel", "raster.candidates": "raster.kernel", "raster.grid": "raster.kernel",
+    "_raster_eval": "raster.function", "raster.candidates": "raster.kernel", "raster.grid": "raster.kernel",
     "rasterize_meshes": "raster.rasterizer", "settings": "raster.rasterizer",
     "mesh_rasterizer": "raster.rasterizer", "raster.rasterize": "raster.rasterizer",
     "raster.settings": "raster.rasterizer", "raster.mesh_rasterizer": "raster.rasterizer",

@@ -1,5 +1,6 @@
-"""Fragments: the rasterizer's (pixel, face) pairs, PyTorch3D's dense view of them, and
-interpolation of attributes at pairs (one CSR product, hand-written backward)."""
+"""Fragments: the rasterizer's (pixel, face) pairs, their depth order within each pixel (the
+K-nearest cut), PyTorch3D's dense view of them, and interpolation of attributes at pairs
+(one CSR product, hand-written backward)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,70 @@ from typing import Any, cast
 import torch
 
 __all__ = [
-    "Fragments", "RasterPairs", "first_order_only", "interpolate_face_attributes", "interpolate_pairs",
-    "interpolate_vertex_groups", "interpolate_vertex_pairs", "pairs_of_fragments",
+    "Fragments", "RasterPairs", "complement", "depth_order", "first_order_only", "interpolate_face_attributes",
+    "interpolate_pairs", "interpolate_vertex_groups", "interpolate_vertex_pairs", "k_nearest_drop",
+    "k_nearest_keep", "pairs_of_fragments",
 ]
+
+
+def depth_order(pix: torch.Tensor, z: torch.Tensor, face: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(order, rank): (P,) permutation sorting pairs by (pixel, z, face id) (stable sorts, so
+    ties keep their order), and the rank of ``order[i]`` within its pixel."""
+    order = torch.sort(face, stable=True).indices
+    order = order[torch.sort(z.index_select(0, order), stable=True).indices]
+    order = order[torch.sort(pix.index_select(0, order), stable=True).indices]
+    return order, run_ranks(pix.index_select(0, order))
+
+
+def run_ranks(p: torch.Tensor) -> torch.Tensor:
+    """(P,) position of each element within its run of equal values in ``p`` (P,)."""
+    pos = torch.arange(p.shape[0], device=p.device)
+    first = torch.ones_like(p, dtype=torch.bool)
+    first[1:] = p[1:] != p[:-1]
+    return pos - torch.cummax(torch.where(first, pos, torch.zeros_like(pos)), 0).values
+
+
+def complement(drop: torch.Tensor, size: int) -> torch.Tensor:
+    """Ascending indices in [0, size) not in ``drop``."""
+    keep = torch.ones(size, dtype=torch.bool, device=drop.device)
+    keep[drop] = False
+    return keep.nonzero().squeeze(1)
+
+
+def k_nearest_keep(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
+    """Ascending indices of the (P,) pairs among their pixel's K nearest by (z >= 0, face id);
+    None when all are."""
+    drop = k_nearest_drop(pix, zbuf, face, k)
+    return None if drop is None else complement(drop, pix.shape[0])
+
+
+def k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
+    """Ascending indices of the pairs beyond their pixel's K nearest by (z, face id); None if none.
+
+    Only over-full pixels are sorted: float32 depths (>= 0: their bits order like the floats)
+    by one int64 key (pixel rank, z bits, face id) when it fits in 63 bits, else by (z bits,
+    face id) then stably by pixel; otherwise by :func:`depth_order` (stable sorts).
+    """
+    counts = torch.bincount(pix)
+    over = counts > k
+    if not bool(over.any()):
+        return None
+    sel = over.index_select(0, pix).nonzero().squeeze(1)
+    z, f, p = zbuf.index_select(0, sel), face.index_select(0, sel), pix.index_select(0, sel)
+    face_bits = max(int(f.max()).bit_length(), 1)
+    if z.dtype == torch.float32 and 31 + face_bits <= 63:
+        # (z, face) as one key: +0.0 for -0.0, then the float bits (monotone for z >= 0)
+        key = ((z + 0.0).view(torch.int32).long() << face_bits) | f
+        rank = torch.cumsum(over, 0).sub_(1).index_select(0, p)  # dense rank of the pixel
+        if int(rank.max()).bit_length() + 31 + face_bits <= 63:
+            order = torch.sort(key | (rank << (31 + face_bits)), stable=True).indices
+        else:
+            order = torch.sort(key, stable=True).indices
+            order = order[torch.sort(rank.index_select(0, order).int(), stable=True).indices]
+        in_pixel = run_ranks(p.index_select(0, order))
+    else:
+        order, in_pixel = depth_order(p, z, f)
+    return torch.sort(sel.index_select(0, order)[in_pixel >= k]).values
 
 
 def first_order_only(backward: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,15 +153,7 @@ class RasterPairs:
     def slots(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(order, slot): (P,) permutation sorting the pairs by (pixel, z, face id), and the
         rank k of ``order[i]`` within its pixel."""
-        order = torch.sort(self.face, stable=True).indices  # then stable sorts: ties by face id
-        order = order[torch.sort(self.zbuf.detach()[order], stable=True).indices]
-        order = order[torch.sort(self.pix[order], stable=True).indices]
-        p = self.pix[order]
-        pos = torch.arange(p.shape[0], device=p.device)
-        first = torch.ones_like(p, dtype=torch.bool)
-        first[1:] = p[1:] != p[:-1]
-        first_pos = torch.cummax(torch.where(first, pos, torch.zeros_like(pos)), 0).values
-        return order, pos - first_pos
+        return depth_order(self.pix, self.zbuf.detach(), self.face)
 
     def nearest(self) -> torch.Tensor:
         """(P,) bool: the pair is its pixel's nearest, by (z, face id) as PyTorch3D orders them."""

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .cameras.batched import broadcast_batch
+
 __all__ = ["camera_position_from_spherical_angles", "look_at_rotation", "look_at_view_transform"]
 
 BatchScalar = float | Sequence[float] | torch.Tensor
@@ -58,23 +60,6 @@ def _scalars(name: str, value: object, device: torch.device | str) -> torch.Tens
     return tensor
 
 
-def _broadcast(named: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-    """Broadcast along dim 0 (sizes N or 1) and promote to one floating dtype."""
-    batch, owner = 1, None
-    for name, tensor in named.items():
-        if len(tensor) != 1:
-            if batch != 1 and len(tensor) != batch:
-                raise ValueError(
-                    f"{name} has batch size {len(tensor)} but {owner} has batch size {batch}; "
-                    "batch sizes must be equal or 1"
-                )
-            batch, owner = len(tensor), name
-    dtype = torch.float32
-    for tensor in named.values():
-        dtype = torch.promote_types(dtype, tensor.dtype)
-    return [t.to(dtype).expand(batch, *t.shape[1:]) for t in named.values()]
-
-
 def _normalize(v: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return v / v.norm(dim=-1, keepdim=True).clamp_min(eps)
 
@@ -93,7 +78,7 @@ def camera_position_from_spherical_angles(
         "elev": _scalars("elev", elevation, device),
         "azim": _scalars("azim", azimuth, device),
     }
-    _broadcast(named)  # checks the batch sizes
+    broadcast_batch(named)  # checks the batch sizes
     dist, elev, azim = named.values()
     # As in PyTorch3D, each angle's trigonometry runs in its own dtype (float32 for
     # Python numbers) before the products promote: cos(90 deg) is then -4.4e-8, and
@@ -122,12 +107,13 @@ def look_at_rotation(
     exactly zero residual (PyTorch3D: a singular matrix) takes x = normalize(up x e_z)
     (``up x e_x`` if up is along Z). ValueError for a zero ``up`` or a camera at its target.
     """
-    position, at_t, up_t = _broadcast(
+    position, at_t, up_t = broadcast_batch(
         {
             "camera_position": _vectors("camera_position", camera_position, device),
             "at": _vectors("at", at, device),
             "up": _vectors("up", up, device),
-        }
+        },
+        torch.float32,
     )
     forward = at_t - position
     if bool((forward.detach().norm(dim=1) == 0).any()):
@@ -174,14 +160,14 @@ def look_at_view_transform(
     at_t = _vectors("at", at, device)
     up_t = _vectors("up", up, device)
     if eye is not None:
-        center, at_t, up_t = _broadcast(
-            {"eye": _vectors("eye", eye, device), "at": at_t, "up": up_t}
+        center, at_t, up_t = broadcast_batch(
+            {"eye": _vectors("eye", eye, device), "at": at_t, "up": up_t}, torch.float32
         )
     else:
         offset = camera_position_from_spherical_angles(
             dist, elev, azim, degrees=degrees, device=device
         )
-        offset, at_t, up_t = _broadcast({"dist/elev/azim": offset, "at": at_t, "up": up_t})
+        offset, at_t, up_t = broadcast_batch({"dist/elev/azim": offset, "at": at_t, "up": up_t}, torch.float32)
         center = offset + at_t
     R = look_at_rotation(center, at_t, up_t, device=device)
     T = -(center[:, None, :] @ R)[:, 0, :]

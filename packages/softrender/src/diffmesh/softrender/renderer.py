@@ -78,20 +78,6 @@ class MeshRenderer(nn.Module):
             "min_x": min_x, "max_x": max_x, "min_y": min_y, "max_y": max_y, "scale_xyz": scale_xyz,
             "focal_length": focal_length, "principal_point": principal_point,
         }
-        out = self._render(meshes_world, cameras, lights, materials, blend_params, degrees, fields)
-        return out if self._with_fragments else out[0]
-
-    def _render(
-        self,
-        meshes_world: Any,
-        cameras: Any,
-        lights: Any,
-        materials: Any,
-        blend_params: BlendParams | None,
-        degrees: bool | None,
-        fields: dict[str, Param],
-    ) -> tuple[torch.Tensor, Fragments]:
-        """(images, fragments) of a call with its overrides."""
         if degrees is not None or any(v is not None for v in fields.values()):
             own = getattr(self.shader, "cameras", None)
             base = cameras if cameras is not None else getattr(self.rasterizer, "cameras", None)
@@ -112,7 +98,7 @@ class MeshRenderer(nn.Module):
             fragments, meshes_world, cameras=shader_cameras, lights=lights, materials=materials,
             blend_params=blend_params,
         )
-        return images, fragments
+        return (images, fragments) if self._with_fragments else images
 
     def _rasterize(self, meshes_world: Any, cameras: Any) -> Fragments:
         if not getattr(self.shader, "reads_barycentrics", True) and _takes_defer(self.rasterizer):

@@ -10,13 +10,12 @@ square image.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 
 import torch
 from diffmesh.meshcore.transforms import Transform3d
 
-from .batched import BatchedParams, ParamSpec, _as_tensor
+from .batched import BatchedParams, ParamSpec, _as_tensor, broadcast_batch
 
 __all__ = [
     "CamerasBase",
@@ -59,20 +58,25 @@ def _image_size_tensor(
     return size.to(dtype)
 
 
+def _xy_affine(scale: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
+    """Row-vector matrices ``(B, 4, 4)``: x, y times ``scale`` (B,) plus (tx, ty) (B,); z kept."""
+    zeros, ones = torch.zeros_like(scale), torch.ones_like(scale)
+    rows = [
+        torch.stack([scale, zeros, zeros, zeros], dim=1),
+        torch.stack([zeros, scale, zeros, zeros], dim=1),
+        torch.stack([zeros, zeros, ones, zeros], dim=1),
+        torch.stack([tx, ty, zeros, ones], dim=1),
+    ]
+    return torch.stack(rows, dim=1)
+
+
 def _ndc_to_screen_matrix(size: torch.Tensor, with_xyflip: bool) -> torch.Tensor:
     """Row-vector matrices NDC -> screen, ``(B, 4, 4)``, for ``size`` (B, 2) = (H, W)."""
     height, width = size.unbind(1)
     scale = size.min(dim=1).values / 2.0
     flip = -1.0 if with_xyflip else 1.0
-    zeros, ones = torch.zeros_like(scale), torch.ones_like(scale)
     # x_s = flip * (scale * x - W / 2); y_s likewise; z unchanged.
-    rows = [
-        torch.stack([flip * scale, zeros, zeros, zeros], dim=1),
-        torch.stack([zeros, flip * scale, zeros, zeros], dim=1),
-        torch.stack([zeros, zeros, ones, zeros], dim=1),
-        torch.stack([-flip * width / 2.0, -flip * height / 2.0, zeros, ones], dim=1),
-    ]
-    return torch.stack(rows, dim=1)
+    return _xy_affine(flip * scale, -flip * width / 2.0, -flip * height / 2.0)
 
 
 def _screen_to_ndc_matrix(size: torch.Tensor, with_xyflip: bool) -> torch.Tensor:
@@ -80,15 +84,8 @@ def _screen_to_ndc_matrix(size: torch.Tensor, with_xyflip: bool) -> torch.Tensor
     height, width = size.unbind(1)
     inv_scale = 2.0 / size.min(dim=1).values
     flip = -1.0 if with_xyflip else 1.0
-    zeros, ones = torch.zeros_like(inv_scale), torch.ones_like(inv_scale)
     # x = (flip * x_s + W / 2) / scale
-    rows = [
-        torch.stack([flip * inv_scale, zeros, zeros, zeros], dim=1),
-        torch.stack([zeros, flip * inv_scale, zeros, zeros], dim=1),
-        torch.stack([zeros, zeros, ones, zeros], dim=1),
-        torch.stack([width / 2.0 * inv_scale, height / 2.0 * inv_scale, zeros, ones], dim=1),
-    ]
-    return torch.stack(rows, dim=1)
+    return _xy_affine(flip * inv_scale, width / 2.0 * inv_scale, height / 2.0 * inv_scale)
 
 
 def get_ndc_to_screen_transform(
@@ -218,21 +215,6 @@ class CamerasBase(BatchedParams):
             raise ValueError(f"{name} must have shape {expected}, got {tuple(tensor.shape)}")
         return tensor
 
-    @staticmethod
-    def _broadcast(named: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        """Expand tensors of batch B or 1 to the common batch B (one dtype)."""
-        batch, owner = 1, None
-        for name, tensor in named.items():
-            if len(tensor) != 1:
-                if batch != 1 and len(tensor) != batch:
-                    raise ValueError(
-                        f"{name} has batch size {len(tensor)} but {owner} has batch size "
-                        f"{batch}; batch sizes must be equal or 1"
-                    )
-                batch, owner = len(tensor), name
-        dtype = functools.reduce(torch.promote_types, [t.dtype for t in named.values()])
-        return [t.to(dtype).expand(batch, *t.shape[1:]) for t in named.values()]
-
     def _projection_params(
         self, overrides: dict[str, object], trailing: dict[str, tuple[int, ...]]
     ) -> list[torch.Tensor]:
@@ -243,7 +225,7 @@ class CamerasBase(BatchedParams):
             else self._override(name, overrides[name], shape)
             for name, shape in trailing.items()
         }
-        return self._broadcast(named)
+        return broadcast_batch(named)
 
     def _override_K(self, K: object) -> Transform3d | None:
         """The projection from a ``K`` override or the stored ``K``; None if neither."""

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-__all__ = ["BatchedParams", "ParamSpec"]
+__all__ = ["BatchedParams", "ParamSpec", "broadcast_batch"]
 
 #: ``(value, trailing_shape)``: a parameter and the shape of one batch element;
 #: ``None`` in the trailing shape accepts any size along that axis.
@@ -55,6 +55,23 @@ def _as_tensor(name: str, value: Any, device: torch.device) -> torch.Tensor:
     if tensor.dtype == torch.bool or tensor.is_complex():
         raise TypeError(f"{name} must be real-valued, got dtype {tensor.dtype}")
     return tensor
+
+
+def broadcast_batch(named: dict[str, torch.Tensor], dtype: torch.dtype | None = None) -> list[torch.Tensor]:
+    """Expand tensors of batch B or 1 to the common batch B, promoted to one dtype (at least
+    ``dtype`` when given); ValueError naming two tensors of different batches."""
+    batch, owner = 1, None
+    for name, tensor in named.items():
+        if len(tensor) != 1:
+            if batch != 1 and len(tensor) != batch:
+                raise ValueError(
+                    f"{name} has batch size {len(tensor)} but {owner} has batch size "
+                    f"{batch}; batch sizes must be equal or 1"
+                )
+            batch, owner = len(tensor), name
+    dtypes = [t.dtype for t in named.values()] + ([] if dtype is None else [dtype])
+    common = functools.reduce(torch.promote_types, dtypes)
+    return [t.to(common).expand(batch, *t.shape[1:]) for t in named.values()]
 
 
 class BatchedParams(nn.Module):

@@ -13,7 +13,7 @@ import torch
 from diffmesh.meshcore.transforms import Transform3d
 
 from .base import CamerasBase, ImageSize, get_screen_to_ndc_transform
-from .batched import _as_tensor
+from .batched import _as_tensor, broadcast_batch
 
 __all__ = ["PerspectiveCameras", "PinholeCameras", "init_pinhole", "pinhole_intrinsics", "pinhole_ndc_transform",
            "refuse_with_K"]
@@ -71,7 +71,7 @@ def pinhole_intrinsics(
         focal = cameras._override("focal_length", _focal_length_n2(focal_length, cameras.device), (2,))
     if principal_point is not None:
         point = cameras._override("principal_point", principal_point, (2,))
-    focal, point = cameras._broadcast({"focal_length": focal, "principal_point": point})
+    focal, point = broadcast_batch({"focal_length": focal, "principal_point": point})
     return (*focal.unbind(1), *point.unbind(1))
 
 

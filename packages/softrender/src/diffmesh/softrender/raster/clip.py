@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..fragments import RasterPairs
+from ..fragments import RasterPairs, complement, k_nearest_keep
 from .function import rasterize_pairs
-from .kernel import k_nearest_keep
 
 if TYPE_CHECKING:
     from .rasterizer import RasterOptions
@@ -185,9 +184,7 @@ def rasterize_clipped(clipped: ClippedFaces, num_meshes: int, options: RasterOpt
         split = _rasterize_rows(clipped, split_rows, replace(options, faces_per_pixel=split_rows.shape[0]))
         drop = _shadowed_halves(split[3], split[4], split[2], clipped)
         if drop.shape[0] > 0:
-            keep = torch.ones_like(split[3], dtype=torch.bool)
-            keep[drop] = False
-            split = _select(split, keep.nonzero().squeeze(1))
+            split = _select(split, complement(drop, split[3].shape[0]))
         pairs = [torch.cat((a, b)) for a, b in zip(rest, split, strict=True)]
         idx = k_nearest_keep(pairs[3], pairs[1].detach(), pairs[4], k)
         if idx is not None:

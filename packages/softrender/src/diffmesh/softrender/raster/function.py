@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..fragments import first_order_only
-from .kernel import PairGeometry, nonnegative, pair_barycentrics, select_pairs
+from .kernel import FaceRows, GridAxes, barycentrics, face_constants, nonnegative, select_pairs
 
 if TYPE_CHECKING:
     from .rasterizer import RasterOptions
 
-__all__ = ["pair_barycentrics_of", "rasterize_pairs"]
+__all__ = ["pair_barycentrics", "pair_barycentrics_of", "rasterize_pairs"]
 
 _EPS = 1e-8
 _BACKWARD_CHUNK = 1 << 18  # pairs per block of gradient channels: bounds the (P,) temporaries
@@ -232,7 +232,7 @@ class _RasterizePairs(torch.autograd.Function):
         options: RasterOptions,
     ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         need_bary = not options.defer_barycentrics
-        g: PairGeometry = select_pairs(
+        g = select_pairs(
             face_verts,
             face_to_mesh,
             options.image_size,
@@ -278,6 +278,36 @@ class _RasterizePairs(torch.autograd.Function):
         saved = (face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r)
         sums = _chunked_sums(fv, ctx.clip, ctx.perspective_correct, saved, grads)
         return _vertex_grad(fv, sums, bary_channels, grad_dists is not None), *none
+
+
+def pair_barycentrics(
+    fv: torch.Tensor, pix: torch.Tensor, face: torch.Tensor, image_size: tuple[int, int],
+    perspective_correct: bool, clip: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The barycentric rows of pairs (pix (P,), face (P,)), bit for bit as :func:`eval_grid`.
+
+    Returns:
+        (qx, qy (P,), bary0, bary1, bary (3, P)): pixel centre minus vertex 0, screen-space,
+        perspective-corrected (``bary0`` if not) and output (``bary1`` if not clipped).
+    """
+    height, width = image_size
+    dtype, device = fv.dtype, fv.device
+    axes = GridAxes(height, width, dtype, device)
+    local = torch.remainder(pix, height * width)
+    row = torch.div(local, width, rounding_mode="floor")
+    col = local - row * width
+    # flipped indices W - 1 - x and H - 1 - y: the same exact floats the grids use
+    px = GridAxes.centres(axes.x, col.neg_().add_(width - 1).to(dtype))
+    py = GridAxes.centres(axes.y, row.neg_().add_(height - 1).to(dtype))
+    # the constants barycentrics reads, gathered per pair (the depths only when corrected)
+    read = {"x0", "y0", "x1", "y1", "x2", "y2", "area", "d21x", "d21y", "d02x", "d02y", "d10x", "d10y"}
+    read |= {"z0", "z1", "z2"} if perspective_correct else set()
+    names = FaceRows._fields[:21]  # the constants face_constants gives
+    t = FaceRows(*(c.index_select(0, face) if n in read else c for n, c in zip(names, face_constants(fv), strict=True)))
+    (qx, qy, _, _), b0, b1, b2 = barycentrics(px, py, t, perspective_correct, clip)
+    bary0 = torch.stack(b0)
+    bary1 = torch.stack(b1) if perspective_correct else bary0
+    return qx, qy, bary0, bary1, torch.stack(b2) if clip else bary1
 
 
 class _PairBarycentrics(torch.autograd.Function):

@@ -17,14 +17,15 @@ gathers in the grids (slow CPU kernels): 0/1 weights come from ``sign``.
 from __future__ import annotations
 
 from collections import namedtuple
-from dataclasses import dataclass
 from itertools import pairwise
 
 import torch
 
+from ..fragments import complement, k_nearest_drop
+
 __all__ = [
-    "FaceRows", "GridAxes", "PairGeometry", "RowLayout", "eval_grid", "face_table", "k_nearest_keep",
-    "ndc_pixel_centers", "nonnegative", "pair_barycentrics", "positive", "select_pairs",
+    "FaceRows", "GridAxes", "PairGeometry", "RowLayout", "barycentrics", "eval_grid",
+    "face_constants", "face_table", "ndc_pixel_centers", "nonnegative", "positive", "select_pairs",
 ]
 
 _EPS = 1e-8  # PyTorch3D's kEpsilon (a C++ double)
@@ -33,6 +34,7 @@ _TRIM_PAIRS = 1 << 20  # pairs stored before the first K-nearest trim
 _MAX_SPREAD = 2.0  # largest box size ratio within one grid (bounds the padding cells)
 _FEW_DROPS = 64  # up to this many pairs beyond the K nearest are removed by shifting in place
 _SHIFT_BLOCK = 1 << 14  # columns moved at once when shifting pairs in place
+_k_nearest_drop = k_nearest_drop  # its 0.2.0 name here (read through ``_raster_pairs``)
 
 # The rows of the per-face table, (M,) each (or (m, 1) columns in a grid): vertices, signed
 # area + eps, edge vectors, squared edge lengths; then the box (flipped first column and row,
@@ -44,7 +46,6 @@ FaceRows = namedtuple(
 )
 
 
-@dataclass(frozen=True)
 class RowLayout:
     """Which per-pair rows :func:`eval_grid` returns, and where each starts.
 
@@ -55,40 +56,15 @@ class RowLayout:
     are not a set above (clipped, or no gradients) and barycentrics are kept.
     """
 
-    perspective_correct: bool
-    clip: bool
-    need_grad: bool
-    need_bary: bool = True
-
-    @property
-    def grad_bary(self) -> bool:  # qx, qy and the screen-space barycentrics are stored
-        return self.need_grad and self.need_bary
-
-    @property
-    def out_bary(self) -> bool:  # the output barycentrics have rows of their own
-        return self.need_bary and (self.clip or not self.need_grad)
-
-    @property
-    def bary0(self) -> int:
-        return 4
-
-    @property
-    def bary1(self) -> int:
-        return 7 if self.perspective_correct else 4
-
-    @property
-    def edge(self) -> int:
-        return 2 + (5 + 3 * self.perspective_correct if self.grad_bary else 0)
-
-    @property
-    def bary(self) -> int | None:
-        if self.out_bary:
-            return self.edge + 4 * self.need_grad
-        return self.bary1 if self.grad_bary else None
-
-    @property
-    def count(self) -> int:  # stored rows, without the pixel offset row
-        return self.edge + 4 * self.need_grad + 3 * self.out_bary
+    def __init__(self, perspective_correct: bool, clip: bool, need_grad: bool, need_bary: bool = True) -> None:
+        self.perspective_correct, self.clip, self.need_grad = perspective_correct, clip, need_grad
+        self.grad_bary = need_grad and need_bary  # qx, qy and the screen-space barycentrics are stored
+        self.out_bary = need_bary and (clip or not need_grad)  # the output barycentrics have rows of their own
+        self.bary0, self.bary1 = 4, (7 if perspective_correct else 4)
+        self.edge = 2 + (5 + 3 * perspective_correct if self.grad_bary else 0)
+        after_edge = self.edge + 4 * need_grad
+        self.bary = after_edge if self.out_bary else (self.bary1 if self.grad_bary else None)
+        self.count = after_edge + 3 * self.out_bary  # stored rows, without the pixel offset row
 
 
 class GridAxes:
@@ -120,7 +96,7 @@ def ndc_pixel_centers(size: int, other: int, dtype: torch.dtype, device: torch.d
     return GridAxes.centres(GridAxes._axis(size, other, dtype, device), idx)
 
 
-def _face_constants(fv: torch.Tensor) -> list[torch.Tensor]:
+def face_constants(fv: torch.Tensor) -> list[torch.Tensor]:
     """The rows of :data:`FaceRows` up to ``l12``, (M,) each."""
     f = fv.reshape(-1, 9).t()
     x0, y0, _, x1, y1, _, x2, y2, _ = f
@@ -138,7 +114,7 @@ def face_table(
     fv: torch.Tensor, x_lo: torch.Tensor, y_lo: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, axes: GridAxes
 ) -> torch.Tensor:
     """(T, M) rows of :data:`FaceRows` for faces (M, 3, 3) with boxes from (x_lo, y_lo), nx x ny."""
-    rows = _face_constants(fv)
+    rows = face_constants(fv)
     l01, l02, l12 = rows[-3:]
     degenerate = (torch.stack((l01, l02, l12)).double() <= _EPS).any(dim=0).to(fv.dtype)
     box = torch.stack(((axes.width - 1) - x_lo, (axes.height - 1) - y_lo, nx, ny)).to(fv.dtype)
@@ -206,7 +182,7 @@ def eval_grid(
     # (in place: row and col are not needed again) centres of columns xb - col, rows yb - row
     px = GridAxes.centres(axes.x, col.neg_().add_(t.xb))
     py = GridAxes.centres(axes.y, row.neg_().add_(t.yb))
-    (px0, py0, px1, py1), b0, b1, b2 = _barycentrics(px, py, t, perspective_correct, clip)
+    (px0, py0, px1, py1), b0, b1, b2 = barycentrics(px, py, t, perspective_correct, clip)
     zbuf = (b2[0] * z0).add_(b2[1] * z1).add_(b2[2] * z2)
     # inside: all (unclipped) barycentrics > 0; kept: inside or dist < blur (and zbuf >= 0)
     min_b = torch.minimum(torch.minimum(b1[0], b1[1]), b1[2])
@@ -252,12 +228,9 @@ def eval_grid(
     return keep, rows
 
 
-Bary = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-def _barycentrics(
+def barycentrics(
     px: torch.Tensor, py: torch.Tensor, t: FaceRows, perspective_correct: bool, clip: bool
-) -> tuple[tuple[torch.Tensor, ...], Bary, Bary, Bary]:
+) -> tuple[tuple[torch.Tensor, ...], ...]:
     """PyTorch3D's barycentrics of pixel centres in faces ``t`` (the one implementation).
 
     Returns:
@@ -285,36 +258,6 @@ def _barycentrics(
     else:
         b2 = b1
     return (px0, py0, px1, py1), b0, b1, b2
-
-
-def pair_barycentrics(
-    fv: torch.Tensor, pix: torch.Tensor, face: torch.Tensor, image_size: tuple[int, int],
-    perspective_correct: bool, clip: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The barycentric rows of pairs (pix (P,), face (P,)), bit for bit as :func:`eval_grid`.
-
-    Returns:
-        (qx, qy (P,), bary0, bary1, bary (3, P)): pixel centre minus vertex 0, screen-space,
-        perspective-corrected (``bary0`` if not) and output (``bary1`` if not clipped).
-    """
-    height, width = image_size
-    dtype, device = fv.dtype, fv.device
-    axes = GridAxes(height, width, dtype, device)
-    local = torch.remainder(pix, height * width)
-    row = torch.div(local, width, rounding_mode="floor")
-    col = local - row * width
-    # flipped indices W - 1 - x and H - 1 - y: the same exact floats the grids use
-    px = GridAxes.centres(axes.x, col.neg_().add_(width - 1).to(dtype))
-    py = GridAxes.centres(axes.y, row.neg_().add_(height - 1).to(dtype))
-    # the constants _barycentrics reads, gathered per pair (the depths only when corrected)
-    read = {"x0", "y0", "x1", "y1", "x2", "y2", "area", "d21x", "d21y", "d02x", "d02y", "d10x", "d10y"}
-    read |= {"z0", "z1", "z2"} if perspective_correct else set()
-    names = FaceRows._fields[:21]  # the constants _face_constants gives
-    t = FaceRows(*(c.index_select(0, face) if n in read else c for n, c in zip(names, _face_constants(fv), strict=True)))
-    (qx, qy, _, _), b0, b1, b2 = _barycentrics(px, py, t, perspective_correct, clip)
-    bary0 = torch.stack(b0)
-    bary1 = torch.stack(b1) if perspective_correct else bary0
-    return qx, qy, bary0, bary1, torch.stack(b2) if clip else bary1
 
 
 # Kept pairs (P of them, each face's contiguous) and what forward and backward need: ``pix``
@@ -364,14 +307,10 @@ def _count_above(axis: tuple[torch.Tensor, torch.Tensor, int], v: torch.Tensor, 
     # flipped index k = size - 1 - i: centre(k) increases with k; ``below`` counts the
     # centres <= v (strict) or < v (not strict)
     below = (v + offset).mul_(size).sub_(offset).div_(rng).floor_().add_(1.0).clamp_(0.0, size)
-
-    def centre(k: torch.Tensor) -> torch.Tensor:  # in place in k
-        return GridAxes.centres(axis, k)
-
-    last = centre(below - 1.0).sub_(v)  # the last centre counted, minus v: must be <= 0 (< 0)
+    last = GridAxes.centres(axis, below - 1.0).sub_(v)  # the last centre counted, minus v: must be <= 0 (< 0)
     below -= positive(last) if strict else nonnegative(last)
     below.clamp_(0.0, size)
-    first = torch.rsub(centre(below.clone()), v)  # v minus the first centre not counted: < 0 (<= 0)
+    first = torch.rsub(GridAxes.centres(axis, below.clone()), v)  # v minus the first centre not counted: < 0 (<= 0)
     below += nonnegative(first) if strict else positive(first)
     return below.clamp_(0.0, size).neg_().add_(size)
 
@@ -435,8 +374,8 @@ class _PairBuffer:
         cap, s = self.ids.shape[1], self.size
         if s + need <= cap:
             return
-        drop = _k_nearest_drop(self.ids[0, :s], self.rows[self.z_row, :s], self.ids[1, :s], self.k)
-        idx = None if drop is None else _complement(drop, s)
+        drop = k_nearest_drop(self.ids[0, :s], self.rows[self.z_row, :s], self.ids[1, :s], self.k)
+        idx = None if drop is None else complement(drop, s)
         kept = s if idx is None else idx.shape[0]
         old_rows, old_ids = self.rows, self.ids
         # amortised: after a trim the capacity leaves room for at least as many new pairs
@@ -445,18 +384,17 @@ class _PairBuffer:
             self.reserve_rows,
         )
         for new, old in ((self.rows, old_rows), (self.ids, old_ids)):
-            for r in range(old.shape[0]):  # 1-D gathers into contiguous rows (the fast path)
-                if idx is None:
-                    new[r, :kept] = old[r, :kept]
-                else:
-                    torch.index_select(old[r], 0, idx, out=new[r, :kept])
+            if idx is None:
+                new[:, :kept] = old[:, :kept]
+            else:
+                _gather_columns(old, idx, out=new[:, :kept])
         self.size = kept
 
     def nearest(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(rows (R, P), ids (2, P)): the stored pairs among their pixel's K nearest."""
         s = self.size
         rows, ids = self.rows[:, :s], self.ids[:, :s]
-        drop = _k_nearest_drop(ids[0], rows[self.z_row], ids[1], self.k)
+        drop = k_nearest_drop(ids[0], rows[self.z_row], ids[1], self.k)
         if drop is None:
             return rows, ids
         if drop.shape[0] <= _FEW_DROPS:  # shift the pairs on the shorter side of the few dropped ones
@@ -464,13 +402,15 @@ class _PairBuffer:
             lo, hi = _shift_out(self.rows, bounds, s)
             _shift_out(self.ids, bounds, s)
             return self.rows[:, lo:hi], self.ids[:, lo:hi]
-        idx = _complement(drop, s)
+        idx = complement(drop, s)
         return _gather_columns(rows, idx), _gather_columns(ids, idx)
 
 
-def _gather_columns(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``t[:, idx]`` by 1-D gathers row by row (``index_select`` on dim 1 copies the view)."""
-    out = torch.empty(t.shape[0], idx.shape[0], dtype=t.dtype, device=t.device)  # every row gathered
+def _gather_columns(t: torch.Tensor, idx: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``t[:, idx]`` (into ``out``) by 1-D gathers into contiguous rows (``index_select`` on dim
+    1 copies the view)."""
+    if out is None:
+        out = torch.empty(t.shape[0], idx.shape[0], dtype=t.dtype, device=t.device)  # every row gathered
     for r in range(t.shape[0]):
         torch.index_select(t[r], 0, idx, out=out[r])
     return out
@@ -497,13 +437,6 @@ def _shift_out(t: torch.Tensor, drop: list[int], size: int) -> tuple[int, int]:
     return end, size
 
 
-def _complement(drop: torch.Tensor, size: int) -> torch.Tensor:
-    """Ascending indices in [0, size) not in ``drop``."""
-    keep = torch.ones(size, dtype=torch.bool, device=drop.device)
-    keep[drop] = False
-    return keep.nonzero().squeeze(1)
-
-
 def select_pairs(
     face_verts: torch.Tensor,
     face_to_mesh: torch.Tensor,
@@ -524,8 +457,6 @@ def select_pairs(
     height, width = image_size
     dtype, device = fv.dtype, fv.device
     faces, x_lo, x_hi, y_lo, y_hi = _face_filter(fv, blur_radius, cull_backfaces, height, width)
-    if faces.shape[0] == 0:
-        return PairGeometry(**_empty_pairs(dtype, device, need_grad, need_bary))
     nx, ny = x_hi - x_lo, y_hi - y_lo
     counts, order = torch.sort(nx * ny, stable=True)  # grids of faces with similar boxes
     faces, x_lo, y_lo, nx, ny = faces[order], x_lo[order], y_lo[order], nx[order], ny[order]
@@ -533,10 +464,10 @@ def select_pairs(
     table = face_table(fv.index_select(0, faces), x_lo, y_lo, nx, ny, axes)
     base = (face_to_mesh[faces] * height + y_lo) * width + x_lo
     plan = _plan_chunks(counts)
-    stops = torch.tensor([b for _, b, _ in plan], device=device) - 1
+    stops = torch.tensor([b for _, b, _ in plan], dtype=torch.long, device=device) - 1
     cum_deg = FaceRows(*table).deg.cumsum(0).index_select(0, stops).tolist()
     layout = RowLayout(perspective_correct, clip_barycentric_coords, need_grad, need_bary)
-    cap = min(int(counts.sum()), max(_TRIM_PAIRS, max(w * (b - a) for a, b, w in plan)))
+    cap = min(int(counts.sum()), max([_TRIM_PAIRS, *(w * (b - a) for a, b, w in plan)]))
     # as if all rows were stored, on the CPU only (a device allocator would hold them)
     reserve = RowLayout(perspective_correct, clip_barycentric_coords, need_grad).count if device.type == "cpu" else 0
     buf = _PairBuffer(layout.count, cap, 0, faces_per_pixel, dtype, device, reserve)
@@ -559,65 +490,3 @@ def select_pairs(
         edge_t=data[layout.edge + 1] if need_grad else None,
         edge_r=data[layout.edge + 2 : layout.edge + 4] if need_grad else None,
     )
-
-
-def _empty_pairs(
-    dtype: torch.dtype, device: torch.device, need_grad: bool, need_bary: bool
-) -> dict[str, torch.Tensor | None]:
-    """The :class:`PairGeometry` fields for P = 0."""
-    long = torch.zeros(0, dtype=torch.long, device=device)
-    one = torch.zeros(0, dtype=dtype, device=device)
-    grad = {
-        "qx": one, "qy": one, "bary0": one.reshape(3, 0), "bary1": one.reshape(3, 0),
-        "edge": one, "edge_t": one, "edge_r": one.reshape(2, 0),
-    }
-    fields: dict[str, torch.Tensor | None] = {
-        "pix": long, "face": long, "bary_rows": one.reshape(3, 0), "bary": one.reshape(0, 3),
-        "zbuf": one, "dists": one, **{k: (v if need_grad else None) for k, v in grad.items()},
-    }
-    if not need_bary:
-        fields.update(dict.fromkeys(("qx", "qy", "bary0", "bary1", "bary_rows", "bary")))
-    return fields
-
-
-def k_nearest_keep(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
-    """Ascending indices of the (P,) pairs among their pixel's K nearest by (z >= 0, face id);
-    None when all are."""
-    drop = _k_nearest_drop(pix, zbuf, face, k)
-    return None if drop is None else _complement(drop, pix.shape[0])
-
-
-def _k_nearest_drop(pix: torch.Tensor, zbuf: torch.Tensor, face: torch.Tensor, k: int) -> torch.Tensor | None:
-    """Ascending indices of the pairs beyond their pixel's K nearest by (z, face id); None if none.
-
-    Only over-full pixels are sorted: float32 depths (>= 0: their bits order like the floats)
-    by one int64 key (pixel rank, z bits, face id) when it fits in 63 bits, else by (z bits,
-    face id) then stably by pixel; otherwise by stable sorts on face id, z, then pixel.
-    """
-    counts = torch.bincount(pix)
-    over = counts > k
-    if not bool(over.any()):
-        return None
-    sel = over.index_select(0, pix).nonzero().squeeze(1)
-    z, f, p = zbuf.index_select(0, sel), face.index_select(0, sel), pix.index_select(0, sel)
-    face_bits = max(int(f.max()).bit_length(), 1)
-    if z.dtype == torch.float32 and 31 + face_bits <= 63:
-        # (z, face) as one key: +0.0 for -0.0, then the float bits (monotone for z >= 0)
-        key = ((z + 0.0).view(torch.int32).long() << face_bits) | f
-        rank = torch.cumsum(over, 0).sub_(1).index_select(0, p)  # dense rank of the pixel
-        if int(rank.max()).bit_length() + 31 + face_bits <= 63:
-            order = torch.sort(key | (rank << (31 + face_bits)), stable=True).indices
-        else:
-            order = torch.sort(key, stable=True).indices
-            order = order[torch.sort(rank.index_select(0, order).int(), stable=True).indices]
-    else:  # stable sorts by face id, then z, then pixel
-        order = torch.sort(f, stable=True).indices
-        order = order[torch.sort(z.index_select(0, order), stable=True).indices]
-        order = order[torch.sort(p.index_select(0, order), stable=True).indices]
-    sel, p = sel.index_select(0, order), p.index_select(0, order)
-    # rank within the pixel: position minus the position of the pixel's first pair
-    pos = torch.arange(sel.shape[0], device=pix.device)
-    is_first = torch.ones_like(p, dtype=torch.bool)
-    is_first[1:] = p[1:] != p[:-1]
-    first_pos = torch.cummax(torch.where(is_first, pos, torch.zeros_like(pos)), 0).values
-    return torch.sort(sel[(pos - first_pos) >= k]).values
