@@ -26,7 +26,7 @@ from diffmesh.fit.imaging import caption, hstack, to_image, vstack
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
 from diffmesh.fit.mesh_files import frame_interval, write_mesh_files
 from diffmesh.fit.metrics import FLIPPED_EVAL, flipped_fraction, signed_volumes
-from diffmesh.fit.optimizers import OPTIMIZERS, Parameterization
+from diffmesh.fit.optimizers import LR_SCHEDULES, OPTIMIZERS, Parameterization, lr_factor
 from diffmesh.fit.outputs import OutputSet, atomic_path, environment_info, prepare_out_dir
 from diffmesh.fit.plot import save_loss_plot
 from diffmesh.fit.progress import Progress, announce
@@ -63,6 +63,11 @@ class ShapeConfig:
         momentum: SGD momentum.
         optimizer: ``"sgd"`` (the tutorial's) or ``"largesteps"`` (see
             :mod:`diffmesh.fit.optimizers`; its defaults are in ``optimizers.DEFAULTS``).
+        lr_schedule: ``"constant"`` or ``"cosine"``: the geometry's learning rate falls
+            from ``lr`` to ``lr_final * lr`` along a half cosine over the iterations after
+            ``lr_decay_start * iters`` (:func:`~diffmesh.fit.optimizer_defaults.lr_factor`).
+        lr_decay_start: fraction of the iterations before the decay, in [0, 1).
+        lr_final: the last iteration's learning rate as a fraction of ``lr``, in (0, 1].
         lambda_: Large Steps' ``M = I + lambda L`` (``largesteps`` only).
         samples: points sampled per mesh and iteration for the chamfer loss.
         w_chamfer, w_edge, w_normal, w_laplacian: loss weights.
@@ -84,6 +89,9 @@ class ShapeConfig:
     lr: float = 1.0
     momentum: float = 0.9
     optimizer: str = "sgd"
+    lr_schedule: str = "constant"
+    lr_decay_start: float = 0.5
+    lr_final: float = 0.05
     lambda_: float = 10.0
     samples: int = 5000
     w_chamfer: float = 1.0
@@ -105,6 +113,11 @@ class ShapeConfig:
         require(self.samples >= 1, f"samples: expected a positive integer, got {self.samples}")
         check_loop_settings(self, ("w_chamfer", "w_edge", "w_normal", "w_laplacian", "lambda_"))
         require(self.optimizer in OPTIMIZERS, f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
+        require(self.lr_schedule in LR_SCHEDULES,
+                f"lr_schedule: expected one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        require(0.0 <= self.lr_decay_start < 1.0,
+                f"lr_decay_start: expected a number in [0, 1), got {self.lr_decay_start}")
+        require(0.0 < self.lr_final <= 1.0, f"lr_final: expected a number in (0, 1], got {self.lr_final}")
         require(self.frame_size >= 16, f"frame_size: expected at least 16 pixels, got {self.frame_size}")
 
 
@@ -248,7 +261,10 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     weights = {"chamfer": config.w_chamfer, "edge": config.w_edge, "normal": config.w_normal,
                "laplacian": config.w_laplacian}
 
-    def step(_: int) -> dict[str, torch.Tensor]:
+    def step(iteration: int) -> dict[str, torch.Tensor]:
+        if config.lr_schedule != "constant":
+            param.set_lr_factor(lr_factor(config.lr_schedule, iteration, config.iters,
+                                          start=config.lr_decay_start, final=config.lr_final))
         mesh = source.offset_verts(param.offsets())
         sample_trg, trg_lengths = loaded.sample(config.samples, target_meshes)
         sample_src = sample_points_from_meshes(mesh, config.samples)
@@ -306,7 +322,7 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         "initial_losses": {k: (v[0] if v else None) for k, v in run.history.items()},
         "final_losses": {k: (v[-1] if v else None) for k, v in run.history.items()},
         "config": {k: getattr(config, k) for k in (
-            "level", "iters", "optimizer", "lr", "momentum", "lambda_", "samples", "w_chamfer", "w_edge",
+            "level", "iters", "optimizer", "lr", "lr_schedule", "lr_decay_start", "lr_final", "momentum", "lambda_", "samples", "w_chamfer", "w_edge",
             "w_normal", "w_laplacian", "seed")} | {"plot_every": plot_every},
         "optimizer": param.settings(),
         **environment_info(str(device)),
