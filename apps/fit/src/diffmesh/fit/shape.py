@@ -25,7 +25,7 @@ from diffmesh.fit.gif import save_gif
 from diffmesh.fit.imaging import caption, hstack, to_image, vstack
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
 from diffmesh.fit.mesh_files import frame_interval, write_mesh_files
-from diffmesh.fit.metrics import FLIPPED_EVAL, flipped_fraction, signed_volumes
+from diffmesh.fit.metrics import FLIPPED_EVAL, eval_chamfer, flipped_fraction, signed_volumes
 from diffmesh.fit.optimizers import LR_SCHEDULES, OPTIMIZERS, Parameterization, lr_factor
 from diffmesh.fit.outputs import OutputSet, atomic_path, environment_info, prepare_out_dir
 from diffmesh.fit.plot import save_loss_plot
@@ -354,22 +354,31 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
 
 def _evaluate(result: ShapeResult, loaded: ShapeTargets, config: ShapeConfig, out: Path | None) -> None:
     """Add the quality measures to the metrics: chamfer at fixed samples (against the points
-    themselves for a point-cloud target), signed volume, finiteness, and the fraction of
-    flipped faces (mesh targets only: a cloud has no surface normals to compare with)."""
+    themselves for a point-cloud target), signed volume, finiteness, and for mesh targets
+    (a cloud has no surface normals to compare with) the fraction of flipped faces and the
+    chamfer floor: the same measure between the target and itself, which no fit can go
+    much below (two independent draws of ``eval_samples`` points never coincide)."""
     fitted_norm = result.fitted_normalized
     chamfer = eval_chamfer_targets(fitted_norm, loaded, samples=config.eval_samples, draws=config.eval_draws)
     volumes = signed_volumes(fitted_norm)
     mesh_idx = [i for i, cloud in enumerate(loaded.is_cloud) if not cloud]
     flipped: list[float | None] = [None] * len(loaded)
+    floor: list[float | None] = [None] * len(loaded)
     if mesh_idx:
-        fractions = flipped_fraction(fitted_norm[mesh_idx], loaded.meshes())
+        meshes = loaded.meshes()
+        fractions = flipped_fraction(fitted_norm[mesh_idx], meshes)
+        # the chamfer of the target against itself, as measured: the sampling floor
+        floors = eval_chamfer(meshes, meshes, samples=config.eval_samples, draws=config.eval_draws)
         for k, i in enumerate(mesh_idx):
-            flipped[i] = float(fractions[k])
+            flipped[i], floor[i] = float(fractions[k]), float(floors[k])
     counts = fitted_norm.num_verts_per_mesh().tolist()
     known = [f for f in flipped if f is not None]
     result.metrics["chamfer"] = float(chamfer.mean())
     result.metrics["chamfer_eval"] = {"samples": config.eval_samples, "draws": config.eval_draws,
                                       "frame": "normalized"}
+    floors_known = [f for f in floor if f is not None]
+    all_meshes = len(floors_known) == len(loaded)
+    result.metrics["chamfer_floor"] = sum(floors_known) / len(floors_known) if all_meshes else None
     result.metrics["flipped_faces"] = sum(known) / len(known) if known else None
     result.metrics["flipped_faces_eval"] = FLIPPED_EVAL
     result.metrics["targets"] = [
@@ -379,6 +388,7 @@ def _evaluate(result: ShapeResult, loaded: ShapeTargets, config: ShapeConfig, ou
             "target_kind": loaded.kinds[i],
             "target_points": int(loaded.verts[i].shape[0]),
             "chamfer": float(chamfer[i]),
+            "chamfer_floor": floor[i],
             "signed_volume": float(volumes[i]),
             "flipped_faces": flipped[i],
             "finite": bool(torch.isfinite(v).all()),
