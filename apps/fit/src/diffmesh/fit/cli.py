@@ -304,7 +304,7 @@ def _thread_policy(threads: str | int) -> Iterator[None]:
               help="Points sampled per mesh and iteration.")
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True,
               help="cosine: the learning rate falls from --lr to --lr-final x --lr along a half cosine "
-              "after --lr-decay-start x --iters iterations (largesteps: see --optimizer).")
+              "after --lr-decay-start x --iters iterations.")
 @click.option("--lr-decay-start", type=FiniteFloat(0.0, 1.0, high_open=True), default=0.5, show_default=True,
               help="cosine: fraction of the iterations before the learning rate starts to fall.")
 @click.option("--lr-final", type=FiniteFloat(0.0, 1.0, low_open=True), default=0.05, show_default=True,
