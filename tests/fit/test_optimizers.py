@@ -90,7 +90,7 @@ def test_shape_with_largesteps_records_its_settings(runner, tmp_path, fast_eval)
         and config["lr"] == DEFAULTS["shape"]["largesteps"]["lr"]
     )
     assert config["lambda_"] == 10.0 and config["w_edge"] == 0.0 and config["w_normal"] == 0.5
-    assert config["w_laplacian"] == 0.01 and config["lr_schedule"] == "constant"
+    assert config["w_laplacian"] == 0.03 and config["lr_schedule"] == "constant"
     assert (
         metrics["optimizer"]["optimizer"] == "largesteps"
         and metrics["optimizer"]["step"] == "AdamUniform"

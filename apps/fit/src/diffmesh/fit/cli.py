@@ -224,7 +224,7 @@ def _fit_options(func):
     func = click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
                         help="sgd: the tutorial's. largesteps: u = (I + lambda L) v stepped by AdamUniform; "
                         "unless given, --lr and the edge/normal/Laplacian weights take its own defaults "
-                        "(fit shape: lr 0.05, edge 0, normal 0.001, Laplacian 0.01; fit images: lr 0.01, weights 0).")(func)
+                        "(fit shape: lr 0.05, edge 0, normal 0.003, Laplacian 0.03; fit images: lr 0.01, weights 0).")(func)
     func = click.option("--iters", type=click.IntRange(1, MAX_ITERS), default=2000, show_default=True,
                         help="Optimisation iterations.")(func)
     func = click.option("--level", type=click.IntRange(0, 6), default=4, show_default=True,
