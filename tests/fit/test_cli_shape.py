@@ -49,6 +49,7 @@ def test_shape_writes_every_output(runner, tmp_path):
     assert target["chamfer"] < 0.5 * metrics["initial_losses"]["chamfer"]  # 30 iterations already help
     assert target["finite"] and target["signed_volume"] > 0
     assert metrics["chamfer_eval"] == {"samples": 10000, "draws": 5, "frame": "normalized"}
+    assert 0 < metrics["chamfer_floor"] == target["chamfer_floor"] < target["chamfer"]
 
     # The two meshes: level-2 sphere topology, and fitted = normalized * scale + center.
     verts, faces, _ = load_obj(str(out / "fitted.obj"), load_textures=False)

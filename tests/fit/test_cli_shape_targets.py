@@ -9,6 +9,8 @@ import torch
 from diffmesh.fit import ShapeConfig, fit_shape
 from diffmesh.fit.cli import cli
 from diffmesh.fit.data import bundled_path
+from diffmesh.fit.metrics import eval_chamfer
+from diffmesh.fit.shape import load_shape_targets
 from diffmesh.meshio import load_objs_as_meshes, save_off, save_ply, save_pointcloud
 from diffmesh.meshloss import sample_points_from_meshes
 from PIL import Image
@@ -78,6 +80,13 @@ def test_mesh_files_and_a_mixed_batch(tmp_path, suffix, fast_eval):
         "fitted_cloud_normalized.obj",
     }
     assert all(t["finite"] and t["chamfer"] > 0 for t in result.metrics["targets"])
+    # the chamfer floor: the measure of the (normalized) target mesh against itself; none
+    # for a cloud, and so none for the batch
+    fish_metrics, cloud_metrics = result.metrics["targets"]
+    _, normalized, _, _ = load_shape_targets([mesh_path], torch.device("cpu"))
+    floor = float(eval_chamfer(normalized, normalized)[0])  # the same computation, bit for bit
+    assert fish_metrics["chamfer_floor"] == floor and 0 < floor < fish_metrics["chamfer"]
+    assert cloud_metrics["chamfer_floor"] is None and result.metrics["chamfer_floor"] is None
 
 
 def test_fit_render_and_images_record_no_absolute_path(runner, cow_dataset, tmp_path, fast_eval):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 from diffmesh.fit import ShapeConfig, fit_shape
 from diffmesh.fit.cli import cli
 from diffmesh.fit.loop import MomentumSGD
-from diffmesh.fit.optimizers import DEFAULTS, Parameterization, resolve_defaults
+from diffmesh.fit.optimizers import DEFAULTS, Parameterization, lr_factor, resolve_defaults
 from diffmesh.meshio import ico_sphere
 
 SMALL = [
@@ -89,6 +90,7 @@ def test_shape_with_largesteps_records_its_settings(runner, tmp_path, fast_eval)
         and config["lr"] == DEFAULTS["shape"]["largesteps"]["lr"]
     )
     assert config["lambda_"] == 10.0 and config["w_edge"] == 0.0 and config["w_normal"] == 0.5
+    assert config["w_laplacian"] == 0.03 and config["lr_schedule"] == "constant"
     assert (
         metrics["optimizer"]["optimizer"] == "largesteps"
         and metrics["optimizer"]["step"] == "AdamUniform"
@@ -161,3 +163,111 @@ def test_images_with_largesteps_records_its_settings():
     )
     assert metrics["optimizer"]["extra_params"] == "SGD lr 1.0 momentum 0.9"
     assert 0.0 <= metrics["flipped_faces"] <= 1.0 and metrics["finite"]
+
+
+def test_lr_factor_constant_and_cosine():
+    iters, start, final = 100, 0.5, 0.05
+    assert all(
+        lr_factor("constant", i, iters, start=start, final=final) == 1.0 for i in range(iters)
+    )
+    factors = [lr_factor("cosine", i, iters, start=start, final=final) for i in range(iters)]
+    assert factors[: int(start * iters) + 1] == [1.0] * (int(start * iters) + 1)
+    assert all(b <= a for a, b in itertools.pairwise(factors))  # never rises
+    assert factors[-1] == pytest.approx(final, rel=1e-12)
+    # halfway through the decay the half cosine is at the mean of its ends
+    assert lr_factor("cosine", 50, 101, start=0.0, final=final) == pytest.approx((1 + final) / 2)
+    # one iteration: nothing to decay
+    assert lr_factor("cosine", 0, 1, start=0.0, final=final) == 1.0
+    with pytest.raises(ValueError, match="schedule"):
+        lr_factor("linear", 0, iters, start=start, final=final)
+    with pytest.raises(ValueError, match="start"):
+        lr_factor("cosine", 0, iters, start=1.0, final=final)
+    with pytest.raises(ValueError, match="final"):
+        lr_factor("cosine", 0, iters, start=start, final=0.0)
+
+
+@pytest.mark.parametrize("kind", ["sgd", "largesteps"])
+def test_set_lr_factor_scales_the_geometry_step(kind):
+    """The first step of SGD and of AdamUniform is proportional to the learning rate."""
+    sphere = ico_sphere(1)
+    steps = []
+    for factor in (1.0, 0.25):
+        param = Parameterization(sphere, kind, lr=0.01, momentum=0.9, lambda_=10.0)
+        param.set_lr_factor(factor)
+        param.optimizer.zero_grad()
+        (param.offsets()[:, 2] * torch.linspace(0.0, 1.0, 42)).sum().backward()
+        param.optimizer.step()
+        with torch.no_grad():
+            steps.append(param.offsets().clone())
+    assert float(steps[0].abs().max()) > 0
+    # float32 solves of M v = u: a few ulps of the step, times M's condition (about 1 + 12 lambda)
+    atol = 16 * torch.finfo(torch.float32).eps * 121 * float(steps[0].abs().max())
+    torch.testing.assert_close(steps[1], 0.25 * steps[0], rtol=0, atol=atol)
+
+
+def test_shape_cosine_schedule_changes_only_the_decay():
+    """Up to lr_decay_start x iters the cosine fit is the constant one; after, it differs."""
+    histories = {}
+    for schedule in ("constant", "cosine"):
+        result = fit_shape(
+            ShapeConfig(
+                iters=20,
+                level=1,
+                samples=200,
+                device="cpu",
+                quiet=True,
+                eval_draws=1,
+                eval_samples=500,
+                optimizer="largesteps",
+                lr=0.05,
+                w_edge=0.0,
+                w_normal=0.0,
+                w_laplacian=0.0,
+                lr_schedule=schedule,
+                lr_decay_start=0.5,
+                lr_final=0.1,
+            )
+        )
+        histories[schedule] = result.history["chamfer"]
+    # steps 0..10 of 20 are at the full rate in both (the losses of iteration i come before
+    # its step): the losses of iterations 0..11 are the same, the last ones are not
+    assert histories["constant"][:12] == histories["cosine"][:12]
+    assert histories["constant"][12:] != histories["cosine"][12:]
+
+
+def test_shape_records_the_schedule(runner, tmp_path, fast_eval):
+    out = tmp_path / "cosine"
+    result = runner.invoke(
+        cli,
+        [
+            "shape",
+            *SMALL,
+            "--optimizer",
+            "largesteps",
+            "--lr-schedule",
+            "cosine",
+            "--lr-decay-start",
+            "0.25",
+            "--lr-final",
+            "0.1",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "metrics.json").read_text())["config"]
+    assert config["lr_schedule"] == "cosine"
+    assert config["lr_decay_start"] == 0.25 and config["lr_final"] == 0.1
+    result = runner.invoke(
+        cli, ["shape", *SMALL, "--lr-final", "0", "--out", str(tmp_path / "bad")]
+    )
+    assert result.exit_code == 2 and "--lr-final" in result.output
+
+
+def test_config_rejects_a_bad_schedule():
+    with pytest.raises(ValueError, match="lr_schedule"):
+        ShapeConfig(lr_schedule="step")
+    with pytest.raises(ValueError, match="lr_decay_start"):
+        ShapeConfig(lr_decay_start=1.0)
+    with pytest.raises(ValueError, match="lr_final"):
+        ShapeConfig(lr_final=1.5)

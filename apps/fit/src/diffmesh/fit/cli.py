@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 from diffmesh.fit.launch import deferred_interrupt
-from diffmesh.fit.optimizer_defaults import OPTIMIZERS, resolve_defaults
+from diffmesh.fit.optimizer_defaults import LR_SCHEDULES, OPTIMIZERS, resolve_defaults
 
 __all__ = ["cli", "main"]
 
@@ -224,7 +224,7 @@ def _fit_options(func):
     func = click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
                         help="sgd: the tutorial's. largesteps: u = (I + lambda L) v stepped by AdamUniform; "
                         "unless given, --lr and the edge/normal/Laplacian weights take its own defaults "
-                        "(fit shape: lr 0.05, fit images: lr 0.01; weights 0).")(func)
+                        "(fit shape: lr 0.05, edge 0, normal 0.003, Laplacian 0.03; fit images: lr 0.01, weights 0).")(func)
     func = click.option("--iters", type=click.IntRange(1, MAX_ITERS), default=2000, show_default=True,
                         help="Optimisation iterations.")(func)
     func = click.option("--level", type=click.IntRange(0, 6), default=4, show_default=True,
@@ -302,6 +302,13 @@ def _thread_policy(threads: str | int) -> Iterator[None]:
 @_fit_options
 @click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=5000, show_default=True,
               help="Points sampled per mesh and iteration.")
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True,
+              help="cosine: the learning rate falls from --lr to --lr-final x --lr along a half cosine "
+              "after --lr-decay-start x --iters iterations.")
+@click.option("--lr-decay-start", type=FiniteFloat(0.0, 1.0, high_open=True), default=0.5, show_default=True,
+              help="cosine: fraction of the iterations before the learning rate starts to fall.")
+@click.option("--lr-final", type=FiniteFloat(0.0, 1.0, low_open=True), default=0.05, show_default=True,
+              help="cosine: the last iteration's learning rate as a fraction of --lr.")
 @click.option("--w-chamfer", type=NONNEG, default=1.0, show_default=True, help="Chamfer loss weight.")
 @click.option("--w-edge", type=NONNEG, default=1.0, show_default=True, help="Edge length loss weight.")
 @click.option("--w-normal", type=NONNEG, default=0.01, show_default=True, help="Normal consistency weight.")

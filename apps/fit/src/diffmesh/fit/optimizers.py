@@ -18,11 +18,17 @@ from typing import Any
 
 import torch
 from diffmesh.fit.loop import MomentumSGD
-from diffmesh.fit.optimizer_defaults import DEFAULTS, OPTIMIZERS, resolve_defaults
+from diffmesh.fit.optimizer_defaults import (
+    DEFAULTS,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    lr_factor,
+    resolve_defaults,
+)
 from diffmesh.meshcore import Meshes
 from diffmesh.meshloss import AdamUniform, from_differential, largesteps_matrix, to_differential
 
-__all__ = ["DEFAULTS", "OPTIMIZERS", "Parameterization", "resolve_defaults"]
+__all__ = ["DEFAULTS", "LR_SCHEDULES", "OPTIMIZERS", "Parameterization", "lr_factor", "resolve_defaults"]
 
 class Parameterization:
     """The tensor an optimizer moves and the vertex offsets it gives.
@@ -56,6 +62,7 @@ class Parameterization:
                 f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}"
             )
         self.kind = optimizer
+        self.lr = lr
         self.base = source.verts_packed().detach()
         self.matrix = None
         self.extra = list(extra)
@@ -70,6 +77,17 @@ class Parameterization:
                 AdamUniform([geometry], lr=lr), MomentumSGD(self.extra, lr=1.0, momentum=0.9)
             )
         self.params = [geometry, *self.extra]
+
+    def set_lr_factor(self, factor: float) -> None:
+        """Set the geometry's learning rate to ``factor`` times the ``lr`` it was built
+        with (a schedule, :func:`~diffmesh.fit.optimizer_defaults.lr_factor`). With
+        ``sgd`` one optimizer steps ``extra`` too, at the same rate; with ``largesteps``
+        ``extra`` keeps its SGD's."""
+        if self.matrix is None:
+            self.optimizer.lr = self.lr * factor  # one SGD steps geometry and extra alike
+            return
+        for group in self.optimizer.parts[0].param_groups:
+            group["lr"] = self.lr * factor
 
     def offsets(self, geometry: torch.Tensor | None = None) -> torch.Tensor:
         """``(V, 3)`` vertex offsets from ``v0`` given by ``geometry`` (default: the

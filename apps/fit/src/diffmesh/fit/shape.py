@@ -25,8 +25,8 @@ from diffmesh.fit.gif import save_gif
 from diffmesh.fit.imaging import caption, hstack, to_image, vstack
 from diffmesh.fit.loop import StepCallback, check_loop_settings, optimize, require
 from diffmesh.fit.mesh_files import frame_interval, write_mesh_files
-from diffmesh.fit.metrics import FLIPPED_EVAL, flipped_fraction, signed_volumes
-from diffmesh.fit.optimizers import OPTIMIZERS, Parameterization
+from diffmesh.fit.metrics import FLIPPED_EVAL, eval_chamfer, flipped_fraction, signed_volumes
+from diffmesh.fit.optimizers import LR_SCHEDULES, OPTIMIZERS, Parameterization, lr_factor
 from diffmesh.fit.outputs import OutputSet, atomic_path, environment_info, prepare_out_dir
 from diffmesh.fit.plot import save_loss_plot
 from diffmesh.fit.progress import Progress, announce
@@ -63,6 +63,11 @@ class ShapeConfig:
         momentum: SGD momentum.
         optimizer: ``"sgd"`` (the tutorial's) or ``"largesteps"`` (see
             :mod:`diffmesh.fit.optimizers`; its defaults are in ``optimizers.DEFAULTS``).
+        lr_schedule: ``"constant"`` or ``"cosine"``: the geometry's learning rate falls
+            from ``lr`` to ``lr_final * lr`` along a half cosine over the iterations after
+            ``lr_decay_start * iters`` (:func:`~diffmesh.fit.optimizer_defaults.lr_factor`).
+        lr_decay_start: fraction of the iterations before the decay, in [0, 1).
+        lr_final: the last iteration's learning rate as a fraction of ``lr``, in (0, 1].
         lambda_: Large Steps' ``M = I + lambda L`` (``largesteps`` only).
         samples: points sampled per mesh and iteration for the chamfer loss.
         w_chamfer, w_edge, w_normal, w_laplacian: loss weights.
@@ -84,6 +89,9 @@ class ShapeConfig:
     lr: float = 1.0
     momentum: float = 0.9
     optimizer: str = "sgd"
+    lr_schedule: str = "constant"
+    lr_decay_start: float = 0.5
+    lr_final: float = 0.05
     lambda_: float = 10.0
     samples: int = 5000
     w_chamfer: float = 1.0
@@ -105,6 +113,11 @@ class ShapeConfig:
         require(self.samples >= 1, f"samples: expected a positive integer, got {self.samples}")
         check_loop_settings(self, ("w_chamfer", "w_edge", "w_normal", "w_laplacian", "lambda_"))
         require(self.optimizer in OPTIMIZERS, f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
+        require(self.lr_schedule in LR_SCHEDULES,
+                f"lr_schedule: expected one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        require(0.0 <= self.lr_decay_start < 1.0,
+                f"lr_decay_start: expected a number in [0, 1), got {self.lr_decay_start}")
+        require(0.0 < self.lr_final <= 1.0, f"lr_final: expected a number in (0, 1], got {self.lr_final}")
         require(self.frame_size >= 16, f"frame_size: expected at least 16 pixels, got {self.frame_size}")
 
 
@@ -248,7 +261,10 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
     weights = {"chamfer": config.w_chamfer, "edge": config.w_edge, "normal": config.w_normal,
                "laplacian": config.w_laplacian}
 
-    def step(_: int) -> dict[str, torch.Tensor]:
+    def step(iteration: int) -> dict[str, torch.Tensor]:
+        if config.lr_schedule != "constant":
+            param.set_lr_factor(lr_factor(config.lr_schedule, iteration, config.iters,
+                                          start=config.lr_decay_start, final=config.lr_final))
         mesh = source.offset_verts(param.offsets())
         sample_trg, trg_lengths = loaded.sample(config.samples, target_meshes)
         sample_src = sample_points_from_meshes(mesh, config.samples)
@@ -306,7 +322,7 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
         "initial_losses": {k: (v[0] if v else None) for k, v in run.history.items()},
         "final_losses": {k: (v[-1] if v else None) for k, v in run.history.items()},
         "config": {k: getattr(config, k) for k in (
-            "level", "iters", "optimizer", "lr", "momentum", "lambda_", "samples", "w_chamfer", "w_edge",
+            "level", "iters", "optimizer", "lr", "lr_schedule", "lr_decay_start", "lr_final", "momentum", "lambda_", "samples", "w_chamfer", "w_edge",
             "w_normal", "w_laplacian", "seed")} | {"plot_every": plot_every},
         "optimizer": param.settings(),
         **environment_info(str(device)),
@@ -338,22 +354,31 @@ def fit_shape(config: ShapeConfig) -> ShapeResult:
 
 def _evaluate(result: ShapeResult, loaded: ShapeTargets, config: ShapeConfig, out: Path | None) -> None:
     """Add the quality measures to the metrics: chamfer at fixed samples (against the points
-    themselves for a point-cloud target), signed volume, finiteness, and the fraction of
-    flipped faces (mesh targets only: a cloud has no surface normals to compare with)."""
+    themselves for a point-cloud target), signed volume, finiteness, and for mesh targets
+    (a cloud has no surface normals to compare with) the fraction of flipped faces and the
+    chamfer floor: the same measure between the target and itself, which no fit can go
+    much below (two independent draws of ``eval_samples`` points never coincide)."""
     fitted_norm = result.fitted_normalized
     chamfer = eval_chamfer_targets(fitted_norm, loaded, samples=config.eval_samples, draws=config.eval_draws)
     volumes = signed_volumes(fitted_norm)
     mesh_idx = [i for i, cloud in enumerate(loaded.is_cloud) if not cloud]
     flipped: list[float | None] = [None] * len(loaded)
+    floor: list[float | None] = [None] * len(loaded)
     if mesh_idx:
-        fractions = flipped_fraction(fitted_norm[mesh_idx], loaded.meshes())
+        meshes = loaded.meshes()
+        fractions = flipped_fraction(fitted_norm[mesh_idx], meshes)
+        # the chamfer of the target against itself, as measured: the sampling floor
+        floors = eval_chamfer(meshes, meshes, samples=config.eval_samples, draws=config.eval_draws)
         for k, i in enumerate(mesh_idx):
-            flipped[i] = float(fractions[k])
+            flipped[i], floor[i] = float(fractions[k]), float(floors[k])
     counts = fitted_norm.num_verts_per_mesh().tolist()
     known = [f for f in flipped if f is not None]
     result.metrics["chamfer"] = float(chamfer.mean())
     result.metrics["chamfer_eval"] = {"samples": config.eval_samples, "draws": config.eval_draws,
                                       "frame": "normalized"}
+    floors_known = [f for f in floor if f is not None]
+    all_meshes = len(floors_known) == len(loaded)
+    result.metrics["chamfer_floor"] = sum(floors_known) / len(floors_known) if all_meshes else None
     result.metrics["flipped_faces"] = sum(known) / len(known) if known else None
     result.metrics["flipped_faces_eval"] = FLIPPED_EVAL
     result.metrics["targets"] = [
@@ -363,6 +388,7 @@ def _evaluate(result: ShapeResult, loaded: ShapeTargets, config: ShapeConfig, ou
             "target_kind": loaded.kinds[i],
             "target_points": int(loaded.verts[i].shape[0]),
             "chamfer": float(chamfer[i]),
+            "chamfer_floor": floor[i],
             "signed_volume": float(volumes[i]),
             "flipped_faces": flipped[i],
             "finite": bool(torch.isfinite(v).all()),
