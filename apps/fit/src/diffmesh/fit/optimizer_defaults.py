@@ -14,7 +14,7 @@ OPTIMIZERS = ("sgd", "largesteps")
 
 #: command -> optimizer -> the defaults of the settings that depend on the optimizer.
 #: largesteps, fit shape: lr 0.05 measured against 0.02 on the fish (see the fit README);
-#: fit images: lr 0.01 not yet measured.
+#: fit images: lr, lambda and silhouette weight chosen from the fit README's measurements.
 DEFAULTS: dict[str, dict[str, dict[str, float]]] = {
     "shape": {
         "sgd": {"lr": 1.0, "lambda_": 10.0, "w_edge": 1.0, "w_normal": 0.01, "w_laplacian": 0.1},
@@ -27,10 +27,18 @@ DEFAULTS: dict[str, dict[str, dict[str, float]]] = {
         },
     },
     "images": {
-        "sgd": {"lr": 1.0, "lambda_": 10.0, "w_edge": 1.0, "w_normal": 0.01, "w_laplacian": 1.0},
-        "largesteps": {
-            "lr": 0.01,
+        "sgd": {
+            "lr": 1.0,
             "lambda_": 10.0,
+            "w_silhouette": 1.0,
+            "w_edge": 1.0,
+            "w_normal": 0.01,
+            "w_laplacian": 1.0,
+        },
+        "largesteps": {
+            "lr": 0.03,
+            "lambda_": 10.0,
+            "w_silhouette": 10.0,
             "w_edge": 0.0,
             "w_normal": 0.0,
             "w_laplacian": 0.0,
