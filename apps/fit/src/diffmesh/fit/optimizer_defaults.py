@@ -37,7 +37,7 @@ DEFAULTS: dict[str, dict[str, dict[str, float]]] = {
         },
         "largesteps": {
             "lr": 0.03,
-            "lambda_": 10.0,
+            "lambda_": 5.0,
             "w_silhouette": 10.0,
             "w_edge": 0.0,
             "w_normal": 0.0,
