@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -271,3 +272,38 @@ def test_config_rejects_a_bad_schedule():
         ShapeConfig(lr_decay_start=1.0)
     with pytest.raises(ValueError, match="lr_final"):
         ShapeConfig(lr_final=1.5)
+
+
+@pytest.mark.parametrize(
+    ("extra", "kept"),
+    [([], {}), (["--w-silhouette", "2", "--lr", "0.5"], {"w_silhouette": 2.0, "lr": 0.5})],
+)
+def test_images_largesteps_takes_its_defaults_unless_given(
+    runner, tmp_path, monkeypatch, extra, kept
+):
+    """`fit images --optimizer largesteps` builds its config from ``DEFAULTS["images"]["largesteps"]``
+    (captured; nothing is fitted); an option given on the command line wins."""
+    import diffmesh.fit.images as images
+
+    seen = []
+
+    def fake_fit_images(config):
+        seen.append(config)
+        metrics = {
+            "iterations": 0,
+            "seconds": 0.0,
+            "iterations_per_second": None,
+            "iou_mean": 0.0,
+            "iou_worst": 0.0,
+            "psnr": 0.0,
+        }
+        return SimpleNamespace(metrics=metrics, files=[], interrupted=False)
+
+    monkeypatch.setattr(images, "fit_images", fake_fit_images)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["images", "--optimizer", "largesteps", *extra])
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    expected = {**DEFAULTS["images"]["largesteps"], **kept}
+    assert {k: getattr(config, k) for k in expected} == expected
+    assert config.optimizer == "largesteps" and config.w_rgb == 1.0 and config.iters == 2000

@@ -218,13 +218,13 @@ def _fit_options(func):
     func = click.option("--momentum", type=FiniteFloat(0.0, 1.0, high_open=True), default=0.9,
                         show_default=True, help="SGD momentum.")(func)
     func = click.option("--lambda", "lambda_", type=NONNEG, default=10.0, show_default=True,
-                        help="largesteps: the matrix M = I + lambda L.")(func)
+                        help="largesteps: the matrix M = I + lambda L (fit images: see --optimizer).")(func)
     func = click.option("--lr", type=FiniteFloat(0.0, low_open=True), default=1.0,
                         show_default=True, help="Learning rate (largesteps: see --optimizer).")(func)
     func = click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
                         help="sgd: the tutorial's. largesteps: u = (I + lambda L) v stepped by AdamUniform; "
                         "unless given, --lr and the edge/normal/Laplacian weights take its own defaults "
-                        "(fit shape: lr 0.05, edge 0, normal 0.003, Laplacian 0.03; fit images: lr 0.01, weights 0).")(func)
+                        "(fit shape: lr 0.05, edge 0, normal 0.003, Laplacian 0.03; fit images: lr 0.03, --lambda 5, --w-silhouette 10, weights 0).")(func)
     func = click.option("--iters", type=click.IntRange(1, MAX_ITERS), default=2000, show_default=True,
                         help="Optimisation iterations.")(func)
     func = click.option("--level", type=click.IntRange(0, 6), default=4, show_default=True,
@@ -364,7 +364,7 @@ def _image_size_callback(ctx: click.Context, param: click.Parameter, value: int 
               help="Side of the rendered views in pixels [default: 128; --images uses the images' size].")
 @click.option("--views-per-iter", type=click.IntRange(1, MAX_VIEWS), default=2, show_default=True, help="Views rendered per iteration.")
 @_fit_options
-@click.option("--w-silhouette", type=NONNEG, default=1.0, show_default=True, help="Silhouette loss weight.")
+@click.option("--w-silhouette", type=NONNEG, default=1.0, show_default=True, help="Silhouette loss weight (largesteps: see --optimizer).")
 @click.option("--w-rgb", type=NONNEG, default=1.0, show_default=True, help="RGB loss weight.")
 @click.option("--w-edge", type=NONNEG, default=1.0, show_default=True, help="Edge length loss weight.")
 @click.option("--w-normal", type=NONNEG, default=0.01, show_default=True, help="Normal consistency weight.")

@@ -21,7 +21,8 @@ LR_SCHEDULES = ("constant", "cosine")
 #: Laplacian weights 0.3x the tutorial's (0.003, 0.03), measured against none, 0.1x and 1x
 #: the tutorial's: fewer fold-overs than the tutorial's on the fish for about the same
 #: chamfer as none (see the fit README);
-#: the cosine schedule measured no better than constant. fit images: lr 0.01 not yet measured.
+#: the cosine schedule measured no better than constant. fit images: lr, lambda and
+#: silhouette weight chosen from the fit README's measurements.
 DEFAULTS: dict[str, dict[str, dict[str, float | str]]] = {
     "shape": {
         "sgd": {
@@ -42,10 +43,18 @@ DEFAULTS: dict[str, dict[str, dict[str, float | str]]] = {
         },
     },
     "images": {
-        "sgd": {"lr": 1.0, "lambda_": 10.0, "w_edge": 1.0, "w_normal": 0.01, "w_laplacian": 1.0},
-        "largesteps": {
-            "lr": 0.01,
+        "sgd": {
+            "lr": 1.0,
             "lambda_": 10.0,
+            "w_silhouette": 1.0,
+            "w_edge": 1.0,
+            "w_normal": 0.01,
+            "w_laplacian": 1.0,
+        },
+        "largesteps": {
+            "lr": 0.03,
+            "lambda_": 5.0,
+            "w_silhouette": 10.0,
             "w_edge": 0.0,
             "w_normal": 0.0,
             "w_laplacian": 0.0,
