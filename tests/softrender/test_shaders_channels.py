@@ -28,6 +28,9 @@ from diffmesh.softrender import (
 )
 
 UNLIT = AmbientLights(ambient_color=((1.0, 1.0, 1.0),))  # lit colour = texture colour
+# Colours in [0, 1] computed along two float32 paths (the shader's pairs and a dense
+# reference): a few roundings per term of a short sum, bounded by multiples of eps.
+COLOUR_TOL = {"rtol": 64 * torch.finfo(torch.float32).eps, "atol": 8 * torch.finfo(torch.float32).eps}
 
 
 def _mesh(features: torch.Tensor, level: int = 1) -> Meshes:
@@ -106,7 +109,7 @@ def test_hard_gouraud_matches_reference(channels):
     image = HardGouraudShader(cameras=cameras, lights=UNLIT, blend_params=blend)(fragments, meshes)
     assert image.shape == (1, 10, 10, channels + 1)
     expected = _hard_reference(_interpolated(meshes, fragments, features), fragments, background)
-    torch.testing.assert_close(image, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(image, expected, **COLOUR_TOL)
 
 
 def test_hard_gouraud_lit_matches_dense_gouraud():
@@ -119,7 +122,7 @@ def test_hard_gouraud_lit_matches_dense_gouraud():
     image = HardGouraudShader(cameras=cameras, lights=lights, blend_params=blend)(fragments, meshes)
     colors = gouraud_shading(meshes, fragments, lights, cameras, HardGouraudShader().materials)
     torch.testing.assert_close(
-        image, hard_rgb_blend(colors, fragments, blend), rtol=1e-5, atol=1e-6
+        image, hard_rgb_blend(colors, fragments, blend), **COLOUR_TOL
     )
 
 
@@ -161,7 +164,7 @@ def test_grey_lights_scale_every_channel(shader):
             lights=lights,
             blend_params=BlendParams(sigma=1e-3, gamma=1e-2, background_color=(0.3,) * 3),
         )(rasterizer(grey), grey)
-        torch.testing.assert_close(image[..., j], rgb[..., 0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(image[..., j], rgb[..., 0], **COLOUR_TOL)
     torch.testing.assert_close(image[..., 5], rgb[..., 3])
 
 
