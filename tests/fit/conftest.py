@@ -26,6 +26,18 @@ def cow_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(autouse=True)
+def cheap_dense_eval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the dense chamfer measure (200k samples, 2 draws) cheap in every test: 3000
+    samples, 1 draw. Its code runs as in a real fit; only the sample count is smaller."""
+    import diffmesh.fit.images as images
+    import diffmesh.fit.shape as shape
+
+    cheap = {"eval_dense_samples": 3000, "eval_dense_draws": 1}
+    monkeypatch.setattr(shape, "ShapeConfig", functools.partial(shape.ShapeConfig, **cheap))
+    monkeypatch.setattr(images, "ImagesConfig", functools.partial(images.ImagesConfig, **cheap))
+
+
 @pytest.fixture
 def fast_eval(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the commands' final chamfer measure cheap (2000 samples, 1 draw).

@@ -148,6 +148,7 @@ def test_cli_defaults_are_the_tutorials(runner, tmp_path, monkeypatch):
         return SimpleNamespace(metrics=metrics, files=[], interrupted=False)
 
     monkeypatch.setattr(images, "fit_images", fake_fit_images)
+    monkeypatch.setattr(images, "ImagesConfig", ImagesConfig)  # the real defaults, not the cheap eval
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, ["images"])
     assert result.exit_code == 0, result.output
@@ -157,7 +158,7 @@ def test_cli_defaults_are_the_tutorials(runner, tmp_path, monkeypatch):
         "iters": 2000, "lr": 1.0, "momentum": 0.9, "w_silhouette": 1.0, "w_rgb": 1.0, "w_edge": 1.0,
         "w_normal": 0.01, "w_laplacian": 1.0, "sigma": 1e-4, "faces_per_pixel": 50, "plot_every": None,
         "device": "auto", "seed": 0, "quiet": False, "out": Path("fit-out") / "images-cow",
-        "eval_samples": 10000, "eval_draws": 5,
+        "eval_samples": 10000, "eval_draws": 5, "eval_dense_samples": 200_000, "eval_dense_draws": 2,
     }
     assert {k: getattr(config, k) for k in expected} == expected
     assert config == ImagesConfig(out=config.out)  # the Python API's defaults agree

@@ -178,6 +178,7 @@ def test_cli_defaults_are_the_tutorials(runner, tmp_path, monkeypatch):
         return SimpleNamespace(metrics=metrics, files=[], interrupted=False)
 
     monkeypatch.setattr(shape, "fit_shape", fake_fit_shape)
+    monkeypatch.setattr(shape, "ShapeConfig", ShapeConfig)  # the real defaults, not the cheap eval
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, ["shape"])
     assert result.exit_code == 0, result.output
@@ -187,10 +188,12 @@ def test_cli_defaults_are_the_tutorials(runner, tmp_path, monkeypatch):
         "samples": 5000, "w_chamfer": 1.0, "w_edge": 1.0, "w_normal": 0.01, "w_laplacian": 0.1,
         "plot_every": None, "device": "auto", "seed": 0, "quiet": False,
         "out": Path("fit-out") / "shape-fish_low_resolution", "eval_samples": 10000, "eval_draws": 5,
+        "eval_dense_samples": 200_000, "eval_dense_draws": 2,
     }
     assert {k: getattr(config, k) for k in expected} == expected
     # The Python API's defaults agree with the command line's, option by option.
     assert config == ShapeConfig(out=config.out)
     params = {p.name: p.default for p in cli.commands["shape"].params}
-    for name in expected.keys() - {"targets", "out", "quiet", "eval_samples", "eval_draws"}:
+    for name in expected.keys() - {"targets", "out", "quiet", "eval_samples", "eval_draws",
+                                    "eval_dense_samples", "eval_dense_draws"}:
         assert params[name] == getattr(ShapeConfig, name) == expected[name], name

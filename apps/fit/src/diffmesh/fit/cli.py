@@ -342,7 +342,9 @@ def shape_command(targets: tuple[str, ...], out: Path | None, **options: Any) ->
     summary = (
         f"fit shape: {m['iterations']} iterations in {m['seconds']:.1f} s "
         f"({m['iterations_per_second'] or 0:.1f} it/s), chamfer {m.get('chamfer', math.nan):.3g} "
-        f"(10k samples, normalized frame)"
+        f"({config.eval_samples} samples)"
+        + (f", dense {m['chamfer_dense']:.3g} ({config.eval_dense_samples} samples)" if "chamfer_dense" in m else "")
+        + ", normalized frame"
     )
     _report_fit(out, result, summary, options["quiet"])
 

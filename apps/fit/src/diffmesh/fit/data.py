@@ -1,7 +1,7 @@
 """Bundled meshes (package data) and resolution of mesh arguments.
 
 A mesh argument is either a path to an OBJ file or the name of a bundled mesh
-(``fish``, ``fish_low_resolution``, ``cow``, ``torus``, ``blob``), so that ``fit render cow`` works from
+(``fish``, ``fish_low_resolution``, ``cow``, ``torus``, ``blob``, ``jack``), so that ``fit render cow`` works from
 any folder.
 """
 
@@ -19,6 +19,7 @@ BUNDLED: dict[str, tuple[str, str]] = {
     "cow": ("cow", "cow.obj"),
     "torus": ("torus", "torus.obj"),
     "blob": ("blob", "blob.obj"),
+    "jack": ("jack", "jack.obj"),
 }
 
 

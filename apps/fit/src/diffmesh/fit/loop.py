@@ -42,6 +42,8 @@ def check_loop_settings(config: object, weight_names: Sequence[str]) -> None:
             f"plot_every: expected a positive integer or None, got {get('plot_every')}")
     require(get("eval_samples") >= 1 and get("eval_draws") >= 1,
             "eval_samples, eval_draws: expected positive integers")
+    require(get("eval_dense_samples") >= 0 and get("eval_dense_draws") >= 1,
+            "eval_dense_samples, eval_dense_draws: expected an integer >= 0 and a positive integer")
 
 
 class MomentumSGD:
