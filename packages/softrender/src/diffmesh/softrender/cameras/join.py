@@ -49,9 +49,5 @@ def join_cameras_as_batch(cameras_list: Sequence[CamerasBase]) -> CamerasBase:
         if not all(present):
             buffers[name] = None
             continue
-        tensors = [v for v in values if v is not None]
-        dtype = tensors[0].dtype
-        for tensor in tensors[1:]:
-            dtype = torch.promote_types(dtype, tensor.dtype)
-        buffers[name] = torch.cat([t.to(dtype) for t in tensors])
+        buffers[name] = torch.cat(values)  # promotes to a common dtype
     return first._new_like(buffers, sum(len(c) for c in cameras_list))
