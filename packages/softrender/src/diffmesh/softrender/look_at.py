@@ -83,23 +83,15 @@ def look_at_rotation(
     x_raw = torch.linalg.cross(up_unit, z_axis, dim=1)
     parallel = x_raw.detach().norm(dim=1, keepdim=True) == 0
     if bool(parallel.any()):
-        e_x = torch.tensor([1.0, 0.0, 0.0], dtype=up_unit.dtype, device=up_unit.device)
-        e_z = torch.tensor([0.0, 0.0, 1.0], dtype=up_unit.dtype, device=up_unit.device)
-        helper = torch.linalg.cross(up_unit, e_z.expand_as(up_unit), dim=1)
+        eye = torch.eye(3, dtype=up_unit.dtype, device=up_unit.device).expand(len(up_unit), 3, 3)
+        helper = torch.linalg.cross(up_unit, eye[:, 2], dim=1)
         along_z = helper.detach().norm(dim=1, keepdim=True) < 0.5
-        helper = torch.where(
-            along_z, torch.linalg.cross(up_unit, e_x.expand_as(up_unit), dim=1), helper
-        )
+        helper = torch.where(along_z, torch.linalg.cross(up_unit, eye[:, 0], dim=1), helper)
         x_raw = torch.where(parallel, helper, x_raw)
-    x_axis = _unit(x_raw)
-    y_axis = _unit(torch.linalg.cross(z_axis, x_axis, dim=1))
+    # No epsilon floor here: x_raw may be tiny near the poles, and no row is zero any more.
+    x_axis = F.normalize(x_raw, dim=1, eps=0.0)
+    y_axis = F.normalize(torch.linalg.cross(z_axis, x_axis, dim=1), dim=1, eps=0.0)
     return torch.stack([x_axis, y_axis, z_axis], dim=2)
-
-
-def _unit(v: torch.Tensor) -> torch.Tensor:
-    """``v / |v|`` for non-zero rows of any magnitude (no epsilon floor)."""
-    norm = v.norm(dim=1, keepdim=True)
-    return v / torch.where(norm > 0, norm, 1.0)
 
 
 def look_at_view_transform(

@@ -154,9 +154,7 @@ class BatchedParams(nn.Module):
     def _index_tensor(self, index: IndexLike) -> torch.Tensor:
         """``index`` as 1-D int64 in-range batch positions (TypeError, IndexError otherwise)."""
         n = self._batch_size
-        if isinstance(index, bool):
-            raise TypeError("index must be an int, slice, list of ints or tensor, got bool")
-        if isinstance(index, int):
+        if isinstance(index, int) and not isinstance(index, bool):
             if not -n <= index < n:
                 raise IndexError(f"index {index} is out of range for a batch of {n}")
             return torch.tensor([index % n], device=self.device)

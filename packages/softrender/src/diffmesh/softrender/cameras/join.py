@@ -46,8 +46,5 @@ def join_cameras_as_batch(cameras_list: Sequence[CamerasBase]) -> CamerasBase:
                 f"{name} is given for cameras_list[{present.index(True)}] but not for "
                 f"cameras_list[{present.index(False)}]; it must be given for all or none"
             )
-        if not all(present):
-            buffers[name] = None
-            continue
-        buffers[name] = torch.cat(values)  # promotes to a common dtype
+        buffers[name] = torch.cat(values) if all(present) else None  # cat promotes the dtypes
     return first._new_like(buffers, sum(len(c) for c in cameras_list))

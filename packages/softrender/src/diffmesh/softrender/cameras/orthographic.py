@@ -42,8 +42,7 @@ class OrthographicCameras(CamerasBase):
         return pinhole_projection(self, focal_length, principal_point, K)
 
     def get_principal_point(self, **overrides: object) -> torch.Tensor:
-        """``(N, 2)`` principal points in the camera's units, read from the projection (so a
-        custom ``K`` is honoured); ``overrides`` as ``get_projection_transform``."""
+        """As :meth:`PerspectiveCameras.get_principal_point` (``(N, 2)``)."""
         return self.get_projection_transform(**overrides).get_matrix()[:, 3, :2]
 
     def get_ndc_camera_transform(self, *, image_size: ImageSize | None = None, **overrides: object) -> Transform3d:
@@ -53,8 +52,7 @@ class OrthographicCameras(CamerasBase):
     def unproject_points(
         self, xy_depth: torch.Tensor, world_coordinates: bool = True, from_ndc: bool = False, **overrides: object
     ) -> torch.Tensor:
-        """Inverse of ``transform_points`` for ``xy_depth`` (P, 3) or (N, P, 3): x, y in the
-        projection space (NDC with ``from_ndc``), view depth (PyTorch3D's argument order)."""
+        """As :meth:`PerspectiveCameras.unproject_points` (``xy_depth`` (P, 3) or (N, P, 3))."""
         return super().unproject_points(xy_depth, world_coordinates, False, from_ndc=from_ndc, **overrides)
 
     def is_perspective(self) -> bool:
