@@ -68,9 +68,7 @@ def as_batched(
     raise ValueError(f"{name} must have shape {_describe(trailing)}, got {tuple(tensor.shape)}")
 
 
-def broadcast_batch(
-    named: Mapping[str, torch.Tensor], dtype: torch.dtype | None = None
-) -> list[torch.Tensor]:
+def broadcast_batch(named: Mapping[str, torch.Tensor], dtype: torch.dtype | None = None) -> list[torch.Tensor]:
     """Expand tensors of batch B or 1 to the common batch B; the floating ones are promoted to
     one dtype (at least ``dtype`` when given), integer ones kept. ValueError naming two
     tensors of different batches."""
@@ -102,11 +100,7 @@ class BatchedParams(nn.Module):
     _STATIC_FIELDS: tuple[str, ...] = ()
 
     def _set_params(
-        self,
-        device: torch.device | str | None,
-        params: Mapping[str, ParamSpec],
-        *,
-        integer: Sequence[str] = (),
+        self, device: torch.device | str | None, params: Mapping[str, ParamSpec], *, integer: Sequence[str] = ()
     ) -> None:
         """Convert, broadcast and register ``params`` (name -> (value or None, trailing shape))
         as buffers on ``device`` (None: each tensor's own); ``integer`` names are int64, the

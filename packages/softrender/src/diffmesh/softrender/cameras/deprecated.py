@@ -35,9 +35,7 @@ def OpenGLPerspectiveCameras(
 ) -> FoVPerspectiveCameras:
     """Deprecated: ``FoVPerspectiveCameras`` with the same arguments (warns)."""
     _warn("OpenGLPerspectiveCameras", "FoVPerspectiveCameras")
-    return FoVPerspectiveCameras(
-        znear=znear, zfar=zfar, aspect_ratio=aspect_ratio, fov=fov, degrees=degrees, R=R, T=T, device=device
-    )
+    return FoVPerspectiveCameras(znear, zfar, aspect_ratio, fov, degrees, R, T, device=device)
 
 
 def OpenGLOrthographicCameras(

@@ -1,11 +1,6 @@
-"""Cameras from a focal length and principal point (SfM convention): perspective here,
-orthographic in ``orthographic.py``; the functions here hold the code both call.
-
-In NDC (``in_ndc=True``) (px, py) are NDC (+X left, +Y up). In screen space
-(``in_ndc=False``, for photographs) focal length and principal point are pixels, the
-principal point in image coordinates (+x right, +y down, origin top-left) and
-``image_size`` is required: a point on the optical axis lands on pixel (px, py).
-"""
+"""Cameras from a focal length and principal point (SfM convention), in NDC or, for
+photographs, in pixels: perspective here, orthographic in ``orthographic.py``; the functions
+here hold the code both call."""
 
 from __future__ import annotations
 
@@ -96,8 +91,9 @@ class PerspectiveCameras(CamerasBase):
     Args:
         focal_length: scalar, ``(N,)``, ``(N, 1)`` (fx = fy) or ``(N, 2)``; > 0. NDC units
             if ``in_ndc``, else pixels.
-        principal_point: ``(N, 2)`` or ``(2,)``; NDC if ``in_ndc``, else pixels in image
-            coordinates (+x right, +y down).
+        principal_point: ``(N, 2)`` or ``(2,)``; NDC (+X left, +Y up) if ``in_ndc``, else
+            pixels in image coordinates (+x right, +y down, origin top-left): a point on the
+            optical axis lands on pixel (px, py).
         R, T: ``(N, 3, 3)`` / ``(N, 3)`` (or unbatched) world -> view (row vectors).
         K: optional ``(N, 4, 4)`` or ``(4, 4)`` column-vector calibration matrix used instead
             of focal_length / principal_point (PyTorch3D's K).
