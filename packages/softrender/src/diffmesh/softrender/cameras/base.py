@@ -97,15 +97,10 @@ def _ndc_screen_transform(
     else:
         scale = flip * (size.min(dim=1).values / 2.0)
         tx, ty = -flip * width / 2.0, -flip * height / 2.0
-    zeros, ones = torch.zeros_like(scale), torch.ones_like(scale)
-    return Transform3d(
-        stack_rows(
-            [scale, zeros, zeros, zeros],
-            [zeros, scale, zeros, zeros],
-            [zeros, zeros, ones, zeros],
-            [tx, ty, zeros, ones],
-        )
-    )
+    ones = torch.ones_like(scale)
+    matrix = torch.diag_embed(torch.stack([scale, scale, ones, ones], dim=1))
+    matrix[:, 3, :2] = torch.stack([tx, ty], dim=1)  # the row-vector translation
+    return Transform3d(matrix)
 
 
 def get_ndc_to_screen_transform(
@@ -177,9 +172,8 @@ class CamerasBase(BatchedParams):
         if name == "focal_length":
             value = focal_length_n2(value, self.device)
         tensor = as_batched(name, value, CAMERA_FIELDS[name], self.device)
-        if not tensor.is_floating_point():
-            return tensor.to(self.dtype)
-        return tensor.to(torch.promote_types(tensor.dtype, self.dtype))
+        floating = tensor.is_floating_point()
+        return tensor.to(torch.promote_types(tensor.dtype, self.dtype) if floating else self.dtype)
 
     def _extrinsics(self, R: object, T: object) -> list[torch.Tensor]:
         """``R`` (N, 3, 3) and ``T`` (N, 3), overridden when given, broadcast to one batch."""

@@ -77,10 +77,9 @@ def pinhole_ndc_transform(
         return Transform3d(dtype=cameras.dtype, device=cameras.device)
     principal_point = cameras.get_principal_point(**overrides)
     size = image_size if image_size is not None else cameras.get_image_size()
-    eye = torch.eye(4, dtype=principal_point.dtype, device=principal_point.device)
-    n = len(principal_point)
-    last_row = torch.cat([-2.0 * principal_point, eye[3, 2:].expand(n, 2)], dim=1)
-    shift = torch.cat([eye[:3].expand(n, 3, 4), last_row[:, None]], dim=1)
+    shift = torch.eye(4, dtype=principal_point.dtype, device=principal_point.device)
+    shift = shift.repeat(len(principal_point), 1, 1)
+    shift[:, 3, :2] = -2.0 * principal_point  # the row-vector translation
     to_ndc = get_screen_to_ndc_transform(cameras, with_xyflip=False, image_size=size)
     return Transform3d(shift).compose(to_ndc)
 
