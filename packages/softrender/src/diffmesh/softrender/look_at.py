@@ -11,8 +11,9 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 
-from .cameras.batched import broadcast_batch
+from .cameras.batched import as_batched, as_tensor, broadcast_batch
 
 __all__ = ["camera_position_from_spherical_angles", "look_at_rotation", "look_at_view_transform"]
 
@@ -20,48 +21,15 @@ BatchScalar = float | Sequence[float] | torch.Tensor
 BatchVector = Sequence[float] | Sequence[Sequence[float]] | torch.Tensor
 
 
-def _tensor(name: str, value: object, device: torch.device | str) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        tensor = value.to(device)
-    else:
-        try:
-            tensor = torch.as_tensor(value, dtype=torch.float32, device=device)
-        except (TypeError, ValueError, RuntimeError):
-            raise TypeError(
-                f"{name} must be a number, a sequence of numbers or a tensor, "
-                f"got {type(value).__name__}"
-            ) from None
-    if not tensor.is_floating_point():
+def _batch(name: str, value: object, device: torch.device | str, trailing: tuple[int, ...]) -> torch.Tensor:
+    """``value`` as float ``(B, *trailing)`` (float32 unless a floating tensor): one element,
+    ``(N, *trailing)`` or, for scalars, ``(N, 1)``."""
+    tensor = as_tensor(name, value, device)
+    if not isinstance(value, torch.Tensor) or not tensor.is_floating_point():
         tensor = tensor.to(torch.float32)
-    return tensor
-
-
-def _vectors(name: str, value: object, device: torch.device | str) -> torch.Tensor:
-    """``value`` as ``(B, 3)``: accepts ``(3,)``, ``(1, 3)`` or ``(N, 3)``."""
-    tensor = _tensor(name, value, device)
-    if tensor.ndim == 1:
-        tensor = tensor[None]
-    if tensor.ndim != 2 or tensor.shape[1] != 3:
-        raise ValueError(
-            f"{name} must have shape (3,), (1, 3) or (N, 3), got {tuple(tensor.shape)}"
-        )
-    return tensor
-
-
-def _scalars(name: str, value: object, device: torch.device | str) -> torch.Tensor:
-    """``value`` as ``(B,)``: accepts a scalar, ``(N,)`` or ``(N, 1)``."""
-    tensor = _tensor(name, value, device)
-    if tensor.ndim == 2 and tensor.shape[1] == 1:
+    if trailing == () and tensor.ndim == 2 and tensor.shape[1] == 1:
         tensor = tensor[:, 0]
-    if tensor.ndim == 0:
-        tensor = tensor[None]
-    if tensor.ndim != 1:
-        raise ValueError(f"{name} must be a scalar, (N,) or (N, 1), got {tuple(tensor.shape)}")
-    return tensor
-
-
-def _normalize(v: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    return v / v.norm(dim=-1, keepdim=True).clamp_min(eps)
+    return as_batched(name, tensor, trailing, device)
 
 
 def camera_position_from_spherical_angles(
@@ -73,13 +41,9 @@ def camera_position_from_spherical_angles(
 ) -> torch.Tensor:
     """(N, 3) positions relative to the target, ``dist * (cos(e) sin(a), sin(e), cos(e) cos(a))``:
     elevation above the y = 0 plane, azimuth in it from +Z towards +X (scalars or (N,))."""
-    named = {
-        "dist": _scalars("dist", distance, device),
-        "elev": _scalars("elev", elevation, device),
-        "azim": _scalars("azim", azimuth, device),
-    }
-    broadcast_batch(named)  # checks the batch sizes
-    dist, elev, azim = named.values()
+    named = {"dist": distance, "elev": elevation, "azim": azimuth}
+    dist, elev, azim = (_batch(name, value, device, ()) for name, value in named.items())
+    n = len(broadcast_batch({"dist": dist, "elev": elev, "azim": azim})[0])  # checks the batches
     # As in PyTorch3D, each angle's trigonometry runs in its own dtype (float32 for
     # Python numbers) before the products promote: cos(90 deg) is then -4.4e-8, and
     # the camera's axes at the poles are PyTorch3D's (see look_at_rotation).
@@ -89,7 +53,6 @@ def camera_position_from_spherical_angles(
     x = dist * torch.cos(elev) * torch.sin(azim)
     y = dist * torch.sin(elev)
     z = dist * torch.cos(elev) * torch.cos(azim)
-    n = max(len(x), len(y), len(z))
     return torch.stack([x.expand(n), y.expand(n), z.expand(n)], dim=1)
 
 
@@ -107,41 +70,28 @@ def look_at_rotation(
     exactly zero residual (PyTorch3D: a singular matrix) takes x = normalize(up x e_z)
     (``up x e_x`` if up is along Z). ValueError for a zero ``up`` or a camera at its target.
     """
-    position, at_t, up_t = broadcast_batch(
-        {
-            "camera_position": _vectors("camera_position", camera_position, device),
-            "at": _vectors("at", at, device),
-            "up": _vectors("up", up, device),
-        },
-        torch.float32,
-    )
+    named = {"camera_position": camera_position, "at": at, "up": up}
+    named = {name: _batch(name, value, device, (3,)) for name, value in named.items()}
+    position, at_t, up_t = broadcast_batch(named, torch.float32)
     forward = at_t - position
     if bool((forward.detach().norm(dim=1) == 0).any()):
         raise ValueError("camera_position must differ from at (the viewing direction is undefined)")
     if bool((up_t.detach().norm(dim=1) == 0).any()):
         raise ValueError("up must be a non-zero vector")
-    z_axis = _normalize(forward)
-    up_unit = _normalize(up_t)
+    z_axis = F.normalize(forward, dim=1)
+    up_unit = F.normalize(up_t, dim=1)
     x_raw = torch.linalg.cross(up_unit, z_axis, dim=1)
     parallel = x_raw.detach().norm(dim=1, keepdim=True) == 0
     if bool(parallel.any()):
-        e_x = torch.tensor([1.0, 0.0, 0.0], dtype=up_unit.dtype, device=up_unit.device)
-        e_z = torch.tensor([0.0, 0.0, 1.0], dtype=up_unit.dtype, device=up_unit.device)
-        helper = torch.linalg.cross(up_unit, e_z.expand_as(up_unit), dim=1)
+        eye = torch.eye(3, dtype=up_unit.dtype, device=up_unit.device).expand(len(up_unit), 3, 3)
+        helper = torch.linalg.cross(up_unit, eye[:, 2], dim=1)
         along_z = helper.detach().norm(dim=1, keepdim=True) < 0.5
-        helper = torch.where(
-            along_z, torch.linalg.cross(up_unit, e_x.expand_as(up_unit), dim=1), helper
-        )
+        helper = torch.where(along_z, torch.linalg.cross(up_unit, eye[:, 0], dim=1), helper)
         x_raw = torch.where(parallel, helper, x_raw)
-    x_axis = _unit(x_raw)
-    y_axis = _unit(torch.linalg.cross(z_axis, x_axis, dim=1))
+    # No epsilon floor here: x_raw may be tiny near the poles, and no row is zero any more.
+    x_axis = F.normalize(x_raw, dim=1, eps=0.0)
+    y_axis = F.normalize(torch.linalg.cross(z_axis, x_axis, dim=1), dim=1, eps=0.0)
     return torch.stack([x_axis, y_axis, z_axis], dim=2)
-
-
-def _unit(v: torch.Tensor) -> torch.Tensor:
-    """``v / |v|`` for non-zero rows of any magnitude (no epsilon floor)."""
-    norm = v.norm(dim=1, keepdim=True)
-    return v / torch.where(norm > 0, norm, 1.0)
 
 
 def look_at_view_transform(
@@ -157,18 +107,16 @@ def look_at_view_transform(
     """(R (N, 3, 3), T (N, 3)) of cameras at ``C = at + camera_position_from_spherical_angles(
     dist, elev, azim)`` (or ``eye``): ``R = look_at_rotation(C, at, up)``, ``T = -C @ R``.
     E.g. dist 2.7, elev = azim = 0: R = diag(-1, 1, -1), T = (0, 0, 2.7)."""
-    at_t = _vectors("at", at, device)
-    up_t = _vectors("up", up, device)
-    if eye is not None:
-        center, at_t, up_t = broadcast_batch(
-            {"eye": _vectors("eye", eye, device), "at": at_t, "up": up_t}, torch.float32
-        )
-    else:
+    at_t, up_t = _batch("at", at, device, (3,)), _batch("up", up, device, (3,))
+    if eye is None:
         offset = camera_position_from_spherical_angles(
             dist, elev, azim, degrees=degrees, device=device
         )
-        offset, at_t, up_t = broadcast_batch({"dist/elev/azim": offset, "at": at_t, "up": up_t}, torch.float32)
-        center = offset + at_t
+        named = {"dist/elev/azim": offset, "at": at_t, "up": up_t}
+    else:
+        named = {"eye": _batch("eye", eye, device, (3,)), "at": at_t, "up": up_t}
+    start, at_t, up_t = broadcast_batch(named, torch.float32)
+    center = start if eye is not None else start + at_t
     R = look_at_rotation(center, at_t, up_t, device=device)
     T = -(center[:, None, :] @ R)[:, 0, :]
     return R, T

@@ -1,8 +1,4 @@
-"""Cameras: world -> view -> NDC -> screen, in PyTorch3D's conventions.
-
-``X_view = X_world @ R + T`` (row vectors); view and NDC have +X left, +Y up,
-+Z into the screen.
-"""
+"""Cameras: world -> view -> NDC -> screen, in PyTorch3D's conventions (see ``base``)."""
 
 from .base import (
     CamerasBase,

@@ -10,149 +10,39 @@ square image.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from diffmesh.meshcore.transforms import Transform3d
 
-from .batched import BatchedParams, ParamSpec, _as_tensor, broadcast_batch
+from .batched import BatchedParams, as_batched, as_tensor, broadcast_batch
 
 __all__ = [
-    "CamerasBase",
-    "get_ndc_to_screen_transform",
-    "get_screen_to_ndc_transform",
-    "get_world_to_view_transform",
+    "CAMERA_FIELDS", "DEFAULT_R", "DEFAULT_T", "CamerasBase", "check_finite", "focal_length_n2",
+    "get_ndc_to_screen_transform", "get_screen_to_ndc_transform", "get_world_to_view_transform",
+    "require", "stack_rows",
 ]
 
 ImageSize = int | Sequence[int] | Sequence[Sequence[int]] | torch.Tensor
 
+#: Default extrinsics of every camera: one identity rotation, one zero translation.
+DEFAULT_R = (((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),)
+DEFAULT_T = ((0.0, 0.0, 0.0),)
 
-def _image_size_tensor(
-    image_size: ImageSize, batch: int, device: torch.device, dtype: torch.dtype
-) -> torch.Tensor:
-    """``image_size`` as a ``(B, 2)`` float (height, width) tensor, B in {1, batch}."""
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        image_size = (image_size, image_size)
-    if isinstance(image_size, torch.Tensor):
-        size = image_size.to(device=device)
-    else:
-        try:
-            size = torch.as_tensor(image_size, device=device)
-        except (TypeError, ValueError, RuntimeError):
-            raise TypeError(
-                "image_size must be an int, an (H, W) pair, a (B, 2) sequence or tensor, "
-                f"got {type(image_size).__name__}"
-            ) from None
-    if size.dtype == torch.bool or size.is_complex():
-        raise TypeError(f"image_size must be real-valued, got dtype {size.dtype}")
-    if size.ndim == 1 and size.shape[0] == 2:
-        size = size[None]
-    if size.ndim != 2 or size.shape[1] != 2:
-        raise ValueError(
-            f"image_size must be an int, an (H, W) pair or (B, 2), got shape {tuple(size.shape)}"
-        )
-    if len(size) not in (1, batch):
-        raise ValueError(f"image_size has batch size {len(size)}; expected 1 or {batch}")
-    if not bool(torch.isfinite(size).all()) or bool((size < 1).any()):
-        raise ValueError(f"image_size must be >= 1 pixel, got {size.tolist()}")
-    return size.to(dtype)
+#: The camera parameters a call may override, with the shape of one batch element.
+CAMERA_FIELDS: dict[str, tuple[int, ...]] = {
+    "R": (3, 3), "T": (3,), "K": (4, 4), "znear": (), "zfar": (), "aspect_ratio": (), "fov": (),
+    "min_x": (), "max_x": (), "min_y": (), "max_y": (), "scale_xyz": (3,), "focal_length": (2,),
+    "principal_point": (2,),
+}
 
 
-def _xy_affine(scale: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
-    """Row-vector matrices ``(B, 4, 4)``: x, y times ``scale`` (B,) plus (tx, ty) (B,); z kept."""
-    zeros, ones = torch.zeros_like(scale), torch.ones_like(scale)
-    rows = [
-        torch.stack([scale, zeros, zeros, zeros], dim=1),
-        torch.stack([zeros, scale, zeros, zeros], dim=1),
-        torch.stack([zeros, zeros, ones, zeros], dim=1),
-        torch.stack([tx, ty, zeros, ones], dim=1),
-    ]
-    return torch.stack(rows, dim=1)
+def stack_rows(*rows: list[torch.Tensor]) -> torch.Tensor:
+    """Stack per-camera scalars ``(N,)`` into ``(N, len(rows), len(row))`` matrices."""
+    return torch.stack([torch.stack(row, dim=1) for row in rows], dim=1)
 
 
-def _ndc_to_screen_matrix(size: torch.Tensor, with_xyflip: bool) -> torch.Tensor:
-    """Row-vector matrices NDC -> screen, ``(B, 4, 4)``, for ``size`` (B, 2) = (H, W)."""
-    height, width = size.unbind(1)
-    scale = size.min(dim=1).values / 2.0
-    flip = -1.0 if with_xyflip else 1.0
-    # x_s = flip * (scale * x - W / 2); y_s likewise; z unchanged.
-    return _xy_affine(flip * scale, -flip * width / 2.0, -flip * height / 2.0)
-
-
-def _screen_to_ndc_matrix(size: torch.Tensor, with_xyflip: bool) -> torch.Tensor:
-    """Closed-form inverse of ``_ndc_to_screen_matrix``, ``(B, 4, 4)``."""
-    height, width = size.unbind(1)
-    inv_scale = 2.0 / size.min(dim=1).values
-    flip = -1.0 if with_xyflip else 1.0
-    # x = (flip * x_s + W / 2) / scale
-    return _xy_affine(flip * inv_scale, width / 2.0 * inv_scale, height / 2.0 * inv_scale)
-
-
-def get_ndc_to_screen_transform(
-    cameras: CamerasBase, with_xyflip: bool = False, image_size: ImageSize | None = None
-) -> Transform3d:
-    """PyTorch3D's NDC -> screen transform (batch N or 1) for ``image_size`` (H, W), an int,
-    or (N, 2): ``x_s = W/2 - s x``, ``y_s = H/2 - s y``, ``s = min(H, W) / 2`` with
-    ``with_xyflip``; without it ``x_s = s x - W/2`` (PyTorch3D's intermediate); z unchanged."""
-    if image_size is None:
-        raise ValueError("image_size=(height, width) is needed for the NDC <-> screen conversion")
-    size = _image_size_tensor(image_size, len(cameras), cameras.device, cameras.dtype)
-    return Transform3d(_ndc_to_screen_matrix(size, with_xyflip))
-
-
-def get_screen_to_ndc_transform(
-    cameras: CamerasBase, with_xyflip: bool = False, image_size: ImageSize | None = None
-) -> Transform3d:
-    """Inverse of ``get_ndc_to_screen_transform`` (same arguments)."""
-    if image_size is None:
-        raise ValueError("image_size=(height, width) is needed for the NDC <-> screen conversion")
-    size = _image_size_tensor(image_size, len(cameras), cameras.device, cameras.dtype)
-    return Transform3d(_screen_to_ndc_matrix(size, with_xyflip))
-
-
-def _world_to_view_matrix(R: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
-    """``(N, 4, 4)`` row-vector matrix [[R, 0], [T, 1]] (differentiable)."""
-    top = torch.cat([R, torch.zeros_like(R[:, :, :1])], dim=2)
-    bottom = torch.cat([T, torch.ones_like(T[:, :1])], dim=1)[:, None]
-    return torch.cat([top, bottom], dim=1)
-
-
-def _check_batched(name: str, value: object, trailing: tuple[int, ...]) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(value).__name__}")
-    if value.ndim != len(trailing) + 1 or tuple(value.shape[1:]) != trailing:
-        dims = ", ".join(str(d) for d in trailing)
-        raise ValueError(f"{name} must have shape (N, {dims}), got {tuple(value.shape)}")
-    return value
-
-
-def _check_extrinsics(R: object, T: object) -> tuple[torch.Tensor, torch.Tensor]:
-    """``R`` (N, 3, 3) and ``T`` (N, 3), batch sizes equal or 1, broadcast."""
-    R = _check_batched("R", R, (3, 3))
-    T = _check_batched("T", T, (3,))
-    if len(R) != len(T) and len(R) != 1 and len(T) != 1:
-        raise ValueError(f"R has batch size {len(R)} but T has batch size {len(T)}")
-    n = len(T) if len(R) == 1 else len(R)
-    dtype = torch.promote_types(R.dtype, T.dtype)
-    return R.to(dtype).expand(n, 3, 3), T.to(device=R.device, dtype=dtype).expand(n, 3)
-
-
-def get_world_to_view_transform(
-    R: torch.Tensor | None = None, T: torch.Tensor | None = None
-) -> Transform3d:
-    """World -> view ``X_view = X_world @ R + T``, matrix ``[[R, 0], [T, 1]]``, for ``R`` (N, 3, 3)
-    (default identity) and ``T`` (N, 3) (default zero), batch sizes equal or 1."""
-    if R is None:
-        like = T if isinstance(T, torch.Tensor) else torch.zeros(())
-        R = torch.eye(3, dtype=like.dtype, device=like.device)[None]
-    if T is None:
-        T = torch.zeros(1, 3, dtype=R.dtype, device=R.device)
-    R, T = _check_extrinsics(R, T)
-    _check_finite_extrinsics(R=R, T=T)
-    return Transform3d(_world_to_view_matrix(R, T))
-
-
-def _check_finite_extrinsics(**tensors: torch.Tensor | None) -> None:
+def check_finite(**tensors: torch.Tensor | None) -> None:
     """ValueError naming the parameter and camera of the first NaN or inf (else: an empty image)."""
     for name, tensor in tensors.items():
         if tensor is None:
@@ -166,75 +56,152 @@ def _check_finite_extrinsics(**tensors: torch.Tensor | None) -> None:
             )
 
 
+def require(ok: torch.Tensor, requirement: str, **shown: torch.Tensor) -> None:
+    """ValueError ``"{requirement}, got name=values"`` (for ``shown``) unless ``ok`` is all True."""
+    if not bool(ok.all()):
+        got = ", ".join(f"{name}={t.detach().cpu().tolist()}" for name, t in shown.items())
+        raise ValueError(f"{requirement}, got {got}")
+
+
+def focal_length_n2(focal_length: object, device: torch.device | str) -> torch.Tensor:
+    """Focal length as ``(N, 2)``: a scalar, ``(N,)``, ``(N, 1)`` or ``(N, 2)``."""
+    focal = as_tensor("focal_length", focal_length, torch.device(device))
+    if focal.ndim < 2:
+        focal = focal.reshape(-1, 1)
+    if focal.ndim != 2 or focal.shape[1] not in (1, 2):
+        raise ValueError(
+            f"focal_length must be a scalar, (N,), (N, 1) or (N, 2), got shape {tuple(focal.shape)}"
+        )
+    return focal.expand(-1, 2)
+
+
+def _ndc_screen_transform(
+    cameras: CamerasBase, with_xyflip: bool, image_size: ImageSize | None, inverse: bool
+) -> Transform3d:
+    """NDC -> screen for ``image_size`` (an int, (H, W) or (B, 2), B in {1, N}), or its closed-form
+    inverse: ``x_s = flip (s x - W/2)``, ``y_s = flip (s y - H/2)``, ``s = min(H, W) / 2``."""
+    if image_size is None:
+        raise ValueError("image_size=(height, width) is needed for the NDC <-> screen conversion")
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    size = as_batched("image_size", image_size, (2,), cameras.device)
+    if len(size) not in (1, len(cameras)):
+        raise ValueError(f"image_size has batch size {len(size)}; expected 1 or {len(cameras)}")
+    require(torch.isfinite(size) & (size >= 1), "image_size must be >= 1 pixel", image_size=size)
+    size = size.to(cameras.dtype)
+    height, width = size.unbind(1)
+    flip = -1.0 if with_xyflip else 1.0
+    if inverse:  # x = (flip x_s + W/2) / s
+        inv_scale = 2.0 / size.min(dim=1).values
+        scale, tx, ty = flip * inv_scale, width / 2.0 * inv_scale, height / 2.0 * inv_scale
+    else:
+        scale = flip * (size.min(dim=1).values / 2.0)
+        tx, ty = -flip * width / 2.0, -flip * height / 2.0
+    ones = torch.ones_like(scale)
+    matrix = torch.diag_embed(torch.stack([scale, scale, ones, ones], dim=1))
+    matrix[:, 3, :2] = torch.stack([tx, ty], dim=1)  # the row-vector translation
+    return Transform3d(matrix)
+
+
+def get_ndc_to_screen_transform(
+    cameras: CamerasBase, with_xyflip: bool = False, image_size: ImageSize | None = None
+) -> Transform3d:
+    """PyTorch3D's NDC -> screen transform (batch N or 1) for ``image_size`` (H, W), an int,
+    or (N, 2): ``x_s = W/2 - s x``, ``y_s = H/2 - s y``, ``s = min(H, W) / 2`` with
+    ``with_xyflip``; without it ``x_s = s x - W/2`` (PyTorch3D's intermediate); z unchanged."""
+    return _ndc_screen_transform(cameras, with_xyflip, image_size, inverse=False)
+
+
+def get_screen_to_ndc_transform(
+    cameras: CamerasBase, with_xyflip: bool = False, image_size: ImageSize | None = None
+) -> Transform3d:
+    """Inverse of ``get_ndc_to_screen_transform`` (same arguments)."""
+    return _ndc_screen_transform(cameras, with_xyflip, image_size, inverse=True)
+
+
+def get_world_to_view_transform(
+    R: torch.Tensor | None = None, T: torch.Tensor | None = None
+) -> Transform3d:
+    """World -> view ``X_view = X_world @ R + T``, matrix ``[[R, 0], [T, 1]]``, for ``R`` (N, 3, 3)
+    (default identity) and ``T`` (N, 3) (default zero), batch sizes equal or 1."""
+    if R is None:
+        like = T if isinstance(T, torch.Tensor) else torch.zeros(())
+        R = torch.eye(3, dtype=like.dtype, device=like.device)[None]
+    if T is None:
+        T = torch.zeros(1, 3, dtype=R.dtype, device=R.device)
+    for name, value, trailing in (("R", R, (3, 3)), ("T", T, (3,))):
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            raise TypeError(
+                f"{name} must be a floating-point torch.Tensor, got {type(value).__name__}"
+            )
+        if value.shape[1:] != trailing or value.ndim != len(trailing) + 1:
+            dims = ", ".join(str(d) for d in trailing)
+            raise ValueError(f"{name} must have shape (N, {dims}), got {tuple(value.shape)}")
+    R, T = broadcast_batch({"R": R, "T": T.to(R.device)})
+    check_finite(R=R, T=T)
+    top = torch.cat([R, torch.zeros_like(R[:, :, :1])], dim=2)
+    bottom = torch.cat([T, torch.ones_like(T[:, :1])], dim=1)[:, None]
+    return Transform3d(torch.cat([top, bottom], dim=1))
+
+
 class CamerasBase(BatchedParams):
     """Base of the cameras: R (N, 3, 3), T (N, 3) buffers and the transform chain.
 
-    Subclasses provide ``get_projection_transform`` (view -> NDC, or -> screen for
-    ``PerspectiveCameras(in_ndc=False)``), ``is_perspective`` and, if needed,
-    ``get_znear`` / ``in_ndc`` / ``get_ndc_camera_transform``.
+    Subclasses register their parameters with ``_register``, and provide
+    ``get_projection_transform`` (view -> NDC, or -> screen for ``in_ndc=False``),
+    ``is_perspective`` and, if needed, ``get_ndc_camera_transform``.
     """
 
     R: torch.Tensor
     T: torch.Tensor
     K: torch.Tensor | None
     image_size: torch.Tensor | None
+    _in_ndc = True
 
-    _R_SPEC = (3, 3)
-    _T_SPEC = (3,)
-    _K_SPEC = (4, 4)
+    def _register(self, device: torch.device | str, **values: object) -> None:
+        """Register ``values`` as buffers (shapes from :data:`CAMERA_FIELDS`, an ``image_size``
+        (2,) int64; see ``BatchedParams._set_params``), then refuse NaN or inf in any."""
+        shapes = {**CAMERA_FIELDS, "image_size": (2,)}
+        params = {name: (value, shapes[name]) for name, value in values.items()}
+        self._set_params(device, params, integer=("image_size",))
+        check_finite(**{name: getattr(self, name) for name in values})
 
-    def _set_params(
-        self,
-        device: torch.device | str | None,
-        params: Mapping[str, ParamSpec],
-        *,
-        integer: Sequence[str] = (),
-    ) -> None:
-        """As :meth:`BatchedParams._set_params`, then refuse NaN or inf in R, T and K."""
-        super()._set_params(device, params, integer=integer)
-        _check_finite_extrinsics(R=self.R, T=self.T, K=getattr(self, "K", None))
+    def _override(self, name: str, value: object) -> torch.Tensor:
+        """A per-call override of parameter ``name`` (one element's shape or ``(B, ...)``) as
+        ``(B, ...)``, in the cameras' dtype or a wider given one."""
+        if name == "focal_length":
+            value = focal_length_n2(value, self.device)
+        tensor = as_batched(name, value, CAMERA_FIELDS[name], self.device)
+        floating = tensor.is_floating_point()
+        return tensor.to(torch.promote_types(tensor.dtype, self.dtype) if floating else self.dtype)
 
-    def _per_camera(self, value: float | torch.Tensor) -> torch.Tensor:
-        """A number or a (1,)/(N,) tensor as ``(N,)`` in the cameras' dtype and device."""
-        return torch.as_tensor(value, dtype=self.dtype, device=self.device).expand(len(self))
+    def _extrinsics(self, R: object, T: object) -> list[torch.Tensor]:
+        """``R`` (N, 3, 3) and ``T`` (N, 3), overridden when given, broadcast to one batch."""
+        R = self.R if R is None else self._override("R", R)
+        T = self.T if T is None else self._override("T", T)
+        return broadcast_batch({"R": R, "T": T})
 
-    def _override(self, name: str, value: object, trailing: tuple[int, ...] = ()) -> torch.Tensor:
-        """A per-call override of shape ``trailing`` or ``(B, *trailing)`` as ``(B, *trailing)``."""
-        tensor = _as_tensor(name, value, self.device)
-        dtype = (
-            torch.promote_types(tensor.dtype, self.dtype)
-            if tensor.is_floating_point()
-            else self.dtype
-        )
-        tensor = tensor.to(dtype)
-        if tuple(tensor.shape) == trailing:
-            tensor = tensor[None]
-        if tensor.ndim != len(trailing) + 1 or tuple(tensor.shape[1:]) != trailing:
-            dims = ", ".join(str(d) for d in trailing)
-            expected = f"({dims}) or (N, {dims})" if dims else "a scalar or (N,)"
-            raise ValueError(f"{name} must have shape {expected}, got {tuple(tensor.shape)}")
-        return tensor
-
-    def _projection_params(
-        self, overrides: dict[str, object], trailing: dict[str, tuple[int, ...]]
-    ) -> list[torch.Tensor]:
-        """Stored parameters with ``overrides`` substituted, broadcast to one batch."""
-        named = {
-            name: getattr(self, name)
-            if overrides.get(name) is None
-            else self._override(name, overrides[name], shape)
-            for name, shape in trailing.items()
+    def _projection(
+        self, K: object, given: dict[str, object], build: Callable[..., torch.Tensor]
+    ) -> Transform3d:
+        """The projection of matrix ``K`` (this call's, else the stored one) if there is one, else
+        ``build(*parameters)``, the ``given`` parameters (None: the stored one, else a number or
+        batch N or 1 for this call) broadcast to one batch. ValueError for any ``given`` override
+        (also of a setting such as ``degrees``) besides a ``K`` (PyTorch3D ignores it)."""
+        if K is not None or self.K is not None:
+            ignored = sorted(name for name, value in given.items() if value is not None)
+            if ignored:
+                raise ValueError(
+                    f"{', '.join(ignored)} cannot be overridden for cameras whose projection is "
+                    "given by K; pass K alone"
+                )
+            return Transform3d((self.K if K is None else self._override("K", K)).transpose(1, 2))
+        params = {
+            name: getattr(self, name) if value is None else self._override(name, value)
+            for name, value in given.items()
+            if name in CAMERA_FIELDS
         }
-        return broadcast_batch(named)
-
-    def _override_K(self, K: object) -> Transform3d | None:
-        """The projection from a ``K`` override or the stored ``K``; None if neither."""
-        if K is None:
-            K = self.K
-            if K is None:
-                return None
-            return Transform3d(K.transpose(1, 2))
-        return Transform3d(self._override("K", K, (4, 4)).transpose(1, 2))
+        return Transform3d(build(*broadcast_batch(params)))
 
     # ------------------------------------------------------------ transforms
     def get_world_to_view_transform(
@@ -242,9 +209,7 @@ class CamerasBase(BatchedParams):
     ) -> Transform3d:
         """World -> view ``X_view = X_world @ R + T``; ``R`` (N, 3, 3) / ``T`` (N, 3) override the
         stored ones for this call (PyTorch3D overwrites them). ValueError on NaN or inf."""
-        R = self.R if R is None else self._override("R", R, (3, 3))
-        T = self.T if T is None else self._override("T", T, (3,))
-        return get_world_to_view_transform(R, T)
+        return get_world_to_view_transform(*self._extrinsics(R, T))
 
     def get_projection_transform(self, **overrides: object) -> Transform3d:
         """View -> NDC (or screen units); subclasses take their parameters as keyword overrides."""
@@ -336,9 +301,7 @@ class CamerasBase(BatchedParams):
         self, *, R: torch.Tensor | None = None, T: torch.Tensor | None = None
     ) -> torch.Tensor:
         """(N, 3) camera positions ``C = -T @ R^T`` (``R``, ``T`` overrides are not stored)."""
-        R = self.R if R is None else self._override("R", R, (3, 3))
-        T = self.T if T is None else self._override("T", T, (3,))
-        R, T = _check_extrinsics(R, T)
+        R, T = self._extrinsics(R, T)
         return -(T[:, None, :] @ R.transpose(1, 2))[:, 0, :]
 
     def is_perspective(self) -> bool:
@@ -347,11 +310,11 @@ class CamerasBase(BatchedParams):
 
     def in_ndc(self) -> bool:
         """Whether the projection maps to NDC (True) or to screen pixels."""
-        return True
+        return self._in_ndc
 
     def get_znear(self) -> torch.Tensor | None:
         """Near clipping distance ``(N,)``, or None for cameras without one."""
-        return None
+        return getattr(self, "znear", None)
 
     def get_image_size(self) -> torch.Tensor | None:
         """The ``(N, 2)`` (height, width) the camera was made with, or None."""

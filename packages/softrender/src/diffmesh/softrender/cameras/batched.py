@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-__all__ = ["BatchedParams", "ParamSpec", "broadcast_batch"]
+__all__ = ["BatchedParams", "ParamSpec", "as_batched", "as_tensor", "broadcast_batch"]
 
 #: ``(value, trailing_shape)``: a parameter and the shape of one batch element;
 #: ``None`` in the trailing shape accepts any size along that axis.
@@ -38,13 +38,11 @@ def _describe(trailing: tuple[int | None, ...]) -> str:
     return f"{one} or (N, {dims})" if dims else "a scalar or (N,)"
 
 
-def _as_tensor(name: str, value: Any, device: torch.device) -> torch.Tensor:
+def as_tensor(name: str, value: Any, device: torch.device | str) -> torch.Tensor:
     """``value`` as a tensor on ``device``; TypeError for anything non-numeric."""
     if isinstance(value, torch.Tensor):
         tensor = value.to(device)
     else:
-        if isinstance(value, (str, bytes)):
-            raise TypeError(f"{name} must be a number, sequence or tensor, got str")
         try:
             tensor = torch.as_tensor(value, device=device)
         except (TypeError, ValueError, RuntimeError) as err:
@@ -57,9 +55,23 @@ def _as_tensor(name: str, value: Any, device: torch.device) -> torch.Tensor:
     return tensor
 
 
-def broadcast_batch(named: dict[str, torch.Tensor], dtype: torch.dtype | None = None) -> list[torch.Tensor]:
-    """Expand tensors of batch B or 1 to the common batch B, promoted to one dtype (at least
-    ``dtype`` when given); ValueError naming two tensors of different batches."""
+def as_batched(
+    name: str, value: Any, trailing: tuple[int | None, ...], device: torch.device | str
+) -> torch.Tensor:
+    """``value`` of shape ``trailing`` (one element) or ``(B, *trailing)`` as a ``(B, *trailing)``
+    tensor on ``device``; TypeError if non-numeric, ValueError naming the expected shapes."""
+    tensor = as_tensor(name, value, device)
+    if _shape_matches(tuple(tensor.shape), trailing):
+        return tensor[None]
+    if tensor.ndim >= 1 and _shape_matches(tuple(tensor.shape[1:]), trailing):
+        return tensor
+    raise ValueError(f"{name} must have shape {_describe(trailing)}, got {tuple(tensor.shape)}")
+
+
+def broadcast_batch(named: Mapping[str, torch.Tensor], dtype: torch.dtype | None = None) -> list[torch.Tensor]:
+    """Expand tensors of batch B or 1 to the common batch B; the floating ones are promoted to
+    one dtype (at least ``dtype`` when given), integer ones kept. ValueError naming two
+    tensors of different batches."""
     batch, owner = 1, None
     for name, tensor in named.items():
         if len(tensor) != 1:
@@ -69,9 +81,11 @@ def broadcast_batch(named: dict[str, torch.Tensor], dtype: torch.dtype | None = 
                     f"{batch}; batch sizes must be equal or 1"
                 )
             batch, owner = len(tensor), name
-    dtypes = [t.dtype for t in named.values()] + ([] if dtype is None else [dtype])
-    common = functools.reduce(torch.promote_types, dtypes)
-    return [t.to(common).expand(batch, *t.shape[1:]) for t in named.values()]
+    dtypes = [t.dtype for t in named.values() if t.is_floating_point()]
+    dtypes += [] if dtype is None else [dtype]
+    common = functools.reduce(torch.promote_types, dtypes) if dtypes else None
+    promoted = [t.to(common) if t.is_floating_point() else t for t in named.values()]
+    return [t if len(t) == batch else t.expand(batch, *t.shape[1:]) for t in promoted]
 
 
 class BatchedParams(nn.Module):
@@ -91,53 +105,24 @@ class BatchedParams(nn.Module):
         """Convert, broadcast and register ``params`` (name -> (value or None, trailing shape))
         as buffers on ``device`` (None: each tensor's own); ``integer`` names are int64, the
         rest share the promoted floating dtype (else float32). TypeError/ValueError if bad."""
-        dev = torch.device(device) if device is not None else None
-        tensors: dict[str, torch.Tensor | None] = {}
+        dev = None if device is None else torch.device(device)
+        tensors = {}
         for name, (value, trailing) in params.items():
-            if value is None:
-                tensors[name] = None
-                continue
-            target = (
-                dev
-                if dev is not None
-                else (value.device if isinstance(value, torch.Tensor) else torch.device("cpu"))
-            )
-            tensor = _as_tensor(name, value, target)
-            if _shape_matches(tuple(tensor.shape), trailing):
-                tensor = tensor[None]
-            elif not (tensor.ndim >= 1 and _shape_matches(tuple(tensor.shape[1:]), trailing)):
-                raise ValueError(
-                    f"{name} must have shape {_describe(trailing)}, got {tuple(tensor.shape)}"
-                )
-            tensors[name] = tensor
+            if value is not None:
+                own = value.device if isinstance(value, torch.Tensor) else torch.device("cpu")
+                tensors[name] = as_batched(name, value, trailing, dev or own)
         given = [
-            params[name][0].dtype
-            for name, tensor in tensors.items()
-            if tensor is not None
-            and name not in integer
-            and isinstance(params[name][0], torch.Tensor)
-            and params[name][0].is_floating_point()
+            value.dtype
+            for name, (value, _) in params.items()
+            if name not in integer and isinstance(value, torch.Tensor) and value.is_floating_point()
         ]
-        dtype = functools.reduce(torch.promote_types, given, given[0]) if given else torch.float32
-        batch = 1
-        owner = None
-        for name, tensor in tensors.items():
-            if tensor is None or len(tensor) == 1:
-                continue
-            if batch != 1 and len(tensor) != batch:
-                raise ValueError(
-                    f"{name} has batch size {len(tensor)} but {owner} has batch size {batch}; "
-                    "batch sizes must be equal or 1"
-                )
-            batch, owner = len(tensor), name
-        for name, tensor in tensors.items():
-            if tensor is not None:
-                tensor = tensor.to(torch.int64 if name in integer else dtype)
-                if len(tensor) != batch:
-                    tensor = tensor.expand(batch, *tensor.shape[1:])
-            self.register_buffer(name, tensor, persistent=False)
-        self._batch_size = batch
-        self._param_names = tuple(tensors)
+        dtype = functools.reduce(torch.promote_types, given) if given else torch.float32
+        typed = {n: t.to(torch.int64 if n in integer else dtype) for n, t in tensors.items()}
+        batched = dict(zip(typed, broadcast_batch(typed), strict=True))
+        for name in params:
+            self.register_buffer(name, batched.get(name), persistent=False)
+        self._batch_size = len(next(iter(batched.values())))
+        self._param_names = tuple(params)
 
     # ---------------------------------------------------------------- batch
     def __len__(self) -> int:
@@ -163,9 +148,7 @@ class BatchedParams(nn.Module):
     def _index_tensor(self, index: IndexLike) -> torch.Tensor:
         """``index`` as 1-D int64 in-range batch positions (TypeError, IndexError otherwise)."""
         n = self._batch_size
-        if isinstance(index, bool):
-            raise TypeError("index must be an int, slice, list of ints or tensor, got bool")
-        if isinstance(index, int):
+        if isinstance(index, int) and not isinstance(index, bool):
             if not -n <= index < n:
                 raise IndexError(f"index {index} is out of range for a batch of {n}")
             return torch.tensor([index % n], device=self.device)
@@ -193,9 +176,9 @@ class BatchedParams(nn.Module):
             )
         if n == 1:
             return idx  # a batch of 1 broadcasts: every entry selects it
-        if idx.numel() and (bool((idx < -n).any()) or bool((idx >= n).any())):
+        if bool(((idx < -n) | (idx >= n)).any()):
             raise IndexError(f"index out of range for a batch of {n}")
-        return idx.long() % n if idx.numel() else idx.long()
+        return idx.long() % n
 
     def _new_like(self: _Self, buffers: Mapping[str, torch.Tensor | None], batch: int) -> _Self:
         """An instance of the same class holding ``buffers`` (no validation rerun)."""

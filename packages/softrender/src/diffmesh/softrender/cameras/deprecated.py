@@ -7,14 +7,12 @@ import warnings
 
 import torch
 
+from .base import DEFAULT_R, DEFAULT_T
 from .fov import FoVOrthographicCameras, FoVPerspectiveCameras
 from .orthographic import OrthographicCameras
 from .perspective import PerspectiveCameras
 
 __all__ = ["OpenGLOrthographicCameras", "OpenGLPerspectiveCameras", "SfMOrthographicCameras", "SfMPerspectiveCameras"]
-
-_EYE = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
-_ZERO = (0.0, 0.0, 0.0)
 
 
 def _warn(old: str, new: str) -> None:
@@ -31,15 +29,13 @@ def OpenGLPerspectiveCameras(
     aspect_ratio: float | torch.Tensor = 1.0,
     fov: float | torch.Tensor = 60.0,
     degrees: bool = True,
-    R: torch.Tensor | tuple = (_EYE,),
-    T: torch.Tensor | tuple = (_ZERO,),
+    R: torch.Tensor | tuple = DEFAULT_R,
+    T: torch.Tensor | tuple = DEFAULT_T,
     device: torch.device | str = "cpu",
 ) -> FoVPerspectiveCameras:
     """Deprecated: ``FoVPerspectiveCameras`` with the same arguments (warns)."""
     _warn("OpenGLPerspectiveCameras", "FoVPerspectiveCameras")
-    return FoVPerspectiveCameras(
-        znear=znear, zfar=zfar, aspect_ratio=aspect_ratio, fov=fov, degrees=degrees, R=R, T=T, device=device
-    )
+    return FoVPerspectiveCameras(znear, zfar, aspect_ratio, fov, degrees, R, T, device=device)
 
 
 def OpenGLOrthographicCameras(
@@ -50,8 +46,8 @@ def OpenGLOrthographicCameras(
     left: float | torch.Tensor = -1.0,
     right: float | torch.Tensor = 1.0,
     scale_xyz: torch.Tensor | tuple = ((1.0, 1.0, 1.0),),
-    R: torch.Tensor | tuple = (_EYE,),
-    T: torch.Tensor | tuple = (_ZERO,),
+    R: torch.Tensor | tuple = DEFAULT_R,
+    T: torch.Tensor | tuple = DEFAULT_T,
     device: torch.device | str = "cpu",
 ) -> FoVOrthographicCameras:
     """Deprecated: ``FoVOrthographicCameras(max_y=top, min_y=bottom, max_x=right,
@@ -66,26 +62,22 @@ def OpenGLOrthographicCameras(
 def SfMPerspectiveCameras(
     focal_length: float | torch.Tensor | tuple = 1.0,
     principal_point: torch.Tensor | tuple = ((0.0, 0.0),),
-    R: torch.Tensor | tuple = (_EYE,),
-    T: torch.Tensor | tuple = (_ZERO,),
+    R: torch.Tensor | tuple = DEFAULT_R,
+    T: torch.Tensor | tuple = DEFAULT_T,
     device: torch.device | str = "cpu",
 ) -> PerspectiveCameras:
     """Deprecated: ``PerspectiveCameras`` in NDC with the same arguments (warns)."""
     _warn("SfMPerspectiveCameras", "PerspectiveCameras")
-    return PerspectiveCameras(
-        focal_length=focal_length, principal_point=principal_point, R=R, T=T, device=device
-    )
+    return PerspectiveCameras(focal_length, principal_point, R, T, device=device)
 
 
 def SfMOrthographicCameras(
     focal_length: float | torch.Tensor | tuple = 1.0,
     principal_point: torch.Tensor | tuple = ((0.0, 0.0),),
-    R: torch.Tensor | tuple = (_EYE,),
-    T: torch.Tensor | tuple = (_ZERO,),
+    R: torch.Tensor | tuple = DEFAULT_R,
+    T: torch.Tensor | tuple = DEFAULT_T,
     device: torch.device | str = "cpu",
 ) -> OrthographicCameras:
     """Deprecated: ``OrthographicCameras`` in NDC with the same arguments (warns)."""
     _warn("SfMOrthographicCameras", "OrthographicCameras")
-    return OrthographicCameras(
-        focal_length=focal_length, principal_point=principal_point, R=R, T=T, device=device
-    )
+    return OrthographicCameras(focal_length, principal_point, R, T, device=device)

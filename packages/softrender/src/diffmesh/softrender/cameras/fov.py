@@ -6,51 +6,20 @@ convention, not OpenGL's [-1, 1]) and keep a right-handed frame throughout.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from diffmesh.meshcore.transforms import Transform3d
 
-from .base import CamerasBase
+from .base import DEFAULT_R, DEFAULT_T, CamerasBase, require, stack_rows
 
 __all__ = ["FoVOrthographicCameras", "FoVPerspectiveCameras"]
 
-_EYE = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
-_ZERO = (0.0, 0.0, 0.0)
 
-
-def _check_finite(**tensors: torch.Tensor) -> None:
-    for name, tensor in tensors.items():
-        if not bool(torch.isfinite(tensor).all()):
-            raise ValueError(f"{name} must be finite, got {tensor.detach().cpu().tolist()}")
-
-
-def _check_near_far(znear: torch.Tensor, zfar: torch.Tensor, positive_near: bool) -> None:
-    _check_finite(znear=znear, zfar=zfar)
-    if positive_near and bool((znear <= 0).any()):
-        raise ValueError(f"znear must be > 0, got {znear.detach().cpu().tolist()}")
-    if bool((znear >= zfar).any()):
-        raise ValueError(
-            f"znear must be < zfar, got znear={znear.detach().cpu().tolist()} "
-            f"and zfar={zfar.detach().cpu().tolist()}"
-        )
-
-
-def _refuse_params_with_K(cameras: CamerasBase, K: object, given: dict[str, object]) -> None:
-    """ValueError when a parameter override would be ignored because K is set."""
-    if K is None and cameras.K is None:
-        return
-    ignored = sorted(name for name, value in given.items() if value is not None)
-    if ignored:
-        raise ValueError(
-            f"{', '.join(ignored)} cannot be overridden for cameras whose projection is "
-            "given by K; pass K alone"
-        )
-
-
-def _rows(*rows: list[torch.Tensor]) -> torch.Tensor:
-    """Stack per-camera scalars ``(N,)`` into ``(N, len(rows), len(row))``."""
-    return torch.stack([torch.stack(row, dim=1) for row in rows], dim=1)
+def _per_camera(cameras: CamerasBase, value: float | torch.Tensor) -> torch.Tensor:
+    """A number or a (1,)/(N,) tensor as ``(N,)`` in the cameras' dtype and device."""
+    return torch.as_tensor(value, dtype=cameras.dtype, device=cameras.device).expand(len(cameras))
 
 
 def fov_perspective_matrix(
@@ -68,7 +37,7 @@ def fov_perspective_matrix(
     max_x = max_y * aspect_ratio
     zeros, ones = torch.zeros_like(znear), torch.ones_like(znear)
     depth = zfar - znear
-    return _rows(
+    return stack_rows(
         [2.0 * znear / (max_x + max_x), zeros, zeros, zeros],
         [zeros, 2.0 * znear / (max_y + max_y), zeros, zeros],
         [zeros, zeros, zfar / depth, ones],
@@ -86,7 +55,7 @@ def fov_orthographic_matrix(
     zeros, ones = torch.zeros_like(znear), torch.ones_like(znear)
     width, height, depth = max_x - min_x, max_y - min_y, zfar - znear
     sx, sy, sz = scale_xyz.unbind(1)
-    return _rows(
+    return stack_rows(
         [(2.0 / width) * sx, zeros, zeros, zeros],
         [zeros, (2.0 / height) * sy, zeros, zeros],
         [zeros, zeros, (1.0 / depth) * sz, zeros],
@@ -116,36 +85,29 @@ class FoVPerspectiveCameras(CamerasBase):
         aspect_ratio: float | torch.Tensor = 1.0,
         fov: float | torch.Tensor = 60.0,
         degrees: bool = True,
-        R: torch.Tensor | tuple = (_EYE,),
-        T: torch.Tensor | tuple = (_ZERO,),
+        R: torch.Tensor | tuple = DEFAULT_R,
+        T: torch.Tensor | tuple = DEFAULT_T,
         K: torch.Tensor | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
-        self._set_params(device, {
-            "znear": (znear, ()), "zfar": (zfar, ()), "aspect_ratio": (aspect_ratio, ()), "fov": (fov, ()),
-            "R": (R, self._R_SPEC), "T": (T, self._T_SPEC), "K": (K, self._K_SPEC),
-        })
+        self._register(
+            device, znear=znear, zfar=zfar, aspect_ratio=aspect_ratio, fov=fov, R=R, T=T, K=K
+        )
         self.degrees = bool(degrees)
-        _check_near_far(self.znear, self.zfar, positive_near=True)
-        _check_finite(aspect_ratio=self.aspect_ratio, fov=self.fov)
-        if bool((self.aspect_ratio <= 0).any()):
-            raise ValueError(
-                f"aspect_ratio must be > 0, got {self.aspect_ratio.detach().cpu().tolist()}"
-            )
-        limit = 180.0 if self.degrees else math.pi
-        if bool(((self.fov <= 0) | (self.fov >= limit)).any()):
-            unit = "degrees" if self.degrees else "radians"
-            raise ValueError(
-                f"fov must be in (0, {limit:g}) {unit}, got {self.fov.detach().cpu().tolist()}"
-            )
+        limit, unit = (180.0, "degrees") if self.degrees else (math.pi, "radians")
+        require(self.znear > 0, "znear must be > 0", znear=self.znear)
+        require(self.znear < self.zfar, "znear must be < zfar", znear=self.znear, zfar=self.zfar)
+        require(self.aspect_ratio > 0, "aspect_ratio must be > 0", aspect_ratio=self.aspect_ratio)
+        fov_ok = (self.fov > 0) & (self.fov < limit)
+        require(fov_ok, f"fov must be in (0, {limit:g}) {unit}", fov=self.fov)
 
     def compute_projection_matrix(
         self, znear: float | torch.Tensor, zfar: float | torch.Tensor, fov: float | torch.Tensor,
         aspect_ratio: float | torch.Tensor, degrees: bool,
     ) -> torch.Tensor:
         """PyTorch3D's K: (N, 4, 4) column-vector projections (arguments broadcast to (N,))."""
-        args = [self._per_camera(v) for v in (znear, zfar, fov, aspect_ratio)]
+        args = [_per_camera(self, v) for v in (znear, zfar, fov, aspect_ratio)]
         return fov_perspective_matrix(*args, degrees).transpose(1, 2)
 
     def get_projection_transform(
@@ -159,21 +121,13 @@ class FoVPerspectiveCameras(CamerasBase):
         ``K`` (here or at construction) with another override raises ValueError (PyTorch3D
         silently ignores the other one).
         """
-        given = {"znear": znear, "zfar": zfar, "aspect_ratio": aspect_ratio, "fov": fov}
-        _refuse_params_with_K(self, K, {**given, "degrees": degrees})
-        projection = self._override_K(K)
-        if projection is not None:
-            return projection
-        znear_t, zfar_t, aspect_t, fov_t = self._projection_params(given, dict.fromkeys(given, ()))
-        degrees = self.degrees if degrees is None else degrees
-        return Transform3d(fov_perspective_matrix(znear_t, zfar_t, fov_t, aspect_t, degrees))
+        given = {"znear": znear, "zfar": zfar, "fov": fov, "aspect_ratio": aspect_ratio}
+        unit = self.degrees if degrees is None else degrees
+        build = functools.partial(fov_perspective_matrix, degrees=unit)
+        return self._projection(K, {**given, "degrees": degrees}, build)
 
     def is_perspective(self) -> bool:
         return True
-
-    def get_znear(self) -> torch.Tensor:
-        """``(N,)`` near clipping distances."""
-        return self.znear
 
 
 class FoVOrthographicCameras(CamerasBase):
@@ -198,26 +152,19 @@ class FoVOrthographicCameras(CamerasBase):
         max_x: float | torch.Tensor = 1.0,
         min_x: float | torch.Tensor = -1.0,
         scale_xyz: torch.Tensor | tuple = ((1.0, 1.0, 1.0),),
-        R: torch.Tensor | tuple = (_EYE,),
-        T: torch.Tensor | tuple = (_ZERO,),
+        R: torch.Tensor | tuple = DEFAULT_R,
+        T: torch.Tensor | tuple = DEFAULT_T,
         K: torch.Tensor | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
-        self._set_params(device, {
-            "znear": (znear, ()), "zfar": (zfar, ()), "max_y": (max_y, ()), "min_y": (min_y, ()),
-            "max_x": (max_x, ()), "min_x": (min_x, ()), "scale_xyz": (scale_xyz, (3,)),
-            "R": (R, self._R_SPEC), "T": (T, self._T_SPEC), "K": (K, self._K_SPEC),
-        })
-        _check_near_far(self.znear, self.zfar, positive_near=False)
-        _check_finite(max_x=self.max_x, min_x=self.min_x, max_y=self.max_y, min_y=self.min_y)
-        for low, high in (("min_x", "max_x"), ("min_y", "max_y")):
-            lo, hi = getattr(self, low), getattr(self, high)
-            if bool((lo >= hi).any()):
-                raise ValueError(
-                    f"{high} must be > {low}, got {high}={hi.detach().cpu().tolist()} "
-                    f"and {low}={lo.detach().cpu().tolist()}"
-                )
+        self._register(
+            device, znear=znear, zfar=zfar, max_y=max_y, min_y=min_y, max_x=max_x, min_x=min_x,
+            scale_xyz=scale_xyz, R=R, T=T, K=K,
+        )
+        require(self.znear < self.zfar, "znear must be < zfar", znear=self.znear, zfar=self.zfar)
+        require(self.min_x < self.max_x, "max_x must be > min_x", max_x=self.max_x, min_x=self.min_x)
+        require(self.min_y < self.max_y, "max_y must be > min_y", max_y=self.max_y, min_y=self.min_y)
 
     def compute_projection_matrix(
         self, znear: float | torch.Tensor, zfar: float | torch.Tensor, max_x: float | torch.Tensor,
@@ -225,7 +172,7 @@ class FoVOrthographicCameras(CamerasBase):
         scale_xyz: torch.Tensor,
     ) -> torch.Tensor:
         """PyTorch3D's K: (N, 4, 4) column-vector projections (``scale_xyz`` (N, 3) or (3,))."""
-        args = [self._per_camera(v) for v in (znear, zfar, max_x, min_x, max_y, min_y)]
+        args = [_per_camera(self, v) for v in (znear, zfar, max_x, min_x, max_y, min_y)]
         scale = torch.as_tensor(scale_xyz, dtype=self.dtype, device=self.device)
         return fov_orthographic_matrix(*args, scale.expand(len(self), 3)).transpose(1, 2)
 
@@ -236,18 +183,11 @@ class FoVOrthographicCameras(CamerasBase):
         scale_xyz: torch.Tensor | tuple | None = None, K: torch.Tensor | None = None,
     ) -> Transform3d:
         """View -> NDC (``fov_orthographic_matrix``, or ``K``); overrides as for FoVPerspectiveCameras."""
-        given = {"znear": znear, "zfar": zfar, "max_x": max_x, "min_x": min_x, "max_y": max_y, "min_y": min_y,
-                 "scale_xyz": scale_xyz}
-        _refuse_params_with_K(self, K, given)
-        projection = self._override_K(K)
-        if projection is not None:
-            return projection
-        shapes = {name: ((3,) if name == "scale_xyz" else ()) for name in given}
-        return Transform3d(fov_orthographic_matrix(*self._projection_params(given, shapes)))
+        given = dict(
+            znear=znear, zfar=zfar, max_x=max_x, min_x=min_x, max_y=max_y, min_y=min_y,
+            scale_xyz=scale_xyz,
+        )
+        return self._projection(K, given, fov_orthographic_matrix)
 
     def is_perspective(self) -> bool:
         return False
-
-    def get_znear(self) -> torch.Tensor:
-        """``(N,)`` near planes."""
-        return self.znear

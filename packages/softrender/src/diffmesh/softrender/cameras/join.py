@@ -46,12 +46,5 @@ def join_cameras_as_batch(cameras_list: Sequence[CamerasBase]) -> CamerasBase:
                 f"{name} is given for cameras_list[{present.index(True)}] but not for "
                 f"cameras_list[{present.index(False)}]; it must be given for all or none"
             )
-        if not all(present):
-            buffers[name] = None
-            continue
-        tensors = [v for v in values if v is not None]
-        dtype = tensors[0].dtype
-        for tensor in tensors[1:]:
-            dtype = torch.promote_types(dtype, tensor.dtype)
-        buffers[name] = torch.cat([t.to(dtype) for t in tensors])
+        buffers[name] = torch.cat(values) if all(present) else None  # cat promotes the dtypes
     return first._new_like(buffers, sum(len(c) for c in cameras_list))

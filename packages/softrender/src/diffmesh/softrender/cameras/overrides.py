@@ -9,19 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from .base import CamerasBase
-from .perspective import _focal_length_n2
+from .base import CAMERA_FIELDS, CamerasBase
+from .batched import broadcast_batch
 
 __all__ = ["CAMERA_FIELDS", "cameras_with_overrides"]
-
-#: The camera parameters a call may override, with the shape of one batch element.
-CAMERA_FIELDS: dict[str, tuple[int, ...]] = {
-    "R": (3, 3), "T": (3,), "K": (4, 4), "znear": (), "zfar": (), "aspect_ratio": (), "fov": (), "min_x": (),
-    "max_x": (), "min_y": (), "max_y": (), "scale_xyz": (3,), "focal_length": (2,), "principal_point": (2,),
-}
-_PROJECTION = frozenset(CAMERA_FIELDS) - {"R", "T", "K"}
 
 
 def cameras_with_overrides(cameras: Any, *, degrees: bool | None = None, **fields: Any) -> Any:
@@ -42,31 +33,17 @@ def cameras_with_overrides(cameras: Any, *, degrees: bool | None = None, **field
     if unknown or (degrees is not None and not hasattr(cameras, "degrees")):
         bad = ", ".join(unknown) if unknown else "degrees"
         raise TypeError(f"{type(cameras).__name__} has no parameter {bad} to override per call")
-    if "focal_length" in given:
-        given["focal_length"] = _focal_length_n2(given["focal_length"], cameras.device)
     buffers = {name: getattr(cameras, name) for name in names}
-    for name, value in given.items():
-        buffers[name] = cameras._override(name, value, CAMERA_FIELDS[name])
-    if buffers.get("K") is not None and _PROJECTION & set(given):
+    buffers.update({name: cameras._override(name, value) for name, value in given.items()})
+    projection = sorted(set(given) - {"R", "T", "K"})
+    if buffers.get("K") is not None and projection:
         raise ValueError(
-            f"{', '.join(sorted(_PROJECTION & set(given)))}: cannot override a projection parameter "
-            "of cameras whose projection is a K matrix"
+            f"{', '.join(projection)}: cannot override a projection parameter of cameras whose "
+            "projection is a K matrix"
         )
-    present = {name: t for name, t in buffers.items() if t is not None}
-    batch = max(len(t) for t in present.values())
-    for name, tensor in present.items():
-        if len(tensor) not in (1, batch):
-            raise ValueError(
-                f"{name}: batch size {len(tensor)} does not match the other camera parameters' {batch}"
-            )
-    floats = [t.dtype for t in present.values() if t.is_floating_point()]
-    dtype = floats[0]
-    for other in floats[1:]:
-        dtype = torch.promote_types(dtype, other)
-    for name, tensor in present.items():
-        tensor = tensor.to(dtype) if tensor.is_floating_point() else tensor
-        buffers[name] = tensor.expand(batch, *tensor.shape[1:])
-    out = cameras._new_like(buffers, batch)
+    present = {name: tensor for name, tensor in buffers.items() if tensor is not None}
+    buffers.update(zip(present, broadcast_batch(present), strict=True))
+    out = cameras._new_like(buffers, len(buffers["R"]))
     if degrees is not None:
         out.degrees = bool(degrees)
     return out
