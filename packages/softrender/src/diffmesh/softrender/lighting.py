@@ -151,9 +151,7 @@ class _PhongTerms(torch.autograd.Function):
             for _ in range(int(exponent[1])):
                 spec.mul_(spec)
         else:
-            s = exponent[1]
-            zero_pow = torch.eq(torch.as_tensor(s, device=alpha.device), 0).to(alpha.dtype)
-            spec = torch.where(alpha > 0, alpha.pow(s), zero_pow)
+            spec = safe_pow(alpha, exponent[1])
         ctx.save_for_backward(normals, light, points, *d, a, b, cos, camera, *v, c, vn, alpha, live, spec)
         return diffuse, spec
 
@@ -240,6 +238,9 @@ def phong_terms(
 
 
 _COLOR = (3,)
+Color = torch.Tensor | tuple
+# PyTorch3D's default lights: grey colours, at or towards +Y
+_AMBIENT, _DIFFUSE, _SPECULAR, _UP = ((0.5, 0.5, 0.5),), ((0.3, 0.3, 0.3),), ((0.2, 0.2, 0.2),), ((0.0, 1.0, 0.0),)
 
 
 def check_vectors(name: str, tensor: object) -> None:
@@ -359,8 +360,8 @@ def specular(
 
 
 class _LightsBase(BatchedParams):
-    """Phong lights: ``(N, 3)`` colours and ``_light()``, the ``(N, 3)`` position (``_POINT``)
-    or direction towards the light. Inputs ``(B, ..., 3)`` or ``(P, 3)``, outputs ``(B, ..., 3)``."""
+    """Phong lights: ``(N, 3)`` colours and the ``(N, 3)`` position (``_POINT``) or direction
+    towards the light, named ``_LIGHT_NAME``. Inputs ``(B, ..., 3)`` or ``(P, 3)``, outputs ``(B, ..., 3)``."""
 
     ambient_color: torch.Tensor
     diffuse_color: torch.Tensor
@@ -376,24 +377,22 @@ class _LightsBase(BatchedParams):
             "specular_color": (specular_color, _COLOR), self._LIGHT_NAME: (light, (3,)),
         })
 
-    def _light(self) -> torch.Tensor:
-        return getattr(self, self._LIGHT_NAME)
-
-    def _shape(self, normals: torch.Tensor, points: torch.Tensor | None) -> torch.Size:
+    def _params(self, normals: torch.Tensor, points: torch.Tensor | None, *names: str) -> tuple:
+        """The inputs' shape, then the light's position or direction and the colours ``names``
+        viewed against it (see :func:`per_batch`)."""
         check_vectors("normals", normals)
-        if points is None:
-            return normals.shape
-        check_vectors("points", points)
-        return broadcast_inputs(normals=normals, points=points)
+        if points is not None:
+            check_vectors("points", points)
+        shape = normals.shape if points is None else broadcast_inputs(normals=normals, points=points)
+        return shape, *(per_batch(name, getattr(self, name), shape, 1) for name in (self._LIGHT_NAME, *names))
 
     def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
         """``diffuse_color * max(n . l, 0)``; ``points`` (world) needed by point lights only."""
         if self._POINT and points is None:
             raise ValueError("points are needed for the diffuse term of a point light")
-        shape = self._shape(normals, points if self._POINT else None)
-        light = per_batch(self._LIGHT_NAME, self._light(), shape, 1)
-        color = per_batch("diffuse_color", self.diffuse_color, shape, 1)
-        return _colored_term(normals, light, points if self._POINT else None, None, color, self._POINT)
+        points = points if self._POINT else None
+        _, light, color = self._params(normals, points, "diffuse_color")
+        return _colored_term(normals, light, points, None, color, self._POINT)
 
     def specular(
         self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
@@ -411,11 +410,8 @@ class _LightsBase(BatchedParams):
         shininess: float | torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(:meth:`diffuse`, :meth:`specular`) in one evaluation (the shaders' call)."""
-        shape = self._shape(normals, points)
-        light = per_batch(self._LIGHT_NAME, self._light(), shape, 1)
+        shape, light, kd, ks = self._params(normals, points, "diffuse_color", "specular_color")
         camera = per_batch("camera_position", camera_position, shape, 1)
-        kd = per_batch("diffuse_color", self.diffuse_color, shape, 1)
-        ks = per_batch("specular_color", self.specular_color, shape, 1)
         if isinstance(shininess, torch.Tensor):
             shininess = per_batch("shininess", shininess, shape[:-1], 0)
         broadcast_inputs(normals=normals, points=points, light=light, camera_position=camera, color=kd)
@@ -431,12 +427,8 @@ class PointLights(_LightsBase):
     _LIGHT_NAME = "location"
 
     def __init__(
-        self,
-        ambient_color: torch.Tensor | tuple = ((0.5, 0.5, 0.5),),
-        diffuse_color: torch.Tensor | tuple = ((0.3, 0.3, 0.3),),
-        specular_color: torch.Tensor | tuple = ((0.2, 0.2, 0.2),),
-        location: torch.Tensor | tuple = ((0.0, 1.0, 0.0),),
-        device: torch.device | str = "cpu",
+        self, ambient_color: Color = _AMBIENT, diffuse_color: Color = _DIFFUSE, specular_color: Color = _SPECULAR,
+        location: Color = _UP, device: torch.device | str = "cpu",
     ) -> None:
         super().__init__(ambient_color, diffuse_color, specular_color, location, device)
 
@@ -449,12 +441,8 @@ class DirectionalLights(_LightsBase):
     _LIGHT_NAME = "direction"
 
     def __init__(
-        self,
-        ambient_color: torch.Tensor | tuple = ((0.5, 0.5, 0.5),),
-        diffuse_color: torch.Tensor | tuple = ((0.3, 0.3, 0.3),),
-        specular_color: torch.Tensor | tuple = ((0.2, 0.2, 0.2),),
-        direction: torch.Tensor | tuple = ((0.0, 1.0, 0.0),),
-        device: torch.device | str = "cpu",
+        self, ambient_color: Color = _AMBIENT, diffuse_color: Color = _DIFFUSE, specular_color: Color = _SPECULAR,
+        direction: Color = _UP, device: torch.device | str = "cpu",
     ) -> None:
         super().__init__(ambient_color, diffuse_color, specular_color, direction, device)
 

@@ -24,21 +24,6 @@ from .shaders import _blend_params, _pairs, _ShaderBase
 __all__ = ["HardDepthShader", "SoftDepthShader"]
 
 
-def _far_plane(zfar: Any, pairs: RasterPairs, like: torch.Tensor) -> torch.Tensor:
-    """(N * H * W,) far plane of each pixel from a float or a (1,) / (N,) tensor ``zfar``."""
-    n = pairs.num_images
-    if torch.is_tensor(zfar):
-        far = zfar.to(device=like.device, dtype=like.dtype).reshape(-1)
-        if far.numel() not in (1, n):
-            raise ValueError(f"zfar: expected a float or {n} values (one per image), got {far.numel()} values")
-        far = far.expand(n)
-    elif isinstance(zfar, (int, float)) and not isinstance(zfar, bool):
-        far = like.new_full((n,), float(zfar))
-    else:
-        raise TypeError(f"zfar: expected a float or a tensor, got {type(zfar).__name__}")
-    return far[:, None].expand(n, pairs.num_pixels // max(n, 1)).reshape(-1)
-
-
 class _DepthShader(_ShaderBase):
     """PyTorch3D's shader arguments (meshes, lights, materials unused); the far plane is the
     ``zfar=`` float or (N,) tensor, else the cameras' ``zfar``. Reads only ``zbuf``, ``dists``."""
@@ -46,7 +31,8 @@ class _DepthShader(_ShaderBase):
     reads_barycentrics = False
 
     def _far(self, cameras: Any, zfar: Any, pairs: RasterPairs) -> torch.Tensor:
-        """Per-pixel far plane: ``zfar``, else the cameras' ``zfar`` (100 when they have none)."""
+        """(N * H * W,) far plane of each pixel: ``zfar`` (a float or a (1,) / (N,) tensor), else
+        the cameras' ``zfar`` (100 when they have none)."""
         if zfar is None:
             cameras = self.cameras if cameras is None else cameras
             if cameras is None:
@@ -54,7 +40,17 @@ class _DepthShader(_ShaderBase):
                     f"cameras: {type(self).__name__} needs cameras (at construction or per call) or zfar=, got None"
                 )
             zfar = getattr(cameras, "zfar", 100.0)
-        return _far_plane(zfar, pairs, pairs.zbuf)
+        n, like = pairs.num_images, pairs.zbuf
+        if torch.is_tensor(zfar):
+            far = zfar.to(device=like.device, dtype=like.dtype).reshape(-1)
+            if far.numel() not in (1, n):
+                raise ValueError(f"zfar: expected a float or {n} values (one per image), got {far.numel()} values")
+            far = far.expand(n)
+        elif isinstance(zfar, (int, float)) and not isinstance(zfar, bool):
+            far = like.new_full((n,), float(zfar))
+        else:
+            raise TypeError(f"zfar: expected a float or a tensor, got {type(zfar).__name__}")
+        return far[:, None].expand(n, pairs.num_pixels // max(n, 1)).reshape(-1)
 
 
 class HardDepthShader(_DepthShader):
@@ -80,7 +76,7 @@ class SoftDepthShader(_DepthShader):
         materials: Any = None, blend_params: BlendParams | None = None, zfar: float | torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(N, H, W, 1) depth, differentiable w.r.t. ``zbuf``, ``dists`` (and ``zfar``)."""
-        blend = _blend_params(self.blend_params if blend_params is None else blend_params)
+        blend = _blend_params(blend_params, self.blend_params)
         pairs = _pairs(fragments)
         far = self._far(cameras, zfar, pairs)
         prob = torch.sigmoid(pairs.dists / -blend.sigma)

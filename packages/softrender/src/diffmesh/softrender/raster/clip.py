@@ -47,10 +47,6 @@ class ClippedFaces:
     row_conversion: torch.Tensor
     second_half: torch.Tensor
 
-    @property
-    def has_split(self) -> bool:
-        return bool(self.second_half.any())
-
 
 def _lerp_points(
     p1: torch.Tensor, p2: torch.Tensor, depth: float, perspective_correct: bool
@@ -117,19 +113,15 @@ def clip_faces(
     )
 
 
-def _shadowed_halves(pix: torch.Tensor, face: torch.Tensor, dists: torch.Tensor, clipped: ClippedFaces) -> torch.Tensor:
-    """(D,) long pairs to drop: where both halves of a split face touch a pixel, the one
-    not kept (the second half wins only with a strictly smaller unsigned distance)."""
-    second = clipped.second_half
-    first = torch.cat((second[1:], second.new_zeros(1)))  # the next row is this row's second half
-    sel = (second | first)[face].nonzero().squeeze(1)  # pairs of either half of a split face
-    if sel.shape[0] < 2:
-        return sel.new_zeros(0)
-    quad = face[sel] - second[face[sel]].long()  # the first half's row identifies the face
-    key = pix[sel] * second.shape[0] + quad
+def _shadowed_halves(pix: torch.Tensor, face: torch.Tensor, dists: torch.Tensor, second_half: torch.Tensor) -> torch.Tensor:
+    """(D,) long pairs to drop among (P,) pairs of split faces' halves: where both halves of a
+    split face touch a pixel, the one not kept (the second half wins only with a strictly
+    smaller unsigned distance)."""
+    quad = face - second_half[face].long()  # the first half's row identifies the face
+    key = pix * second_half.shape[0] + quad
     order = torch.sort(key, stable=True).indices
-    a, b = sel[order[:-1]], sel[order[1:]]
-    both = key[order[:-1]] == key[order[1:]]
+    a, b = order[:-1], order[1:]
+    both = key[a] == key[b]
     a, b = a[both], b[both]
     a_first = face[a] < face[b]
     h0, h1 = torch.where(a_first, a, b), torch.where(a_first, b, a)
@@ -138,21 +130,10 @@ def _shadowed_halves(pix: torch.Tensor, face: torch.Tensor, dists: torch.Tensor,
 
 
 def _face_major(face: torch.Tensor) -> torch.Tensor | None:
-    """(P,) long permutation making each face's pairs contiguous (runs ordered by face id,
-    stable), or None when they already are. ``face`` holds runs of equal ids."""
-    if face.shape[0] == 0:
-        return None
-    starts = torch.ones_like(face, dtype=torch.bool)
-    starts[1:] = face[1:] != face[:-1]
-    starts = starts.nonzero().squeeze(1)
-    run_face = face[starts]
-    if torch.unique(run_face).shape[0] == run_face.shape[0]:
-        return None
-    lengths = torch.diff(starts, append=starts.new_full((1,), face.shape[0]))
-    order = torch.sort(run_face, stable=True).indices
-    lengths = lengths[order]
-    offsets = torch.cumsum(lengths, 0) - lengths
-    return torch.repeat_interleave(starts[order] - offsets, lengths) + torch.arange(face.shape[0], device=face.device)
+    """(P,) long permutation making each face's pairs contiguous (a stable sort by face id),
+    or None when they already are. ``face`` holds runs of equal ids."""
+    runs = int((face[1:] != face[:-1]).sum()) + 1 if face.shape[0] else 0
+    return None if torch.unique(face).shape[0] == runs else torch.sort(face, stable=True).indices
 
 
 def _rasterize_rows(clipped: ClippedFaces, rows: torch.Tensor, options: RasterOptions) -> list[torch.Tensor]:
@@ -177,12 +158,12 @@ def rasterize_clipped(clipped: ClippedFaces, num_meshes: int, options: RasterOpt
     k = options.faces_per_pixel
     options = replace(options, defer_barycentrics=False)
     all_rows = torch.arange(clipped.source.shape[0], device=clipped.source.device)
-    if clipped.has_split:
+    if bool(clipped.second_half.any()):
         halves = clipped.second_half | torch.roll(clipped.second_half, -1)
         rest = _rasterize_rows(clipped, all_rows[~halves], options)
         split_rows = all_rows[halves]
         split = _rasterize_rows(clipped, split_rows, replace(options, faces_per_pixel=split_rows.shape[0]))
-        drop = _shadowed_halves(split[3], split[4], split[2], clipped)
+        drop = _shadowed_halves(split[3], split[4], split[2], clipped.second_half)
         if drop.shape[0] > 0:
             split = _select(split, complement(drop, split[3].shape[0]))
         pairs = [torch.cat((a, b)) for a, b in zip(rest, split, strict=True)]
