@@ -223,9 +223,7 @@ def phong_terms(
     dtype = normals.dtype
     for t in (light, points, camera):
         dtype = dtype if t is None else torch.promote_types(dtype, t.dtype)
-    normals, light = normals.to(dtype), light.to(dtype)
-    points = None if points is None else points.to(dtype)
-    camera = None if camera is None else camera.to(dtype)
+    normals, light, points, camera = (None if t is None else t.to(dtype) for t in (normals, light, points, camera))
     if camera is None:
         return _PhongTerms.apply(normals, light, points, None, point_light, None)
     k = power_of_two_exponent(shininess)
@@ -237,7 +235,6 @@ def phong_terms(
     return _PhongTerms.apply(normals, light, points, camera, point_light, ("pow", shininess))
 
 
-_COLOR = (3,)
 Color = torch.Tensor | tuple
 # PyTorch3D's default lights: grey colours, at or towards +Y
 _AMBIENT, _DIFFUSE, _SPECULAR, _UP = ((0.5, 0.5, 0.5),), ((0.3, 0.3, 0.3),), ((0.2, 0.2, 0.2),), ((0.0, 1.0, 0.0),)
@@ -246,10 +243,8 @@ _AMBIENT, _DIFFUSE, _SPECULAR, _UP = ((0.5, 0.5, 0.5),), ((0.3, 0.3, 0.3),), ((0
 def check_vectors(name: str, tensor: object) -> None:
     """TypeError/ValueError unless ``tensor`` is a floating ``(..., 3)`` tensor."""
     if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
-        raise TypeError(
-            f"{name} must be a floating-point torch.Tensor, got {type(tensor).__name__}"
-            + (f" of dtype {tensor.dtype}" if isinstance(tensor, torch.Tensor) else "")
-        )
+        got = f"a tensor of dtype {tensor.dtype}" if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {got}")
     if tensor.ndim < 1 or tensor.shape[-1] != 3:
         raise ValueError(f"{name} must have shape (..., 3), got {tuple(tensor.shape)}")
 
@@ -373,8 +368,8 @@ class _LightsBase(BatchedParams):
                  device: torch.device | str) -> None:
         super().__init__()
         self._set_params(device, {
-            "ambient_color": (ambient_color, _COLOR), "diffuse_color": (diffuse_color, _COLOR),
-            "specular_color": (specular_color, _COLOR), self._LIGHT_NAME: (light, (3,)),
+            "ambient_color": (ambient_color, (3,)), "diffuse_color": (diffuse_color, (3,)),
+            "specular_color": (specular_color, (3,)), self._LIGHT_NAME: (light, (3,)),
         })
 
     def _params(self, normals: torch.Tensor, points: torch.Tensor | None, *names: str) -> tuple:

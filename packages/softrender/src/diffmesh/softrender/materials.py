@@ -18,11 +18,8 @@ class Materials(BatchedParams):
     (``materials[idx]``) gives per-point materials, as for the lights.
 
     Args:
-        ambient_color: ``(N, 3)`` or ``(3,)`` ambient reflectance.
-        diffuse_color: ``(N, 3)`` or ``(3,)`` diffuse reflectance.
-        specular_color: ``(N, 3)`` or ``(3,)`` specular reflectance.
-        shininess: scalar or ``(N,)`` Phong exponent (>= 0); stored as an ``(N,)``
-            float buffer.
+        ambient_color, diffuse_color, specular_color: ``(N, 3)`` or ``(3,)`` reflectances.
+        shininess: scalar or ``(N,)`` Phong exponent (>= 0); stored as an ``(N,)`` float buffer.
         device: device for the parameters.
 
     Raises:

@@ -187,11 +187,11 @@ class PhongScene(Scene):
 def fast_phong_scene(lights: Any, cameras: Any, materials: Any, num_images: int, dtype: torch.dtype) -> PhongScene | None:
     """The scene when it is one point or directional light and one material of ``dtype``,
     cameras of batch 1 or ``num_images``, and no tensor needing a gradient; else None."""
-    if not hasattr(lights, "location") and not hasattr(lights, "direction"):
+    light = getattr(lights, "location", getattr(lights, "direction", None))
+    if light is None:
         return None
-    params = [getattr(lights, n) for n in ("ambient_color", "diffuse_color", "specular_color")]
-    params += [lights.location if hasattr(lights, "location") else lights.direction]
-    params += [getattr(materials, n) for n in ("ambient_color", "diffuse_color", "specular_color")]
+    colors = ("ambient_color", "diffuse_color", "specular_color")
+    params = [light, *(getattr(lights, n) for n in colors), *(getattr(materials, n) for n in colors)]
     if any(p.requires_grad or p.shape[0] != 1 or p.dtype != dtype for p in params):
         return None
     if materials.shininess.requires_grad or materials.shininess.shape[0] != 1:

@@ -13,6 +13,7 @@ sums to 1 hide the ones behind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,6 +30,7 @@ class _DepthShader(_ShaderBase):
     ``zfar=`` float or (N,) tensor, else the cameras' ``zfar``. Reads only ``zbuf``, ``dists``."""
 
     reads_barycentrics = False
+    _depth: Callable[..., torch.Tensor]  # (N * H * W,) depth of the pairs, given the far plane and blend_params
 
     def _far(self, cameras: Any, zfar: Any, pairs: RasterPairs) -> torch.Tensor:
         """(N * H * W,) far plane of each pixel: ``zfar`` (a float or a (1,) / (N,) tensor), else
@@ -52,33 +54,29 @@ class _DepthShader(_ShaderBase):
             raise TypeError(f"zfar: expected a float or a tensor, got {type(zfar).__name__}")
         return far[:, None].expand(n, pairs.num_pixels // max(n, 1)).reshape(-1)
 
-
-class HardDepthShader(_DepthShader):
-    """View depth of each pixel's nearest face, ``zfar`` where none: (N, H, W, 1)."""
-
     def forward(
         self, fragments: Fragments, meshes: Any = None, *, cameras: Any = None, lights: Any = None,
         materials: Any = None, blend_params: BlendParams | None = None, zfar: float | torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """(N, H, W, 1) view depth, differentiable w.r.t. ``zbuf`` (and ``zfar``)."""
+        """(N, H, W, 1) depth, differentiable w.r.t. ``zbuf`` (soft: also ``dists``) and ``zfar``."""
         pairs = _pairs(fragments)
-        far = self._far(cameras, zfar, pairs)
-        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
-        depth = far.index_put((pairs.pix.index_select(0, nearest),), pairs.zbuf.index_select(0, nearest))
+        depth = self._depth(pairs, self._far(cameras, zfar, pairs), blend_params)
         return depth.view(pairs.num_images, *pairs.image_size, 1)
+
+
+class HardDepthShader(_DepthShader):
+    """View depth of each pixel's nearest face, ``zfar`` where none: (N, H, W, 1)."""
+
+    def _depth(self, pairs: RasterPairs, far: torch.Tensor, blend_params: BlendParams | None) -> torch.Tensor:
+        nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
+        return far.index_put((pairs.pix.index_select(0, nearest),), pairs.zbuf.index_select(0, nearest))
 
 
 class SoftDepthShader(_DepthShader):
     """Depth blended by coverage in depth order (PyTorch3D's formula, see the module): (N, H, W, 1)."""
 
-    def forward(
-        self, fragments: Fragments, meshes: Any = None, *, cameras: Any = None, lights: Any = None,
-        materials: Any = None, blend_params: BlendParams | None = None, zfar: float | torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """(N, H, W, 1) depth, differentiable w.r.t. ``zbuf``, ``dists`` (and ``zfar``)."""
+    def _depth(self, pairs: RasterPairs, far: torch.Tensor, blend_params: BlendParams | None) -> torch.Tensor:
         blend = _blend_params(blend_params, self.blend_params)
-        pairs = _pairs(fragments)
-        far = self._far(cameras, zfar, pairs)
         prob = torch.sigmoid(pairs.dists / -blend.sigma)
         # Group the pairs by slot (depth rank), each group by pixel: a pixel with a slot-k
         # pair has a slot-(k-1) one, found by a binary search in the previous group.
@@ -93,14 +91,10 @@ class SoftDepthShader(_DepthShader):
             idx = order[start : start + count]
             pix = pairs.pix.index_select(0, idx)
             p = prob.index_select(0, idx)
-            if prev_pix is None:
-                cum_before = torch.zeros_like(p)
-            else:
-                cum_before = prev_cum.index_select(0, torch.searchsorted(prev_pix, pix))
+            cum_before = torch.zeros_like(p) if prev_pix is None else prev_cum.index_select(0, torch.searchsorted(prev_pix, pix))
             cum = cum_before + p
             w = cum.clamp(max=1.0) - cum_before.clamp(max=1.0)
             weighted = weighted.index_add(0, pix, w * pairs.zbuf.index_select(0, idx))
             covered = covered.index_add(0, pix, w)
             start, prev_pix, prev_cum = start + count, pix, cum
-        depth = weighted + (1.0 - covered) * far
-        return depth.view(pairs.num_images, *pairs.image_size, 1)
+        return weighted + (1.0 - covered) * far

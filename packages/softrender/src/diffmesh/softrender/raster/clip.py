@@ -129,13 +129,6 @@ def _shadowed_halves(pix: torch.Tensor, face: torch.Tensor, dists: torch.Tensor,
     return torch.where(d1 < d0, h0, h1)
 
 
-def _face_major(face: torch.Tensor) -> torch.Tensor | None:
-    """(P,) long permutation making each face's pairs contiguous (a stable sort by face id),
-    or None when they already are. ``face`` holds runs of equal ids."""
-    runs = int((face[1:] != face[:-1]).sum()) + 1 if face.shape[0] else 0
-    return None if torch.unique(face).shape[0] == runs else torch.sort(face, stable=True).indices
-
-
 def _rasterize_rows(clipped: ClippedFaces, rows: torch.Tensor, options: RasterOptions) -> list[torch.Tensor]:
     """Rasterize the given rows of the table: [bary, zbuf, dists, pix, row] of the kept pairs."""
     bary, zbuf, dists, pix, face = rasterize_pairs(
@@ -179,9 +172,8 @@ def rasterize_clipped(clipped: ClippedFaces, num_meshes: int, options: RasterOpt
         matrix = clipped.conversion.index_select(0, conv[sel])  # (M, 3 corners, 3 vertices)
         converted = (bary.index_select(0, sel)[:, :, None] * matrix).sum(dim=1)
         bary = bary.index_put((sel,), converted)
-    pairs = [bary, zbuf, dists, pix, clipped.source[row]]
-    order = _face_major(pairs[4])
-    if order is not None:
-        pairs = _select(pairs, order)
-    bary, zbuf, dists, pix, face = pairs
+    face = clipped.source[row]
+    runs = int((face[1:] != face[:-1]).sum()) + 1 if face.shape[0] else 0
+    if torch.unique(face).shape[0] != runs:  # a face's pairs in several runs: one, by a stable sort
+        bary, zbuf, dists, pix, face = _select([bary, zbuf, dists, pix, face], torch.sort(face, stable=True).indices)
     return RasterPairs(pix, face, bary, zbuf, dists, num_meshes, options.image_size, k)

@@ -278,11 +278,7 @@ def pair_barycentrics(
     # flipped indices W - 1 - x and H - 1 - y: the same exact floats the grids use
     px = GridAxes.centres(axes.x, col.neg_().add_(width - 1).to(dtype))
     py = GridAxes.centres(axes.y, row.neg_().add_(height - 1).to(dtype))
-    # the constants barycentrics reads, gathered per pair (the depths only when corrected)
-    read = {"x0", "y0", "x1", "y1", "x2", "y2", "area", "d21x", "d21y", "d02x", "d02y", "d10x", "d10y"}
-    read |= {"z0", "z1", "z2"} if perspective_correct else set()
-    names = FaceRows._fields[:21]  # the constants face_constants gives
-    t = FaceRows(*(c.index_select(0, face) if n in read else c for n, c in zip(names, face_constants(fv), strict=True)))
+    t = FaceRows(*(c.index_select(0, face) for c in face_constants(fv)))  # per pair
     (qx, qy, _, _), b0, b1, b2 = barycentrics(px, py, t, perspective_correct, clip)
     bary0 = torch.stack(b0)
     bary1 = torch.stack(b1) if perspective_correct else bary0

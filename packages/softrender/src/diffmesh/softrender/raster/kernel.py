@@ -275,16 +275,14 @@ def _face_filter(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(faces (M,) that can touch a pixel, then their column range [x_lo, x_hi) and row range
     [y_lo, y_hi)), long."""
-    x, y, z = fv[..., 0], fv[..., 1], fv[..., 2]
-    x0, x1, x2 = x.unbind(1)
-    y0, y1, y2 = y.unbind(1)
+    (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = (fv[:, i].unbind(1) for i in range(3))
     # ComputeFaceAreas: EdgeFunctionForward(v0, v1, v2), compared with a double epsilon.
     area = ((x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)).double()
     ok = (area > _EPS) | (area < -_EPS)
     if cull_backfaces:
         ok &= area >= 0.0
-    z0, z1, z2 = z.unbind(1)  # min/max as element-wise chains: reductions over 3 are slow
-    ok &= torch.minimum(torch.minimum(z0, z1), z2).double() >= _EPS  # faces reaching behind the camera
+    # min/max as element-wise chains (reductions over 3 are slow); faces reaching behind the camera
+    ok &= torch.minimum(torch.minimum(z0, z1), z2).double() >= _EPS
     radius = torch.tensor(blur_radius, dtype=torch.float32).sqrt().to(fv.dtype).to(fv.device)
     xmin = torch.minimum(torch.minimum(x0, x1), x2).sub_(radius)
     xmax = torch.maximum(torch.maximum(x0, x1), x2).add_(radius)

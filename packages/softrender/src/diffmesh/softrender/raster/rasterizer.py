@@ -129,13 +129,7 @@ class RasterizationSettings:
                 half = float(torch.as_tensor(znear).min()) / 2.0
                 depth = half if half > 0.0 else None
         return RasterOptions(
-            image_size=self.image_size,
-            blur_radius=float(self.blur_radius),
-            faces_per_pixel=self.faces_per_pixel,
-            perspective_correct=perspective,
-            clip_barycentric_coords=clip,
-            cull_backfaces=self.cull_backfaces,
-            z_clip_value=depth,
+            self.image_size, self.blur_radius, self.faces_per_pixel, perspective, clip, self.cull_backfaces, depth
         )
 
 
@@ -307,6 +301,12 @@ def rasterize_meshes(
     return rasterize_faces(face_verts, meshes.faces_packed_to_mesh_idx(), len(meshes), options)
 
 
+def _check_settings(settings: object) -> RasterizationSettings:
+    if not isinstance(settings, RasterizationSettings):
+        raise TypeError(f"raster_settings: expected RasterizationSettings, got {type(settings).__name__}")
+    return settings
+
+
 def _check_meshes(meshes: Any, *names: str) -> None:
     """TypeError naming ``meshes`` unless it has the Meshes methods ``names``."""
     if not all(hasattr(meshes, name) for name in names):
@@ -326,12 +326,8 @@ class MeshRasterizer(nn.Module):
 
     def __init__(self, cameras: Any = None, raster_settings: RasterizationSettings | None = None) -> None:
         super().__init__()
-        if raster_settings is None:
-            raster_settings = RasterizationSettings()
-        if not isinstance(raster_settings, RasterizationSettings):
-            raise TypeError(f"raster_settings: expected RasterizationSettings, got {type(raster_settings).__name__}")
         self.cameras = cameras
-        self.raster_settings = raster_settings
+        self.raster_settings = _check_settings(RasterizationSettings() if raster_settings is None else raster_settings)
 
     def transform(self, meshes_world: Any, *, cameras: Any = None) -> torch.Tensor:
         """(sum V_n, 3) packed vertices in NDC x, y with view-space z (``cameras`` overrides)."""
@@ -351,10 +347,7 @@ class MeshRasterizer(nn.Module):
         verts_ndc = torch.cat((verts_ndc[..., :2], verts_view[..., 2:]), dim=-1)
         if n == 1:  # the padded vertices are the packed ones
             return verts_ndc[0]
-        mesh_idx = meshes_world.verts_packed_to_mesh_idx()
-        local = torch.arange(mesh_idx.shape[0], device=mesh_idx.device)
-        local = local - meshes_world.mesh_to_verts_packed_first_idx()[mesh_idx]
-        return verts_ndc[mesh_idx, local]
+        return verts_ndc.reshape(-1, 3).index_select(0, meshes_world.verts_padded_to_packed_idx())
 
     def forward(
         self,
@@ -389,9 +382,7 @@ class MeshRasterizer(nn.Module):
                 ``rasterizer(meshes, R=R, T=T)``; see ``cameras.overrides``).
         """
         overrides = {name: value for name, value in locals().items() if name in CAMERA_FIELDS}
-        settings = self.raster_settings if raster_settings is None else raster_settings
-        if not isinstance(settings, RasterizationSettings):
-            raise TypeError(f"raster_settings: expected RasterizationSettings, got {type(settings).__name__}")
+        settings = _check_settings(self.raster_settings if raster_settings is None else raster_settings)
         cameras = self.cameras if cameras is None else cameras
         if degrees is not None or any(value is not None for value in overrides.values()):
             if cameras is None:
