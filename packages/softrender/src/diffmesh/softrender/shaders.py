@@ -105,10 +105,8 @@ def phong_pairs(
     bary = pairs.bary.index_select(0, idx)
     corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
     parts = [meshes.verts_packed(), meshes.verts_normals_packed()]
-    textures = meshes.textures
-    vertex_colors = texels is None and textures is not None and hasattr(textures, "verts_features_packed")
-    if vertex_colors:
-        parts.append(textures.verts_features_packed())
+    if texels is None and hasattr(meshes.textures, "verts_features_packed"):  # vertex colours, in the same pass
+        parts.append(meshes.textures.verts_features_packed())
     points, normals, *colors = interpolate_vertex_groups(corners, bary, *parts)
     if texels is None:
         texels = colors[0] if colors else sample_textures(meshes, pairs, idx)
@@ -120,8 +118,7 @@ def flat_pairs(
 ) -> torch.Tensor:
     """(Q, C) flat shading of the pairs ``idx``: face normal, lit at the face centroid."""
     face = pairs.face.index_select(0, idx)
-    faces = meshes.faces_packed()
-    points = meshes.verts_packed()[faces].mean(dim=1).index_select(0, face)
+    points = meshes.verts_packed()[meshes.faces_packed()].mean(dim=1).index_select(0, face)
     normals = meshes.faces_normals_packed().index_select(0, face)
     if texels is None:
         texels = sample_textures(meshes, pairs, idx)
@@ -131,7 +128,7 @@ def flat_pairs(
 def gouraud_pairs(meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene) -> torch.Tensor:
     """(Q, C) Gouraud shading of the pairs ``idx``: vertices lit, their colours interpolated."""
     textures = meshes.textures
-    if textures is None or not hasattr(textures, "verts_features_packed"):
+    if not hasattr(textures, "verts_features_packed"):
         raise ValueError(f"meshes.textures: Gouraud shading needs TexturesVertex, got {type(textures).__name__}")
     vertex_colors = _lit(
         textures.verts_features_packed(), meshes.verts_packed(), meshes.verts_normals_packed(),

@@ -72,37 +72,32 @@ def clip_faces(
         return None
     num_behind = behind.sum(dim=1)
     rows_per_face = torch.tensor(_ROWS_BY_BEHIND, device=device)[num_behind]
-    num_faces = face_verts.shape[0]
-    source = torch.repeat_interleave(torch.arange(num_faces, device=device), rows_per_face)
+    source = torch.repeat_interleave(torch.arange(face_verts.shape[0], device=device), rows_per_face)
     first_row = torch.cumsum(rows_per_face, 0) - rows_per_face
     half = torch.arange(source.shape[0], device=device) - first_row[source]  # 0, or 1 for a second half
-    row_behind = num_behind[source]
-    clipped_rows = (row_behind > 0).nonzero().squeeze(1)
+    clipped_rows = (num_behind[source] > 0).nonzero().squeeze(1)  # none if faces were only culled
     out = face_verts.index_select(0, source)
     row_conversion = torch.full((source.shape[0],), -1, dtype=torch.long, device=device)
-    if clipped_rows.shape[0] == 0:  # faces were only culled
-        conversion = face_verts.new_zeros((0, 3, 3))
-    else:
-        faces = source[clipped_rows]
-        fv = face_verts.index_select(0, faces)
-        two_behind = (num_behind[faces] == 2)[:, None]
-        lone = behind[faces] ^ two_behind  # the vertex alone on its side of the plane
-        i1 = lone.long().argmax(dim=1)
-        i2, i3 = (i1 + 1) % 3, (i1 + 2) % 3
-        p1, p2, p3 = (fv[torch.arange(fv.shape[0], device=device), i] for i in (i1, i2, i3))
-        p4, w2 = _lerp_points(p1, p2, z_clip_value, perspective_correct)
-        p5, w3 = _lerp_points(p1, p3, z_clip_value, perspective_correct)
-        kind = torch.where(two_behind[:, 0], 0, 1 + half[clipped_rows])
-        corners = torch.tensor(_CORNERS, device=device)[kind]  # (T, 3) indices into p1..p5
-        points = torch.stack((p1, p2, p3, p4, p5), dim=1)  # (T, 5, 3)
-        out = out.index_put((clipped_rows,), points.gather(1, corners[:, :, None].expand(-1, -1, 3)))
-        # barycentrics of p1..p5 in the original face
-        e1, e2, e3 = (torch.nn.functional.one_hot(i, 3).to(fv.dtype) for i in (i1, i2, i3))
-        b4 = e1 * (1 - w2)[:, None] + e2 * w2[:, None]
-        b5 = e1 * (1 - w3)[:, None] + e3 * w3[:, None]
-        weights = torch.stack((e1, e2, e3, b4, b5), dim=1)  # (T, 5, 3)
-        conversion = weights.gather(1, corners[:, :, None].expand(-1, -1, 3))
-        row_conversion[clipped_rows] = torch.arange(clipped_rows.shape[0], device=device)
+    faces = source[clipped_rows]
+    fv = face_verts.index_select(0, faces)
+    two_behind = (num_behind[faces] == 2)[:, None]
+    lone = behind[faces] ^ two_behind  # the vertex alone on its side of the plane
+    i1 = lone.long().argmax(dim=1)
+    i2, i3 = (i1 + 1) % 3, (i1 + 2) % 3
+    p1, p2, p3 = (fv[torch.arange(fv.shape[0], device=device), i] for i in (i1, i2, i3))
+    p4, w2 = _lerp_points(p1, p2, z_clip_value, perspective_correct)
+    p5, w3 = _lerp_points(p1, p3, z_clip_value, perspective_correct)
+    kind = torch.where(two_behind[:, 0], 0, 1 + half[clipped_rows])
+    corners = torch.tensor(_CORNERS, device=device)[kind]  # (T, 3) indices into p1..p5
+    points = torch.stack((p1, p2, p3, p4, p5), dim=1)  # (T, 5, 3)
+    out = out.index_put((clipped_rows,), points.gather(1, corners[:, :, None].expand(-1, -1, 3)))
+    # barycentrics of p1..p5 in the original face
+    e1, e2, e3 = (torch.nn.functional.one_hot(i, 3).to(fv.dtype) for i in (i1, i2, i3))
+    b4 = e1 * (1 - w2)[:, None] + e2 * w2[:, None]
+    b5 = e1 * (1 - w3)[:, None] + e3 * w3[:, None]
+    weights = torch.stack((e1, e2, e3, b4, b5), dim=1)  # (T, 5, 3)
+    conversion = weights.gather(1, corners[:, :, None].expand(-1, -1, 3))
+    row_conversion[clipped_rows] = torch.arange(clipped_rows.shape[0], device=device)
     return ClippedFaces(
         face_verts=out,
         face_to_mesh=face_to_mesh[source],

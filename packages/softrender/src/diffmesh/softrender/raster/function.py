@@ -270,14 +270,13 @@ def pair_barycentrics(
         perspective-corrected (``bary0`` if not) and output (``bary1`` if not clipped).
     """
     height, width = image_size
-    dtype, device = fv.dtype, fv.device
-    axes = GridAxes(height, width, dtype, device)
+    axes = GridAxes(height, width, fv.dtype, fv.device)
     local = torch.remainder(pix, height * width)
     row = torch.div(local, width, rounding_mode="floor")
     col = local - row * width
     # flipped indices W - 1 - x and H - 1 - y: the same exact floats the grids use
-    px = GridAxes.centres(axes.x, col.neg_().add_(width - 1).to(dtype))
-    py = GridAxes.centres(axes.y, row.neg_().add_(height - 1).to(dtype))
+    px = GridAxes.centres(axes.x, col.neg_().add_(width - 1).to(fv.dtype))
+    py = GridAxes.centres(axes.y, row.neg_().add_(height - 1).to(fv.dtype))
     t = FaceRows(*(c.index_select(0, face) for c in face_constants(fv)))  # per pair
     (qx, qy, _, _), b0, b1, b2 = barycentrics(px, py, t, perspective_correct, clip)
     bary0 = torch.stack(b0)
