@@ -87,11 +87,8 @@ def power_of_two_exponent(shininess: float | torch.Tensor) -> int | None:
     if isinstance(shininess, torch.Tensor):
         if shininess.requires_grad or shininess.numel() == 0:
             return None
-        detached = shininess.detach()
-        if all(s == 0 for s in detached.stride()):  # an expanded single value
-            flat = detached[(0,) * detached.ndim].reshape(1)
-        else:
-            flat = detached.reshape(-1)
+        expanded = all(s == 0 for s in shininess.stride())  # a single value, expanded
+        flat = shininess[(0,) * shininess.ndim].reshape(1) if expanded else shininess.reshape(-1)
         value = float(flat[0])
         if flat.numel() > 1 and not bool((flat == value).all()):
             return None
@@ -449,22 +446,19 @@ class AmbientLights(BatchedParams):
             ambient_color = ((1.0, 1.0, 1.0),)
         self._set_params(device, {"ambient_color": (ambient_color, (None,))})
 
-    def _zeros(self, normals: torch.Tensor) -> torch.Tensor:
+    def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
         check_vectors("normals", normals)
         return normals.new_zeros(*normals.shape[:-1], self.ambient_color.shape[-1])
-
-    def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
-        return self._zeros(normals)
 
     def specular(
         self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
         shininess: float | torch.Tensor,
     ) -> torch.Tensor:
-        return self._zeros(normals)
+        return self.diffuse(normals)
 
     def lighting(
         self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
         shininess: float | torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        zeros = self._zeros(normals)
+        zeros = self.diffuse(normals)
         return zeros, zeros
