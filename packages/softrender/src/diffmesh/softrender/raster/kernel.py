@@ -169,8 +169,7 @@ def eval_grid(
     t = FaceRows._make(tb[:, :, None].unbind(0))  # (m, 1) columns
     x0, y0, z0, x1, y1, z1, x2, y2, z2 = t[:9]
     perspective_correct, clip, need_grad = layout.perspective_correct, layout.clip, layout.need_grad
-    device, dtype = tb.device, tb.dtype
-    j = torch.arange(width, dtype=dtype, device=device)[None, :]
+    j = torch.arange(width, dtype=tb.dtype, device=tb.device)[None, :]
     nx = t.nx
     row = (j + 0.5).div(nx).floor_()  # exact: cell indices are small integers
     col = torch.addcmul(j, row, nx, value=-1.0)  # j - row * nx, exact on small integers
@@ -271,7 +270,7 @@ PairGeometry = namedtuple("PairGeometry", "pix face qx qy bary0 bary1 bary_rows 
 
 
 def _face_filter(
-    fv: torch.Tensor, blur_radius: float, cull_backfaces: bool, height: int, width: int
+    fv: torch.Tensor, blur_radius: float, cull_backfaces: bool, axes: GridAxes
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(faces (M,) that can touch a pixel, then their column range [x_lo, x_hi) and row range
     [y_lo, y_hi)), long."""
@@ -289,7 +288,6 @@ def _face_filter(
     ymin = torch.minimum(torch.minimum(y0, y1), y2).sub_(radius)
     ymax = torch.maximum(torch.maximum(y0, y1), y2).add_(radius)
     # centres decrease with the index: x_lo counts the centres > xmax, x_hi those >= xmin
-    axes = GridAxes(height, width, fv.dtype, fv.device)
     x_lo, x_hi = _count_above(axes.x, xmax, strict=True), _count_above(axes.x, xmin, strict=False)
     y_lo, y_hi = _count_above(axes.y, ymax, strict=True), _count_above(axes.y, ymin, strict=False)
     ok &= (x_hi > x_lo) & (y_hi > y_lo)
@@ -447,11 +445,11 @@ def select_pairs(
     fv = face_verts.detach()
     height, width = image_size
     dtype, device = fv.dtype, fv.device
-    faces, x_lo, x_hi, y_lo, y_hi = _face_filter(fv, blur_radius, cull_backfaces, height, width)
+    axes = GridAxes(height, width, dtype, device)
+    faces, x_lo, x_hi, y_lo, y_hi = _face_filter(fv, blur_radius, cull_backfaces, axes)
     nx, ny = x_hi - x_lo, y_hi - y_lo
     counts, order = torch.sort(nx * ny, stable=True)  # grids of faces with similar boxes
     faces, x_lo, y_lo, nx, ny = faces[order], x_lo[order], y_lo[order], nx[order], ny[order]
-    axes = GridAxes(height, width, dtype, device)
     table = face_table(fv.index_select(0, faces), x_lo, y_lo, nx, ny, axes)
     base = (face_to_mesh[faces] * height + y_lo) * width + x_lo
     plan = _plan_chunks(counts)
