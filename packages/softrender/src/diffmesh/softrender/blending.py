@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx
 
-from .fragments import Fragments, RasterPairs, first_order_only, pairs_of_fragments
+from .fragments import Fragments, RasterPairs, first_order_only, pair_rows, pairs_of_fragments
 
 __all__ = [
     "BlendParams", "BlendWeights", "blend_weights", "hard_blend", "hard_rgb_blend", "sigmoid_alpha_blend",
@@ -148,15 +148,7 @@ def blend_weights(
 def _nearest(pairs: RasterPairs, z_inv: torch.Tensor, z_max: torch.Tensor) -> torch.Tensor:
     """Indices of each pixel's nearest pair (ties by face id), among pairs at ``z_max``."""
     cand = (z_inv == z_max.index_select(0, pairs.pix)).nonzero().squeeze(1)
-    pix = pairs.pix.index_select(0, cand)
-    z = pairs.zbuf.detach().index_select(0, cand)
-    zmin = z.new_full((pairs.num_pixels,), float("inf")).scatter_reduce_(0, pix, z, "amin")
-    is_min = z == zmin.index_select(0, pix)
-    big = torch.iinfo(torch.long).max
-    face = torch.where(is_min, pairs.face.index_select(0, cand), big)
-    fmin = torch.full((pairs.num_pixels,), big, dtype=torch.long, device=z.device)
-    fmin.scatter_reduce_(0, pix, face, "amin")
-    return cand[is_min & (face == fmin.index_select(0, pix))]
+    return cand[pairs.nearest(cand)]
 
 
 class _SoftmaxBlend(torch.autograd.Function):
@@ -249,15 +241,10 @@ def softmax_blend_pairs(
     return softmax_blend(pairs, weights, colors_fn(weights.needed), blend_params)
 
 
-def _alpha(pairs: RasterPairs, sigma: float) -> torch.Tensor:
-    """(N*H*W,) coverage ``1 - prod(1 - sigmoid(-d / sigma))`` as ``1 - exp(sum logsigmoid(d / sigma))``."""
-    log_t = F.logsigmoid(pairs.dists / sigma)
-    return 1.0 - torch.exp(log_t.new_zeros(pairs.num_pixels).index_add(0, pairs.pix, log_t))
-
-
 def silhouette_blend(pairs: RasterPairs, blend_params: BlendParams, rgb: torch.Tensor | None = None) -> torch.Tensor:
     """(N, H, W, 4): ``rgb`` (N*H*W, 3) (None: white) and alpha ``1 - prod(1 - sigmoid(-d / sigma))``."""
-    alpha = _alpha(pairs, blend_params.sigma)
+    log_t = F.logsigmoid(pairs.dists / blend_params.sigma)  # log(1 - sigmoid(-d / sigma))
+    alpha = 1.0 - torch.exp(log_t.new_zeros(pairs.num_pixels).index_add(0, pairs.pix, log_t))
     rgb = alpha.new_ones(pairs.num_pixels, 3) if rgb is None else rgb
     return torch.cat((rgb, alpha[:, None].to(rgb.dtype)), dim=1).view(pairs.num_images, *pairs.image_size, 4)
 
@@ -279,14 +266,8 @@ def _dense_pairs(
     colors: torch.Tensor, fragments: Fragments, fn: str
 ) -> tuple[RasterPairs, torch.Tensor, torch.Tensor]:
     """(pairs, their slots, their colours (P, C)) of dense ``colors`` (N, H, W, K, C)."""
-    if not isinstance(fragments, Fragments):
-        raise TypeError(f"{fn}: fragments: expected Fragments, got {type(fragments).__name__}")
-    shape = tuple(fragments.pix_to_face.shape)
-    if not torch.is_tensor(colors) or colors.dim() != 5 or tuple(colors.shape[:4]) != shape:
-        got = tuple(colors.shape) if torch.is_tensor(colors) else type(colors).__name__
-        raise ValueError(f"{fn}: colors: expected shape {(*shape, 'C')} (N, H, W, K, C), got {got}")
     pairs, slots = pairs_of_fragments(fragments)
-    return pairs, slots, colors.reshape(-1, colors.shape[-1]).index_select(0, slots)
+    return pairs, slots, pair_rows(f"{fn}: colors", colors, pairs, slots)
 
 
 def hard_rgb_blend(colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams) -> torch.Tensor:

@@ -12,9 +12,9 @@ from typing import Any, cast
 import torch
 
 __all__ = [
-    "Fragments", "RasterPairs", "complement", "depth_order", "first_order_only", "interpolate_face_attributes",
-    "interpolate_pairs", "interpolate_vertex_groups", "interpolate_vertex_pairs", "k_nearest_drop",
-    "k_nearest_keep", "pairs_of_fragments",
+    "Fragments", "RasterPairs", "complement", "csr_matrix", "depth_order", "first_order_only",
+    "interpolate_face_attributes", "interpolate_pairs", "interpolate_vertex_groups", "interpolate_vertex_pairs",
+    "k_nearest_drop", "k_nearest_keep", "pair_rows", "pairs_of_fragments",
 ]
 
 
@@ -155,43 +155,39 @@ class RasterPairs:
         rank k of ``order[i]`` within its pixel."""
         return depth_order(self.pix, self.zbuf.detach(), self.face)
 
-    def nearest(self) -> torch.Tensor:
-        """(P,) bool: the pair is its pixel's nearest, by (z, face id) as PyTorch3D orders them."""
-        z = self.zbuf.detach()
-        zmin = z.new_full((self.num_pixels,), float("inf")).scatter_reduce(0, self.pix, z, "amin")
-        is_min = z == zmin[self.pix]
+    def nearest(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """(P,) bool: the pair is its pixel's nearest, by (z, face id) as PyTorch3D orders them
+        (with ``idx`` (M,): (M,) bool, the nearest among the pairs ``idx`` only)."""
+        pix, z, face = self.pix, self.zbuf.detach(), self.face
+        if idx is not None:
+            pix, z, face = pix.index_select(0, idx), z.index_select(0, idx), face.index_select(0, idx)
+        zmin = z.new_full((self.num_pixels,), float("inf")).scatter_reduce_(0, pix, z, "amin")
+        is_min = z == zmin.index_select(0, pix)
         big = torch.iinfo(torch.long).max
         fmin = torch.full((self.num_pixels,), big, dtype=torch.long, device=z.device)
-        fmin = fmin.scatter_reduce(0, self.pix, torch.where(is_min, self.face, big), "amin")
-        return is_min & (self.face == fmin[self.pix])
+        fmin.scatter_reduce_(0, pix, torch.where(is_min, face, big), "amin")
+        return is_min & (face == fmin.index_select(0, pix))
 
     def to_dense(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Materialise PyTorch3D's dense (N, H, W, K) fragments (differentiable)."""
-        height, width = self.image_size
         k = self.faces_per_pixel
-        shape = (self.num_images, height, width, k)
+        shape = (self.num_images, *self.image_size, k)
         order, slot = self.slots()
         flat = self.pix[order] * k + slot
-        total = self.num_pixels * k
-        pix_to_face = torch.full((total,), -1, dtype=torch.long, device=self.pix.device)
-        pix_to_face[flat] = self.face[order]
-        zbuf = self.zbuf.new_full((total,), -1.0).index_put((flat,), self.zbuf[order])
-        dists = self.dists.new_full((total,), -1.0).index_put((flat,), self.dists[order])
-        bary = self.bary.new_full((total, 3), -1.0).index_put((flat,), self.bary[order])
-        return pix_to_face.view(shape), zbuf.view(shape), bary.view(*shape, 3), dists.view(shape)
+        pix_to_face, zbuf, bary, dists = (
+            t.new_full((self.num_pixels * k, *t.shape[1:]), -1).index_put((flat,), t[order]).view(*shape, *t.shape[1:])
+            for t in (self.face, self.zbuf, self.bary, self.dists)
+        )
+        return pix_to_face, zbuf, bary, dists
 
     def detach(self) -> RasterPairs:
         """The pairs with float fields detached (deferred barycentrics stay deferred when
         ``bary_fn`` has a ``detach()``, as the rasterizer's has; else computed now)."""
         detach_fn = getattr(self._bary_fn, "detach", None)
-        if self._bary is None and detach_fn is not None:
-            return RasterPairs(
-                self.pix, self.face, None, self.zbuf.detach(), self.dists.detach(),
-                self.num_images, self.image_size, self.faces_per_pixel, bary_fn=detach_fn(),
-            )
+        deferred = self._bary is None and detach_fn is not None
         return RasterPairs(
-            self.pix, self.face, self.bary.detach(), self.zbuf.detach(), self.dists.detach(),
-            self.num_images, self.image_size, self.faces_per_pixel,
+            self.pix, self.face, None if deferred else self.bary.detach(), self.zbuf.detach(), self.dists.detach(),
+            self.num_images, self.image_size, self.faces_per_pixel, bary_fn=detach_fn() if deferred else None,
         )
 
 
@@ -211,18 +207,14 @@ class Fragments:
         bary_coords: torch.Tensor | None = None, dists: torch.Tensor | None = None, *,
         pairs: RasterPairs | None = None,
     ) -> None:
-        fields = (pix_to_face, zbuf, bary_coords, dists)
-        if pairs is None:
-            names = ("pix_to_face", "zbuf", "bary_coords", "dists")
-            missing = [n for n, f in zip(names, fields, strict=True) if f is None]
-            if missing:
-                raise ValueError(
-                    "Fragments: expected pix_to_face, zbuf, bary_coords and dists (or pairs=), "
-                    f"got None for {', '.join(missing)}"
-                )
-            self._dense: tuple[torch.Tensor, ...] | None = fields  # type: ignore[assignment]
-        else:
-            self._dense = None
+        fields = {"pix_to_face": pix_to_face, "zbuf": zbuf, "bary_coords": bary_coords, "dists": dists}
+        missing = [name for name, field in fields.items() if field is None]
+        if pairs is None and missing:
+            raise ValueError(
+                "Fragments: expected pix_to_face, zbuf, bary_coords and dists (or pairs=), "
+                f"got None for {', '.join(missing)}"
+            )
+        self._dense: tuple[torch.Tensor, ...] | None = None if pairs is not None else tuple(fields.values())  # type: ignore[arg-type]
         self.pairs = pairs
 
     def _fields(self) -> tuple[torch.Tensor, ...]:
@@ -231,21 +223,10 @@ class Fragments:
             self._dense = pairs.to_dense()
         return self._dense
 
-    @property
-    def pix_to_face(self) -> torch.Tensor:
-        return self._fields()[0]
-
-    @property
-    def zbuf(self) -> torch.Tensor:
-        return self._fields()[1]
-
-    @property
-    def bary_coords(self) -> torch.Tensor:
-        return self._fields()[2]
-
-    @property
-    def dists(self) -> torch.Tensor:
-        return self._fields()[3]
+    pix_to_face = property(lambda self: self._fields()[0])
+    zbuf = property(lambda self: self._fields()[1])
+    bary_coords = property(lambda self: self._fields()[2])
+    dists = property(lambda self: self._fields()[3])
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         return iter(self._fields())
@@ -294,6 +275,16 @@ def pairs_of_fragments(fragments: Fragments) -> tuple[RasterPairs, torch.Tensor]
     return RasterPairs(pix, flat[keep], bary, zbuf, dists, n, (height, width), k), keep
 
 
+def pair_rows(name: str, values: object, pairs: RasterPairs, slots: torch.Tensor) -> torch.Tensor:
+    """(P, C) rows of dense ``values`` (N, H, W, K, C) at the ``slots`` of the pairs (from
+    :func:`pairs_of_fragments`); ValueError naming ``name`` for another shape."""
+    shape = (pairs.num_images, *pairs.image_size, pairs.faces_per_pixel)
+    if not torch.is_tensor(values) or values.dim() != 5 or tuple(values.shape[:4]) != shape:
+        got = tuple(values.shape) if torch.is_tensor(values) else type(values).__name__
+        raise ValueError(f"{name}: expected shape {(*shape, 'C')} (N, H, W, K, C), got {got}")
+    return values.reshape(-1, values.shape[-1]).index_select(0, slots)
+
+
 def interpolate_face_attributes(
     pix_to_face: torch.Tensor, barycentric_coords: torch.Tensor, face_attributes: torch.Tensor
 ) -> torch.Tensor:
@@ -308,12 +299,8 @@ def interpolate_face_attributes(
     if not torch.is_tensor(barycentric_coords) or tuple(barycentric_coords.shape) != (*pix_to_face.shape, 3):
         got = tuple(barycentric_coords.shape) if torch.is_tensor(barycentric_coords) else None
         raise ValueError(f"barycentric_coords: expected shape {(*pix_to_face.shape, 3)}, got {got}")
-    mask = pix_to_face >= 0
-    flat = pix_to_face.reshape(-1)
-    idx = flat.clamp(min=0)
-    bary = barycentric_coords.reshape(-1, 3)
-    out = interpolate_pairs(idx, bary, face_attributes)
-    out = out * mask.reshape(-1, 1).to(out.dtype)
+    out = interpolate_pairs(pix_to_face.reshape(-1).clamp(min=0), barycentric_coords.reshape(-1, 3), face_attributes)
+    out = out * (pix_to_face >= 0).reshape(-1, 1).to(out.dtype)  # 0 where there is no face
     return out.view(*pix_to_face.shape, face_attributes.shape[2])
 
 
@@ -325,7 +312,7 @@ def interpolate_pairs(face: torch.Tensor, bary: torch.Tensor, face_attributes: t
     return (bary.to(vals.dtype)[:, :, None] * vals).sum(dim=1)
 
 
-def _csr(crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def csr_matrix(crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """A sparse CSR matrix, unchecked, int32 indices when they fit (MKL converts int64 ones
     on every product)."""
     if max(size[0], size[1], values.shape[0]) < 2**31 - 1:
@@ -344,12 +331,6 @@ def _transpose(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _corner_matrix(corners: torch.Tensor, weights: torch.Tensor, num_verts: int) -> torch.Tensor:
-    """(P, V) sparse CSR matrix with ``weights[p, i]`` at column ``corners[p, i]``."""
-    crow = torch.arange(0, 3 * corners.shape[0] + 1, 3, device=corners.device)
-    return _csr(crow, corners.reshape(-1), weights.reshape(-1), (corners.shape[0], num_verts))
-
-
 def _run_matrix(corner_rows: torch.Tensor, weight_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """((3 R, P) CSR with ``weight_rows[i, p]`` at (i R + run(p), p), (3 R,) vertex of each
     row); runs are blocks of consecutive pairs with equal corners; inputs (3, P) rows."""
@@ -361,7 +342,7 @@ def _run_matrix(corner_rows: torch.Tensor, weight_rows: torch.Tensor) -> tuple[t
     crow = torch.cat((bounds[:-1], bounds[:-1] + count, bounds + 2 * count))  # one block per corner
     pair = torch.arange(count, device=corner_rows.device, dtype=torch.int32 if 3 * count < 2**31 else torch.long)
     cols = torch.cat((pair, pair, pair))  # (repeat() is a slow strided copy)
-    matrix = _csr(crow, cols, weight_rows.reshape(-1), (3 * starts.shape[0], count))
+    matrix = csr_matrix(crow, cols, weight_rows.reshape(-1), (3 * starts.shape[0], count))
     return matrix, corner_rows.index_select(1, starts).reshape(-1)
 
 
@@ -374,17 +355,17 @@ class _InterpolateVertexPairs(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx,
-        grad_enabled: bool,
-        corners: torch.Tensor,
-        bary: torch.Tensor,
+        ctx: torch.autograd.function.FunctionCtx, grad_enabled: bool, corners: torch.Tensor, bary: torch.Tensor,
         *attributes: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
         dtype = attributes[0].dtype
         weights = bary.to(dtype).contiguous()  # (P, 3)
         cols = [a.to(dtype).t().contiguous() for a in attributes]  # (D_k, V) each
         count = corners.shape[0]
-        matrix = _corner_matrix(corners, weights, attributes[0].shape[0]) if count else None
+        matrix = None
+        if count:  # (P, V) with ``weights[p, i]`` at column ``corners[p, i]``
+            crow = torch.arange(0, 3 * count + 1, 3, device=corners.device)
+            matrix = csr_matrix(crow, corners.reshape(-1), weights.reshape(-1), (count, attributes[0].shape[0]))
         outs = []
         for col in cols:
             if matrix is None or col.shape[0] == 0:

@@ -87,11 +87,8 @@ def power_of_two_exponent(shininess: float | torch.Tensor) -> int | None:
     if isinstance(shininess, torch.Tensor):
         if shininess.requires_grad or shininess.numel() == 0:
             return None
-        detached = shininess.detach()
-        if all(s == 0 for s in detached.stride()):  # an expanded single value
-            flat = detached[(0,) * detached.ndim].reshape(1)
-        else:
-            flat = detached.reshape(-1)
+        expanded = all(s == 0 for s in shininess.stride())  # a single value, expanded
+        flat = shininess[(0,) * shininess.ndim].reshape(1) if expanded else shininess.reshape(-1)
         value = float(flat[0])
         if flat.numel() > 1 and not bool((flat == value).all()):
             return None
@@ -119,13 +116,8 @@ class _PhongTerms(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: FunctionCtx,
-        normals: torch.Tensor,
-        light: torch.Tensor,
-        points: torch.Tensor | None,
-        camera: torch.Tensor | None,
-        point_light: bool,
-        exponent: tuple[str, float | torch.Tensor] | None,
+        ctx: FunctionCtx, normals: torch.Tensor, light: torch.Tensor, points: torch.Tensor | None,
+        camera: torch.Tensor | None, point_light: bool, exponent: tuple[str, float | torch.Tensor] | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         n = _vec(normals)
         d = _sub(_vec(light), _vec(points)) if point_light else _vec(light)  # type: ignore[arg-type]
@@ -151,9 +143,7 @@ class _PhongTerms(torch.autograd.Function):
             for _ in range(int(exponent[1])):
                 spec.mul_(spec)
         else:
-            s = exponent[1]
-            zero_pow = torch.eq(torch.as_tensor(s, device=alpha.device), 0).to(alpha.dtype)
-            spec = torch.where(alpha > 0, alpha.pow(s), zero_pow)
+            spec = safe_pow(alpha, exponent[1])
         ctx.save_for_backward(normals, light, points, *d, a, b, cos, camera, *v, c, vn, alpha, live, spec)
         return diffuse, spec
 
@@ -225,9 +215,7 @@ def phong_terms(
     dtype = normals.dtype
     for t in (light, points, camera):
         dtype = dtype if t is None else torch.promote_types(dtype, t.dtype)
-    normals, light = normals.to(dtype), light.to(dtype)
-    points = None if points is None else points.to(dtype)
-    camera = None if camera is None else camera.to(dtype)
+    normals, light, points, camera = (None if t is None else t.to(dtype) for t in (normals, light, points, camera))
     if camera is None:
         return _PhongTerms.apply(normals, light, points, None, point_light, None)
     k = power_of_two_exponent(shininess)
@@ -239,16 +227,16 @@ def phong_terms(
     return _PhongTerms.apply(normals, light, points, camera, point_light, ("pow", shininess))
 
 
-_COLOR = (3,)
+Color = torch.Tensor | tuple
+# PyTorch3D's default lights: grey colours, at or towards +Y
+_AMBIENT, _DIFFUSE, _SPECULAR, _UP = ((0.5, 0.5, 0.5),), ((0.3, 0.3, 0.3),), ((0.2, 0.2, 0.2),), ((0.0, 1.0, 0.0),)
 
 
 def check_vectors(name: str, tensor: object) -> None:
     """TypeError/ValueError unless ``tensor`` is a floating ``(..., 3)`` tensor."""
     if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
-        raise TypeError(
-            f"{name} must be a floating-point torch.Tensor, got {type(tensor).__name__}"
-            + (f" of dtype {tensor.dtype}" if isinstance(tensor, torch.Tensor) else "")
-        )
+        got = f"a tensor of dtype {tensor.dtype}" if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {got}")
     if tensor.ndim < 1 or tensor.shape[-1] != 3:
         raise ValueError(f"{name} must have shape (..., 3), got {tuple(tensor.shape)}")
 
@@ -359,8 +347,8 @@ def specular(
 
 
 class _LightsBase(BatchedParams):
-    """Phong lights: ``(N, 3)`` colours and ``_light()``, the ``(N, 3)`` position (``_POINT``)
-    or direction towards the light. Inputs ``(B, ..., 3)`` or ``(P, 3)``, outputs ``(B, ..., 3)``."""
+    """Phong lights: ``(N, 3)`` colours and the ``(N, 3)`` position (``_POINT``) or direction
+    towards the light, named ``_LIGHT_NAME``. Inputs ``(B, ..., 3)`` or ``(P, 3)``, outputs ``(B, ..., 3)``."""
 
     ambient_color: torch.Tensor
     diffuse_color: torch.Tensor
@@ -372,28 +360,26 @@ class _LightsBase(BatchedParams):
                  device: torch.device | str) -> None:
         super().__init__()
         self._set_params(device, {
-            "ambient_color": (ambient_color, _COLOR), "diffuse_color": (diffuse_color, _COLOR),
-            "specular_color": (specular_color, _COLOR), self._LIGHT_NAME: (light, (3,)),
+            "ambient_color": (ambient_color, (3,)), "diffuse_color": (diffuse_color, (3,)),
+            "specular_color": (specular_color, (3,)), self._LIGHT_NAME: (light, (3,)),
         })
 
-    def _light(self) -> torch.Tensor:
-        return getattr(self, self._LIGHT_NAME)
-
-    def _shape(self, normals: torch.Tensor, points: torch.Tensor | None) -> torch.Size:
+    def _params(self, normals: torch.Tensor, points: torch.Tensor | None, *names: str) -> tuple:
+        """The inputs' shape, then the light's position or direction and the colours ``names``
+        viewed against it (see :func:`per_batch`)."""
         check_vectors("normals", normals)
-        if points is None:
-            return normals.shape
-        check_vectors("points", points)
-        return broadcast_inputs(normals=normals, points=points)
+        if points is not None:
+            check_vectors("points", points)
+        shape = normals.shape if points is None else broadcast_inputs(normals=normals, points=points)
+        return shape, *(per_batch(name, getattr(self, name), shape, 1) for name in (self._LIGHT_NAME, *names))
 
     def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
         """``diffuse_color * max(n . l, 0)``; ``points`` (world) needed by point lights only."""
         if self._POINT and points is None:
             raise ValueError("points are needed for the diffuse term of a point light")
-        shape = self._shape(normals, points if self._POINT else None)
-        light = per_batch(self._LIGHT_NAME, self._light(), shape, 1)
-        color = per_batch("diffuse_color", self.diffuse_color, shape, 1)
-        return _colored_term(normals, light, points if self._POINT else None, None, color, self._POINT)
+        points = points if self._POINT else None
+        _, light, color = self._params(normals, points, "diffuse_color")
+        return _colored_term(normals, light, points, None, color, self._POINT)
 
     def specular(
         self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
@@ -411,11 +397,8 @@ class _LightsBase(BatchedParams):
         shininess: float | torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(:meth:`diffuse`, :meth:`specular`) in one evaluation (the shaders' call)."""
-        shape = self._shape(normals, points)
-        light = per_batch(self._LIGHT_NAME, self._light(), shape, 1)
+        shape, light, kd, ks = self._params(normals, points, "diffuse_color", "specular_color")
         camera = per_batch("camera_position", camera_position, shape, 1)
-        kd = per_batch("diffuse_color", self.diffuse_color, shape, 1)
-        ks = per_batch("specular_color", self.specular_color, shape, 1)
         if isinstance(shininess, torch.Tensor):
             shininess = per_batch("shininess", shininess, shape[:-1], 0)
         broadcast_inputs(normals=normals, points=points, light=light, camera_position=camera, color=kd)
@@ -431,12 +414,8 @@ class PointLights(_LightsBase):
     _LIGHT_NAME = "location"
 
     def __init__(
-        self,
-        ambient_color: torch.Tensor | tuple = ((0.5, 0.5, 0.5),),
-        diffuse_color: torch.Tensor | tuple = ((0.3, 0.3, 0.3),),
-        specular_color: torch.Tensor | tuple = ((0.2, 0.2, 0.2),),
-        location: torch.Tensor | tuple = ((0.0, 1.0, 0.0),),
-        device: torch.device | str = "cpu",
+        self, ambient_color: Color = _AMBIENT, diffuse_color: Color = _DIFFUSE, specular_color: Color = _SPECULAR,
+        location: Color = _UP, device: torch.device | str = "cpu",
     ) -> None:
         super().__init__(ambient_color, diffuse_color, specular_color, location, device)
 
@@ -449,12 +428,8 @@ class DirectionalLights(_LightsBase):
     _LIGHT_NAME = "direction"
 
     def __init__(
-        self,
-        ambient_color: torch.Tensor | tuple = ((0.5, 0.5, 0.5),),
-        diffuse_color: torch.Tensor | tuple = ((0.3, 0.3, 0.3),),
-        specular_color: torch.Tensor | tuple = ((0.2, 0.2, 0.2),),
-        direction: torch.Tensor | tuple = ((0.0, 1.0, 0.0),),
-        device: torch.device | str = "cpu",
+        self, ambient_color: Color = _AMBIENT, diffuse_color: Color = _DIFFUSE, specular_color: Color = _SPECULAR,
+        direction: Color = _UP, device: torch.device | str = "cpu",
     ) -> None:
         super().__init__(ambient_color, diffuse_color, specular_color, direction, device)
 
@@ -471,22 +446,19 @@ class AmbientLights(BatchedParams):
             ambient_color = ((1.0, 1.0, 1.0),)
         self._set_params(device, {"ambient_color": (ambient_color, (None,))})
 
-    def _zeros(self, normals: torch.Tensor) -> torch.Tensor:
+    def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
         check_vectors("normals", normals)
         return normals.new_zeros(*normals.shape[:-1], self.ambient_color.shape[-1])
-
-    def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
-        return self._zeros(normals)
 
     def specular(
         self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
         shininess: float | torch.Tensor,
     ) -> torch.Tensor:
-        return self._zeros(normals)
+        return self.diffuse(normals)
 
     def lighting(
         self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
         shininess: float | torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        zeros = self._zeros(normals)
+        zeros = self.diffuse(normals)
         return zeros, zeros

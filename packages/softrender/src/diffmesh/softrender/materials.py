@@ -8,6 +8,8 @@ from .cameras.batched import BatchedParams
 
 __all__ = ["Materials"]
 
+_WHITE = ((1.0, 1.0, 1.0),)  # PyTorch3D's default reflectances
+
 
 class Materials(BatchedParams):
     """A batch of N Phong materials.
@@ -18,11 +20,8 @@ class Materials(BatchedParams):
     (``materials[idx]``) gives per-point materials, as for the lights.
 
     Args:
-        ambient_color: ``(N, 3)`` or ``(3,)`` ambient reflectance.
-        diffuse_color: ``(N, 3)`` or ``(3,)`` diffuse reflectance.
-        specular_color: ``(N, 3)`` or ``(3,)`` specular reflectance.
-        shininess: scalar or ``(N,)`` Phong exponent (>= 0); stored as an ``(N,)``
-            float buffer.
+        ambient_color, diffuse_color, specular_color: ``(N, 3)`` or ``(3,)`` reflectances.
+        shininess: scalar or ``(N,)`` Phong exponent (>= 0); stored as an ``(N,)`` float buffer.
         device: device for the parameters.
 
     Raises:
@@ -36,23 +35,15 @@ class Materials(BatchedParams):
     shininess: torch.Tensor
 
     def __init__(
-        self,
-        ambient_color: torch.Tensor | tuple = ((1.0, 1.0, 1.0),),
-        diffuse_color: torch.Tensor | tuple = ((1.0, 1.0, 1.0),),
-        specular_color: torch.Tensor | tuple = ((1.0, 1.0, 1.0),),
-        shininess: float | torch.Tensor = 64,
+        self, ambient_color: torch.Tensor | tuple = _WHITE, diffuse_color: torch.Tensor | tuple = _WHITE,
+        specular_color: torch.Tensor | tuple = _WHITE, shininess: float | torch.Tensor = 64,
         device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
-        self._set_params(
-            device,
-            {
-                "ambient_color": (ambient_color, (3,)),
-                "diffuse_color": (diffuse_color, (3,)),
-                "specular_color": (specular_color, (3,)),
-                "shininess": (shininess, ()),
-            },
-        )
+        self._set_params(device, {
+            "ambient_color": (ambient_color, (3,)), "diffuse_color": (diffuse_color, (3,)),
+            "specular_color": (specular_color, (3,)), "shininess": (shininess, ()),
+        })
         value = self.shininess.detach()
         if not bool(torch.isfinite(value).all()) or bool((value < 0).any()):
             raise ValueError(f"shininess must be finite and >= 0, got {value.cpu().tolist()}")

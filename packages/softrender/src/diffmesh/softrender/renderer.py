@@ -9,18 +9,12 @@ import torch
 from torch import nn
 
 from .blending import BlendParams
-from .cameras.overrides import cameras_with_overrides
+from .cameras.overrides import CAMERA_FIELDS, cameras_with_overrides
 from .fragments import Fragments
 
 __all__ = ["MeshRenderer", "MeshRendererWithFragments"]
 
 Param = torch.Tensor | float | tuple | None  # a per-call camera parameter override
-
-
-def _takes_defer(rasterizer: nn.Module) -> bool:
-    """Whether ``rasterizer.forward`` accepts a ``defer_barycentrics`` keyword."""
-    params = inspect.signature(rasterizer.forward).parameters.values()
-    return any(p.name == "defer_barycentrics" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 class MeshRenderer(nn.Module):
@@ -39,28 +33,12 @@ class MeshRenderer(nn.Module):
         self.shader = shader
 
     def forward(
-        self,
-        meshes_world: Any,
-        *,
-        cameras: Any = None,
-        lights: Any = None,
-        materials: Any = None,
+        self, meshes_world: Any, *, cameras: Any = None, lights: Any = None, materials: Any = None,
         blend_params: BlendParams | None = None,
-        R: Param = None,
-        T: Param = None,
-        K: Param = None,
-        fov: Param = None,
-        znear: Param = None,
-        zfar: Param = None,
-        aspect_ratio: Param = None,
-        degrees: bool | None = None,
-        min_x: Param = None,
-        max_x: Param = None,
-        min_y: Param = None,
-        max_y: Param = None,
-        scale_xyz: Param = None,
-        focal_length: Param = None,
-        principal_point: Param = None,
+        R: Param = None, T: Param = None, K: Param = None, fov: Param = None, znear: Param = None,
+        zfar: Param = None, aspect_ratio: Param = None, degrees: bool | None = None, min_x: Param = None,
+        max_x: Param = None, min_y: Param = None, max_y: Param = None, scale_xyz: Param = None,
+        focal_length: Param = None, principal_point: Param = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Fragments]:
         """(N, H, W, C + 1) images of Meshes of batch N in world coordinates (RGBA for RGB
         colours; (N, H, W, 1) for the depth shaders).
@@ -73,27 +51,15 @@ class MeshRenderer(nn.Module):
                 reach the projection and the shader's camera (differentiable); the stored
                 cameras are unchanged; one the camera class lacks raises TypeError.
         """
-        fields = {
-            "R": R, "T": T, "K": K, "fov": fov, "znear": znear, "zfar": zfar, "aspect_ratio": aspect_ratio,
-            "min_x": min_x, "max_x": max_x, "min_y": min_y, "max_y": max_y, "scale_xyz": scale_xyz,
-            "focal_length": focal_length, "principal_point": principal_point,
-        }
-        if degrees is not None or any(v is not None for v in fields.values()):
-            own = getattr(self.shader, "cameras", None)
-            base = cameras if cameras is not None else getattr(self.rasterizer, "cameras", None)
-            if base is None:
-                raise ValueError("cameras: camera overrides (R=, T=, ...) need cameras (at construction or per call)")
-            overridden = cameras_with_overrides(base, degrees=degrees, **fields)
-            if cameras is None and own is not None and own is not base:  # the shader has its own
-                shader_cameras = cameras_with_overrides(own, degrees=degrees, **fields)
-            else:
-                shader_cameras = overridden
-            fragments = self._rasterize(meshes_world, overridden)
-        else:
-            fragments = self._rasterize(meshes_world, cameras)
-            shader_cameras = cameras
-            if cameras is None and getattr(self.shader, "cameras", None) is None:
-                shader_cameras = getattr(self.rasterizer, "cameras", None)  # one camera for both stages
+        fields = {name: value for name, value in locals().items() if name in CAMERA_FIELDS}
+        base = cameras if cameras is not None else getattr(self.rasterizer, "cameras", None)
+        if base is None and (degrees is not None or any(v is not None for v in fields.values())):
+            raise ValueError("cameras: camera overrides (R=, T=, ...) need cameras (at construction or per call)")
+        raster_cameras = shader_cameras = cameras_with_overrides(base, degrees=degrees, **fields)
+        own = getattr(self.shader, "cameras", None)
+        if cameras is None and own is not None and own is not base:  # the shader has its own
+            shader_cameras = cameras_with_overrides(own, degrees=degrees, **fields)
+        fragments = self._rasterize(meshes_world, raster_cameras)
         images = self.shader(
             fragments, meshes_world, cameras=shader_cameras, lights=lights, materials=materials,
             blend_params=blend_params,
@@ -101,8 +67,10 @@ class MeshRenderer(nn.Module):
         return (images, fragments) if self._with_fragments else images
 
     def _rasterize(self, meshes_world: Any, cameras: Any) -> Fragments:
-        if not getattr(self.shader, "reads_barycentrics", True) and _takes_defer(self.rasterizer):
-            return self.rasterizer(meshes_world, cameras=cameras, defer_barycentrics=True)
+        if not getattr(self.shader, "reads_barycentrics", True):  # defer if ``rasterizer.forward`` can
+            params = inspect.signature(self.rasterizer.forward).parameters.values()
+            if any(p.name == "defer_barycentrics" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+                return self.rasterizer(meshes_world, cameras=cameras, defer_barycentrics=True)
         return self.rasterizer(meshes_world, cameras=cameras)
 
 

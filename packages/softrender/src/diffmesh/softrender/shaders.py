@@ -20,6 +20,7 @@ from .fragments import (
     RasterPairs,
     interpolate_vertex_groups,
     interpolate_vertex_pairs,
+    pair_rows,
     pairs_of_fragments,
 )
 from .lighting import PointLights
@@ -32,15 +33,12 @@ __all__ = [
 ]
 
 
-def _select(batched: Any, index: torch.Tensor, count: int) -> Any:
+def _select(name: str, batched: Any, index: torch.Tensor, count: int) -> Any:
     """``batched[index]`` (a per-point gather) unless it has a single element (broadcasts)."""
     if len(batched) == 1:
         return batched
     if len(batched) != count:
-        raise ValueError(
-            f"{type(batched).__name__}: expected batch size 1 or {count} (the number of meshes), "
-            f"got {len(batched)}"
-        )
+        raise ValueError(f"{name}: expected batch size 1 or {count} (the number of meshes), got {len(batched)}")
     return batched[index]
 
 
@@ -51,38 +49,39 @@ def apply_lighting(
     """(ambient, diffuse, specular), each broadcastable to (P, 3), at (P, 3) world ``points``
     with ``normals`` (any length) of the images ``image_idx`` (P,); lights (with a
     ``lighting`` method), cameras and materials of batch 1 or ``num_images``."""
-    lights_p = _select(lights, image_idx, num_images)
-    materials_p = _select(materials, image_idx, num_images)
+    lights_p = _select("lights", lights, image_idx, num_images)
+    materials_p = _select("materials", materials, image_idx, num_images)
     centers = cameras.get_camera_center().to(points.dtype)
-    if centers.shape[0] == 1:
-        camera_position = centers[0]
-    elif centers.shape[0] == num_images:
-        camera_position = centers[image_idx]
-    else:
-        raise ValueError(
-            f"cameras: expected batch size 1 or {num_images} (the number of meshes), got {centers.shape[0]}"
-        )
+    camera_position = centers[0] if centers.shape[0] == 1 else _select("cameras", centers, image_idx, num_images)
     diffuse, specular = lights_p.lighting(normals, points, camera_position, materials_p.shininess)
     ambient = materials_p.ambient_color * lights_p.ambient_color
     return ambient, materials_p.diffuse_color * diffuse, materials_p.specular_color * specular
 
 
-def _grey(term: torch.Tensor, channels: int) -> torch.Tensor:
-    """The (..., 1) value of an RGB lighting term (..., 3) whose channels are equal."""
-    if bool((term != term[..., :1]).any()):
-        raise ValueError(
-            f"lights, materials: colours of {channels} channels (not RGB) can be lit only by grey "
-            "lights and materials (equal RGB components, as the defaults); got coloured ones"
-        )
-    return term[..., :1]
+@dataclass(frozen=True)
+class Scene:
+    """What shading reads besides the mesh: ``lights``, ``cameras``, ``materials``."""
+
+    lights: Any
+    cameras: Any
+    materials: Any
 
 
-def _lit(texels: torch.Tensor, lighting: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """``(ambient + diffuse) * texels + specular`` (P, C); C != 3 takes grey lighting only."""
-    ambient, diffuse, specular = lighting
+def _lit(
+    texels: torch.Tensor, points: torch.Tensor, normals: torch.Tensor, image_idx: torch.Tensor, num_images: int,
+    scene: Scene,
+) -> torch.Tensor:
+    """``(ambient + diffuse) * texels + specular`` (P, C) of :func:`apply_lighting` in ``scene``;
+    C != 3 takes grey lighting only (equal RGB components)."""
+    lighting = apply_lighting(points, normals, image_idx, num_images, scene.lights, scene.cameras, scene.materials)
     if texels.shape[-1] != 3:
-        channels = texels.shape[-1]
-        ambient, diffuse, specular = (_grey(term, channels) for term in lighting)
+        if any(bool((term != term[..., :1]).any()) for term in lighting):
+            raise ValueError(
+                f"lights, materials: colours of {texels.shape[-1]} channels (not RGB) can be lit only by grey "
+                "lights and materials (equal RGB components, as the defaults); got coloured ones"
+            )
+        lighting = tuple(term[..., :1] for term in lighting)
+    ambient, diffuse, specular = lighting
     return (ambient + diffuse) * texels + specular
 
 
@@ -98,15 +97,6 @@ def sample_textures(meshes: Any, pairs: RasterPairs, idx: torch.Tensor) -> torch
     return textures.sample_at(face, bary, meshes.faces_packed())
 
 
-@dataclass(frozen=True)
-class Scene:
-    """What shading reads besides the mesh: ``lights``, ``cameras``, ``materials``."""
-
-    lights: Any
-    cameras: Any
-    materials: Any
-
-
 def phong_pairs(
     meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene, texels: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -115,16 +105,12 @@ def phong_pairs(
     bary = pairs.bary.index_select(0, idx)
     corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
     parts = [meshes.verts_packed(), meshes.verts_normals_packed()]
-    textures = meshes.textures
-    vertex_colors = texels is None and textures is not None and hasattr(textures, "verts_features_packed")
-    if vertex_colors:
-        parts.append(textures.verts_features_packed())
+    if texels is None and hasattr(meshes.textures, "verts_features_packed"):  # vertex colours, in the same pass
+        parts.append(meshes.textures.verts_features_packed())
     points, normals, *colors = interpolate_vertex_groups(corners, bary, *parts)
     if texels is None:
         texels = colors[0] if colors else sample_textures(meshes, pairs, idx)
-    image_idx = pairs.image_index(idx)
-    lighting = apply_lighting(points, normals, image_idx, pairs.num_images, scene.lights, scene.cameras, scene.materials)
-    return _lit(texels, lighting)
+    return _lit(texels, points, normals, pairs.image_index(idx), pairs.num_images, scene)
 
 
 def flat_pairs(
@@ -132,26 +118,22 @@ def flat_pairs(
 ) -> torch.Tensor:
     """(Q, C) flat shading of the pairs ``idx``: face normal, lit at the face centroid."""
     face = pairs.face.index_select(0, idx)
-    faces = meshes.faces_packed()
-    points = meshes.verts_packed()[faces].mean(dim=1).index_select(0, face)
+    points = meshes.verts_packed()[meshes.faces_packed()].mean(dim=1).index_select(0, face)
     normals = meshes.faces_normals_packed().index_select(0, face)
     if texels is None:
         texels = sample_textures(meshes, pairs, idx)
-    image_idx = pairs.image_index(idx)
-    lighting = apply_lighting(points, normals, image_idx, pairs.num_images, scene.lights, scene.cameras, scene.materials)
-    return _lit(texels, lighting)
+    return _lit(texels, points, normals, pairs.image_index(idx), pairs.num_images, scene)
 
 
 def gouraud_pairs(meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Scene) -> torch.Tensor:
     """(Q, C) Gouraud shading of the pairs ``idx``: vertices lit, their colours interpolated."""
     textures = meshes.textures
-    if textures is None or not hasattr(textures, "verts_features_packed"):
+    if not hasattr(textures, "verts_features_packed"):
         raise ValueError(f"meshes.textures: Gouraud shading needs TexturesVertex, got {type(textures).__name__}")
-    lighting = apply_lighting(
-        meshes.verts_packed(), meshes.verts_normals_packed(), meshes.verts_packed_to_mesh_idx(), len(meshes),
-        scene.lights, scene.cameras, scene.materials,
+    vertex_colors = _lit(
+        textures.verts_features_packed(), meshes.verts_packed(), meshes.verts_normals_packed(),
+        meshes.verts_packed_to_mesh_idx(), len(meshes), scene,
     )
-    vertex_colors = _lit(textures.verts_features_packed(), lighting)
     corners = meshes.faces_packed().index_select(0, pairs.face.index_select(0, idx))
     return interpolate_vertex_pairs(corners, pairs.bary.index_select(0, idx), vertex_colors)
 
@@ -159,17 +141,14 @@ def gouraud_pairs(meshes: Any, pairs: RasterPairs, idx: torch.Tensor, scene: Sce
 def _dense_view(meshes: Any, fragments: Fragments, scene: Scene, shade: Any, texels: torch.Tensor | None) -> torch.Tensor:
     """``shade`` on every pair of ``fragments``, scattered to (N, H, W, K, 3) (0 where no face)."""
     pairs, slots = pairs_of_fragments(fragments)
-    k = pairs.faces_per_pixel
-    shape = (pairs.num_images, *pairs.image_size, k)
-    if texels is not None:
-        if not torch.is_tensor(texels) or tuple(texels.shape[:4]) != shape:
-            got = tuple(texels.shape) if torch.is_tensor(texels) else type(texels).__name__
-            raise ValueError(f"texels: expected shape {(*shape, 'C')}, got {got}")
-        texels = texels.reshape(-1, texels.shape[-1]).index_select(0, slots)
     idx = torch.arange(pairs.pix.shape[0], device=pairs.pix.device)
-    colors = shade(meshes, pairs, idx, scene) if texels is None else shade(meshes, pairs, idx, scene, texels)
+    if texels is None:
+        colors = shade(meshes, pairs, idx, scene)
+    else:
+        colors = shade(meshes, pairs, idx, scene, pair_rows("texels", texels, pairs, slots))
+    k = pairs.faces_per_pixel
     out = colors.new_zeros(pairs.num_pixels * k, colors.shape[1]).index_put((slots,), colors)
-    return out.view(*shape, colors.shape[1])
+    return out.view(pairs.num_images, *pairs.image_size, k, colors.shape[1])
 
 
 def phong_shading(
@@ -196,23 +175,20 @@ def gouraud_shading(meshes: Any, fragments: Fragments, lights: Any, cameras: Any
 
 
 @dataclass(frozen=True)
-class PhongScene:
+class PhongScene(Scene):
     """A single-light, single-material scene with nothing that needs a gradient."""
 
-    lights: Any
-    cameras: Any
-    materials: Any
     num_images: int
 
 
 def fast_phong_scene(lights: Any, cameras: Any, materials: Any, num_images: int, dtype: torch.dtype) -> PhongScene | None:
     """The scene when it is one point or directional light and one material of ``dtype``,
     cameras of batch 1 or ``num_images``, and no tensor needing a gradient; else None."""
-    if not hasattr(lights, "location") and not hasattr(lights, "direction"):
+    light = getattr(lights, "location", getattr(lights, "direction", None))
+    if light is None:
         return None
-    params = [getattr(lights, n) for n in ("ambient_color", "diffuse_color", "specular_color")]
-    params += [lights.location if hasattr(lights, "location") else lights.direction]
-    params += [getattr(materials, n) for n in ("ambient_color", "diffuse_color", "specular_color")]
+    colors = ("ambient_color", "diffuse_color", "specular_color")
+    params = [light, *(getattr(lights, n) for n in colors), *(getattr(materials, n) for n in colors)]
     if any(p.requires_grad or p.shape[0] != 1 or p.dtype != dtype for p in params):
         return None
     if materials.shininess.requires_grad or materials.shininess.shape[0] != 1:
@@ -230,8 +206,7 @@ def phong_colors(
     (None: all of image 0, for a camera batch of 1)."""
     if image_idx is None:
         image_idx = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
-    return _lit(texels, apply_lighting(points, normals, image_idx, scene.num_images, scene.lights, scene.cameras,
-                                       scene.materials))
+    return _lit(texels, points, normals, image_idx, scene.num_images, scene)
 
 
 def _pairs(fragments: Fragments) -> RasterPairs:
@@ -241,15 +216,13 @@ def _pairs(fragments: Fragments) -> RasterPairs:
     return pairs_of_fragments(fragments)[0]
 
 
-def _blend_params(blend_params: Any) -> BlendParams:
+def _blend_params(blend_params: Any, default: BlendParams | None = None) -> BlendParams:
+    """``blend_params``, else ``default``, else ``BlendParams()``; TypeError if not BlendParams."""
+    if blend_params is None:
+        return BlendParams() if default is None else default
     if not isinstance(blend_params, BlendParams):
         raise TypeError(f"blend_params: expected BlendParams, got {type(blend_params).__name__}")
     return blend_params
-
-
-def _clip_planes(cameras: Any) -> tuple[Any, Any]:
-    """(znear, zfar) of the cameras, PyTorch3D's 1 and 100 when they have none."""
-    return getattr(cameras, "znear", 1.0), getattr(cameras, "zfar", 100.0)
 
 
 class _ShaderBase(nn.Module):
@@ -268,27 +241,21 @@ class _ShaderBase(nn.Module):
         self.lights = lights if lights is not None else PointLights(device=device)
         self.materials = materials if materials is not None else Materials(device=device)
         self.cameras = cameras
-        if blend_params is not None and not isinstance(blend_params, BlendParams):
-            raise TypeError(f"blend_params: expected BlendParams, got {type(blend_params).__name__}")
-        self.blend_params = blend_params if blend_params is not None else BlendParams()
-
-    def _scene(self, cameras: Any, lights: Any, materials: Any, blend_params: Any) -> tuple[Scene, BlendParams]:
-        """The scene and blend parameters of a call: the arguments, else the shader's own."""
-        cameras = self.cameras if cameras is None else cameras
-        if cameras is None:
-            raise ValueError(f"cameras: {type(self).__name__} needs cameras (at construction or per call), got None")
-        lights = self.lights if lights is None else lights
-        materials = self.materials if materials is None else materials
-        return Scene(lights, cameras, materials), _blend_params(self.blend_params if blend_params is None else blend_params)
+        self.blend_params = _blend_params(blend_params)
 
     def forward(
         self, fragments: Fragments, meshes: Any, *, cameras: Any = None, lights: Any = None, materials: Any = None,
         blend_params: BlendParams | None = None,
     ) -> torch.Tensor:
-        scene, blend = self._scene(cameras, lights, materials, blend_params)
+        cameras = self.cameras if cameras is None else cameras
+        if cameras is None:
+            raise ValueError(f"cameras: {type(self).__name__} needs cameras (at construction or per call), got None")
+        scene = Scene(self.lights if lights is None else lights, cameras, self.materials if materials is None else materials)
+        blend = _blend_params(blend_params, self.blend_params)
         pairs = _pairs(fragments)
         if self._soft:
-            weights = blend_weights(pairs, blend, *_clip_planes(scene.cameras))  # 1. visible pairs, weights
+            znear, zfar = getattr(cameras, "znear", 1.0), getattr(cameras, "zfar", 100.0)  # PyTorch3D's defaults
+            weights = blend_weights(pairs, blend, znear, zfar)  # 1. visible pairs, weights
             colors = self._shade(meshes, pairs, weights.needed, scene)  # 2. textures and shading of those
             return softmax_blend(pairs, weights, colors, blend)  # 3. blend
         nearest = pairs.nearest().nonzero().squeeze(1)  # 1. visible pairs: each pixel's nearest
@@ -337,14 +304,12 @@ class SoftSilhouetteShader(nn.Module):
 
     def __init__(self, blend_params: BlendParams | None = None) -> None:
         super().__init__()
-        if blend_params is not None and not isinstance(blend_params, BlendParams):
-            raise TypeError(f"blend_params: expected BlendParams, got {type(blend_params).__name__}")
-        self.blend_params = blend_params if blend_params is not None else BlendParams()
+        self.blend_params = _blend_params(blend_params)
 
     def forward(
         self, fragments: Fragments, meshes: Any = None, *, cameras: Any = None, lights: Any = None,
         materials: Any = None, blend_params: BlendParams | None = None,
     ) -> torch.Tensor:
         """(N, H, W, 4) RGBA; cameras, lights and materials are accepted and unused."""
-        blend = _blend_params(self.blend_params if blend_params is None else blend_params)
+        blend = _blend_params(blend_params, self.blend_params)
         return silhouette_blend(_pairs(fragments), blend)

@@ -47,10 +47,6 @@ class ClippedFaces:
     row_conversion: torch.Tensor
     second_half: torch.Tensor
 
-    @property
-    def has_split(self) -> bool:
-        return bool(self.second_half.any())
-
 
 def _lerp_points(
     p1: torch.Tensor, p2: torch.Tensor, depth: float, perspective_correct: bool
@@ -76,37 +72,32 @@ def clip_faces(
         return None
     num_behind = behind.sum(dim=1)
     rows_per_face = torch.tensor(_ROWS_BY_BEHIND, device=device)[num_behind]
-    num_faces = face_verts.shape[0]
-    source = torch.repeat_interleave(torch.arange(num_faces, device=device), rows_per_face)
+    source = torch.repeat_interleave(torch.arange(face_verts.shape[0], device=device), rows_per_face)
     first_row = torch.cumsum(rows_per_face, 0) - rows_per_face
     half = torch.arange(source.shape[0], device=device) - first_row[source]  # 0, or 1 for a second half
-    row_behind = num_behind[source]
-    clipped_rows = (row_behind > 0).nonzero().squeeze(1)
+    clipped_rows = (num_behind[source] > 0).nonzero().squeeze(1)  # none if faces were only culled
     out = face_verts.index_select(0, source)
     row_conversion = torch.full((source.shape[0],), -1, dtype=torch.long, device=device)
-    if clipped_rows.shape[0] == 0:  # faces were only culled
-        conversion = face_verts.new_zeros((0, 3, 3))
-    else:
-        faces = source[clipped_rows]
-        fv = face_verts.index_select(0, faces)
-        two_behind = (num_behind[faces] == 2)[:, None]
-        lone = behind[faces] ^ two_behind  # the vertex alone on its side of the plane
-        i1 = lone.long().argmax(dim=1)
-        i2, i3 = (i1 + 1) % 3, (i1 + 2) % 3
-        p1, p2, p3 = (fv[torch.arange(fv.shape[0], device=device), i] for i in (i1, i2, i3))
-        p4, w2 = _lerp_points(p1, p2, z_clip_value, perspective_correct)
-        p5, w3 = _lerp_points(p1, p3, z_clip_value, perspective_correct)
-        kind = torch.where(two_behind[:, 0], 0, 1 + half[clipped_rows])
-        corners = torch.tensor(_CORNERS, device=device)[kind]  # (T, 3) indices into p1..p5
-        points = torch.stack((p1, p2, p3, p4, p5), dim=1)  # (T, 5, 3)
-        out = out.index_put((clipped_rows,), points.gather(1, corners[:, :, None].expand(-1, -1, 3)))
-        # barycentrics of p1..p5 in the original face
-        e1, e2, e3 = (torch.nn.functional.one_hot(i, 3).to(fv.dtype) for i in (i1, i2, i3))
-        b4 = e1 * (1 - w2)[:, None] + e2 * w2[:, None]
-        b5 = e1 * (1 - w3)[:, None] + e3 * w3[:, None]
-        weights = torch.stack((e1, e2, e3, b4, b5), dim=1)  # (T, 5, 3)
-        conversion = weights.gather(1, corners[:, :, None].expand(-1, -1, 3))
-        row_conversion[clipped_rows] = torch.arange(clipped_rows.shape[0], device=device)
+    faces = source[clipped_rows]
+    fv = face_verts.index_select(0, faces)
+    two_behind = (num_behind[faces] == 2)[:, None]
+    lone = behind[faces] ^ two_behind  # the vertex alone on its side of the plane
+    i1 = lone.long().argmax(dim=1)
+    i2, i3 = (i1 + 1) % 3, (i1 + 2) % 3
+    p1, p2, p3 = (fv[torch.arange(fv.shape[0], device=device), i] for i in (i1, i2, i3))
+    p4, w2 = _lerp_points(p1, p2, z_clip_value, perspective_correct)
+    p5, w3 = _lerp_points(p1, p3, z_clip_value, perspective_correct)
+    kind = torch.where(two_behind[:, 0], 0, 1 + half[clipped_rows])
+    corners = torch.tensor(_CORNERS, device=device)[kind]  # (T, 3) indices into p1..p5
+    points = torch.stack((p1, p2, p3, p4, p5), dim=1)  # (T, 5, 3)
+    out = out.index_put((clipped_rows,), points.gather(1, corners[:, :, None].expand(-1, -1, 3)))
+    # barycentrics of p1..p5 in the original face
+    e1, e2, e3 = (torch.nn.functional.one_hot(i, 3).to(fv.dtype) for i in (i1, i2, i3))
+    b4 = e1 * (1 - w2)[:, None] + e2 * w2[:, None]
+    b5 = e1 * (1 - w3)[:, None] + e3 * w3[:, None]
+    weights = torch.stack((e1, e2, e3, b4, b5), dim=1)  # (T, 5, 3)
+    conversion = weights.gather(1, corners[:, :, None].expand(-1, -1, 3))
+    row_conversion[clipped_rows] = torch.arange(clipped_rows.shape[0], device=device)
     return ClippedFaces(
         face_verts=out,
         face_to_mesh=face_to_mesh[source],
@@ -117,42 +108,20 @@ def clip_faces(
     )
 
 
-def _shadowed_halves(pix: torch.Tensor, face: torch.Tensor, dists: torch.Tensor, clipped: ClippedFaces) -> torch.Tensor:
-    """(D,) long pairs to drop: where both halves of a split face touch a pixel, the one
-    not kept (the second half wins only with a strictly smaller unsigned distance)."""
-    second = clipped.second_half
-    first = torch.cat((second[1:], second.new_zeros(1)))  # the next row is this row's second half
-    sel = (second | first)[face].nonzero().squeeze(1)  # pairs of either half of a split face
-    if sel.shape[0] < 2:
-        return sel.new_zeros(0)
-    quad = face[sel] - second[face[sel]].long()  # the first half's row identifies the face
-    key = pix[sel] * second.shape[0] + quad
+def _shadowed_halves(pix: torch.Tensor, face: torch.Tensor, dists: torch.Tensor, second_half: torch.Tensor) -> torch.Tensor:
+    """(D,) long pairs to drop among (P,) pairs of split faces' halves: where both halves of a
+    split face touch a pixel, the one not kept (the second half wins only with a strictly
+    smaller unsigned distance)."""
+    quad = face - second_half[face].long()  # the first half's row identifies the face
+    key = pix * second_half.shape[0] + quad
     order = torch.sort(key, stable=True).indices
-    a, b = sel[order[:-1]], sel[order[1:]]
-    both = key[order[:-1]] == key[order[1:]]
+    a, b = order[:-1], order[1:]
+    both = key[a] == key[b]
     a, b = a[both], b[both]
     a_first = face[a] < face[b]
     h0, h1 = torch.where(a_first, a, b), torch.where(a_first, b, a)
     d0, d1 = dists[h0].detach().abs(), dists[h1].detach().abs()
     return torch.where(d1 < d0, h0, h1)
-
-
-def _face_major(face: torch.Tensor) -> torch.Tensor | None:
-    """(P,) long permutation making each face's pairs contiguous (runs ordered by face id,
-    stable), or None when they already are. ``face`` holds runs of equal ids."""
-    if face.shape[0] == 0:
-        return None
-    starts = torch.ones_like(face, dtype=torch.bool)
-    starts[1:] = face[1:] != face[:-1]
-    starts = starts.nonzero().squeeze(1)
-    run_face = face[starts]
-    if torch.unique(run_face).shape[0] == run_face.shape[0]:
-        return None
-    lengths = torch.diff(starts, append=starts.new_full((1,), face.shape[0]))
-    order = torch.sort(run_face, stable=True).indices
-    lengths = lengths[order]
-    offsets = torch.cumsum(lengths, 0) - lengths
-    return torch.repeat_interleave(starts[order] - offsets, lengths) + torch.arange(face.shape[0], device=face.device)
 
 
 def _rasterize_rows(clipped: ClippedFaces, rows: torch.Tensor, options: RasterOptions) -> list[torch.Tensor]:
@@ -177,12 +146,12 @@ def rasterize_clipped(clipped: ClippedFaces, num_meshes: int, options: RasterOpt
     k = options.faces_per_pixel
     options = replace(options, defer_barycentrics=False)
     all_rows = torch.arange(clipped.source.shape[0], device=clipped.source.device)
-    if clipped.has_split:
+    if bool(clipped.second_half.any()):
         halves = clipped.second_half | torch.roll(clipped.second_half, -1)
         rest = _rasterize_rows(clipped, all_rows[~halves], options)
         split_rows = all_rows[halves]
         split = _rasterize_rows(clipped, split_rows, replace(options, faces_per_pixel=split_rows.shape[0]))
-        drop = _shadowed_halves(split[3], split[4], split[2], clipped)
+        drop = _shadowed_halves(split[3], split[4], split[2], clipped.second_half)
         if drop.shape[0] > 0:
             split = _select(split, complement(drop, split[3].shape[0]))
         pairs = [torch.cat((a, b)) for a, b in zip(rest, split, strict=True)]
@@ -198,9 +167,8 @@ def rasterize_clipped(clipped: ClippedFaces, num_meshes: int, options: RasterOpt
         matrix = clipped.conversion.index_select(0, conv[sel])  # (M, 3 corners, 3 vertices)
         converted = (bary.index_select(0, sel)[:, :, None] * matrix).sum(dim=1)
         bary = bary.index_put((sel,), converted)
-    pairs = [bary, zbuf, dists, pix, clipped.source[row]]
-    order = _face_major(pairs[4])
-    if order is not None:
-        pairs = _select(pairs, order)
-    bary, zbuf, dists, pix, face = pairs
+    face = clipped.source[row]
+    runs = int((face[1:] != face[:-1]).sum()) + 1 if face.shape[0] else 0
+    if torch.unique(face).shape[0] != runs:  # a face's pairs in several runs: one, by a stable sort
+        bary, zbuf, dists, pix, face = _select([bary, zbuf, dists, pix, face], torch.sort(face, stable=True).indices)
     return RasterPairs(pix, face, bary, zbuf, dists, num_meshes, options.image_size, k)

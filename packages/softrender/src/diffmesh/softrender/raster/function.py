@@ -8,12 +8,11 @@ per-pair channels (``G``, ``G * qx``, ``G * qy``; six distance and three depth c
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import torch
 
-from ..fragments import first_order_only
+from ..fragments import csr_matrix, first_order_only
 from .kernel import FaceRows, GridAxes, barycentrics, face_constants, nonnegative, select_pairs
 
 if TYPE_CHECKING:
@@ -58,18 +57,11 @@ class _RunSums:
     face's pairs are one run), taken as soon as the row is made (few live (P,) temporaries)."""
 
     def __init__(self, face: torch.Tensor, num_faces: int, columns: int, dtype: torch.dtype):
-        pairs = face.shape[0]
-        # int32 indices when they fit (the CPU mat-vec converts int64 ones on every product)
-        index = torch.int32 if pairs < 2**31 - 1 else torch.long
         self.runs, counts = torch.unique_consecutive(face, return_counts=True)  # cheaper than a bincount
-        crow = torch.cat((counts.new_zeros(1), counts.cumsum(0))).to(index)
-        cols = torch.arange(pairs, device=face.device, dtype=index)
-        ones = torch.ones(pairs, dtype=dtype, device=face.device)
-        with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            self.matrix = torch.sparse_csr_tensor(
-                crow, cols, ones, size=(self.runs.shape[0], pairs), check_invariants=False
-            )
+        crow = torch.cat((counts.new_zeros(1), counts.cumsum(0)))
+        ones = torch.ones(face.shape[0], dtype=dtype, device=face.device)
+        cols = torch.arange(face.shape[0], device=face.device)
+        self.matrix = csr_matrix(crow, cols, ones, (self.runs.shape[0], face.shape[0]))
         self.num_faces = num_faces
         self.sums = torch.zeros(columns, self.runs.shape[0], dtype=dtype, device=face.device)
 
@@ -186,28 +178,17 @@ def _pair_channel_sums(
     return sums.per_face()
 
 
-def _vertex_grad(fv: torch.Tensor, sums: torch.Tensor, bary_channels: bool, dist_channels: bool) -> torch.Tensor:
-    """(F, 3, 3) gradient w.r.t. the face vertices from the per-face channel sums (F, C)
-    of :func:`_pair_channel_sums` (which channels are present: barycentric ones, distance ones)."""
-    grad_fv = torch.zeros_like(fv)
-    col = 0
-    if bary_channels:
-        grad_fv[..., :2] = _barycentric_vertex_grad(fv, sums[:, 0:3], sums[:, 3:6], sums[:, 6:9])
-        col = 9
-    if dist_channels:
-        grad_fv[..., :2] += sums[:, col : col + 6].reshape(fv.shape[0], 3, 2)
-        col += 6
-    if bary_channels:
-        grad_fv[..., 2] = sums[:, col : col + 3]
-    return grad_fv
-
-
-def _chunked_sums(
+def _face_verts_grad(
     fv: torch.Tensor, clip: bool, perspective_correct: bool, saved: tuple[torch.Tensor | None, ...],
     grads: tuple[torch.Tensor | None, ...],
 ) -> torch.Tensor:
-    """:func:`_pair_channel_sums` over blocks of pairs (bounded (chunk, channels) temporaries)."""
+    """(F, 3, 3) gradient w.r.t. the face vertices, from the per-face channel sums of
+    :func:`_pair_channel_sums` taken over blocks of pairs (bounded (chunk, P) temporaries);
+    ``saved`` its per-pair rows (``face`` first), ``grads`` (bary, zbuf, dists)."""
+    grad_fv = torch.zeros_like(fv)
     total = saved[0].shape[0]  # type: ignore[union-attr]
+    if total == 0 or all(t is None for t in grads):
+        return grad_fv
     sums: torch.Tensor | None = None
     for lo in range(0, total, _BACKWARD_CHUNK):
         part = [None if t is None else t[..., lo : lo + _BACKWARD_CHUNK] for t in saved]  # P is the last dim
@@ -215,7 +196,16 @@ def _chunked_sums(
         block = _pair_channel_sums(fv, fv.shape[0], clip, perspective_correct, *part)
         sums = block if sums is None else sums + block
     assert sums is not None  # total > 0
-    return sums
+    bary_channels, col = grads[0] is not None or grads[1] is not None, 0
+    if bary_channels:
+        grad_fv[..., :2] = _barycentric_vertex_grad(fv, sums[:, 0:3], sums[:, 3:6], sums[:, 6:9])
+        col = 9
+    if grads[2] is not None:
+        grad_fv[..., :2] += sums[:, col : col + 6].reshape(fv.shape[0], 3, 2)
+        col += 6
+    if bary_channels:
+        grad_fv[..., 2] = sums[:, col : col + 3]
+    return grad_fv
 
 
 class _RasterizePairs(torch.autograd.Function):
@@ -226,23 +216,14 @@ class _RasterizePairs(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx,
-        face_verts: torch.Tensor,
-        face_to_mesh: torch.Tensor,
+        ctx: torch.autograd.function.FunctionCtx, face_verts: torch.Tensor, face_to_mesh: torch.Tensor,
         options: RasterOptions,
     ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         need_bary = not options.defer_barycentrics
         g = select_pairs(
-            face_verts,
-            face_to_mesh,
-            options.image_size,
-            options.blur_radius,
-            options.faces_per_pixel,
-            options.perspective_correct,
-            options.clip_barycentric_coords,
-            options.cull_backfaces,
-            need_grad=bool(ctx.needs_input_grad[0]),
-            need_bary=need_bary,
+            face_verts, face_to_mesh, options.image_size, options.blur_radius, options.faces_per_pixel,
+            options.perspective_correct, options.clip_barycentric_coords, options.cull_backfaces,
+            need_grad=bool(ctx.needs_input_grad[0]), need_bary=need_bary,
         )
         ctx.perspective_correct = options.perspective_correct
         ctx.clip = options.clip_barycentric_coords
@@ -258,26 +239,18 @@ class _RasterizePairs(torch.autograd.Function):
     @staticmethod
     @first_order_only
     def backward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx,
-        grad_bary: torch.Tensor | None,
-        grad_zbuf: torch.Tensor | None,
-        grad_dists: torch.Tensor | None,
-        _grad_pix: torch.Tensor | None,
-        _grad_face: torch.Tensor | None,
+        ctx: torch.autograd.function.FunctionCtx, grad_bary: torch.Tensor | None, grad_zbuf: torch.Tensor | None,
+        grad_dists: torch.Tensor | None, _grad_pix: torch.Tensor | None, _grad_face: torch.Tensor | None,
     ) -> tuple[torch.Tensor | None, ...]:
         fv, face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r, pix = ctx.saved_tensors
-        none = (None,) * 2
         grads = (grad_bary, grad_zbuf, grad_dists)
-        if face.shape[0] == 0 or all(t is None for t in grads):
-            return torch.zeros_like(fv), *none
-        bary_channels = grad_bary is not None or grad_zbuf is not None
-        if bary_channels and qx is None:  # not stored (need_bary False): recompute them
+        if (grad_bary is not None or grad_zbuf is not None) and qx is None and face.shape[0]:
+            # not stored (need_bary False): recompute them
             qx, qy, bary0, bary1, bary = pair_barycentrics(
                 fv.detach(), pix, face, ctx.image_size, ctx.perspective_correct, ctx.clip
             )
         saved = (face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r)
-        sums = _chunked_sums(fv, ctx.clip, ctx.perspective_correct, saved, grads)
-        return _vertex_grad(fv, sums, bary_channels, grad_dists is not None), *none
+        return _face_verts_grad(fv, ctx.clip, ctx.perspective_correct, saved, grads), None, None
 
 
 def pair_barycentrics(
@@ -291,19 +264,14 @@ def pair_barycentrics(
         perspective-corrected (``bary0`` if not) and output (``bary1`` if not clipped).
     """
     height, width = image_size
-    dtype, device = fv.dtype, fv.device
-    axes = GridAxes(height, width, dtype, device)
+    axes = GridAxes(height, width, fv.dtype, fv.device)
     local = torch.remainder(pix, height * width)
     row = torch.div(local, width, rounding_mode="floor")
     col = local - row * width
     # flipped indices W - 1 - x and H - 1 - y: the same exact floats the grids use
-    px = GridAxes.centres(axes.x, col.neg_().add_(width - 1).to(dtype))
-    py = GridAxes.centres(axes.y, row.neg_().add_(height - 1).to(dtype))
-    # the constants barycentrics reads, gathered per pair (the depths only when corrected)
-    read = {"x0", "y0", "x1", "y1", "x2", "y2", "area", "d21x", "d21y", "d02x", "d02y", "d10x", "d10y"}
-    read |= {"z0", "z1", "z2"} if perspective_correct else set()
-    names = FaceRows._fields[:21]  # the constants face_constants gives
-    t = FaceRows(*(c.index_select(0, face) if n in read else c for n, c in zip(names, face_constants(fv), strict=True)))
+    px = GridAxes.centres(axes.x, col.neg_().add_(width - 1).to(fv.dtype))
+    py = GridAxes.centres(axes.y, row.neg_().add_(height - 1).to(fv.dtype))
+    t = FaceRows(*(c.index_select(0, face) for c in face_constants(fv)))  # per pair
     (qx, qy, _, _), b0, b1, b2 = barycentrics(px, py, t, perspective_correct, clip)
     bary0 = torch.stack(b0)
     bary1 = torch.stack(b1) if perspective_correct else bary0
@@ -315,13 +283,8 @@ class _PairBarycentrics(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx,
-        face_verts: torch.Tensor,
-        pix: torch.Tensor,
-        face: torch.Tensor,
-        image_size: tuple[int, int],
-        perspective_correct: bool,
-        clip: bool,
+        ctx: torch.autograd.function.FunctionCtx, face_verts: torch.Tensor, pix: torch.Tensor, face: torch.Tensor,
+        image_size: tuple[int, int], perspective_correct: bool, clip: bool,
     ) -> torch.Tensor:
         qx, qy, bary0, bary1, bary = pair_barycentrics(
             face_verts.detach(), pix, face, image_size, perspective_correct, clip
@@ -336,11 +299,8 @@ class _PairBarycentrics(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor | None, ...]:
         fv, face, qx, qy, bary0, bary1, bary = ctx.saved_tensors
-        if face.shape[0] == 0:
-            return torch.zeros_like(fv), None, None, None, None, None
         saved = (face, qx, qy, bary0, bary1, bary, None, None, None, None)
-        sums = _chunked_sums(fv, ctx.clip, ctx.perspective_correct, saved, (grad, None, None))
-        return _vertex_grad(fv, sums, True, False), None, None, None, None, None
+        return _face_verts_grad(fv, ctx.clip, ctx.perspective_correct, saved, (grad, None, None)), *(None,) * 5
 
 
 def pair_barycentrics_of(

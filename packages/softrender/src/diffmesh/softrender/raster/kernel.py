@@ -169,8 +169,7 @@ def eval_grid(
     t = FaceRows._make(tb[:, :, None].unbind(0))  # (m, 1) columns
     x0, y0, z0, x1, y1, z1, x2, y2, z2 = t[:9]
     perspective_correct, clip, need_grad = layout.perspective_correct, layout.clip, layout.need_grad
-    device, dtype = tb.device, tb.dtype
-    j = torch.arange(width, dtype=dtype, device=device)[None, :]
+    j = torch.arange(width, dtype=tb.dtype, device=tb.device)[None, :]
     nx = t.nx
     row = (j + 0.5).div(nx).floor_()  # exact: cell indices are small integers
     col = torch.addcmul(j, row, nx, value=-1.0)  # j - row * nx, exact on small integers
@@ -271,27 +270,24 @@ PairGeometry = namedtuple("PairGeometry", "pix face qx qy bary0 bary1 bary_rows 
 
 
 def _face_filter(
-    fv: torch.Tensor, blur_radius: float, cull_backfaces: bool, height: int, width: int
+    fv: torch.Tensor, blur_radius: float, cull_backfaces: bool, axes: GridAxes
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(faces (M,) that can touch a pixel, then their column range [x_lo, x_hi) and row range
     [y_lo, y_hi)), long."""
-    x, y, z = fv[..., 0], fv[..., 1], fv[..., 2]
-    x0, x1, x2 = x.unbind(1)
-    y0, y1, y2 = y.unbind(1)
+    (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = (fv[:, i].unbind(1) for i in range(3))
     # ComputeFaceAreas: EdgeFunctionForward(v0, v1, v2), compared with a double epsilon.
     area = ((x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)).double()
     ok = (area > _EPS) | (area < -_EPS)
     if cull_backfaces:
         ok &= area >= 0.0
-    z0, z1, z2 = z.unbind(1)  # min/max as element-wise chains: reductions over 3 are slow
-    ok &= torch.minimum(torch.minimum(z0, z1), z2).double() >= _EPS  # faces reaching behind the camera
+    # min/max as element-wise chains (reductions over 3 are slow); faces reaching behind the camera
+    ok &= torch.minimum(torch.minimum(z0, z1), z2).double() >= _EPS
     radius = torch.tensor(blur_radius, dtype=torch.float32).sqrt().to(fv.dtype).to(fv.device)
     xmin = torch.minimum(torch.minimum(x0, x1), x2).sub_(radius)
     xmax = torch.maximum(torch.maximum(x0, x1), x2).add_(radius)
     ymin = torch.minimum(torch.minimum(y0, y1), y2).sub_(radius)
     ymax = torch.maximum(torch.maximum(y0, y1), y2).add_(radius)
     # centres decrease with the index: x_lo counts the centres > xmax, x_hi those >= xmin
-    axes = GridAxes(height, width, fv.dtype, fv.device)
     x_lo, x_hi = _count_above(axes.x, xmax, strict=True), _count_above(axes.x, xmin, strict=False)
     y_lo, y_hi = _count_above(axes.y, ymax, strict=True), _count_above(axes.y, ymin, strict=False)
     ok &= (x_hi > x_lo) & (y_hi > y_lo)
@@ -438,16 +434,9 @@ def _shift_out(t: torch.Tensor, drop: list[int], size: int) -> tuple[int, int]:
 
 
 def select_pairs(
-    face_verts: torch.Tensor,
-    face_to_mesh: torch.Tensor,
-    image_size: tuple[int, int],
-    blur_radius: float,
-    faces_per_pixel: int,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
-    cull_backfaces: bool,
-    need_grad: bool = True,
-    need_bary: bool = True,
+    face_verts: torch.Tensor, face_to_mesh: torch.Tensor, image_size: tuple[int, int], blur_radius: float,
+    faces_per_pixel: int, perspective_correct: bool, clip_barycentric_coords: bool, cull_backfaces: bool,
+    need_grad: bool = True, need_bary: bool = True,
 ) -> PairGeometry:
     """The K nearest faces of every pixel as sparse pairs, for (F, 3, 3) ``face_verts`` (NDC
     x, y, view z) and (F,) ``face_to_mesh``; options as ``RasterOptions``. ``need_grad``
@@ -456,11 +445,11 @@ def select_pairs(
     fv = face_verts.detach()
     height, width = image_size
     dtype, device = fv.dtype, fv.device
-    faces, x_lo, x_hi, y_lo, y_hi = _face_filter(fv, blur_radius, cull_backfaces, height, width)
+    axes = GridAxes(height, width, dtype, device)
+    faces, x_lo, x_hi, y_lo, y_hi = _face_filter(fv, blur_radius, cull_backfaces, axes)
     nx, ny = x_hi - x_lo, y_hi - y_lo
     counts, order = torch.sort(nx * ny, stable=True)  # grids of faces with similar boxes
     faces, x_lo, y_lo, nx, ny = faces[order], x_lo[order], y_lo[order], nx[order], ny[order]
-    axes = GridAxes(height, width, dtype, device)
     table = face_table(fv.index_select(0, faces), x_lo, y_lo, nx, ny, axes)
     base = (face_to_mesh[faces] * height + y_lo) * width + x_lo
     plan = _plan_chunks(counts)

@@ -13,38 +13,27 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..cameras.overrides import cameras_with_overrides
+from ..cameras.overrides import CAMERA_FIELDS, cameras_with_overrides
 from ..fragments import Fragments, RasterPairs
 from .clip import clip_faces, rasterize_clipped
 from .function import pair_barycentrics_of, rasterize_pairs
 
 __all__ = [
-    "MeshRasterizer",
-    "RasterOptions",
-    "RasterizationSettings",
-    "check_z_clip_value",
-    "parse_image_size",
-    "rasterize_face_verts",
-    "rasterize_faces",
-    "rasterize_meshes",
+    "MeshRasterizer", "RasterOptions", "RasterizationSettings", "check_z_clip_value", "parse_image_size",
+    "rasterize_face_verts", "rasterize_faces", "rasterize_meshes",
 ]
 
 
 def parse_image_size(image_size: Any) -> tuple[int, int]:
     """``image_size`` as (H, W) (an int S means (S, S)); TypeError/ValueError if not positive ints."""
-    if isinstance(image_size, bool):
-        raise TypeError(f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}")
-    if isinstance(image_size, int):
-        size = (image_size, image_size)
-    elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
-        if not all(isinstance(s, int) and not isinstance(s, bool) for s in image_size):
-            raise TypeError(f"image_size: expected an (H, W) pair of ints, got {image_size!r}")
-        size = (int(image_size[0]), int(image_size[1]))
-    else:
+    size = (image_size, image_size) if isinstance(image_size, int) else image_size
+    if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(
+        isinstance(s, int) and not isinstance(s, bool) for s in size
+    ):
         raise TypeError(f"image_size: expected an int or an (H, W) pair of ints, got {image_size!r}")
     if size[0] <= 0 or size[1] <= 0:
         raise ValueError(f"image_size: expected positive sizes, got {image_size!r}")
-    return size
+    return int(size[0]), int(size[1])
 
 
 def check_z_clip_value(name: str, value: object) -> float | None:
@@ -62,24 +51,34 @@ def check_z_clip_value(name: str, value: object) -> float | None:
     return depth
 
 
-def _optional_bool(name: str, value: object) -> None:
-    if value is not None and not isinstance(value, bool):
-        raise TypeError(f"RasterizationSettings.{name}: expected None or a bool, got {value!r}")
+def _check_int(name: str, value: object, low: int, *, optional: bool = False, error: type = ValueError) -> None:
+    """ValueError unless ``value`` is an int >= ``low`` (or None if ``optional``); ``error`` if not an int."""
+    expected = f"{'None or ' if optional else ''}an int >= {low}"
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{name}: expected {expected}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+
+
+def _check_blur(name: str, blur: object) -> float:
+    """``blur_radius`` as a float: TypeError if not a number, ValueError outside [0, 2]."""
+    if isinstance(blur, bool) or not isinstance(blur, (int, float)):
+        raise TypeError(f"{name}: expected a float, got {blur!r}")
+    if not 0.0 <= blur <= 2.0:
+        raise ValueError(f"{name}: expected a squared NDC distance in [0, 2], got {blur}")
+    return float(blur)
 
 
 @dataclass(frozen=True)
 class RasterizationSettings:
     """Options of :class:`MeshRasterizer` (PyTorch3D's names and defaults).
 
-    Attributes:
-        image_size: S for an (S, S) image, or (H, W).
-        blur_radius: squared NDC distance in [0, 2] within which a face touches a pixel.
-        faces_per_pixel: K, the nearest faces kept per pixel.
-        bin_size, max_faces_per_bin: accepted for compatibility; no effect (no binning).
-        perspective_correct: None means ``cameras.is_perspective()``.
-        clip_barycentric_coords: None means ``blur_radius > 0``.
-        cull_backfaces: skip faces whose projected winding is clockwise.
-        z_clip_value: None, or the view depth > 0 to clip faces at (see :meth:`resolve`).
+    The fields are the arguments of :func:`rasterize_meshes` (``faces_per_pixel`` defaults to
+    1 here); None means ``cameras.is_perspective()`` for ``perspective_correct``, ``blur_radius
+    > 0`` for ``clip_barycentric_coords``, a depth from the cameras for ``z_clip_value`` (see
+    :meth:`resolve`).
     """
 
     image_size: int | tuple[int, int] = 256
@@ -96,22 +95,15 @@ class RasterizationSettings:
         size = parse_image_size(self.image_size)
         if not isinstance(self.image_size, int):
             object.__setattr__(self, "image_size", size)
-        blur = self.blur_radius
-        if isinstance(blur, bool) or not isinstance(blur, (int, float)):
-            raise TypeError(f"RasterizationSettings.blur_radius: expected a float, got {blur!r}")
-        if not 0.0 <= blur <= 2.0:
-            raise ValueError(f"RasterizationSettings.blur_radius: expected a value in [0, 2], got {blur}")
-        k = self.faces_per_pixel
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"RasterizationSettings.faces_per_pixel: expected an int >= 1, got {k!r}")
+        _check_blur("RasterizationSettings.blur_radius", self.blur_radius)
+        _check_int("RasterizationSettings.faces_per_pixel", self.faces_per_pixel, 1)
         for name in ("bin_size", "max_faces_per_bin"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise ValueError(f"RasterizationSettings.{name}: expected None or an int >= 0, got {value!r}")
-        _optional_bool("perspective_correct", self.perspective_correct)
-        _optional_bool("clip_barycentric_coords", self.clip_barycentric_coords)
-        if not isinstance(self.cull_backfaces, bool):
-            raise TypeError(f"RasterizationSettings.cull_backfaces: expected a bool, got {self.cull_backfaces!r}")
+            _check_int(f"RasterizationSettings.{name}", getattr(self, name), 0, optional=True)
+        for name in ("perspective_correct", "clip_barycentric_coords", "cull_backfaces"):
+            value, optional = getattr(self, name), name != "cull_backfaces"
+            if not isinstance(value, bool) and not (optional and value is None):
+                expected = "None or a bool" if optional else "a bool"
+                raise TypeError(f"RasterizationSettings.{name}: expected {expected}, got {value!r}")
         depth = check_z_clip_value("RasterizationSettings.z_clip_value", self.z_clip_value)
         object.__setattr__(self, "z_clip_value", depth)
 
@@ -121,12 +113,9 @@ class RasterizationSettings:
         ``z_clip_value`` None, with perspective-correct barycentrics and cameras that have a
         ``get_znear()``, is half the batch's smallest ``znear`` (None if not positive).
         """
-        perspective = self.perspective_correct
-        if perspective is None:
-            perspective = bool(cameras.is_perspective())
-        clip = self.clip_barycentric_coords
-        if clip is None:
-            clip = self.blur_radius > 0.0
+        perspective, clip = self.perspective_correct, self.clip_barycentric_coords
+        perspective = bool(cameras.is_perspective()) if perspective is None else perspective
+        clip = self.blur_radius > 0.0 if clip is None else clip
         depth = self.z_clip_value
         if depth is None and perspective:
             znear = cameras.get_znear() if hasattr(cameras, "get_znear") else None
@@ -134,13 +123,7 @@ class RasterizationSettings:
                 half = float(torch.as_tensor(znear).min()) / 2.0
                 depth = half if half > 0.0 else None
         return RasterOptions(
-            image_size=self.image_size,
-            blur_radius=float(self.blur_radius),
-            faces_per_pixel=self.faces_per_pixel,
-            perspective_correct=perspective,
-            clip_barycentric_coords=clip,
-            cull_backfaces=self.cull_backfaces,
-            z_clip_value=depth,
+            self.image_size, self.blur_radius, self.faces_per_pixel, perspective, clip, self.cull_backfaces, depth
         )
 
 
@@ -163,23 +146,10 @@ class RasterOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", parse_image_size(self.image_size))
-        blur, k = self.blur_radius, self.faces_per_pixel
-        if isinstance(blur, bool) or not isinstance(blur, (int, float)):
-            raise TypeError(f"blur_radius: expected a float, got {type(blur).__name__}")
-        if not 0.0 <= float(blur) <= 2.0:
-            raise ValueError(f"blur_radius: expected a squared NDC distance in [0, 2], got {blur}")
-        if isinstance(k, bool) or not isinstance(k, int):
-            raise TypeError(f"faces_per_pixel: expected an int, got {type(k).__name__}")
-        if k < 1:
-            raise ValueError(f"faces_per_pixel: expected at least 1, got {k}")
-        object.__setattr__(self, "blur_radius", float(blur))
+        object.__setattr__(self, "blur_radius", _check_blur("blur_radius", self.blur_radius))
+        _check_int("faces_per_pixel", self.faces_per_pixel, 1, error=TypeError)
         object.__setattr__(self, "z_clip_value", check_z_clip_value("z_clip_value", self.z_clip_value))
-        for name in (
-            "perspective_correct",
-            "clip_barycentric_coords",
-            "cull_backfaces",
-            "defer_barycentrics",
-        ):
+        for name in ("perspective_correct", "clip_barycentric_coords", "cull_backfaces", "defer_barycentrics"):
             object.__setattr__(self, name, bool(getattr(self, name)))
 
 
@@ -192,19 +162,13 @@ class _DeferredBarycentrics:
     """Deferred pairs' barycentrics, computed on first read, with a graph exactly when the
     rasterization had one. A class, not a closure, so that fragments pickle and detach."""
 
-    def __init__(
-        self,
-        face_verts: torch.Tensor,
-        pix: torch.Tensor,
-        face: torch.Tensor,
-        image_size: tuple[int, int],
-        perspective_correct: bool,
-        clip_barycentric_coords: bool,
-    ) -> None:
+    def __init__(self, face_verts: torch.Tensor, *args: Any) -> None:
+        """``args``: the other arguments of :func:`pair_barycentrics_of` (pix, face, image_size,
+        perspective_correct, clip_barycentric_coords)."""
         self.grad_enabled = torch.is_grad_enabled()
         self.face_verts = face_verts if self.grad_enabled else face_verts.detach()
         self.version = _version(face_verts)
-        self.args = (pix, face, image_size, perspective_correct, clip_barycentric_coords)
+        self.args = args
 
     def __call__(self) -> torch.Tensor:
         if _version(self.face_verts) != self.version:
@@ -235,17 +199,9 @@ class _DeferredBarycentrics:
 
 
 def rasterize_face_verts(
-    face_verts: torch.Tensor,
-    face_to_mesh: torch.Tensor,
-    num_meshes: int,
-    image_size: Any = 256,
-    blur_radius: float = 0.0,
-    faces_per_pixel: int = 8,
-    perspective_correct: bool = False,
-    clip_barycentric_coords: bool = False,
-    cull_backfaces: bool = False,
-    z_clip_value: float | None = None,
-    *,
+    face_verts: torch.Tensor, face_to_mesh: torch.Tensor, num_meshes: int, image_size: Any = 256,
+    blur_radius: float = 0.0, faces_per_pixel: int = 8, perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False, cull_backfaces: bool = False, z_clip_value: float | None = None, *,
     defer_barycentrics: bool = False,
 ) -> Fragments:
     """Rasterize packed faces given as vertex triples (the core of :func:`rasterize_meshes`).
@@ -257,16 +213,8 @@ def rasterize_face_verts(
         defer_barycentrics: see :class:`RasterOptions` (also deferred: a gradient through
             ``zbuf`` recomputes them). Other arguments as :func:`rasterize_meshes`.
     """
-    options = RasterOptions(
-        image_size,
-        blur_radius,
-        faces_per_pixel,
-        perspective_correct,
-        clip_barycentric_coords,
-        cull_backfaces,
-        z_clip_value,
-        defer_barycentrics,
-    )
+    options = RasterOptions(image_size, blur_radius, faces_per_pixel, perspective_correct, clip_barycentric_coords,
+                            cull_backfaces, z_clip_value, defer_barycentrics)
     return rasterize_faces(face_verts, face_to_mesh, num_meshes, options)
 
 
@@ -292,16 +240,9 @@ def rasterize_faces(
 
 
 def rasterize_meshes(
-    meshes: Any,
-    image_size: int | tuple[int, int] = 256,
-    blur_radius: float = 0.0,
-    faces_per_pixel: int = 8,
-    bin_size: int | None = None,
-    max_faces_per_bin: int | None = None,
-    perspective_correct: bool = False,
-    clip_barycentric_coords: bool = False,
-    cull_backfaces: bool = False,
-    z_clip_value: float | None = None,
+    meshes: Any, image_size: int | tuple[int, int] = 256, blur_radius: float = 0.0, faces_per_pixel: int = 8,
+    bin_size: int | None = None, max_faces_per_bin: int | None = None, perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False, cull_backfaces: bool = False, z_clip_value: float | None = None,
 ) -> Fragments:
     """Rasterize meshes whose vertices are in NDC (x, y) with view-space z, one image each.
 
@@ -330,32 +271,25 @@ def rasterize_meshes(
         (N, H, W, K, 3)): packed face id, view depth ``sum_i bary_i z_i``, barycentrics,
         signed squared NDC distance to the nearest edge (negative inside); -1 where empty.
     """
-    for name in ("verts_packed", "faces_packed", "faces_packed_to_mesh_idx"):
-        if not hasattr(meshes, name):
-            raise TypeError(f"meshes: expected a Meshes object, got {type(meshes).__name__}")
+    _check_meshes(meshes, "verts_packed", "faces_packed", "faces_packed_to_mesh_idx")
     for name, value in (("bin_size", bin_size), ("max_faces_per_bin", max_faces_per_bin)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ValueError(f"{name}: expected None or a non-negative int, got {value!r}")
-    verts = meshes.verts_packed()
-    faces = meshes.faces_packed()
-    return rasterize_face_verts(
-        verts[faces],
-        meshes.faces_packed_to_mesh_idx(),
-        len(meshes),
-        image_size,
-        blur_radius,
-        faces_per_pixel,
-        perspective_correct,
-        clip_barycentric_coords,
-        cull_backfaces,
-        z_clip_value,
-    )
+        _check_int(name, value, 0, optional=True)
+    options = RasterOptions(image_size, blur_radius, faces_per_pixel, perspective_correct, clip_barycentric_coords,
+                            cull_backfaces, z_clip_value)
+    face_verts = meshes.verts_packed()[meshes.faces_packed()]
+    return rasterize_faces(face_verts, meshes.faces_packed_to_mesh_idx(), len(meshes), options)
 
 
-def _check_meshes(meshes: Any) -> None:
-    for name in ("verts_padded", "verts_packed", "faces_packed", "faces_packed_to_mesh_idx"):
-        if not hasattr(meshes, name):
-            raise TypeError(f"meshes: expected a Meshes object, got {type(meshes).__name__}")
+def _check_settings(settings: object) -> RasterizationSettings:
+    if not isinstance(settings, RasterizationSettings):
+        raise TypeError(f"raster_settings: expected RasterizationSettings, got {type(settings).__name__}")
+    return settings
+
+
+def _check_meshes(meshes: Any, *names: str) -> None:
+    """TypeError naming ``meshes`` unless it has the Meshes methods ``names``."""
+    if not all(hasattr(meshes, name) for name in names):
+        raise TypeError(f"meshes: expected a Meshes object, got {type(meshes).__name__}")
 
 
 class MeshRasterizer(nn.Module):
@@ -371,16 +305,12 @@ class MeshRasterizer(nn.Module):
 
     def __init__(self, cameras: Any = None, raster_settings: RasterizationSettings | None = None) -> None:
         super().__init__()
-        if raster_settings is None:
-            raster_settings = RasterizationSettings()
-        if not isinstance(raster_settings, RasterizationSettings):
-            raise TypeError(f"raster_settings: expected RasterizationSettings, got {type(raster_settings).__name__}")
         self.cameras = cameras
-        self.raster_settings = raster_settings
+        self.raster_settings = _check_settings(RasterizationSettings() if raster_settings is None else raster_settings)
 
     def transform(self, meshes_world: Any, *, cameras: Any = None) -> torch.Tensor:
         """(sum V_n, 3) packed vertices in NDC x, y with view-space z (``cameras`` overrides)."""
-        _check_meshes(meshes_world)
+        _check_meshes(meshes_world, "verts_padded", "verts_packed", "faces_packed", "faces_packed_to_mesh_idx")
         cameras = self.cameras if cameras is None else cameras
         if cameras is None:
             raise ValueError("cameras: MeshRasterizer needs cameras (at construction or per call), got None")
@@ -396,32 +326,14 @@ class MeshRasterizer(nn.Module):
         verts_ndc = torch.cat((verts_ndc[..., :2], verts_view[..., 2:]), dim=-1)
         if n == 1:  # the padded vertices are the packed ones
             return verts_ndc[0]
-        mesh_idx = meshes_world.verts_packed_to_mesh_idx()
-        local = torch.arange(mesh_idx.shape[0], device=mesh_idx.device)
-        local = local - meshes_world.mesh_to_verts_packed_first_idx()[mesh_idx]
-        return verts_ndc[mesh_idx, local]
+        return verts_ndc.reshape(-1, 3).index_select(0, meshes_world.verts_padded_to_packed_idx())
 
     def forward(
-        self,
-        meshes_world: Any,
-        *,
-        cameras: Any = None,
-        raster_settings: Any = None,
+        self, meshes_world: Any, *, cameras: Any = None, raster_settings: Any = None,
         defer_barycentrics: bool = False,
-        R: Any = None,
-        T: Any = None,
-        K: Any = None,
-        fov: Any = None,
-        znear: Any = None,
-        zfar: Any = None,
-        aspect_ratio: Any = None,
-        degrees: bool | None = None,
-        min_x: Any = None,
-        max_x: Any = None,
-        min_y: Any = None,
-        max_y: Any = None,
-        scale_xyz: Any = None,
-        focal_length: Any = None,
+        R: Any = None, T: Any = None, K: Any = None, fov: Any = None, znear: Any = None, zfar: Any = None,
+        aspect_ratio: Any = None, degrees: bool | None = None, min_x: Any = None, max_x: Any = None,
+        min_y: Any = None, max_y: Any = None, scale_xyz: Any = None, focal_length: Any = None,
         principal_point: Any = None,
     ) -> Fragments:
         """Rasterize ``meshes_world`` (batch N, world coordinates) into (N, H, W, K) Fragments.
@@ -433,30 +345,13 @@ class MeshRasterizer(nn.Module):
             R, T, K, fov, ...: camera parameters for this call (PyTorch3D's
                 ``rasterizer(meshes, R=R, T=T)``; see ``cameras.overrides``).
         """
-        settings = self.raster_settings if raster_settings is None else raster_settings
-        if not isinstance(settings, RasterizationSettings):
-            raise TypeError(f"raster_settings: expected RasterizationSettings, got {type(settings).__name__}")
+        overrides = {name: value for name, value in locals().items() if name in CAMERA_FIELDS}
+        settings = _check_settings(self.raster_settings if raster_settings is None else raster_settings)
         cameras = self.cameras if cameras is None else cameras
-        fields = {
-            "R": R,
-            "T": T,
-            "K": K,
-            "fov": fov,
-            "znear": znear,
-            "zfar": zfar,
-            "aspect_ratio": aspect_ratio,
-            "min_x": min_x,
-            "max_x": max_x,
-            "min_y": min_y,
-            "max_y": max_y,
-            "scale_xyz": scale_xyz,
-            "focal_length": focal_length,
-            "principal_point": principal_point,
-        }
-        if degrees is not None or any(value is not None for value in fields.values()):
+        if degrees is not None or any(value is not None for value in overrides.values()):
             if cameras is None:
                 raise ValueError("cameras: camera overrides (R=, T=, ...) need cameras (at construction or per call)")
-            cameras = cameras_with_overrides(cameras, degrees=degrees, **fields)
+            cameras = cameras_with_overrides(cameras, degrees=degrees, **overrides)
         verts_ndc = self.transform(meshes_world, cameras=cameras)
         options = replace(settings.resolve(cameras), defer_barycentrics=defer_barycentrics)
         faces = meshes_world.faces_packed()
