@@ -355,7 +355,10 @@ class _InterpolateVertexPairs(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx, grad_enabled: bool, corners: torch.Tensor, bary: torch.Tensor,
+        ctx: torch.autograd.function.FunctionCtx,
+        grad_enabled: bool,
+        corners: torch.Tensor,
+        bary: torch.Tensor,
         *attributes: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
         dtype = attributes[0].dtype

@@ -116,8 +116,13 @@ class _PhongTerms(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: FunctionCtx, normals: torch.Tensor, light: torch.Tensor, points: torch.Tensor | None,
-        camera: torch.Tensor | None, point_light: bool, exponent: tuple[str, float | torch.Tensor] | None,
+        ctx: FunctionCtx,
+        normals: torch.Tensor,
+        light: torch.Tensor,
+        points: torch.Tensor | None,
+        camera: torch.Tensor | None,
+        point_light: bool,
+        exponent: tuple[str, float | torch.Tensor] | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         n = _vec(normals)
         d = _sub(_vec(light), _vec(points)) if point_light else _vec(light)  # type: ignore[arg-type]

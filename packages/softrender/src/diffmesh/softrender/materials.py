@@ -8,8 +8,6 @@ from .cameras.batched import BatchedParams
 
 __all__ = ["Materials"]
 
-_WHITE = ((1.0, 1.0, 1.0),)  # PyTorch3D's default reflectances
-
 
 class Materials(BatchedParams):
     """A batch of N Phong materials.
@@ -35,15 +33,23 @@ class Materials(BatchedParams):
     shininess: torch.Tensor
 
     def __init__(
-        self, ambient_color: torch.Tensor | tuple = _WHITE, diffuse_color: torch.Tensor | tuple = _WHITE,
-        specular_color: torch.Tensor | tuple = _WHITE, shininess: float | torch.Tensor = 64,
+        self,
+        ambient_color: torch.Tensor | tuple = ((1.0, 1.0, 1.0),),
+        diffuse_color: torch.Tensor | tuple = ((1.0, 1.0, 1.0),),
+        specular_color: torch.Tensor | tuple = ((1.0, 1.0, 1.0),),
+        shininess: float | torch.Tensor = 64,
         device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
-        self._set_params(device, {
-            "ambient_color": (ambient_color, (3,)), "diffuse_color": (diffuse_color, (3,)),
-            "specular_color": (specular_color, (3,)), "shininess": (shininess, ()),
-        })
+        self._set_params(
+            device,
+            {
+                "ambient_color": (ambient_color, (3,)),
+                "diffuse_color": (diffuse_color, (3,)),
+                "specular_color": (specular_color, (3,)),
+                "shininess": (shininess, ()),
+            },
+        )
         value = self.shininess.detach()
         if not bool(torch.isfinite(value).all()) or bool((value < 0).any()):
             raise ValueError(f"shininess must be finite and >= 0, got {value.cpu().tolist()}")

@@ -33,12 +33,28 @@ class MeshRenderer(nn.Module):
         self.shader = shader
 
     def forward(
-        self, meshes_world: Any, *, cameras: Any = None, lights: Any = None, materials: Any = None,
+        self,
+        meshes_world: Any,
+        *,
+        cameras: Any = None,
+        lights: Any = None,
+        materials: Any = None,
         blend_params: BlendParams | None = None,
-        R: Param = None, T: Param = None, K: Param = None, fov: Param = None, znear: Param = None,
-        zfar: Param = None, aspect_ratio: Param = None, degrees: bool | None = None, min_x: Param = None,
-        max_x: Param = None, min_y: Param = None, max_y: Param = None, scale_xyz: Param = None,
-        focal_length: Param = None, principal_point: Param = None,
+        R: Param = None,
+        T: Param = None,
+        K: Param = None,
+        fov: Param = None,
+        znear: Param = None,
+        zfar: Param = None,
+        aspect_ratio: Param = None,
+        degrees: bool | None = None,
+        min_x: Param = None,
+        max_x: Param = None,
+        min_y: Param = None,
+        max_y: Param = None,
+        scale_xyz: Param = None,
+        focal_length: Param = None,
+        principal_point: Param = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Fragments]:
         """(N, H, W, C + 1) images of Meshes of batch N in world coordinates (RGBA for RGB
         colours; (N, H, W, 1) for the depth shaders).

@@ -216,7 +216,9 @@ class _RasterizePairs(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx, face_verts: torch.Tensor, face_to_mesh: torch.Tensor,
+        ctx: torch.autograd.function.FunctionCtx,
+        face_verts: torch.Tensor,
+        face_to_mesh: torch.Tensor,
         options: RasterOptions,
     ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         need_bary = not options.defer_barycentrics
@@ -239,8 +241,12 @@ class _RasterizePairs(torch.autograd.Function):
     @staticmethod
     @first_order_only
     def backward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx, grad_bary: torch.Tensor | None, grad_zbuf: torch.Tensor | None,
-        grad_dists: torch.Tensor | None, _grad_pix: torch.Tensor | None, _grad_face: torch.Tensor | None,
+        ctx: torch.autograd.function.FunctionCtx,
+        grad_bary: torch.Tensor | None,
+        grad_zbuf: torch.Tensor | None,
+        grad_dists: torch.Tensor | None,
+        _grad_pix: torch.Tensor | None,
+        _grad_face: torch.Tensor | None,
     ) -> tuple[torch.Tensor | None, ...]:
         fv, face, qx, qy, bary0, bary1, bary, dists, edge, edge_t, edge_r, pix = ctx.saved_tensors
         grads = (grad_bary, grad_zbuf, grad_dists)
@@ -283,8 +289,13 @@ class _PairBarycentrics(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx, face_verts: torch.Tensor, pix: torch.Tensor, face: torch.Tensor,
-        image_size: tuple[int, int], perspective_correct: bool, clip: bool,
+        ctx: torch.autograd.function.FunctionCtx,
+        face_verts: torch.Tensor,
+        pix: torch.Tensor,
+        face: torch.Tensor,
+        image_size: tuple[int, int],
+        perspective_correct: bool,
+        clip: bool,
     ) -> torch.Tensor:
         qx, qy, bary0, bary1, bary = pair_barycentrics(
             face_verts.detach(), pix, face, image_size, perspective_correct, clip

@@ -434,9 +434,16 @@ def _shift_out(t: torch.Tensor, drop: list[int], size: int) -> tuple[int, int]:
 
 
 def select_pairs(
-    face_verts: torch.Tensor, face_to_mesh: torch.Tensor, image_size: tuple[int, int], blur_radius: float,
-    faces_per_pixel: int, perspective_correct: bool, clip_barycentric_coords: bool, cull_backfaces: bool,
-    need_grad: bool = True, need_bary: bool = True,
+    face_verts: torch.Tensor,
+    face_to_mesh: torch.Tensor,
+    image_size: tuple[int, int],
+    blur_radius: float,
+    faces_per_pixel: int,
+    perspective_correct: bool,
+    clip_barycentric_coords: bool,
+    cull_backfaces: bool,
+    need_grad: bool = True,
+    need_bary: bool = True,
 ) -> PairGeometry:
     """The K nearest faces of every pixel as sparse pairs, for (F, 3, 3) ``face_verts`` (NDC
     x, y, view z) and (F,) ``face_to_mesh``; options as ``RasterOptions``. ``need_grad``

@@ -19,8 +19,14 @@ from .clip import clip_faces, rasterize_clipped
 from .function import pair_barycentrics_of, rasterize_pairs
 
 __all__ = [
-    "MeshRasterizer", "RasterOptions", "RasterizationSettings", "check_z_clip_value", "parse_image_size",
-    "rasterize_face_verts", "rasterize_faces", "rasterize_meshes",
+    "MeshRasterizer",
+    "RasterOptions",
+    "RasterizationSettings",
+    "check_z_clip_value",
+    "parse_image_size",
+    "rasterize_face_verts",
+    "rasterize_faces",
+    "rasterize_meshes",
 ]
 
 
@@ -199,9 +205,17 @@ class _DeferredBarycentrics:
 
 
 def rasterize_face_verts(
-    face_verts: torch.Tensor, face_to_mesh: torch.Tensor, num_meshes: int, image_size: Any = 256,
-    blur_radius: float = 0.0, faces_per_pixel: int = 8, perspective_correct: bool = False,
-    clip_barycentric_coords: bool = False, cull_backfaces: bool = False, z_clip_value: float | None = None, *,
+    face_verts: torch.Tensor,
+    face_to_mesh: torch.Tensor,
+    num_meshes: int,
+    image_size: Any = 256,
+    blur_radius: float = 0.0,
+    faces_per_pixel: int = 8,
+    perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False,
+    cull_backfaces: bool = False,
+    z_clip_value: float | None = None,
+    *,
     defer_barycentrics: bool = False,
 ) -> Fragments:
     """Rasterize packed faces given as vertex triples (the core of :func:`rasterize_meshes`).
@@ -240,9 +254,16 @@ def rasterize_faces(
 
 
 def rasterize_meshes(
-    meshes: Any, image_size: int | tuple[int, int] = 256, blur_radius: float = 0.0, faces_per_pixel: int = 8,
-    bin_size: int | None = None, max_faces_per_bin: int | None = None, perspective_correct: bool = False,
-    clip_barycentric_coords: bool = False, cull_backfaces: bool = False, z_clip_value: float | None = None,
+    meshes: Any,
+    image_size: int | tuple[int, int] = 256,
+    blur_radius: float = 0.0,
+    faces_per_pixel: int = 8,
+    bin_size: int | None = None,
+    max_faces_per_bin: int | None = None,
+    perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False,
+    cull_backfaces: bool = False,
+    z_clip_value: float | None = None,
 ) -> Fragments:
     """Rasterize meshes whose vertices are in NDC (x, y) with view-space z, one image each.
 
@@ -329,11 +350,26 @@ class MeshRasterizer(nn.Module):
         return verts_ndc.reshape(-1, 3).index_select(0, meshes_world.verts_padded_to_packed_idx())
 
     def forward(
-        self, meshes_world: Any, *, cameras: Any = None, raster_settings: Any = None,
+        self,
+        meshes_world: Any,
+        *,
+        cameras: Any = None,
+        raster_settings: Any = None,
         defer_barycentrics: bool = False,
-        R: Any = None, T: Any = None, K: Any = None, fov: Any = None, znear: Any = None, zfar: Any = None,
-        aspect_ratio: Any = None, degrees: bool | None = None, min_x: Any = None, max_x: Any = None,
-        min_y: Any = None, max_y: Any = None, scale_xyz: Any = None, focal_length: Any = None,
+        R: Any = None,
+        T: Any = None,
+        K: Any = None,
+        fov: Any = None,
+        znear: Any = None,
+        zfar: Any = None,
+        aspect_ratio: Any = None,
+        degrees: bool | None = None,
+        min_x: Any = None,
+        max_x: Any = None,
+        min_y: Any = None,
+        max_y: Any = None,
+        scale_xyz: Any = None,
+        focal_length: Any = None,
         principal_point: Any = None,
     ) -> Fragments:
         """Rasterize ``meshes_world`` (batch N, world coordinates) into (N, H, W, K) Fragments.
