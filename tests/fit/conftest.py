@@ -28,8 +28,10 @@ def cow_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def cheap_dense_eval(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the dense chamfer measure (200k samples, 2 draws) cheap in every test: 3000
-    samples, 1 draw. Its code runs as in a real fit; only the sample count is smaller."""
+    """Make the dense chamfer measure (200k samples, 2 draws) cheap, 3000 samples and 1 draw,
+    wherever the config is built through the modules (the CLI's way). Its code runs as in a
+    real fit; only the sample count is smaller. Tests that import the config classes
+    themselves get the real defaults unless they set them."""
     import diffmesh.fit.images as images
     import diffmesh.fit.shape as shape
 

@@ -122,8 +122,10 @@ def test_ctrl_c_after_the_loop_keeps_the_fitted_mesh(runner, tmp_path, monkeypat
 
 def test_python_api_and_config_checks():
     result = fit_images(ImagesConfig(views=2, image_size=16, iters=2, level=1, device="cpu", quiet=True,
-                                     eval_samples=1000, eval_draws=1))
+                                     eval_samples=1000, eval_draws=1, eval_dense_samples=2000, eval_dense_draws=1))
     assert result.metrics["chamfer_eval"]["samples"] == 1000
+    assert result.metrics["chamfer_dense_eval"] == {"samples": 2000, "draws": 1, "frame": "normalized"}
+    assert result.metrics["chamfer_dense"] > 0
     assert result.files == [] and result.metrics["iterations"] == 2
     assert result.fitted.verts_packed().shape == (42, 3)
     with pytest.raises(ValueError, match="not both"):

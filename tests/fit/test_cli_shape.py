@@ -50,6 +50,10 @@ def test_shape_writes_every_output(runner, tmp_path):
     assert target["finite"] and target["signed_volume"] > 0
     assert metrics["chamfer_eval"] == {"samples": 10000, "draws": 5, "frame": "normalized"}
     assert 0 < metrics["chamfer_floor"] == target["chamfer_floor"] < target["chamfer"]
+    # the dense measure, at the tests' cheap size (conftest), with its own floor
+    assert metrics["chamfer_dense_eval"] == {"samples": 3000, "draws": 1, "frame": "normalized"}
+    assert 0 < metrics["chamfer_dense_floor"] == target["chamfer_dense_floor"] < target["chamfer_dense"]
+    assert metrics["chamfer_dense"] == target["chamfer_dense"]
 
     # The two meshes: level-2 sphere topology, and fitted = normalized * scale + center.
     verts, faces, _ = load_obj(str(out / "fitted.obj"), load_textures=False)
@@ -145,8 +149,10 @@ def test_ctrl_c_after_the_loop_keeps_the_fitted_mesh(runner, tmp_path, monkeypat
 
 
 def test_python_api_without_outputs():
-    result = fit_shape(ShapeConfig(iters=3, level=1, samples=100, device="cpu", quiet=True, eval_draws=1))
+    result = fit_shape(ShapeConfig(iters=3, level=1, samples=100, device="cpu", quiet=True, eval_draws=1,
+                                   eval_dense_samples=0))
     assert result.files == [] and result.metrics["iterations"] == 3
+    assert "chamfer" in result.metrics and "chamfer_dense" not in result.metrics  # 0 skips the dense measure
     assert len(result.history["total"]) == 3
     assert result.fitted.verts_packed().shape == (42, 3)
     with pytest.raises(ValueError, match="iters"):

@@ -70,6 +70,8 @@ def test_mesh_files_and_a_mixed_batch(tmp_path, suffix, fast_eval):
         device="cpu",
         quiet=True,
         out=tmp_path / "o",
+        eval_dense_samples=3000,
+        eval_dense_draws=1,
     )
     result = fit_shape(config)
     kinds = [(t["name"], t["target"], t["target_kind"]) for t in result.metrics["targets"]]
@@ -87,6 +89,10 @@ def test_mesh_files_and_a_mixed_batch(tmp_path, suffix, fast_eval):
     floor = float(eval_chamfer(normalized, normalized)[0])  # the same computation, bit for bit
     assert fish_metrics["chamfer_floor"] == floor and 0 < floor < fish_metrics["chamfer"]
     assert cloud_metrics["chamfer_floor"] is None and result.metrics["chamfer_floor"] is None
+    dense_floor = float(eval_chamfer(normalized, normalized, samples=3000, draws=1)[0])  # the config's size
+    assert fish_metrics["chamfer_dense_floor"] == dense_floor and 0 < dense_floor < fish_metrics["chamfer_dense"]
+    assert cloud_metrics["chamfer_dense_floor"] is None and result.metrics["chamfer_dense_floor"] is None
+    assert cloud_metrics["chamfer_dense"] > 0
 
 
 def test_fit_render_and_images_record_no_absolute_path(runner, cow_dataset, tmp_path, fast_eval):
