@@ -46,9 +46,14 @@ def test_help_and_version_do_not_import_torch(args):
     assert "Usage: fit" in result.stdout or "fit, version" in result.stdout
 
 
+# A process started from a terminal has Python's SIGINT handler; one started by a process that
+# ignores SIGINT (pytest run as a background job, say) inherits the ignoring. The child
+# scripts below set the handler Python installs at start-up, as a terminal's child has it.
+_AS_FROM_A_TERMINAL = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+
 # Ctrl-C at a given moment of the start: a timer sends the process SIGINT (what a terminal's
 # Ctrl-C sends) `delay` seconds after the entry point is called.
-_CTRL_C_AT = textwrap.dedent(
+_CTRL_C_AT = _AS_FROM_A_TERMINAL + textwrap.dedent(
     """
     import os, signal, sys
     from diffmesh.fit.launch import main
@@ -83,7 +88,7 @@ def test_ctrl_c_signal_to_the_console_script(tmp_path):
     import signal
     import time
 
-    code = "from diffmesh.fit.launch import main; print('ready', flush=True); main()"
+    code = f"{_AS_FROM_A_TERMINAL}; from diffmesh.fit.launch import main; print('ready', flush=True); main()"
     script = [sys.executable, "-c", code, "shape", "--quiet", "--out", str(tmp_path / "o")]
     proc = subprocess.Popen(
         script, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tmp_path
@@ -105,12 +110,36 @@ def test_deferred_interrupt_holds_sigint_until_the_block_ends():
 
     from diffmesh.fit.launch import deferred_interrupt
 
-    done = []
-    with pytest.raises(KeyboardInterrupt), deferred_interrupt():
-        os.kill(os.getpid(), signal.SIGINT)
-        done.append("after the signal")
-    assert done == ["after the signal"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    with deferred_interrupt():  # no signal: nothing raised
-        done.append("quiet")
-    assert done[-1] == "quiet"
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal
+    try:
+        done = []
+        with pytest.raises(KeyboardInterrupt), deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("after the signal")
+        assert done == ["after the signal"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with deferred_interrupt():  # no signal: nothing raised
+            done.append("quiet")
+        assert done[-1] == "quiet"
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_deferred_interrupt_leaves_an_ignored_sigint_ignored():
+    """A process started with SIGINT ignored (a script's background job) is not stopped by
+    a SIGINT during the block, and the block leaves it ignoring SIGINT."""
+    import os
+    import signal
+
+    from diffmesh.fit.launch import deferred_interrupt
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        done = []
+        with deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("after the signal")
+        assert done == ["after the signal"]
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

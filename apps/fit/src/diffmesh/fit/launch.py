@@ -28,9 +28,14 @@ def deferred_interrupt() -> Iterator[None]:
     For imports: a KeyboardInterrupt inside one can leave a module half-imported (numpy
     without ``numpy.matrix``, say) or be swallowed by a library's broad ``except``, so the
     start-up would fail with an unrelated error or go on as if nothing had been pressed.
-    Outside the main thread (where handlers cannot be set) the block runs unguarded.
+    Outside the main thread (where handlers cannot be set) the block runs unguarded. A
+    process started with SIGINT ignored (a background job of a script, ``nohup``-style
+    launchers) keeps ignoring it: Ctrl-C at the terminal is not meant for it.
     """
     if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
     pending: list[int] = []
