@@ -136,7 +136,8 @@ def test_a_ply_cloud_of_the_fish_reaches_the_chamfer_of_the_obj():
         save_ply(str(cloud), points, None, normals)
         chamfers = {}
         for target in ("fish_low_resolution", str(cloud)):
-            result = fit_shape(ShapeConfig(targets=(target,), iters=150, device="cpu", quiet=True))
+            result = fit_shape(ShapeConfig(targets=(target,), iters=150, device="cpu", quiet=True,
+                                           eval_dense_samples=0))
             chamfers[Path(target).stem] = result.metrics["targets"][0]["chamfer"]
     obj, ply = chamfers["fish_low_resolution"], chamfers["fish_cloud"]
     # Measured spread between seeds at 150 iterations: sd 3.3e-4 (OBJ) and 3.9e-4 (cloud) on
