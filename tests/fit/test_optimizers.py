@@ -310,3 +310,15 @@ def test_images_largesteps_takes_its_defaults_unless_given(
     expected = {**DEFAULTS["images"]["largesteps"], **kept}
     assert {k: getattr(config, k) for k in expected} == expected
     assert config.optimizer == "largesteps" and config.w_rgb == 1.0 and config.iters == 2000
+
+
+@pytest.mark.parametrize("command", ["shape", "images"])
+def test_help_names_the_largesteps_defaults(runner, command):
+    """`--help` lists each optimizer-dependent default of largesteps as the option to give."""
+    result = runner.invoke(cli, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # undo the help's line wrapping
+    for key, flag in (("lr", "--lr"), ("lambda_", "--lambda"), ("w_normal", "--w-normal"),
+                      ("w_laplacian", "--w-laplacian")):
+        assert f"{flag} {DEFAULTS[command]['largesteps'][key]:g}" in text, (key, text)
+    assert "fit images: --lr 0.03, --lambda 3," in text

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 from diffmesh.fit.launch import deferred_interrupt
-from diffmesh.fit.optimizer_defaults import LR_SCHEDULES, OPTIMIZERS, resolve_defaults
+from diffmesh.fit.optimizer_defaults import DEFAULTS, LR_SCHEDULES, OPTIMIZERS, resolve_defaults
 
 __all__ = ["cli", "main"]
 
@@ -186,6 +186,17 @@ class OutFolder(click.Path):
         return super().convert(value, param, ctx)
 
 
+#: The option of each optimizer-dependent setting (``DEFAULTS``' keys).
+_OPTION_OF = {"lr": "--lr", "lr_schedule": "--lr-schedule", "lambda_": "--lambda", "w_silhouette": "--w-silhouette",
+              "w_edge": "--w-edge", "w_normal": "--w-normal", "w_laplacian": "--w-laplacian"}
+
+
+def _largesteps_defaults(command: str) -> str:
+    """``--lr 0.05, --lambda 10, ...``: the largesteps defaults of ``command`` as options."""
+    return ", ".join(f"{_OPTION_OF[k]} {v:g}" if isinstance(v, float) else f"{_OPTION_OF[k]} {v}"
+                     for k, v in DEFAULTS[command]["largesteps"].items())
+
+
 def _common(func):
     """Options the fitting commands share: --seed, then those of every command."""
     func = click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")(func)
@@ -223,8 +234,8 @@ def _fit_options(func):
                         show_default=True, help="Learning rate (largesteps: see --optimizer).")(func)
     func = click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
                         help="sgd: the tutorial's. largesteps: u = (I + lambda L) v stepped by AdamUniform; "
-                        "unless given, --lr and the edge/normal/Laplacian weights take its own defaults "
-                        "(fit shape: lr 0.05, edge 0, normal 0.003, Laplacian 0.03; fit images: lr 0.03, --lambda 5, --w-silhouette 10, weights 0).")(func)
+                        "unless given, these options take its own defaults (fit shape: "
+                        f"{_largesteps_defaults('shape')}; fit images: {_largesteps_defaults('images')}).")(func)
     func = click.option("--iters", type=click.IntRange(1, MAX_ITERS), default=2000, show_default=True,
                         help="Optimisation iterations.")(func)
     func = click.option("--level", type=click.IntRange(0, 6), default=4, show_default=True,

@@ -7,8 +7,9 @@ Laplacian penalties.
 ``largesteps`` (Nicolet et al. 2021): the optimised tensor is ``u = M v`` with
 ``M = I + lambda L`` (:func:`diffmesh.meshloss.largesteps_matrix`), the vertices are
 ``v = M^-1 u`` each iteration, and :class:`diffmesh.meshloss.AdamUniform` takes the steps;
-smoothness comes from ``M``, so the penalties default to 0. In ``fit images`` the vertex
-colours keep the tutorial's SGD (lr 1.0, momentum 0.9).
+smoothness comes mostly from ``M``; the edge penalty defaults to 0 and the normal and
+Laplacian ones to measured weights (``DEFAULTS``). In ``fit images`` the vertex colours keep
+the tutorial's SGD (lr 1.0, momentum 0.9).
 """
 
 from __future__ import annotations
